@@ -1,0 +1,355 @@
+//! The click event: one JSON object per click, camelCase, produced by the collector and read
+//! by every sink.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Version of the event's JSON shape. Bumped when a field changes meaning or is removed;
+/// adding an optional field does not bump it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Longest accepted user name, in Unicode scalar values, after trimming.
+pub const USER_NAME_MAX_CHARS: usize = 64;
+
+/// Why a user name or a record is not a valid event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("userName is empty")]
+    EmptyUserName,
+    #[error("userName is {chars} characters long; at most {max} are allowed", max = USER_NAME_MAX_CHARS)]
+    UserNameTooLong { chars: usize },
+    #[error("userName contains a control character (U+{code_point:04X})")]
+    UserNameControlCharacter { code_point: u32 },
+    #[error("colorName {color:?} is not in the palette ({palette})")]
+    UnknownColor { color: String, palette: String },
+    #[error("schemaVersion {found} is not supported (this build reads {SCHEMA_VERSION})")]
+    UnsupportedSchemaVersion { found: u32 },
+    #[error("record is not a JSON event: {0}")]
+    Malformed(String),
+}
+
+impl EventError {
+    /// A stable, machine-readable name for the error, used in HTTP answers and metrics labels.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EventError::EmptyUserName => "empty_user_name",
+            EventError::UserNameTooLong { .. } => "user_name_too_long",
+            EventError::UserNameControlCharacter { .. } => "user_name_control_character",
+            EventError::UnknownColor { .. } => "unknown_color",
+            EventError::UnsupportedSchemaVersion { .. } => "unsupported_schema_version",
+            EventError::Malformed(_) => "malformed_event",
+        }
+    }
+}
+
+/// Trims a user name and checks it: 1 to 64 characters of any script, no control characters.
+pub fn normalize_user_name(raw: &str) -> Result<String, EventError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(EventError::EmptyUserName);
+    }
+    if let Some(control) = trimmed.chars().find(|c| c.is_control()) {
+        return Err(EventError::UserNameControlCharacter {
+            code_point: control as u32,
+        });
+    }
+    let chars = trimmed.chars().count();
+    if chars > USER_NAME_MAX_CHARS {
+        return Err(EventError::UserNameTooLong { chars });
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// The browser as `woothee` sees it. Fields the parser cannot tell keep its own `UNKNOWN`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BrowserInfo {
+    pub name: String,
+    pub version: String,
+    pub category: String,
+    pub os: String,
+    pub os_version: String,
+    pub vendor: String,
+}
+
+impl BrowserInfo {
+    /// The value `woothee` uses for anything it cannot tell.
+    pub const UNKNOWN: &'static str = woothee::woothee::VALUE_UNKNOWN;
+
+    /// Parses a raw `User-Agent` header.
+    pub fn from_user_agent(user_agent: &str) -> Self {
+        match woothee::parser::Parser::new().parse(user_agent) {
+            Some(parsed) => BrowserInfo {
+                name: parsed.name.to_owned(),
+                version: parsed.version.to_owned(),
+                category: parsed.category.to_owned(),
+                os: parsed.os.to_owned(),
+                os_version: parsed.os_version.into_owned(),
+                vendor: parsed.vendor.to_owned(),
+            },
+            None => BrowserInfo::unknown(),
+        }
+    }
+
+    pub fn unknown() -> Self {
+        let unknown = || Self::UNKNOWN.to_owned();
+        BrowserInfo {
+            name: unknown(),
+            version: unknown(),
+            category: unknown(),
+            os: unknown(),
+            os_version: unknown(),
+            vendor: unknown(),
+        }
+    }
+}
+
+/// One click. Field names and order are the wire format; see the README for an example.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ColorEvent {
+    /// UUID v7 made by the collector; sinks deduplicate on it.
+    pub event_id: Uuid,
+    pub schema_version: u32,
+    /// When the collector received the click (UTC, millisecond precision).
+    #[serde(with = "rfc3339_millis")]
+    pub timestamp: DateTime<Utc>,
+    pub user_name: String,
+    pub color_name: String,
+    /// The raw `User-Agent` header.
+    pub user_agent: String,
+    pub browser: BrowserInfo,
+    /// When the page says the click happened, if it said so.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rfc3339_millis_option"
+    )]
+    pub client_timestamp: Option<DateTime<Utc>>,
+}
+
+impl ColorEvent {
+    /// Builds the event for a click the collector has already validated.
+    pub fn new(
+        user_name: String,
+        color_name: String,
+        user_agent: String,
+        received_at: DateTime<Utc>,
+        client_timestamp: Option<DateTime<Utc>>,
+    ) -> Self {
+        let browser = BrowserInfo::from_user_agent(&user_agent);
+        ColorEvent {
+            event_id: Uuid::now_v7(),
+            schema_version: SCHEMA_VERSION,
+            timestamp: truncate_to_millis(received_at),
+            user_name,
+            color_name,
+            user_agent,
+            browser,
+            client_timestamp: client_timestamp.map(truncate_to_millis),
+        }
+    }
+
+    /// The record value: compact JSON, UTF-8.
+    pub fn to_json_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an event always serializes")
+    }
+
+    /// Reads a record value and checks it is an event this build understands.
+    pub fn from_json_slice(bytes: &[u8]) -> Result<Self, EventError> {
+        let event: ColorEvent =
+            serde_json::from_slice(bytes).map_err(|e| EventError::Malformed(e.to_string()))?;
+        if event.schema_version != SCHEMA_VERSION {
+            return Err(EventError::UnsupportedSchemaVersion {
+                found: event.schema_version,
+            });
+        }
+        let normalized = normalize_user_name(&event.user_name)?;
+        if normalized != event.user_name {
+            return Err(EventError::Malformed(
+                "userName has leading or trailing white space".into(),
+            ));
+        }
+        if event.color_name.is_empty() {
+            return Err(EventError::Malformed("colorName is empty".into()));
+        }
+        Ok(event)
+    }
+}
+
+/// Formats a time the way every event field carries it: RFC 3339, UTC, milliseconds, `Z`.
+pub fn format_timestamp(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn truncate_to_millis(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(at.timestamp_millis()).expect("in range: came from a DateTime")
+}
+
+mod rfc3339_millis {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_timestamp(at))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| serde::de::Error::custom(format!("not an RFC 3339 time {text:?}: {e}")))
+    }
+}
+
+mod rfc3339_millis_option {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => super::rfc3339_millis::serialize(at, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrapped(#[serde(with = "super::rfc3339_millis")] DateTime<Utc>);
+        Ok(Option::<Wrapped>::deserialize(d)?.map(|Wrapped(at)| at))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    const CHROME_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+
+    fn sample() -> ColorEvent {
+        let at = Utc.with_ymd_and_hms(2026, 11, 22, 9, 30, 5).unwrap()
+            + chrono::Duration::microseconds(123_456);
+        ColorEvent::new("민수".into(), "blue".into(), CHROME_LINUX.into(), at, None)
+    }
+
+    #[test]
+    fn event_round_trips_through_json() {
+        let event = sample();
+        let back = ColorEvent::from_json_slice(&event.to_json_bytes()).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn event_json_has_the_documented_shape() {
+        let event = sample();
+        let value: serde_json::Value = serde_json::from_slice(&event.to_json_bytes()).unwrap();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "browser",
+                "colorName",
+                "eventId",
+                "schemaVersion",
+                "timestamp",
+                "userAgent",
+                "userName"
+            ]
+        );
+        assert_eq!(value["timestamp"], "2026-11-22T09:30:05.123Z");
+        assert_eq!(value["schemaVersion"], 1);
+        assert_eq!(value["userName"], "민수");
+        assert_eq!(value["userAgent"], CHROME_LINUX);
+        assert_eq!(
+            value["browser"],
+            serde_json::json!({
+                "name": "Chrome", "version": "120.0.0.0", "category": "pc",
+                "os": "Linux", "osVersion": "UNKNOWN", "vendor": "Google"
+            })
+        );
+        let id = uuid::Uuid::parse_str(value["eventId"].as_str().unwrap()).unwrap();
+        assert_eq!(id.get_version_num(), 7);
+    }
+
+    #[test]
+    fn client_timestamp_is_written_only_when_present() {
+        let mut event = sample();
+        event.client_timestamp = Some(Utc.with_ymd_and_hms(2026, 11, 22, 9, 30, 4).unwrap());
+        let value: serde_json::Value = serde_json::from_slice(&event.to_json_bytes()).unwrap();
+        assert_eq!(value["clientTimestamp"], "2026-11-22T09:30:04.000Z");
+        assert_eq!(
+            ColorEvent::from_json_slice(&event.to_json_bytes()).unwrap(),
+            event
+        );
+    }
+
+    #[test]
+    fn timestamps_with_offsets_are_read_as_utc() {
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&sample().to_json_bytes()).unwrap();
+        value["timestamp"] = "2026-11-22T18:30:05.123+09:00".into();
+        let event = ColorEvent::from_json_slice(value.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            format_timestamp(&event.timestamp),
+            "2026-11-22T09:30:05.123Z"
+        );
+    }
+
+    #[test]
+    fn unparseable_user_agent_keeps_woothee_unknown() {
+        let browser = BrowserInfo::from_user_agent("zq-probe 0.1");
+        assert_eq!(browser, BrowserInfo::unknown());
+        assert_eq!(BrowserInfo::from_user_agent(""), BrowserInfo::unknown());
+    }
+
+    #[test]
+    fn user_names_are_trimmed_and_any_script_is_accepted() {
+        assert_eq!(normalize_user_name("  김민수 🎨 ").unwrap(), "김민수 🎨");
+        assert_eq!(
+            normalize_user_name("<img src=x onerror=alert(1)>").unwrap(),
+            "<img src=x onerror=alert(1)>"
+        );
+        assert_eq!(
+            normalize_user_name(&"가".repeat(64))
+                .unwrap()
+                .chars()
+                .count(),
+            64
+        );
+    }
+
+    #[test]
+    fn bad_user_names_are_rejected_with_a_reason() {
+        assert_eq!(normalize_user_name(" \t "), Err(EventError::EmptyUserName));
+        assert_eq!(
+            normalize_user_name(&"가".repeat(65)),
+            Err(EventError::UserNameTooLong { chars: 65 })
+        );
+        assert_eq!(
+            normalize_user_name("a\u{0007}b"),
+            Err(EventError::UserNameControlCharacter { code_point: 7 })
+        );
+    }
+
+    #[test]
+    fn records_that_are_not_events_are_malformed() {
+        for bad in [&b"not json"[..], b"{}", br#"{"eventId":"x"}"#, b"\xff\xfe"] {
+            let err = ColorEvent::from_json_slice(bad).unwrap_err();
+            assert_eq!(err.code(), "malformed_event", "{bad:?}");
+        }
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&sample().to_json_bytes()).unwrap();
+        value["schemaVersion"] = 2.into();
+        assert_eq!(
+            ColorEvent::from_json_slice(value.to_string().as_bytes()),
+            Err(EventError::UnsupportedSchemaVersion { found: 2 })
+        );
+    }
+}

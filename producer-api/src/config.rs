@@ -1,0 +1,127 @@
+//! Command-line and environment configuration. `producer-api --help` is the reference.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use clap::Parser;
+use common::Palette;
+use common::kafka::{DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_TOPIC, ProducerTuning};
+
+/// REST collector: turns each colour click into a JSON event and produces it to Kafka.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "producer-api", version, about)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8081")]
+    pub listen_addr: SocketAddr,
+
+    /// Kafka bootstrap servers, comma-separated host:port.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = DEFAULT_BOOTSTRAP_SERVERS)]
+    pub kafka_bootstrap_servers: String,
+
+    /// Topic the click events are produced to.
+    #[arg(long, env = "KAFKA_TOPIC", default_value = DEFAULT_TOPIC)]
+    pub kafka_topic: String,
+
+    /// Origins allowed to call the API from a browser, comma-separated (scheme://host:port).
+    #[arg(
+        long,
+        env = "CORS_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:8080,http://localhost:8080",
+        value_parser = parse_origin
+    )]
+    pub cors_allowed_origins: Vec<HeaderValue>,
+
+    /// Colours a click may carry, comma-separated; the page must use the same list.
+    #[arg(long, env = "COLOR_PALETTE", default_value_t = Palette::default())]
+    pub color_palette: Palette,
+
+    /// Records the producer's local queue holds; beyond it requests answer 503 with Retry-After.
+    #[arg(long, env = "PRODUCER_QUEUE_MAX_MESSAGES", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub producer_queue_max_messages: u32,
+
+    /// How long the producer keeps trying to deliver a record before counting it as failed.
+    #[arg(long, env = "PRODUCER_MESSAGE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub producer_message_timeout: Duration,
+
+    /// How long a request may take before it is answered 408.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// On shutdown, how long to wait for queued records to reach the broker.
+    #[arg(long, env = "SHUTDOWN_FLUSH_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_flush_timeout: Duration,
+
+    /// How often broker metadata is fetched for /readyz; ready while the last success is
+    /// younger than three intervals.
+    #[arg(long, env = "READINESS_PROBE_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub readiness_probe_interval: Duration,
+}
+
+impl Config {
+    pub fn producer_tuning(&self) -> ProducerTuning {
+        ProducerTuning {
+            queue_max_messages: self.producer_queue_max_messages,
+            message_timeout_ms: self.producer_message_timeout.as_millis().max(1) as u64,
+            ..ProducerTuning::default()
+        }
+    }
+
+    /// The defaults, pointed at the given brokers: a starting point for tests and embedders.
+    pub fn for_brokers(bootstrap_servers: &str) -> Self {
+        let mut config = Config::parse_from(["producer-api"]);
+        config.kafka_bootstrap_servers = bootstrap_servers.to_owned();
+        config
+    }
+}
+
+fn parse_origin(raw: &str) -> Result<HeaderValue, String> {
+    let raw = raw.trim().trim_end_matches('/');
+    let (scheme, rest) = raw.split_once("://").ok_or_else(|| {
+        format!("origin {raw:?} has no scheme (expected e.g. http://localhost:8080)")
+    })?;
+    if !matches!(scheme, "http" | "https") || rest.is_empty() || rest.contains('/') {
+        return Err(format!("origin {raw:?} is not scheme://host[:port]"));
+    }
+    HeaderValue::from_str(raw).map_err(|e| format!("origin {raw:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_work_on_one_machine() {
+        let config = Config::try_parse_from(["producer-api"]).unwrap();
+        assert_eq!(config.listen_addr.to_string(), "127.0.0.1:8081");
+        assert_eq!(config.kafka_bootstrap_servers, "localhost:9092");
+        assert_eq!(config.kafka_topic, "select-color");
+        assert_eq!(config.cors_allowed_origins.len(), 2);
+        assert_eq!(config.color_palette, Palette::default());
+    }
+
+    #[test]
+    fn origins_are_validated_and_trailing_slashes_dropped() {
+        let config = Config::try_parse_from([
+            "producer-api",
+            "--cors-allowed-origins",
+            "https://example.org/,http://10.0.0.1:8080",
+        ])
+        .unwrap();
+        assert_eq!(config.cors_allowed_origins[0], "https://example.org");
+        for bad in ["example.org", "ftp://x", "http://x/path"] {
+            let err = Config::try_parse_from(["producer-api", "--cors-allowed-origins", bad])
+                .unwrap_err();
+            assert!(err.to_string().contains("cors-allowed-origins"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_palette_names_the_option() {
+        let err = Config::try_parse_from(["producer-api", "--color-palette", "Red"]).unwrap_err();
+        assert!(err.to_string().contains("--color-palette"), "{err}");
+    }
+}

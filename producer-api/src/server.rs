@@ -1,0 +1,94 @@
+//! Start-up and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::metrics::ApiMetrics;
+use crate::publisher::{EventPublisher, KafkaPublisher};
+use crate::routes::{AppState, HttpSettings, app};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot create the Kafka producer for {bootstrap}: {source}")]
+    Producer {
+        bootstrap: String,
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Binds `config.listen_addr` and serves until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let listener = TcpListener::bind(config.listen_addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen_addr,
+            source,
+        })?;
+    serve(listener, config, shutdown).await
+}
+
+/// Serves on `listener` until `shutdown` resolves, then stops accepting, lets in-flight
+/// requests finish, and flushes the producer within `shutdown_flush_timeout`, so every event
+/// answered 202 is in the topic when this returns (unless the brokers stayed unreachable).
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let metrics = ApiMetrics::default();
+    let publisher = Arc::new(
+        KafkaPublisher::new(
+            &config.kafka_bootstrap_servers,
+            &config.kafka_topic,
+            &config.producer_tuning(),
+            metrics.clone(),
+            config.readiness_probe_interval,
+        )
+        .map_err(|source| ServerError::Producer {
+            bootstrap: config.kafka_bootstrap_servers.clone(),
+            source,
+        })?,
+    );
+    let probe = publisher.spawn_readiness_probe(config.readiness_probe_interval);
+    let state = AppState::new(publisher.clone(), config.color_palette.clone(), metrics);
+    let settings = HttpSettings {
+        cors_allowed_origins: config.cors_allowed_origins.clone(),
+        request_timeout: config.request_timeout,
+    };
+    let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    tracing::info!(
+        %addr,
+        topic = %config.kafka_topic,
+        bootstrap = %config.kafka_bootstrap_servers,
+        palette = %config.color_palette,
+        "producer-api listening"
+    );
+    let served = axum::serve(listener, app(state, &settings))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    probe.abort();
+    let flush_timeout = config.shutdown_flush_timeout;
+    let queued = publisher.queue_depth();
+    tracing::info!(queued, timeout = ?flush_timeout, "HTTP stopped; flushing producer");
+    let remaining = tokio::task::spawn_blocking(move || publisher.flush(flush_timeout))
+        .await
+        .unwrap_or(-1);
+    if remaining == 0 {
+        tracing::info!("producer flushed; every accepted event was handed to Kafka");
+    }
+    served.map_err(ServerError::Serve)
+}

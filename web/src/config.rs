@@ -1,0 +1,78 @@
+//! Command-line and environment configuration. `web --help` is the reference.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use common::Palette;
+use url::Url;
+
+/// The colour page: a name field and one button per palette colour.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "web", version, about)]
+pub struct Config {
+    /// Address the page is served on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen_addr: SocketAddr,
+
+    /// Base URL of the producer API, as the person's browser reaches it; the page posts
+    /// clicks to `<API_BASE_URL>/api/events`.
+    #[arg(long, env = "API_BASE_URL", default_value = "http://127.0.0.1:8081", value_parser = parse_base_url)]
+    pub api_base_url: Url,
+
+    /// Colours offered, comma-separated; must match the producer API's palette.
+    #[arg(long, env = "COLOR_PALETTE", default_value_t = Palette::default())]
+    pub color_palette: Palette,
+}
+
+fn parse_base_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("{raw:?} is not an http(s) URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{raw:?} must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+impl Config {
+    /// The API base without a trailing slash, ready for `+ "/api/events"`.
+    pub fn api_base(&self) -> String {
+        self.api_base_url.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// The API's origin (scheme://host:port), for the page's Content-Security-Policy.
+    pub fn api_origin(&self) -> String {
+        self.api_base_url.origin().ascii_serialization()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_point_the_page_at_the_local_api() {
+        let config = Config::try_parse_from(["web"]).unwrap();
+        assert_eq!(config.listen_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.api_base(), "http://127.0.0.1:8081");
+        assert_eq!(config.api_origin(), "http://127.0.0.1:8081");
+    }
+
+    #[test]
+    fn api_base_url_keeps_a_path_prefix() {
+        let config =
+            Config::try_parse_from(["web", "--api-base-url", "https://example.org/collector/"])
+                .unwrap();
+        assert_eq!(config.api_base(), "https://example.org/collector");
+        assert_eq!(config.api_origin(), "https://example.org");
+    }
+
+    #[test]
+    fn api_base_url_must_be_http() {
+        for bad in ["localhost:8081", "javascript:alert(1)", "http://x/?q=1"] {
+            let err = Config::try_parse_from(["web", "--api-base-url", bad]).unwrap_err();
+            assert!(err.to_string().contains("--api-base-url"), "{err}");
+        }
+    }
+}

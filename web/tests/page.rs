@@ -1,0 +1,109 @@
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use clap::Parser;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use web::{Config, app};
+
+async fn get(config: &Config, path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+    let response = app(config)
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn page_has_a_name_field_and_one_button_per_palette_colour() {
+    let config = Config::parse_from(["web"]);
+    let (status, headers, html) = get(&config, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(html.contains(r#"<input id="user-name""#));
+    for color in ["red", "orange", "yellow", "green", "blue", "purple"] {
+        assert!(
+            html.contains(&format!(r#"data-color="{color}">{color}</button>"#)),
+            "no button for {color}"
+        );
+    }
+    assert_eq!(html.matches(r#"class="color""#).count(), 6);
+    assert!(html.contains(r#"data-api-base="http://127.0.0.1:8081""#));
+}
+
+#[tokio::test]
+async fn page_follows_a_configured_palette() {
+    let config = Config::parse_from(["web", "--color-palette", "teal,navy"]);
+    let (_, _, html) = get(&config, "/").await;
+    assert_eq!(html.matches(r#"class="color""#).count(), 2);
+    assert!(html.contains(r#"data-color="navy""#));
+    assert!(!html.contains(r#"data-color="red""#));
+}
+
+#[test]
+fn template_values_are_escaped_in_markup() {
+    use askama::Template;
+    let colors = vec!["red".to_owned()];
+    let html = web::IndexPage {
+        api_base: r#""><script>alert(1)</script>"#,
+        colors: &colors,
+    }
+    .render()
+    .unwrap();
+    assert!(
+        !html.contains("<script>alert(1)</script>"),
+        "unescaped value reached the page"
+    );
+    assert!(
+        html.contains("&#34;&#62;&#60;script&#62;") || html.contains("&quot;&gt;&lt;script&gt;"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn page_forbids_inline_script_and_allows_only_the_api_origin() {
+    let config = Config::parse_from(["web", "--api-base-url", "https://collector.example.org/v1"]);
+    let (_, headers, html) = get(&config, "/").await;
+    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+    assert!(
+        csp.contains("connect-src 'self' https://collector.example.org;"),
+        "{csp}"
+    );
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert!(!html.contains("<script>"), "inline script on the page");
+}
+
+#[tokio::test]
+async fn script_writes_text_never_markup() {
+    let config = Config::parse_from(["web"]);
+    let (status, headers, js) = get(&config, "/app.js").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(js.contains("textContent"));
+    assert!(
+        !js.contains("innerHTML")
+            && !js.contains("insertAdjacentHTML")
+            && !js.contains("document.write")
+    );
+}
+
+#[tokio::test]
+async fn health_and_unknown_paths() {
+    let config = Config::parse_from(["web"]);
+    assert_eq!(get(&config, "/healthz").await.0, StatusCode::OK);
+    assert_eq!(get(&config, "/nope").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&config, "/style.css").await.0, StatusCode::OK);
+}
