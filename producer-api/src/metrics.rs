@@ -72,7 +72,7 @@ impl ApiMetrics {
         );
         registry.register(
             "producer_queue_depth",
-            "Records queued or in flight in the producer",
+            "Producer outbound queue: records not yet acknowledged, plus pending broker requests",
             self.queue_depth.clone(),
         );
         registry.register(

@@ -1,0 +1,263 @@
+//! The collector against librdkafka's mock cluster: 3 brokers, a 3-partition topic with
+//! replication factor 2.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::ColorEvent;
+use common::kafka::ProducerTuning;
+use producer_api::Config;
+use producer_api::metrics::ApiMetrics;
+use producer_api::publisher::{EnqueueError, EventPublisher, KafkaPublisher};
+use rdkafka::mocking::MockCluster;
+use support::{RunningApi, partition_counts, post_click, read_topic_async, wait_until};
+
+const TOPIC: &str = "select-color";
+
+fn cluster() -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
+    let cluster = MockCluster::new(3).unwrap();
+    cluster.create_topic(TOPIC, 3, 2).unwrap();
+    cluster
+}
+
+fn click(n: usize) -> ColorEvent {
+    ColorEvent::new(
+        format!("user-{n}"),
+        "red".into(),
+        String::new(),
+        chrono::Utc::now(),
+        None,
+    )
+}
+
+fn publisher(bootstrap: &str, tuning: &ProducerTuning) -> KafkaPublisher {
+    let publisher = KafkaPublisher::new(
+        bootstrap,
+        TOPIC,
+        tuning,
+        ApiMetrics::default(),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    // Until the producer has learnt the topic's partitions, records wait unassigned and are
+    // spread when they are assigned; in the service that affects only the first records after
+    // start-up. One delivered record puts the producer in its steady state.
+    publisher.enqueue(&click(usize::MAX)).unwrap();
+    assert_eq!(publisher.flush(Duration::from_secs(10)), 0);
+    publisher
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_sent_together_share_a_partition() {
+    let cluster = cluster();
+    let bootstrap = cluster.bootstrap_servers();
+    // The sticky period is wall-clock time; a 2 s period keeps the whole burst inside one even
+    // when the test machine is loaded. The default period is exercised by the next test.
+    let tuning = ProducerTuning {
+        sticky_partitioning_linger_ms: 2_000,
+        ..ProducerTuning::default()
+    };
+    let publisher = publisher(&bootstrap, &tuning);
+    let burst: Vec<ColorEvent> = (0..50).map(click).collect();
+    for event in &burst {
+        publisher.enqueue(event).unwrap();
+    }
+    assert_eq!(publisher.flush(Duration::from_secs(10)), 0);
+
+    let landed = read_topic_async(&bootstrap, TOPIC, 3, 51, Duration::from_secs(20)).await;
+    let burst_ids: HashSet<_> = burst.iter().map(|e| e.event_id).collect();
+    let landed: Vec<_> = landed
+        .into_iter()
+        .filter(|r| burst_ids.contains(&r.event.event_id))
+        .collect();
+    assert_eq!(landed.len(), 50);
+    let counts = partition_counts(&landed);
+    assert_eq!(
+        counts.len(),
+        1,
+        "a burst was spread over partitions: {counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_time_every_partition_receives_records() {
+    let cluster = cluster();
+    let bootstrap = cluster.bootstrap_servers();
+    let publisher = publisher(&bootstrap, &ProducerTuning::default());
+    // Spaced wider than the default 10 ms sticky period, each record may move to another
+    // partition picked at random; over 60 of them every one of the 3 is picked.
+    for n in 0..60 {
+        publisher.enqueue(&click(n)).unwrap();
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(publisher.flush(Duration::from_secs(10)), 0);
+    let landed = read_topic_async(&bootstrap, TOPIC, 3, 61, Duration::from_secs(20)).await;
+    assert_eq!(landed.len(), 61);
+    let counts = partition_counts(&landed);
+    assert_eq!(
+        counts.len(),
+        3,
+        "not every partition received records: {counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keeps_answering_while_a_broker_is_down_and_nothing_is_lost() {
+    let cluster = cluster();
+    let bootstrap = cluster.bootstrap_servers();
+    let api = RunningApi::start(Config::for_brokers(&bootstrap)).await;
+    let client = reqwest::Client::new();
+    let mut accepted = HashSet::new();
+
+    for n in 0..10 {
+        let (status, body) = post_click(&client, &api, &format!("before-{n}"), "blue").await;
+        assert_eq!(status, 202, "{body}");
+        accepted.insert(body["eventId"].as_str().unwrap().to_owned());
+    }
+
+    cluster.broker_down(1).unwrap();
+    for n in 0..30 {
+        // The deadline only guards against a hang: enqueueing never waits for a broker.
+        let (status, body) = tokio::time::timeout(
+            Duration::from_secs(5),
+            post_click(&client, &api, &format!("during-{n}"), "green"),
+        )
+        .await
+        .expect("a request hung while a broker was down");
+        assert_eq!(status, 202, "{body}");
+        accepted.insert(body["eventId"].as_str().unwrap().to_owned());
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    cluster.broker_up(1).unwrap();
+
+    let landed = read_topic_async(
+        &bootstrap,
+        TOPIC,
+        3,
+        accepted.len(),
+        Duration::from_secs(30),
+    )
+    .await;
+    let ids: HashSet<String> = landed
+        .iter()
+        .map(|r| r.event.event_id.to_string())
+        .collect();
+    assert_eq!(
+        ids, accepted,
+        "events answered 202 are missing from the topic"
+    );
+
+    let metrics = reqwest::get(api.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("producer_api_events_delivered_total 40"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("producer_api_delivery_failures_total 0"),
+        "{metrics}"
+    );
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_answered_before_a_clean_shutdown_are_in_the_topic() {
+    let cluster = cluster();
+    let bootstrap = cluster.bootstrap_servers();
+    let api = RunningApi::start(Config::for_brokers(&bootstrap)).await;
+    let client = reqwest::Client::new();
+    let mut accepted = HashSet::new();
+    for n in 0..25 {
+        let (status, body) = post_click(&client, &api, &format!("user-{n}"), "purple").await;
+        assert_eq!(status, 202);
+        accepted.insert(body["eventId"].as_str().unwrap().to_owned());
+    }
+    api.stop().await;
+
+    let landed = read_topic_async(
+        &bootstrap,
+        TOPIC,
+        3,
+        accepted.len(),
+        Duration::from_secs(20),
+    )
+    .await;
+    let ids: HashSet<String> = landed
+        .iter()
+        .map(|r| r.event.event_id.to_string())
+        .collect();
+    assert_eq!(ids, accepted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_producer_queue_is_reported_not_waited_on() {
+    let cluster = cluster();
+    for broker in 1..=3 {
+        cluster.broker_down(broker).unwrap();
+    }
+    let tuning = ProducerTuning {
+        queue_max_messages: 5,
+        ..ProducerTuning::default()
+    };
+    let publisher = KafkaPublisher::new(
+        &cluster.bootstrap_servers(),
+        TOPIC,
+        &tuning,
+        ApiMetrics::default(),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    for n in 0..5 {
+        publisher.enqueue(&click(n)).unwrap();
+    }
+    assert!(matches!(
+        publisher.enqueue(&click(5)),
+        Err(EnqueueError::QueueFull)
+    ));
+    // The depth counts queued records plus librdkafka's own pending requests.
+    assert!(publisher.queue_depth() >= 5, "{}", publisher.queue_depth());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_broker_reachability() {
+    let cluster = cluster();
+    let mut config = Config::for_brokers(&cluster.bootstrap_servers());
+    config.readiness_probe_interval = Duration::from_millis(200);
+    let api = RunningApi::start(config).await;
+    let readyz = api.url("/readyz");
+    let ready_is = |want: u16| {
+        let url = readyz.clone();
+        move || {
+            let url = url.clone();
+            async move { reqwest::get(url).await.unwrap().status().as_u16() == want }
+        }
+    };
+
+    assert!(
+        wait_until(Duration::from_secs(10), ready_is(200)).await,
+        "never ready"
+    );
+    for broker in 1..=3 {
+        cluster.broker_down(broker).unwrap();
+    }
+    assert!(
+        wait_until(Duration::from_secs(20), ready_is(503)).await,
+        "still ready with every broker down"
+    );
+    let health = reqwest::get(api.url("/healthz")).await.unwrap().status();
+    assert_eq!(health, 200, "liveness must not follow the brokers");
+    for broker in 1..=3 {
+        cluster.broker_up(broker).unwrap();
+    }
+    assert!(
+        wait_until(Duration::from_secs(20), ready_is(200)).await,
+        "not ready again after brokers returned"
+    );
+    api.stop().await;
+}
