@@ -52,6 +52,10 @@ pub struct RunningApi {
 impl RunningApi {
     pub async fn start(config: Config) -> RunningApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(listener, config)
+    }
+
+    pub fn start_on(listener: tokio::net::TcpListener, config: Config) -> RunningApi {
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(producer_api::serve(listener, config, async {

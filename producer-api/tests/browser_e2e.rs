@@ -1,0 +1,95 @@
+//! A person's path, in a real browser: headless Chromium opens the page, types a name, clicks
+//! every colour; the events are read back from a real Kafka-protocol broker.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use producer_api::Config;
+use support::tansu::Tansu;
+use support::{RunningApi, read_topic_async};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu, Chromium and playwright-core: run scripts/test.sh"]
+async fn a_person_clicks_every_colour_and_each_click_reaches_the_topic() {
+    let tansu = Tansu::start();
+    let topic = format!("select-color-{}", uuid::Uuid::now_v7());
+    tansu.create_topic(&topic, 3).await;
+
+    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let web_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (api_addr, web_addr) = (
+        api_listener.local_addr().unwrap(),
+        web_listener.local_addr().unwrap(),
+    );
+
+    let mut api_config = Config::for_brokers(&tansu.bootstrap);
+    api_config.kafka_topic = topic.clone();
+    api_config.cors_allowed_origins = vec![format!("http://{web_addr}").parse().unwrap()];
+    let api = RunningApi::start_on(api_listener, api_config);
+
+    let web_config =
+        web::Config::parse_from(["web", "--api-base-url", &format!("http://{api_addr}")]);
+    let (stop_web, web_stopped) = tokio::sync::oneshot::channel::<()>();
+    let web_task = tokio::spawn(async move {
+        web::serve(web_listener, &web_config, async {
+            let _ = web_stopped.await;
+        })
+        .await
+    });
+
+    // Markup in a name must show as text; Korean and emoji must survive the whole path.
+    let user_name = "민수 🎨 <img src=x onerror=alert(1)>";
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../web/tests/browser/click-every-colour.mjs");
+    let run = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg(format!("http://{web_addr}/"))
+        .arg(user_name)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the browser run finished within its deadline")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "browser run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.trim()).expect("the script prints one JSON line");
+    let colours: Vec<String> = serde_json::from_value(report["colours"].clone()).unwrap();
+    assert_eq!(
+        colours,
+        ["red", "orange", "yellow", "green", "blue", "purple"]
+    );
+
+    let landed = read_topic_async(&tansu.bootstrap, &topic, 3, 6, Duration::from_secs(60)).await;
+    let mut landed_colours: Vec<String> =
+        landed.iter().map(|r| r.event.color_name.clone()).collect();
+    landed_colours.sort();
+    let mut expected = colours.clone();
+    expected.sort();
+    assert_eq!(
+        landed_colours, expected,
+        "one event per click, no more, no less"
+    );
+    for record in &landed {
+        let event = &record.event;
+        assert_eq!(event.user_name, user_name);
+        assert!(event.user_agent.contains("Chrome"), "{}", event.user_agent);
+        assert_eq!(event.browser.os, "Linux");
+        let client_time = event
+            .client_timestamp
+            .expect("the page sends its click time");
+        assert!((event.timestamp - client_time).num_seconds().abs() < 60);
+    }
+
+    let _ = stop_web.send(());
+    web_task.await.unwrap().unwrap();
+    api.stop().await;
+}

@@ -1,0 +1,109 @@
+# Shared helpers for the run, test and benchmark scripts. Source it; do not run it.
+# Everything a script needs is installed here on first use and cached outside the checkout,
+# so a fresh clone works and a rerun is fast.
+
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE_DIR="${WEB_EVENTS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/web-events-pipeline}"
+TANSU_VERSION="0.6.0"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        die "need root to run: $*"
+    fi
+}
+
+# Installs Debian packages that are missing (apt index refreshed once per run).
+APT_UPDATED=""
+ensure_debian_packages() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get to install them"
+    if [ -z "$APT_UPDATED" ]; then
+        log "refreshing the Debian package index"
+        as_root apt-get update -qq >/dev/null
+        APT_UPDATED=1
+    fi
+    log "installing ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Prints the path of the tansu broker binary, building it once into the cache.
+ensure_tansu() {
+    local bin="$CACHE_DIR/tansu/bin/tansu"
+    if [ -n "${TANSU_BIN:-}" ] && [ -x "$TANSU_BIN" ]; then
+        echo "$TANSU_BIN"; return 0
+    fi
+    if [ ! -x "$bin" ] || ! "$bin" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+        log "building the tansu broker $TANSU_VERSION (first run only; takes several minutes)"
+        mkdir -p "$CACHE_DIR"
+        CARGO_TARGET_DIR="$CACHE_DIR/tansu-build" cargo install tansu --version "$TANSU_VERSION" \
+            --locked --features dynostore --root "$CACHE_DIR/tansu" --quiet >&2
+    fi
+    echo "$bin"
+}
+
+# A free TCP port on loopback.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits until host:port accepts TCP connections, or fails after $3 seconds (default 30).
+wait_for_port() {
+    local host="$1" port="$2" deadline=$((SECONDS + ${3:-30}))
+    until (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; do
+        [ $SECONDS -lt $deadline ] || die "nothing listening on $host:$port after ${3:-30}s"
+        sleep 0.2
+    done
+}
+
+# Waits until an HTTP URL answers 2xx, or fails after $2 seconds (default 60).
+wait_for_http() {
+    local url="$1" deadline=$((SECONDS + ${2:-60}))
+    until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+        [ $SECONDS -lt $deadline ] || die "$url did not answer after ${2:-60}s"
+        sleep 0.3
+    done
+}
+
+# Starts tansu on 127.0.0.1:$1 with in-memory storage; logs to $2. Prints the PID.
+start_tansu() {
+    local port="$1" logfile="$2" bin
+    bin="$(ensure_tansu)"
+    env -u CLUSTER_ID -u LISTENER_URL -u ADVERTISED_LISTENER_URL -u STORAGE_ENGINE \
+        "$bin" broker \
+        --listener-url "tcp://127.0.0.1:$port" \
+        --advertised-listener-url "tcp://127.0.0.1:$port" \
+        --storage-engine "memory://tansu/" >"$logfile" 2>&1 &
+    echo $!
+    wait_for_port 127.0.0.1 "$port" 30
+}
+
+# Creates topic $2 with $3 partitions on the tansu broker at 127.0.0.1:$1.
+create_topic() {
+    local port="$1" topic="$2" partitions="$3" bin
+    bin="$(ensure_tansu)"
+    "$bin" topic create "$topic" --broker "tcp://127.0.0.1:$port" --partitions "$partitions" >/dev/null
+}
+
+# Installs playwright-core for the browser tests (npm registry) and Debian's Chromium.
+ensure_browser() {
+    ensure_debian_packages chromium
+    local dir="$REPO_ROOT/web/tests/browser"
+    if [ ! -d "$dir/node_modules/playwright-core" ]; then
+        log "installing playwright-core from npm"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+}
+
+# Peak resident memory of a running process, in MiB.
+peak_rss_mib() {
+    awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
+}
