@@ -73,7 +73,8 @@ wait_for_http() {
     done
 }
 
-# Starts tansu on 127.0.0.1:$1 with in-memory storage; logs to $2. Prints the PID.
+# Starts tansu on 127.0.0.1:$1 with in-memory storage, logging to $2, as a job of the
+# calling shell; sets TANSU_PID.
 start_tansu() {
     local port="$1" logfile="$2" bin
     bin="$(ensure_tansu)"
@@ -82,7 +83,7 @@ start_tansu() {
         --listener-url "tcp://127.0.0.1:$port" \
         --advertised-listener-url "tcp://127.0.0.1:$port" \
         --storage-engine "memory://tansu/" >"$logfile" 2>&1 &
-    echo $!
+    TANSU_PID=$!
     wait_for_port 127.0.0.1 "$port" 30
 }
 

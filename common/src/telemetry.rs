@@ -1,6 +1,8 @@
 //! Logging set-up shared by every binary: `RUST_LOG` picks the levels (default `info`),
 //! `LOG_FORMAT=json` switches to one JSON object per line for log shippers.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 pub fn init_tracing() {
@@ -8,7 +10,8 @@ pub fn init_tracing() {
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal());
     // A second initialisation (several tests in one process) is harmless: keep the first.
     let _ = if json {
         builder.json().try_init()

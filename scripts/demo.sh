@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Runs the pipeline on one machine, no Docker: a tansu broker (Kafka protocol, in memory) with
+# a 3-partition topic, the producer API and the colour page. Ctrl-C stops everything it started.
+#
+# Ports and the build profile can be changed through the environment:
+#   KAFKA_PORT (9092)  API_PORT (8081)  WEB_PORT (8080)  KAFKA_TOPIC (select-color)
+#   DEMO_PROFILE (release)  RUN_DIR (.run/ in the checkout: logs)
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+API_PORT="${API_PORT:-8081}"
+WEB_PORT="${WEB_PORT:-8080}"
+KAFKA_TOPIC="${KAFKA_TOPIC:-select-color}"
+DEMO_PROFILE="${DEMO_PROFILE:-release}"
+RUN_DIR="${RUN_DIR:-$REPO_ROOT/.run}"
+mkdir -p "$RUN_DIR"
+
+for port in "$KAFKA_PORT" "$API_PORT" "$WEB_PORT"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        die "port $port is already in use (set KAFKA_PORT, API_PORT or WEB_PORT to move it)"
+    fi
+done
+
+STARTED_PIDS=()
+stop_all() {
+    trap - EXIT INT TERM
+    if [ ${#STARTED_PIDS[@]} -gt 0 ]; then
+        log "stopping"
+        # Newest first: the page, then the API (which flushes its producer), then the broker.
+        for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do
+            kill -TERM "${STARTED_PIDS[i]}" 2>/dev/null || true
+            wait "${STARTED_PIDS[i]}" 2>/dev/null || true
+        done
+    fi
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+TANSU="$(ensure_tansu)"
+log "building producer-api and web ($DEMO_PROFILE)"
+cargo build --locked --profile "$DEMO_PROFILE" -p producer-api -p web --quiet
+case "$DEMO_PROFILE" in dev) BIN_DIR="target/debug" ;; *) BIN_DIR="target/$DEMO_PROFILE" ;; esac
+BIN_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/${BIN_DIR#target/}"
+
+log "starting tansu on 127.0.0.1:$KAFKA_PORT"
+TANSU_BIN="$TANSU" start_tansu "$KAFKA_PORT" "$RUN_DIR/tansu.log"
+STARTED_PIDS+=("$TANSU_PID")
+create_topic "$KAFKA_PORT" "$KAFKA_TOPIC" 3
+
+export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" KAFKA_TOPIC
+log "starting producer-api on 127.0.0.1:$API_PORT"
+LISTEN_ADDR="127.0.0.1:$API_PORT" \
+CORS_ALLOWED_ORIGINS="http://127.0.0.1:$WEB_PORT,http://localhost:$WEB_PORT" \
+    "$BIN_DIR/producer-api" >"$RUN_DIR/producer-api.log" 2>&1 &
+STARTED_PIDS+=("$!")
+
+log "starting web on 127.0.0.1:$WEB_PORT"
+LISTEN_ADDR="127.0.0.1:$WEB_PORT" API_BASE_URL="http://127.0.0.1:$API_PORT" \
+    "$BIN_DIR/web" >"$RUN_DIR/web.log" 2>&1 &
+STARTED_PIDS+=("$!")
+
+wait_for_http "http://127.0.0.1:$API_PORT/readyz" 60
+wait_for_http "http://127.0.0.1:$WEB_PORT/healthz" 30
+
+cat <<INFO
+
+  The page:        http://127.0.0.1:$WEB_PORT/
+  Producer API:    http://127.0.0.1:$API_PORT/api/events  (/healthz /readyz /metrics)
+  Kafka (tansu):   127.0.0.1:$KAFKA_PORT, topic $KAFKA_TOPIC, 3 partitions
+  Watch the topic: cargo run -q -p producer-api --example tail_topic -- 127.0.0.1:$KAFKA_PORT $KAFKA_TOPIC
+  Logs:            $RUN_DIR/
+
+  Ctrl-C stops everything.
+
+INFO
+
+# Stop when any service dies, so a crash is not hidden behind a running page.
+wait -n "${STARTED_PIDS[@]}"
+die "a service exited; see the logs in $RUN_DIR/"

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs every check and test: formatting, lints, unit and in-process HTTP tests, Kafka tests on
+# librdkafka's mock cluster, end-to-end tests on a real tansu broker, the real-browser test in
+# headless Chromium, and a smoke run of scripts/demo.sh. Installs what it needs on first use.
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+
+log "cargo fmt --check"
+cargo fmt --all --check
+
+log "cargo clippy (all targets, warnings are errors)"
+cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
+
+log "test dependencies: tansu, Chromium, playwright-core"
+ensure_debian_packages curl chromium
+TANSU_BIN="$(ensure_tansu)"
+export TANSU_BIN
+ensure_browser
+
+log "README command 1: scripts/demo.sh starts, takes a click, and stops on SIGTERM"
+smoke_dir="$(mktemp -d)"
+kafka_port="$(free_port)"; api_port="$(free_port)"; web_port="$(free_port)"
+KAFKA_PORT="$kafka_port" API_PORT="$api_port" WEB_PORT="$web_port" DEMO_PROFILE=dev RUN_DIR="$smoke_dir" \
+    setsid "$REPO_ROOT/scripts/demo.sh" >"$smoke_dir/demo.out" 2>&1 &
+demo_pid=$!
+smoke_fail() { cat "$smoke_dir"/*.out "$smoke_dir"/*.log >&2 || true; kill -TERM "$demo_pid" 2>/dev/null || true; die "demo smoke run: $*"; }
+deadline=$((SECONDS + 600))
+until grep -q "Ctrl-C stops everything" "$smoke_dir/demo.out" 2>/dev/null; do
+    kill -0 "$demo_pid" 2>/dev/null || smoke_fail "demo.sh exited early"
+    [ $SECONDS -lt $deadline ] || smoke_fail "not ready within 600 s"
+    sleep 1
+done
+curl -fsS "http://127.0.0.1:$web_port/" | grep -q 'data-color="purple"' || smoke_fail "page has no colour buttons"
+answer="$(curl -fsS -X POST -H 'Content-Type: application/json' -H "Origin: http://127.0.0.1:$web_port" \
+    -d '{"userName":"smoke 검사","colorName":"green"}' "http://127.0.0.1:$api_port/api/events")" || smoke_fail "POST refused"
+event_id="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["eventId"])' <<<"$answer")"
+timeout 60 cargo run --locked -q -p producer-api --example tail_topic -- "127.0.0.1:$kafka_port" select-color 1 \
+    >"$smoke_dir/topic.out" 2>/dev/null || smoke_fail "could not read the topic"
+grep -q "$event_id" "$smoke_dir/topic.out" || smoke_fail "event $event_id not in the topic"
+kill -TERM "$demo_pid"
+for _ in $(seq 1 60); do kill -0 "$demo_pid" 2>/dev/null || break; sleep 0.5; done
+kill -0 "$demo_pid" 2>/dev/null && smoke_fail "demo.sh still running 30 s after SIGTERM"
+if (exec 3<>"/dev/tcp/127.0.0.1/$api_port") 2>/dev/null || (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null; then
+    smoke_fail "a service outlived demo.sh"
+fi
+rm -rf "$smoke_dir"
+log "demo smoke run passed (event $event_id reached the topic)"
+
+log "tests (unit, HTTP, mock cluster, tansu, browser)"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --locked --workspace --run-ignored all --no-fail-fast
+else
+    cargo test --locked --workspace --no-fail-fast -- --include-ignored
+fi
