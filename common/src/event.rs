@@ -1,6 +1,8 @@
 //! The click event: one JSON object per click, camelCase, produced by the collector and read
 //! by every sink.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -119,7 +121,8 @@ pub struct ColorEvent {
     pub color_name: String,
     /// The raw `User-Agent` header.
     pub user_agent: String,
-    pub browser: BrowserInfo,
+    /// Shared: a collector hands the same parse to every event from one browser.
+    pub browser: Arc<BrowserInfo>,
     /// When the page says the click happened, if it said so.
     #[serde(
         default,
@@ -138,7 +141,26 @@ impl ColorEvent {
         received_at: DateTime<Utc>,
         client_timestamp: Option<DateTime<Utc>>,
     ) -> Self {
-        let browser = BrowserInfo::from_user_agent(&user_agent);
+        let browser = Arc::new(BrowserInfo::from_user_agent(&user_agent));
+        Self::with_browser(
+            user_name,
+            color_name,
+            user_agent,
+            browser,
+            received_at,
+            client_timestamp,
+        )
+    }
+
+    /// As [`ColorEvent::new`], with the user agent already parsed (the collector caches it).
+    pub fn with_browser(
+        user_name: String,
+        color_name: String,
+        user_agent: String,
+        browser: Arc<BrowserInfo>,
+        received_at: DateTime<Utc>,
+        client_timestamp: Option<DateTime<Utc>>,
+    ) -> Self {
         ColorEvent {
             event_id: Uuid::now_v7(),
             schema_version: SCHEMA_VERSION,

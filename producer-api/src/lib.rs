@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod publisher;
 pub mod routes;
 pub mod server;
+pub mod user_agents;
 
 pub use config::Config;
 pub use server::{run, serve};

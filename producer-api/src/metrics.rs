@@ -14,7 +14,7 @@ pub struct ReasonLabel {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub route: String,
+    pub route: &'static str,
     pub status: u16,
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, RejectionReason};
 use crate::metrics::{ApiMetrics, ReasonLabel, RouteLabels};
 use crate::publisher::{EnqueueError, EventPublisher};
+use crate::user_agents::UserAgentCache;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -29,7 +30,8 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub struct AppState {
     pub publisher: Arc<dyn EventPublisher>,
     pub palette: Arc<Palette>,
-    pub metrics: ApiMetrics,
+    pub metrics: Arc<ApiMetrics>,
+    user_agents: Arc<UserAgentCache>,
     registry: Arc<Registry>,
 }
 
@@ -39,7 +41,8 @@ impl AppState {
         AppState {
             publisher,
             palette: Arc::new(palette),
-            metrics,
+            metrics: Arc::new(metrics),
+            user_agents: Arc::default(),
             registry,
         }
     }
@@ -108,6 +111,25 @@ pub struct Accepted {
 #[from_request(via(Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
 
+/// The raw `User-Agent` header, empty when absent; read without copying the other headers.
+pub struct UserAgent(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let raw = parts
+            .headers
+            .get(header::USER_AGENT)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        Ok(UserAgent(String::from_utf8_lossy(raw).into_owned()))
+    }
+}
+
 /// Query extractor whose rejections are [`ApiError`]s.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
@@ -115,7 +137,7 @@ pub struct ApiQuery<T>(pub T);
 
 async fn post_event(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    UserAgent(user_agent): UserAgent,
     ApiJson(click): ApiJson<ClickRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let client_timestamp = click
@@ -128,7 +150,7 @@ async fn post_event(
         .transpose()?;
     accept_click(
         &state,
-        &headers,
+        user_agent,
         &click.user_name,
         &click.color_name,
         client_timestamp,
@@ -137,15 +159,15 @@ async fn post_event(
 
 async fn select_color(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    UserAgent(user_agent): UserAgent,
     ApiQuery(query): ApiQuery<SelectQuery>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    accept_click(&state, &headers, &query.user, &query.color, None)
+    accept_click(&state, user_agent, &query.user, &query.color, None)
 }
 
 fn accept_click(
     state: &AppState,
-    headers: &HeaderMap,
+    user_agent: String,
     user_name: &str,
     color_name: &str,
     client_timestamp: Option<DateTime<Utc>>,
@@ -160,14 +182,12 @@ fn accept_click(
             palette: state.palette.to_string(),
         })?
         .to_owned();
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .unwrap_or_default();
-    let event = ColorEvent::new(
+    let browser = state.user_agents.browser(&user_agent);
+    let event = ColorEvent::with_browser(
         user_name,
         color_name,
         user_agent,
+        browser,
         received_at,
         client_timestamp,
     );
@@ -217,15 +237,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 /// Times every request and counts refusals by reason.
 async fn track_requests(
-    State(metrics): State<ApiMetrics>,
+    State(metrics): State<Arc<ApiMetrics>>,
     request: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = route_label(request.extensions().get::<MatchedPath>());
     let response = next.run(request).await;
     if let Some(RejectionReason(reason)) = response.extensions().get::<RejectionReason>() {
         metrics
@@ -241,4 +258,19 @@ async fn track_requests(
         })
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// The routes' own paths as labels, so recording a request allocates nothing.
+fn route_label(matched: Option<&MatchedPath>) -> &'static str {
+    const ROUTES: [&str; 5] = [
+        "/api/events",
+        "/api/select",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ];
+    matched
+        .and_then(|m| ROUTES.iter().find(|r| **r == m.as_str()))
+        .copied()
+        .unwrap_or("unmatched")
 }
