@@ -1,7 +1,10 @@
-//! Lands click events from Kafka in HDFS as Hive-ready JSON-lines files. Not built yet: this
-//! binary only says so, so that nothing mistakes it for a working consumer.
+use clap::Parser;
+use hdfs_consumer::Config;
 
-fn main() -> std::process::ExitCode {
-    eprintln!("hdfs-consumer is not implemented yet; events stay in the Kafka topic until it is");
-    std::process::ExitCode::from(2)
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    common::telemetry::init_tracing();
+    hdfs_consumer::run(config, common::shutdown::shutdown_signal()).await?;
+    Ok(())
 }

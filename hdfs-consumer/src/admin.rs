@@ -1,0 +1,102 @@
+//! `/healthz` (process alive), `/readyz` (every worker running and storage answering) and
+//! `/metrics`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use opendal::Operator;
+use prometheus_client::registry::Registry;
+
+use crate::metrics::ConsumerMetrics;
+
+#[derive(Clone)]
+pub struct AdminState {
+    storage: Operator,
+    registry: Arc<Registry>,
+    running: Arc<AtomicUsize>,
+    workers: usize,
+}
+
+impl AdminState {
+    pub fn new(
+        storage: Operator,
+        metrics: ConsumerMetrics,
+        running: Arc<AtomicUsize>,
+        workers: usize,
+    ) -> Self {
+        AdminState {
+            storage,
+            registry: Arc::new(metrics.registry()),
+            running,
+            workers,
+        }
+    }
+}
+
+pub fn app(state: AdminState) -> Router {
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
+        )
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AdminState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    if let Err(err) = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(%err, "admin server failed");
+    }
+}
+
+async fn readyz(State(state): State<AdminState>) -> Response {
+    let running = state.running.load(Ordering::SeqCst);
+    let storage = state
+        .storage
+        .list("/")
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let ready = running == state.workers && storage.is_ok();
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "workersRunning": running,
+        "workers": state.workers,
+        "storage": storage.err().unwrap_or_else(|| "ok".into()),
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<AdminState>) -> Response {
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, &state.registry).is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}

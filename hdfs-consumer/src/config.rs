@@ -1,0 +1,111 @@
+//! Command-line and environment configuration. `hdfs-consumer --help` is the reference.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use common::kafka::{DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_TOPIC};
+use url::Url;
+
+use crate::buffer::FlushPolicy;
+
+/// Lands click events from Kafka as Hive-ready JSON-lines files, exactly once.
+///
+/// Defaults suit the demo: files every few seconds. In production, land bigger, rarer files
+/// (for example FLUSH_MAX_RECORDS=500000, FLUSH_MAX_BYTES=128MiB, FLUSH_MAX_AGE=10m), so HDFS
+/// is not filled with small files.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "hdfs-consumer", version, about, long_about)]
+pub struct Config {
+    /// Kafka bootstrap servers, comma-separated host:port.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = DEFAULT_BOOTSTRAP_SERVERS)]
+    pub kafka_bootstrap_servers: String,
+
+    /// Topic of click events.
+    #[arg(long, env = "KAFKA_TOPIC", default_value = DEFAULT_TOPIC)]
+    pub kafka_topic: String,
+
+    /// Consumer group shared by the workers.
+    #[arg(
+        long,
+        env = "KAFKA_GROUP_ID",
+        default_value = "color-hdfs-save-consumer-group"
+    )]
+    pub kafka_group_id: String,
+
+    /// Worker threads, each a consumer in the group; default: the topic's partition count.
+    #[arg(long, env = "WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
+
+    /// Where files land: file:///some/dir or hdfs://namenode:8020/some/dir.
+    #[arg(
+        long,
+        env = "LANDING_URL",
+        default_value = "file:///tmp/web-events/landing"
+    )]
+    pub landing_url: Url,
+
+    /// Land a partition's buffer when it holds this many records.
+    #[arg(long, env = "FLUSH_MAX_RECORDS", default_value_t = 10_000)]
+    pub flush_max_records: usize,
+
+    /// Land a partition's buffer when it holds this many bytes.
+    #[arg(long, env = "FLUSH_MAX_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub flush_max_bytes: usize,
+
+    /// Land a partition's buffer when its oldest record has waited this long, even if no more
+    /// records arrive.
+    #[arg(long, env = "FLUSH_MAX_AGE", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub flush_max_age: Duration,
+
+    /// Longest wait between two attempts to write to unavailable storage.
+    #[arg(long, env = "STORAGE_RETRY_MAX_BACKOFF", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub storage_retry_max_backoff: Duration,
+
+    /// On SIGINT/SIGTERM, how long to try landing what is buffered before leaving.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:9101")]
+    pub admin_addr: SocketAddr,
+}
+
+impl Config {
+    pub fn flush_policy(&self) -> FlushPolicy {
+        FlushPolicy {
+            max_records: self.flush_max_records.max(1),
+            max_bytes: self.flush_max_bytes.max(1),
+            max_age: self.flush_max_age,
+        }
+    }
+
+    /// The defaults, pointed at the given brokers and landing URL.
+    pub fn for_brokers(bootstrap_servers: &str, landing_url: Url) -> Self {
+        let mut config = Config::parse_from(["hdfs-consumer"]);
+        config.kafka_bootstrap_servers = bootstrap_servers.to_owned();
+        config.landing_url = landing_url;
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_work_on_one_machine() {
+        let config = Config::try_parse_from(["hdfs-consumer"]).unwrap();
+        assert_eq!(config.kafka_group_id, "color-hdfs-save-consumer-group");
+        assert_eq!(config.kafka_topic, "select-color");
+        assert_eq!(config.landing_url.scheme(), "file");
+        assert_eq!(config.workers, None);
+        assert_eq!(config.flush_max_age, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn zero_workers_is_refused_with_the_option_named() {
+        let err = Config::try_parse_from(["hdfs-consumer", "--workers", "0"]).unwrap_err();
+        assert!(err.to_string().contains("--workers"), "{err}");
+    }
+}

@@ -1,0 +1,305 @@
+//! Landing batches in storage through OpenDAL, and finding where a partition left off.
+//!
+//! A batch is landed in three steps, so that a crash at any moment leaves either the previous
+//! state or one that recovery completes:
+//! 1. each file is written under `_tmp/`;
+//! 2. a per-partition checkpoint naming the batch's last offset and its (temporary, final)
+//!    file pairs replaces the previous one;
+//! 3. the files are renamed into place, in offset order.
+//!
+//! Recovery reads the checkpoint and finishes any rename still pending; the partition resumes
+//! after the checkpoint's offset. Without a readable checkpoint it falls back to the truth, the
+//! landed file names, and lists the topic's directories. Temporary files the checkpoint does
+//! not name are leftovers of a batch that never reached step 2 and are removed.
+
+use opendal::{ErrorKind, Operator};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::buffer::BufferedRecord;
+use crate::layout::{self, Destination};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("unsupported LANDING_URL {0:?}: expected file:///dir or hdfs://namenode:port/dir")]
+    UnsupportedUrl(String),
+    #[error("storage {operation} {path}: {source}")]
+    Io {
+        operation: &'static str,
+        path: String,
+        source: Box<opendal::Error>,
+    },
+}
+
+fn io<'a>(
+    operation: &'static str,
+    path: &'a str,
+) -> impl FnOnce(opendal::Error) -> StorageError + 'a {
+    move |source| StorageError::Io {
+        operation,
+        path: path.to_owned(),
+        source: Box::new(source),
+    }
+}
+
+/// Opens the storage a `LANDING_URL` names: `file:///dir` or `hdfs://namenode:8020/dir`.
+pub fn operator_for(url: &Url) -> Result<Operator, StorageError> {
+    let unsupported = || StorageError::UnsupportedUrl(url.to_string());
+    let built = match url.scheme() {
+        "file" => {
+            let root = url.to_file_path().map_err(|_| unsupported())?;
+            let builder = opendal::services::Fs::default().root(&root.to_string_lossy());
+            Operator::new(builder)
+        }
+        "hdfs" => {
+            let host = url.host_str().ok_or_else(unsupported)?;
+            let name_node = match url.port() {
+                Some(port) => format!("hdfs://{host}:{port}"),
+                None => format!("hdfs://{host}"),
+            };
+            let builder = opendal::services::HdfsNative::default()
+                .name_node(&name_node)
+                .root(url.path());
+            Operator::new(builder)
+        }
+        _ => return Err(unsupported()),
+    };
+    built.map_err(io("open", url.as_str()))
+}
+
+/// The checkpoint: the last offset of the latest batch and the files it consists of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Checkpoint {
+    last_offset: i64,
+    files: Vec<PendingRename>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PendingRename {
+    tmp: String,
+    path: String,
+}
+
+/// What one landing wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LandedBatch {
+    pub last_offset: i64,
+    /// Final paths, relative to the landing root, with their record counts.
+    pub files: Vec<(String, usize)>,
+    pub bytes: usize,
+    pub invalid: usize,
+}
+
+/// Lands batches of one topic under one root.
+#[derive(Clone)]
+pub struct Landing {
+    op: Operator,
+    topic: String,
+}
+
+impl Landing {
+    pub fn new(op: Operator, topic: &str) -> Self {
+        Landing {
+            op,
+            topic: topic.to_owned(),
+        }
+    }
+
+    /// Writes a non-empty batch (records of one partition in offset order) and makes it
+    /// visible. Safe to call again with the same or an overlapping batch after a failure.
+    pub async fn land(
+        &self,
+        partition: i32,
+        batch: &[BufferedRecord],
+    ) -> Result<LandedBatch, StorageError> {
+        let plan: Vec<(i64, Destination)> =
+            batch.iter().map(|r| (r.offset, r.destination)).collect();
+        let files = layout::plan_files(&plan);
+        let mut renames = Vec::with_capacity(files.len());
+        let mut landed = LandedBatch {
+            last_offset: batch.last().map_or(-1, |r| r.offset),
+            files: Vec::new(),
+            bytes: 0,
+            invalid: 0,
+        };
+        for file in &files {
+            let name =
+                layout::file_name(&self.topic, partition, file.first_offset, file.last_offset);
+            let (kind, path) = match &file.destination {
+                Destination::Hour(hour) => ("data", layout::data_path(&self.topic, hour, &name)),
+                Destination::Invalid => {
+                    landed.invalid += file.records.len();
+                    ("invalid", layout::invalid_path(&self.topic, &name))
+                }
+            };
+            let mut body =
+                Vec::with_capacity(file.records.iter().map(|&i| batch[i].line.len() + 1).sum());
+            for &index in &file.records {
+                body.extend_from_slice(&batch[index].line);
+                body.push(b'\n');
+            }
+            landed.bytes += body.len();
+            let tmp = layout::tmp_path(&self.topic, partition, kind, &name);
+            self.op.write(&tmp, body).await.map_err(io("write", &tmp))?;
+            landed.files.push((path.clone(), file.records.len()));
+            renames.push(PendingRename { tmp, path });
+        }
+        let checkpoint = Checkpoint {
+            last_offset: landed.last_offset,
+            files: renames,
+        };
+        self.write_checkpoint(partition, &checkpoint).await?;
+        for rename in &checkpoint.files {
+            self.op
+                .rename(&rename.tmp, &rename.path)
+                .await
+                .map_err(io("rename", &rename.tmp))?;
+        }
+        Ok(landed)
+    }
+
+    /// The last offset landed for `partition`, finishing an interrupted landing first.
+    /// `None` when nothing was ever landed.
+    pub async fn recover(&self, partition: i32) -> Result<Option<i64>, StorageError> {
+        let last = match self.read_checkpoint(partition).await? {
+            Some(checkpoint) if self.complete(&checkpoint).await? => Some(checkpoint.last_offset),
+            _ => self.scan_last_offset(partition).await?,
+        };
+        self.remove_leftovers(partition).await?;
+        Ok(last)
+    }
+
+    async fn write_checkpoint(
+        &self,
+        partition: i32,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), StorageError> {
+        let path = layout::checkpoint_path(&self.topic, partition);
+        let tmp = format!("{path}.tmp");
+        let body = serde_json::to_vec(checkpoint).expect("a checkpoint serializes");
+        self.op.write(&tmp, body).await.map_err(io("write", &tmp))?;
+        self.op
+            .rename(&tmp, &path)
+            .await
+            .map_err(io("rename", &tmp))
+    }
+
+    async fn read_checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StorageError> {
+        let path = layout::checkpoint_path(&self.topic, partition);
+        match self.op.read(&path).await {
+            Ok(bytes) => match serde_json::from_slice(&bytes.to_vec()) {
+                Ok(checkpoint) => Ok(Some(checkpoint)),
+                Err(err) => {
+                    tracing::warn!(partition, %err, path, "unreadable checkpoint; scanning landed files");
+                    Ok(None)
+                }
+            },
+            Err(err) if err.kind() == ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(io("read", &path)(err)),
+        }
+    }
+
+    /// Finishes the checkpoint's renames. False if a file is in neither place, which means
+    /// the checkpoint cannot be trusted.
+    async fn complete(&self, checkpoint: &Checkpoint) -> Result<bool, StorageError> {
+        for rename in &checkpoint.files {
+            // A temporary file still present means its rename did not happen (HDFS may even
+            // have created an empty target first), so renaming it now is always right.
+            if self
+                .op
+                .exists(&rename.tmp)
+                .await
+                .map_err(io("stat", &rename.tmp))?
+            {
+                self.op
+                    .rename(&rename.tmp, &rename.path)
+                    .await
+                    .map_err(io("rename", &rename.tmp))?;
+                tracing::info!(path = rename.path, "finished an interrupted landing");
+            } else if !self
+                .op
+                .exists(&rename.path)
+                .await
+                .map_err(io("stat", &rename.path))?
+            {
+                tracing::warn!(
+                    path = rename.path,
+                    "checkpoint names a file that is missing; scanning landed files"
+                );
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The highest last offset in the names of this partition's landed files.
+    async fn scan_last_offset(&self, partition: i32) -> Result<Option<i64>, StorageError> {
+        let mut last: Option<i64> = None;
+        let mut note = |name: &str| {
+            if let Some((_, l)) = layout::parse_file_name(name, &self.topic, partition) {
+                last = Some(last.map_or(l, |m| m.max(l)));
+            }
+        };
+        let topic_dir = layout::topic_dir(&self.topic);
+        for day in self.list_dirs(&topic_dir).await? {
+            if day.ends_with("_invalid/") {
+                for name in self.list_files(&day).await? {
+                    note(&name);
+                }
+            } else if day.rsplit('/').nth(1).is_some_and(|d| d.starts_with("dt=")) {
+                for hour in self.list_dirs(&day).await? {
+                    for name in self.list_files(&hour).await? {
+                        note(&name);
+                    }
+                }
+            }
+        }
+        Ok(last)
+    }
+
+    async fn remove_leftovers(&self, partition: i32) -> Result<(), StorageError> {
+        let dir = layout::tmp_dir(&self.topic);
+        let prefix = layout::tmp_prefix(partition);
+        for name in self.list_files(&dir).await? {
+            if name.starts_with(&prefix) {
+                let path = format!("{dir}{name}");
+                self.op.delete(&path).await.map_err(io("delete", &path))?;
+                tracing::info!(
+                    partition,
+                    path,
+                    "removed a file of a batch that never landed"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn list(&self, dir: &str) -> Result<Vec<opendal::Entry>, StorageError> {
+        match self.op.list(dir).await {
+            Ok(entries) => Ok(entries),
+            Err(err) if err.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+            Err(err) => Err(io("list", dir)(err)),
+        }
+    }
+
+    async fn list_dirs(&self, dir: &str) -> Result<Vec<String>, StorageError> {
+        Ok(self
+            .list(dir)
+            .await?
+            .into_iter()
+            .filter(|e| e.metadata().is_dir() && e.path() != dir)
+            .map(|e| e.path().to_owned())
+            .collect())
+    }
+
+    async fn list_files(&self, dir: &str) -> Result<Vec<String>, StorageError> {
+        Ok(self
+            .list(dir)
+            .await?
+            .into_iter()
+            .filter(|e| e.metadata().is_file())
+            .map(|e| e.name().to_owned())
+            .collect())
+    }
+}

@@ -1,0 +1,239 @@
+//! Where landed data goes, as pure functions: file names, the Hive partition of an event, and
+//! how a batch of records splits into files.
+//!
+//! ```text
+//! <root>/<topic>/dt=YYYY-MM-DD/hour=HH/<topic>+<partition>+<firstOffset>+<lastOffset>.json
+//! <root>/<topic>/_invalid/<topic>+<partition>+<firstOffset>+<lastOffset>.json
+//! <root>/<topic>/_tmp/...            files being written (Hive skips names starting with _)
+//! <root>/<topic>/_checkpoints/<topic>+<partition>.json
+//! ```
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+/// Offsets in file names are zero-padded to this width, so names sort by offset.
+pub const OFFSET_WIDTH: usize = 19;
+
+/// The Hive partition (`dt`, `hour`) an event belongs to, from its timestamp in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HourPartition {
+    pub year: i32,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+}
+
+impl HourPartition {
+    pub fn of(at: &DateTime<Utc>) -> Self {
+        HourPartition {
+            year: at.year(),
+            month: at.month(),
+            day: at.day(),
+            hour: at.hour(),
+        }
+    }
+
+    /// `dt=YYYY-MM-DD/hour=HH`
+    pub fn dir(&self) -> String {
+        format!(
+            "dt={:04}-{:02}-{:02}/hour={:02}",
+            self.year, self.month, self.day, self.hour
+        )
+    }
+}
+
+/// `<topic>+<partition>+<first>+<last>.json`
+pub fn file_name(topic: &str, partition: i32, first: i64, last: i64) -> String {
+    format!(
+        "{topic}+{partition}+{first:0w$}+{last:0w$}.json",
+        w = OFFSET_WIDTH
+    )
+}
+
+/// The offsets in a landed file's name, if the name is one of this topic and partition.
+pub fn parse_file_name(name: &str, topic: &str, partition: i32) -> Option<(i64, i64)> {
+    let rest = name.strip_prefix(topic)?.strip_prefix('+')?;
+    let rest = rest.strip_suffix(".json")?;
+    let mut parts = rest.split('+');
+    let p: i32 = parts.next()?.parse().ok()?;
+    let first: i64 = parts.next()?.parse().ok()?;
+    let last: i64 = parts.next()?.parse().ok()?;
+    (parts.next().is_none() && p == partition && first <= last).then_some((first, last))
+}
+
+pub fn topic_dir(topic: &str) -> String {
+    format!("{topic}/")
+}
+
+pub fn data_path(topic: &str, hour: &HourPartition, name: &str) -> String {
+    format!("{topic}/{}/{name}", hour.dir())
+}
+
+pub fn invalid_path(topic: &str, name: &str) -> String {
+    format!("{topic}/_invalid/{name}")
+}
+
+pub fn tmp_dir(topic: &str) -> String {
+    format!("{topic}/_tmp/")
+}
+
+/// Temporary files carry the partition in their name so one partition's leftovers can be
+/// found and removed without touching another's.
+pub fn tmp_path(topic: &str, partition: i32, kind: &str, name: &str) -> String {
+    format!("{topic}/_tmp/{partition}.{kind}.{name}")
+}
+
+pub fn tmp_prefix(partition: i32) -> String {
+    format!("{partition}.")
+}
+
+pub fn checkpoint_path(topic: &str, partition: i32) -> String {
+    format!("{topic}/_checkpoints/{topic}+{partition}.json")
+}
+
+/// Where one record of a batch goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    Hour(HourPartition),
+    Invalid,
+}
+
+/// A file to write: its destination and the index range (into the batch) of its records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFile {
+    pub destination: Destination,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    /// Indices into the batch, in offset order.
+    pub records: Vec<usize>,
+}
+
+/// Splits a batch (in offset order) into files: valid records into one file per run of
+/// consecutive records in the same hour, so a batch that spans an hour boundary becomes two
+/// files; invalid records into one `_invalid` file. Files are returned in the order of their
+/// last offset, the order they must be made visible in.
+pub fn plan_files(batch: &[(i64, Destination)]) -> Vec<PlannedFile> {
+    let mut files: Vec<PlannedFile> = Vec::new();
+    let mut invalid: Option<PlannedFile> = None;
+    let mut current: Option<PlannedFile> = None;
+    for (index, (offset, destination)) in batch.iter().enumerate() {
+        match destination {
+            Destination::Invalid => {
+                let file = invalid.get_or_insert_with(|| PlannedFile {
+                    destination: Destination::Invalid,
+                    first_offset: *offset,
+                    last_offset: *offset,
+                    records: Vec::new(),
+                });
+                file.last_offset = *offset;
+                file.records.push(index);
+            }
+            Destination::Hour(hour) => {
+                match &mut current {
+                    Some(file) if file.destination == Destination::Hour(*hour) => {
+                        file.last_offset = *offset;
+                        file.records.push(index);
+                        continue;
+                    }
+                    _ => {}
+                }
+                if let Some(done) = current.take() {
+                    files.push(done);
+                }
+                current = Some(PlannedFile {
+                    destination: Destination::Hour(*hour),
+                    first_offset: *offset,
+                    last_offset: *offset,
+                    records: vec![index],
+                });
+            }
+        }
+    }
+    files.extend(current);
+    files.extend(invalid);
+    files.sort_by_key(|f| f.last_offset);
+    files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn hour(h: u32) -> Destination {
+        Destination::Hour(HourPartition::of(
+            &Utc.with_ymd_and_hms(2026, 11, 22, h, 30, 0).unwrap(),
+        ))
+    }
+
+    #[test]
+    fn names_are_zero_padded_and_parse_back() {
+        let name = file_name("select-color", 2, 7, 1234);
+        assert_eq!(
+            name,
+            "select-color+2+0000000000000000007+0000000000000001234.json"
+        );
+        assert_eq!(parse_file_name(&name, "select-color", 2), Some((7, 1234)));
+        assert_eq!(parse_file_name(&name, "select-color", 1), None);
+        assert_eq!(parse_file_name(&name, "select", 2), None);
+        assert_eq!(
+            parse_file_name("select-color+2+5+4.json", "select-color", 2),
+            None
+        );
+        assert_eq!(
+            parse_file_name("select-color+2+1+4.json.tmp", "select-color", 2),
+            None
+        );
+    }
+
+    #[test]
+    fn hour_partition_is_taken_in_utc() {
+        let at = DateTime::parse_from_rfc3339("2026-11-23T01:15:00+09:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(HourPartition::of(&at).dir(), "dt=2026-11-22/hour=16");
+        assert_eq!(
+            data_path("t", &HourPartition::of(&at), "x.json"),
+            "t/dt=2026-11-22/hour=16/x.json"
+        );
+    }
+
+    #[test]
+    fn a_batch_spanning_an_hour_boundary_becomes_two_files() {
+        let batch = vec![(10, hour(3)), (11, hour(3)), (12, hour(4)), (13, hour(4))];
+        let files = plan_files(&batch);
+        assert_eq!(files.len(), 2);
+        assert_eq!((files[0].first_offset, files[0].last_offset), (10, 11));
+        assert_eq!((files[1].first_offset, files[1].last_offset), (12, 13));
+        assert_eq!(files[1].records, vec![2, 3]);
+    }
+
+    #[test]
+    fn invalid_records_go_to_one_file_and_do_not_split_runs() {
+        let batch = vec![
+            (5, hour(3)),
+            (6, Destination::Invalid),
+            (7, hour(3)),
+            (8, Destination::Invalid),
+        ];
+        let files = plan_files(&batch);
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0].destination, hour(3));
+        assert_eq!(files[0].records, vec![0, 2]);
+        assert_eq!((files[0].first_offset, files[0].last_offset), (5, 7));
+        assert_eq!(files[1].destination, Destination::Invalid);
+        assert_eq!((files[1].first_offset, files[1].last_offset), (6, 8));
+    }
+
+    #[test]
+    fn late_events_start_a_new_file_in_their_own_hour() {
+        let batch = vec![(1, hour(4)), (2, hour(3)), (3, hour(4))];
+        let files = plan_files(&batch);
+        let ranges: Vec<_> = files
+            .iter()
+            .map(|f| (f.first_offset, f.last_offset))
+            .collect();
+        assert_eq!(ranges, [(1, 1), (2, 2), (3, 3)]);
+        let covered: usize = files.iter().map(|f| f.records.len()).sum();
+        assert_eq!(covered, 3);
+    }
+}

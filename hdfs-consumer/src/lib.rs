@@ -1,0 +1,158 @@
+//! The HDFS consumer: Kafka records in, Hive-ready JSON-lines files out, exactly once.
+//!
+//! - [`config`] — settings;
+//! - [`buffer`] — per-partition buffers and when to land them (pure);
+//! - [`layout`] — file names and the Hive layout (pure);
+//! - [`landing`] — writing through OpenDAL, and recovering where a partition left off;
+//! - [`worker`] — one consumer of the group and its loop;
+//! - [`admin`] — `/healthz`, `/readyz`, `/metrics`.
+
+pub mod admin;
+pub mod buffer;
+pub mod config;
+pub mod landing;
+pub mod layout;
+pub mod metrics;
+pub mod worker;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::kafka::consumer_config;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+pub use config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Storage(#[from] landing::StorageError),
+    #[error("Kafka at {bootstrap}: {source}")]
+    Kafka {
+        bootstrap: String,
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("topic {0} not found or has no partitions")]
+    NoSuchTopic(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// The topic's partition count, from broker metadata.
+pub fn partition_count(bootstrap: &str, topic: &str) -> Result<usize, Error> {
+    let kafka = |source| Error::Kafka {
+        bootstrap: bootstrap.to_owned(),
+        source,
+    };
+    let consumer: BaseConsumer = consumer_config(
+        bootstrap,
+        "hdfs-consumer-metadata",
+        "hdfs-consumer-metadata",
+    )
+    .create()
+    .map_err(kafka)?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(15))
+        .map_err(kafka)?;
+    metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Error::NoSuchTopic(topic.to_owned()))
+}
+
+/// Runs the workers and the admin server until `shutdown` resolves, then lands what is
+/// buffered, commits and leaves the group.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let op = landing::operator_for(&config.landing_url)?;
+    let bootstrap = config.kafka_bootstrap_servers.clone();
+    let topic = config.kafka_topic.clone();
+    let workers = match config.workers {
+        Some(n) => usize::from(n),
+        None => {
+            let (b, t) = (bootstrap.clone(), topic.clone());
+            tokio::task::spawn_blocking(move || partition_count(&b, &t))
+                .await
+                .expect("metadata lookup does not panic")?
+        }
+    };
+    let metrics = metrics::ConsumerMetrics::default();
+    let shared = Arc::new(worker::Shared {
+        landing: landing::Landing::new(op.clone(), &topic),
+        runtime: tokio::runtime::Handle::current(),
+        topic: topic.clone(),
+        policy: config.flush_policy(),
+        max_backoff: config.storage_retry_max_backoff,
+        metrics: metrics.clone(),
+    });
+
+    let listener = tokio::net::TcpListener::bind(config.admin_addr)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.admin_addr,
+            source,
+        })?;
+    let running = Arc::new(AtomicUsize::new(0));
+    let admin_state = admin::AdminState::new(op, metrics, Arc::clone(&running), workers);
+    let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    let admin_task = tokio::spawn(admin::serve(listener, admin_state, async {
+        let _ = admin_stopped.await;
+    }));
+
+    tracing::info!(
+        workers,
+        topic,
+        group = config.kafka_group_id,
+        landing = %config.landing_url,
+        "hdfs-consumer starting"
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::with_capacity(workers);
+    for id in 0..workers {
+        let worker =
+            worker::Worker::new(id, &bootstrap, &config.kafka_group_id, Arc::clone(&shared))
+                .map_err(|source| Error::Kafka {
+                    bootstrap: bootstrap.clone(),
+                    source,
+                })?;
+        let (stop, running, timeout) = (
+            Arc::clone(&stop),
+            Arc::clone(&running),
+            config.shutdown_timeout,
+        );
+        running.fetch_add(1, Ordering::SeqCst);
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("worker-{id}"))
+                .spawn(move || {
+                    worker.run(&stop, timeout);
+                    running.fetch_sub(1, Ordering::SeqCst);
+                })
+                .expect("a thread starts"),
+        );
+    }
+
+    shutdown.await;
+    stop.store(true, Ordering::SeqCst);
+    tokio::task::spawn_blocking(move || {
+        for thread in threads {
+            let _ = thread.join();
+        }
+    })
+    .await
+    .expect("joining workers does not panic");
+    let _ = admin_stop.send(());
+    let _ = admin_task.await;
+    tracing::info!("hdfs-consumer stopped");
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! Prometheus metrics of the consumer, served on `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabel {
+    pub partition: i32,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Clone)]
+pub struct ConsumerMetrics {
+    pub records_landed: Counter,
+    pub files_landed: Counter,
+    pub bytes_landed: Counter,
+    pub invalid_records: Counter,
+    pub flushes: Family<ReasonLabel, Counter>,
+    pub flush_duration: Histogram,
+    pub storage_failures: Counter,
+    pub dropped_on_revoke: Counter,
+    pub lag: Family<PartitionLabel, Gauge>,
+}
+
+impl Default for ConsumerMetrics {
+    fn default() -> Self {
+        ConsumerMetrics {
+            records_landed: Counter::default(),
+            files_landed: Counter::default(),
+            bytes_landed: Counter::default(),
+            invalid_records: Counter::default(),
+            flushes: Family::default(),
+            flush_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            storage_failures: Counter::default(),
+            dropped_on_revoke: Counter::default(),
+            lag: Family::default(),
+        }
+    }
+}
+
+impl ConsumerMetrics {
+    pub fn registry(&self) -> Registry {
+        let mut r = Registry::with_prefix("hdfs_consumer");
+        r.register(
+            "records_landed",
+            "Valid events landed in data files",
+            self.records_landed.clone(),
+        );
+        r.register(
+            "files_landed",
+            "Files made visible (data and invalid)",
+            self.files_landed.clone(),
+        );
+        r.register(
+            "bytes_landed",
+            "Bytes written in landed files",
+            self.bytes_landed.clone(),
+        );
+        r.register(
+            "invalid_records",
+            "Records that were not valid events, landed under _invalid/",
+            self.invalid_records.clone(),
+        );
+        r.register(
+            "flushes",
+            "Landings, by what triggered them",
+            self.flushes.clone(),
+        );
+        r.register(
+            "flush_duration_seconds",
+            "Time to land one partition's buffer",
+            self.flush_duration.clone(),
+        );
+        r.register(
+            "storage_failures",
+            "Landing attempts that failed and will be retried",
+            self.storage_failures.clone(),
+        );
+        r.register(
+            "dropped_on_revoke",
+            "Buffered records dropped when their partition was revoked (re-read by the next owner)",
+            self.dropped_on_revoke.clone(),
+        );
+        r.register(
+            "lag",
+            "Records in the partition not yet landed",
+            self.lag.clone(),
+        );
+        r
+    }
+}

@@ -1,0 +1,456 @@
+//! One worker: a consumer in the group, the buffers of the partitions it owns, and the loop
+//! that lands them. Landing runs on the polling thread, so a rebalance (which librdkafka runs
+//! inside `poll`) never happens in the middle of one.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::kafka::consumer_config;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::runtime::Handle;
+
+use crate::buffer::{BufferedRecord, FlushPolicy, FlushReason, PartitionBuffer};
+use crate::landing::Landing;
+use crate::metrics::{ConsumerMetrics, PartitionLabel, ReasonLabel};
+
+/// What every worker of the process shares.
+pub struct Shared {
+    pub landing: Landing,
+    pub runtime: Handle,
+    pub topic: String,
+    pub policy: FlushPolicy,
+    pub max_backoff: Duration,
+    pub metrics: ConsumerMetrics,
+}
+
+/// State of one owned partition.
+struct PartitionState {
+    /// Offset the next record must have at least; `None` until recovery from storage worked.
+    next_offset: Option<i64>,
+    buffer: PartitionBuffer,
+    /// Failed attempts in a row (landing or recovery) and when to try again.
+    failures: u32,
+    retry_at: Option<Instant>,
+    paused: bool,
+}
+
+impl PartitionState {
+    fn new(next_offset: Option<i64>) -> Self {
+        PartitionState {
+            next_offset,
+            buffer: PartitionBuffer::default(),
+            failures: 0,
+            retry_at: None,
+            paused: false,
+        }
+    }
+}
+
+type Partitions = Arc<Mutex<HashMap<i32, PartitionState>>>;
+
+/// Handles rebalances: on assignment, each partition resumes right after its last landed
+/// offset, found in storage; on revocation, its buffer is dropped.
+///
+/// Dropping is safe: nothing in a buffer was landed or committed, and the next owner resumes
+/// from storage, so it reads those records again. Landing instead would write from a consumer
+/// that no longer owns the partition, racing its next owner.
+pub struct WorkerContext {
+    worker: usize,
+    shared: Arc<Shared>,
+    partitions: Partitions,
+}
+
+impl ClientContext for WorkerContext {}
+
+impl ConsumerContext for WorkerContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let mut unrecovered = TopicPartitionList::new();
+                let mut partitions = self.partitions.lock().expect("not poisoned");
+                let assigned: Vec<(String, i32)> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_owned(), e.partition()))
+                    .collect();
+                for (topic, partition) in assigned {
+                    let recovered = self
+                        .shared
+                        .runtime
+                        .block_on(self.shared.landing.recover(partition));
+                    let state = match recovered {
+                        Ok(last) => {
+                            let offset = last.map_or(Offset::Beginning, |l| Offset::Offset(l + 1));
+                            tracing::info!(worker = self.worker, partition, resume = ?offset, "partition assigned");
+                            let _ = tpl.set_partition_offset(&topic, partition, offset);
+                            PartitionState::new(Some(last.map_or(0, |l| l + 1)))
+                        }
+                        Err(err) => {
+                            tracing::error!(worker = self.worker, partition, %err, "cannot read landed state; partition paused until storage answers");
+                            self.shared.metrics.storage_failures.inc();
+                            unrecovered.add_partition(&topic, partition);
+                            let mut state = PartitionState::new(None);
+                            state.paused = true;
+                            state.failures = 1;
+                            state.retry_at =
+                                Some(Instant::now() + backoff(1, self.shared.max_backoff));
+                            state
+                        }
+                    };
+                    partitions.insert(partition, state);
+                }
+                drop(partitions);
+                if let Err(err) = consumer.assign(tpl) {
+                    tracing::error!(worker = self.worker, %err, "assign failed");
+                }
+                if unrecovered.count() > 0 {
+                    let _ = consumer.pause(&unrecovered);
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let mut partitions = self.partitions.lock().expect("not poisoned");
+                for element in tpl.elements() {
+                    if let Some(state) = partitions.remove(&element.partition()) {
+                        let dropped = state.buffer.len();
+                        self.shared.metrics.dropped_on_revoke.inc_by(dropped as u64);
+                        tracing::info!(
+                            worker = self.worker,
+                            partition = element.partition(),
+                            dropped,
+                            "partition revoked; its buffer is left to the next owner"
+                        );
+                    }
+                }
+                drop(partitions);
+                if let Err(err) = consumer.unassign() {
+                    tracing::error!(worker = self.worker, %err, "unassign failed");
+                }
+            }
+            other => tracing::error!(worker = self.worker, error = ?other, "rebalance error"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(err) = result {
+            // Offsets in Kafka are only for lag monitoring; storage is the truth.
+            tracing::warn!(worker = self.worker, %err, "offset commit failed");
+        }
+    }
+}
+
+fn backoff(failures: u32, max: Duration) -> Duration {
+    let exp = Duration::from_millis(100).saturating_mul(1 << failures.min(16));
+    exp.min(max)
+}
+
+pub struct Worker {
+    id: usize,
+    consumer: BaseConsumer<WorkerContext>,
+    shared: Arc<Shared>,
+    partitions: Partitions,
+    last_lag_check: Instant,
+}
+
+impl Worker {
+    pub fn new(id: usize, bootstrap: &str, group: &str, shared: Arc<Shared>) -> KafkaResult<Self> {
+        let partitions: Partitions = Arc::default();
+        let context = WorkerContext {
+            worker: id,
+            shared: Arc::clone(&shared),
+            partitions: Arc::clone(&partitions),
+        };
+        let consumer: BaseConsumer<WorkerContext> =
+            consumer_config(bootstrap, group, &format!("hdfs-consumer-{id}"))
+                .set("partition.assignment.strategy", "range,roundrobin")
+                .create_with_context(context)?;
+        consumer.subscribe(&[&shared.topic])?;
+        Ok(Worker {
+            id,
+            consumer,
+            shared,
+            partitions,
+            last_lag_check: Instant::now(),
+        })
+    }
+
+    /// Consumes and lands until `stop` is set, then lands what is buffered (trying until
+    /// `shutdown_deadline` passes), commits and leaves the group.
+    pub fn run(mut self, stop: &AtomicBool, shutdown_timeout: Duration) {
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(result) = self.consumer.poll(Duration::from_millis(100)) {
+                match result {
+                    Ok(message) => {
+                        let record = BufferedRecord::classify(
+                            message.topic(),
+                            message.partition(),
+                            message.offset(),
+                            message.payload(),
+                        );
+                        self.accept(message.partition(), record);
+                    }
+                    Err(err) => tracing::warn!(worker = self.id, %err, "consume error"),
+                }
+            }
+            self.service_partitions(Instant::now(), false);
+        }
+        let deadline = Instant::now() + shutdown_timeout;
+        tracing::info!(worker = self.id, "stopping: landing buffered records");
+        loop {
+            let pending = self.service_partitions(Instant::now(), true);
+            if pending == 0 || Instant::now() >= deadline {
+                if pending > 0 {
+                    tracing::error!(
+                        worker = self.id,
+                        pending,
+                        "shutdown deadline passed; unlanded records stay in Kafka"
+                    );
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.consumer.unsubscribe();
+        tracing::info!(worker = self.id, "left the group");
+    }
+
+    fn accept(&mut self, partition: i32, record: BufferedRecord) {
+        let now = Instant::now();
+        let due = {
+            let mut partitions = self.partitions.lock().expect("not poisoned");
+            let Some(state) = partitions.get_mut(&partition) else {
+                return; // revoked between fetch and here
+            };
+            match state.next_offset {
+                // Not recovered yet, or already landed: the partition will be read again from
+                // the right place.
+                None => return,
+                Some(next) if record.offset < next => return,
+                Some(_) => {}
+            }
+            state.next_offset = Some(record.offset + 1);
+            state.buffer.push(record, now);
+            state.retry_at.is_none()
+                && matches!(
+                    state.buffer.due(&self.shared.policy, now),
+                    Some(FlushReason::Records | FlushReason::Bytes)
+                )
+        };
+        if due {
+            self.service_partitions(now, false);
+        }
+    }
+
+    /// Lands due buffers, retries failed ones and recoveries, and updates lag. With `all`,
+    /// every non-empty buffer is due. Returns how many partitions still hold records.
+    fn service_partitions(&mut self, now: Instant, all: bool) -> usize {
+        let owned: Vec<i32> = self
+            .partitions
+            .lock()
+            .expect("not poisoned")
+            .keys()
+            .copied()
+            .collect();
+        let mut pending = 0;
+        for partition in owned {
+            self.service_partition(partition, now, all);
+            if self
+                .partitions
+                .lock()
+                .expect("not poisoned")
+                .get(&partition)
+                .is_some_and(|s| !s.buffer.is_empty())
+            {
+                pending += 1;
+            }
+        }
+        if now.duration_since(self.last_lag_check) >= Duration::from_secs(5) {
+            self.last_lag_check = now;
+            self.update_lag();
+        }
+        pending
+    }
+
+    fn service_partition(&mut self, partition: i32, now: Instant, all: bool) {
+        let mut partitions = self.partitions.lock().expect("not poisoned");
+        let Some(state) = partitions.get_mut(&partition) else {
+            return;
+        };
+        if state.retry_at.is_some_and(|at| now < at) {
+            return;
+        }
+        if state.next_offset.is_none() {
+            // Assignment found storage unavailable: try again, then read from the right place.
+            match self
+                .shared
+                .runtime
+                .block_on(self.shared.landing.recover(partition))
+            {
+                Ok(last) => {
+                    let offset = last.map_or(Offset::Beginning, |l| Offset::Offset(l + 1));
+                    state.next_offset = Some(last.map_or(0, |l| l + 1));
+                    state.failures = 0;
+                    state.retry_at = None;
+                    drop(partitions);
+                    tracing::info!(worker = self.id, partition, resume = ?offset, "storage answered; partition resumes");
+                    if let Err(err) = self.consumer.seek(
+                        &self.shared.topic,
+                        partition,
+                        offset,
+                        Duration::from_secs(10),
+                    ) {
+                        tracing::warn!(worker = self.id, partition, %err, "seek failed");
+                    }
+                    self.set_paused(partition, false);
+                }
+                Err(err) => self.note_failure(state, partition, &err.to_string()),
+            }
+            return;
+        }
+        let reason = if all && !state.buffer.is_empty() {
+            Some(FlushReason::Shutdown)
+        } else if state.retry_at.is_some() {
+            Some(FlushReason::Age) // a retry of a landing that failed
+        } else {
+            state.buffer.due(&self.shared.policy, now)
+        };
+        let Some(reason) = reason else { return };
+        if state.buffer.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        match self
+            .shared
+            .runtime
+            .block_on(self.shared.landing.land(partition, state.buffer.records()))
+        {
+            Ok(landed) => {
+                let metrics = &self.shared.metrics;
+                metrics
+                    .flush_duration
+                    .observe(started.elapsed().as_secs_f64());
+                metrics
+                    .flushes
+                    .get_or_create(&ReasonLabel {
+                        reason: reason.as_str(),
+                    })
+                    .inc();
+                metrics.files_landed.inc_by(landed.files.len() as u64);
+                metrics.bytes_landed.inc_by(landed.bytes as u64);
+                metrics.invalid_records.inc_by(landed.invalid as u64);
+                metrics
+                    .records_landed
+                    .inc_by((state.buffer.len() - landed.invalid) as u64);
+                for (path, records) in &landed.files {
+                    tracing::info!(worker = self.id, partition, records, path, "landed file");
+                }
+                if landed.invalid > 0 {
+                    tracing::warn!(
+                        worker = self.id,
+                        partition,
+                        invalid = landed.invalid,
+                        "records that are not events landed under _invalid/"
+                    );
+                }
+                state.buffer.clear();
+                let was_failing = state.failures > 0;
+                state.failures = 0;
+                state.retry_at = None;
+                let paused = state.paused;
+                drop(partitions);
+                if was_failing {
+                    tracing::info!(worker = self.id, partition, "storage recovered");
+                }
+                self.commit(partition, landed.last_offset + 1);
+                if paused {
+                    self.set_paused(partition, false);
+                }
+            }
+            Err(err) => {
+                let paused = state.paused;
+                self.note_failure(state, partition, &err.to_string());
+                drop(partitions);
+                if !paused {
+                    self.set_paused(partition, true);
+                }
+            }
+        }
+    }
+
+    fn note_failure(&self, state: &mut PartitionState, partition: i32, err: &str) {
+        state.failures += 1;
+        let wait = backoff(state.failures, self.shared.max_backoff);
+        state.retry_at = Some(Instant::now() + wait);
+        self.shared.metrics.storage_failures.inc();
+        tracing::error!(worker = self.id, partition, failures = state.failures, retry_in = ?wait, err, "storage write failed; partition paused, data stays in Kafka");
+    }
+
+    fn set_paused(&self, partition: i32, paused: bool) {
+        let mut tpl = TopicPartitionList::new();
+        let _ = tpl.add_partition(&self.shared.topic, partition);
+        let result = if paused {
+            self.consumer.pause(&tpl)
+        } else {
+            self.consumer.resume(&tpl)
+        };
+        match result {
+            Ok(()) => {
+                if let Some(state) = self
+                    .partitions
+                    .lock()
+                    .expect("not poisoned")
+                    .get_mut(&partition)
+                {
+                    state.paused = paused;
+                }
+            }
+            Err(err) => {
+                tracing::warn!(worker = self.id, partition, paused, %err, "cannot change fetch state")
+            }
+        }
+    }
+
+    fn commit(&self, partition: i32, next_offset: i64) {
+        let mut tpl = TopicPartitionList::new();
+        let _ =
+            tpl.add_partition_offset(&self.shared.topic, partition, Offset::Offset(next_offset));
+        if let Err(err) = self.consumer.commit(&tpl, CommitMode::Async) {
+            tracing::warn!(worker = self.id, partition, %err, "offset commit not sent");
+        }
+    }
+
+    fn update_lag(&self) {
+        let owned: Vec<(i32, Option<i64>, usize)> = self
+            .partitions
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .map(|(p, s)| (*p, s.next_offset, s.buffer.len()))
+            .collect();
+        for (partition, next, buffered) in owned {
+            let Some(next) = next else { continue };
+            if let Ok((_, high)) = self.consumer.fetch_watermarks(
+                &self.shared.topic,
+                partition,
+                Duration::from_millis(500),
+            ) {
+                let landed_next = next - buffered as i64;
+                self.shared
+                    .metrics
+                    .lag
+                    .get_or_create(&PartitionLabel { partition })
+                    .set((high - landed_next).max(0));
+            }
+        }
+    }
+}
