@@ -33,6 +33,11 @@ pub struct Config {
     )]
     pub kafka_group_id: String,
 
+    /// Extra librdkafka consumer properties, comma-separated key=value (for example
+    /// security.protocol=SASL_SSL,sasl.mechanism=PLAIN,session.timeout.ms=10000).
+    #[arg(long, env = "KAFKA_PROPERTIES", value_delimiter = ',', value_parser = parse_property)]
+    pub kafka_properties: Vec<(String, String)>,
+
     /// Worker threads, each a consumer in the group; default: the topic's partition count.
     #[arg(long, env = "WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
@@ -89,6 +94,17 @@ impl Config {
     }
 }
 
+fn parse_property(raw: &str) -> Result<(String, String), String> {
+    let (key, value) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("{raw:?} is not key=value"))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(format!("{raw:?} has an empty key"));
+    }
+    Ok((key.to_owned(), value.trim().to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +117,26 @@ mod tests {
         assert_eq!(config.landing_url.scheme(), "file");
         assert_eq!(config.workers, None);
         assert_eq!(config.flush_max_age, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn kafka_properties_are_key_value_pairs() {
+        let config = Config::try_parse_from([
+            "hdfs-consumer",
+            "--kafka-properties",
+            "session.timeout.ms=6000,a=b=c",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.kafka_properties,
+            [
+                ("session.timeout.ms".into(), "6000".into()),
+                ("a".into(), "b=c".into())
+            ]
+        );
+        assert!(
+            Config::try_parse_from(["hdfs-consumer", "--kafka-properties", "novalue"]).is_err()
+        );
     }
 
     #[test]

@@ -119,12 +119,17 @@ pub async fn run(
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::with_capacity(workers);
     for id in 0..workers {
-        let worker =
-            worker::Worker::new(id, &bootstrap, &config.kafka_group_id, Arc::clone(&shared))
-                .map_err(|source| Error::Kafka {
-                    bootstrap: bootstrap.clone(),
-                    source,
-                })?;
+        let worker = worker::Worker::new(
+            id,
+            &bootstrap,
+            &config.kafka_group_id,
+            &config.kafka_properties,
+            Arc::clone(&shared),
+        )
+        .map_err(|source| Error::Kafka {
+            bootstrap: bootstrap.clone(),
+            source,
+        })?;
         let (stop, running, timeout) = (
             Arc::clone(&stop),
             Arc::clone(&running),

@@ -28,6 +28,7 @@ pub struct ConsumerMetrics {
     pub storage_failures: Counter,
     pub dropped_on_revoke: Counter,
     pub lag: Family<PartitionLabel, Gauge>,
+    pub assigned_partitions: Gauge,
 }
 
 impl Default for ConsumerMetrics {
@@ -42,6 +43,7 @@ impl Default for ConsumerMetrics {
             storage_failures: Counter::default(),
             dropped_on_revoke: Counter::default(),
             lag: Family::default(),
+            assigned_partitions: Gauge::default(),
         }
     }
 }
@@ -88,6 +90,11 @@ impl ConsumerMetrics {
             "dropped_on_revoke",
             "Buffered records dropped when their partition was revoked (re-read by the next owner)",
             self.dropped_on_revoke.clone(),
+        );
+        r.register(
+            "assigned_partitions",
+            "Partitions this process owns",
+            self.assigned_partitions.clone(),
         );
         r.register(
             "lag",

@@ -108,7 +108,9 @@ impl ConsumerContext for WorkerContext {
                             state
                         }
                     };
-                    partitions.insert(partition, state);
+                    if partitions.insert(partition, state).is_none() {
+                        self.shared.metrics.assigned_partitions.inc();
+                    }
                 }
                 drop(partitions);
                 if let Err(err) = consumer.assign(tpl) {
@@ -122,6 +124,7 @@ impl ConsumerContext for WorkerContext {
                 let mut partitions = self.partitions.lock().expect("not poisoned");
                 for element in tpl.elements() {
                     if let Some(state) = partitions.remove(&element.partition()) {
+                        self.shared.metrics.assigned_partitions.dec();
                         let dropped = state.buffer.len();
                         self.shared.metrics.dropped_on_revoke.inc_by(dropped as u64);
                         tracing::info!(
@@ -163,17 +166,26 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(id: usize, bootstrap: &str, group: &str, shared: Arc<Shared>) -> KafkaResult<Self> {
+    pub fn new(
+        id: usize,
+        bootstrap: &str,
+        group: &str,
+        properties: &[(String, String)],
+        shared: Arc<Shared>,
+    ) -> KafkaResult<Self> {
         let partitions: Partitions = Arc::default();
         let context = WorkerContext {
             worker: id,
             shared: Arc::clone(&shared),
             partitions: Arc::clone(&partitions),
         };
-        let consumer: BaseConsumer<WorkerContext> =
-            consumer_config(bootstrap, group, &format!("hdfs-consumer-{id}"))
-                .set("partition.assignment.strategy", "range,roundrobin")
-                .create_with_context(context)?;
+        let mut config = consumer_config(bootstrap, group, &format!("hdfs-consumer-{id}"));
+        // Eager assignors: a rebalance revokes everything, then assigns; the callback relies on it.
+        config.set("partition.assignment.strategy", "range,roundrobin");
+        for (key, value) in properties {
+            config.set(key, value);
+        }
+        let consumer: BaseConsumer<WorkerContext> = config.create_with_context(context)?;
         consumer.subscribe(&[&shared.topic])?;
         Ok(Worker {
             id,

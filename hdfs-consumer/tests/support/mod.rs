@@ -1,0 +1,223 @@
+//! Helpers shared by the hdfs-consumer integration tests.
+#![allow(dead_code)]
+
+#[path = "../../../producer-api/tests/support/tansu.rs"]
+pub mod tansu;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::ColorEvent;
+use hdfs_consumer::Config;
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+/// Produces `count` events spread over `partitions` partitions; returns their ids.
+pub fn produce(bootstrap: &str, topic: &str, partitions: i32, count: usize) -> Vec<Uuid> {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    let mut ids = Vec::with_capacity(count);
+    for n in 0..count {
+        let event = ColorEvent::new(
+            format!("user-{n}"),
+            "green".into(),
+            String::new(),
+            chrono::Utc::now(),
+            None,
+        );
+        let payload = event.to_json_bytes();
+        let record = BaseRecord::<(), [u8]>::to(topic)
+            .payload(&payload)
+            .partition(n as i32 % partitions);
+        let mut pending = Some(record);
+        while let Some(record) = pending.take() {
+            if let Err((_, back)) = producer.send(record) {
+                std::thread::sleep(Duration::from_millis(10));
+                pending = Some(back);
+            }
+        }
+        ids.push(event.event_id);
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("every test record delivered");
+    ids
+}
+
+/// Produces raw record values to one partition.
+pub fn produce_raw(bootstrap: &str, topic: &str, partition: i32, values: &[&[u8]]) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    for value in values {
+        producer
+            .send(
+                BaseRecord::<(), [u8]>::to(topic)
+                    .payload(*value)
+                    .partition(partition),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// A consumer process's `run`, in this process, with its own shutdown trigger.
+pub struct RunningConsumer {
+    pub admin: std::net::SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), hdfs_consumer::Error>>,
+}
+
+impl RunningConsumer {
+    pub async fn start(mut config: Config) -> RunningConsumer {
+        common::telemetry::init_tracing();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        config.admin_addr = format!("127.0.0.1:{port}").parse().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let admin = config.admin_addr;
+        let task = tokio::spawn(hdfs_consumer::run(config, async {
+            let _ = rx.await;
+        }));
+        RunningConsumer {
+            admin,
+            shutdown: Some(tx),
+            task,
+        }
+    }
+
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = match reqwest::get(format!("http://{}/metrics", self.admin)).await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => return 0.0,
+        };
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .expect("the consumer stopped within its deadline")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+pub fn config(bootstrap: &str, topic: &str, root: &Path, workers: u16) -> Config {
+    let mut config = Config::for_brokers(bootstrap, url::Url::from_directory_path(root).unwrap());
+    config.kafka_topic = topic.to_owned();
+    config.kafka_group_id = format!("hdfs-{}", Uuid::now_v7());
+    config.workers = Some(workers);
+    config.flush_max_age = Duration::from_millis(500);
+    config.flush_max_records = 100;
+    // Quick rebalances: librdkafka's mock coordinator waits a session timeout for joiners.
+    config.kafka_properties = vec![
+        ("session.timeout.ms".into(), "6000".into()),
+        ("heartbeat.interval.ms".into(), "500".into()),
+    ];
+    if let Ok(debug) = std::env::var("KAFKA_DEBUG") {
+        config.kafka_properties.push(("debug".into(), debug));
+    }
+    config
+}
+
+/// Every landed data file under `<root>/<topic>/dt=*/hour=*/`.
+pub fn data_files(root: &Path, topic: &str) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(days) = std::fs::read_dir(root.join(topic)) else {
+        return files;
+    };
+    for day in days
+        .flatten()
+        .filter(|d| d.file_name().to_string_lossy().starts_with("dt="))
+    {
+        for hour in std::fs::read_dir(day.path()).unwrap().flatten() {
+            for file in std::fs::read_dir(hour.path()).unwrap().flatten() {
+                files.push(file.path());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Event ids in the landed data files, with how often each appears.
+pub fn landed_ids(root: &Path, topic: &str) -> HashMap<Uuid, usize> {
+    let mut ids = HashMap::new();
+    for file in data_files(root, topic) {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        for line in text.lines() {
+            let event =
+                ColorEvent::from_json_slice(line.as_bytes()).expect("a landed line is an event");
+            *ids.entry(event.event_id).or_default() += 1;
+        }
+    }
+    ids
+}
+
+/// Asserts every produced id landed exactly once and nothing else landed.
+pub fn assert_exactly_once(landed: &HashMap<Uuid, usize>, produced: &[Uuid]) {
+    let twice: Vec<_> = landed.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "{} events landed more than once, e.g. {:?}",
+        twice.len(),
+        twice.first()
+    );
+    let missing = produced
+        .iter()
+        .filter(|id| !landed.contains_key(id))
+        .count();
+    assert_eq!(missing, 0, "{missing} produced events never landed");
+    assert_eq!(
+        landed.len(),
+        produced.len(),
+        "events landed that were never produced"
+    );
+}
+
+pub async fn wait_until<F, Fut>(deadline: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if condition().await {
+            return true;
+        }
+        if started.elapsed() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn wait_for_landed(root: &Path, topic: &str, want: usize, deadline: Duration) -> usize {
+    let (root, topic) = (root.to_path_buf(), topic.to_owned());
+    let mut seen = 0;
+    wait_until(deadline, || {
+        seen = landed_ids(&root, &topic).values().sum();
+        async move { seen >= want }
+    })
+    .await;
+    seen
+}
