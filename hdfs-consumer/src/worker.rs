@@ -248,6 +248,17 @@ impl Worker {
                 // the right place.
                 None => return,
                 Some(next) if record.offset < next => return,
+                Some(next) if record.offset > next && state.buffer.is_empty() => {
+                    // Compaction and transaction markers leave gaps; anything else is a broker
+                    // skipping records, and worth seeing.
+                    tracing::warn!(
+                        worker = self.id,
+                        partition,
+                        expected = next,
+                        got = record.offset,
+                        "offset gap after resuming"
+                    );
+                }
                 Some(_) => {}
             }
             state.next_offset = Some(record.offset + 1);

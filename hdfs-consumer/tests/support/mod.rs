@@ -21,6 +21,10 @@ pub fn produce(bootstrap: &str, topic: &str, partitions: i32, count: usize) -> V
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "5")
+        // One record per batch. tansu answers a fetch from the middle of a batch with the next
+        // batch, skipping the rest of the one asked into; Kafka returns the batch that holds
+        // the offset. Consumers here resume mid-stream all the time, so keep batches single.
+        .set("batch.num.messages", "1")
         .create()
         .unwrap();
     let mut ids = Vec::with_capacity(count);
@@ -220,4 +224,37 @@ pub async fn wait_for_landed(root: &Path, topic: &str, want: usize, deadline: Du
     })
     .await;
     seen
+}
+
+/// Where each event sits in the topic: (partition, offset) by event id.
+pub fn topic_positions(bootstrap: &str, topic: &str, partitions: i32) -> HashMap<Uuid, (i32, i64)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    let consumer: BaseConsumer =
+        common::kafka::consumer_config(bootstrap, &format!("reader-{}", Uuid::now_v7()), "reader")
+            .create()
+            .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out = HashMap::new();
+    let mut idle = 0;
+    while idle < 20 {
+        match consumer.poll(Duration::from_millis(250)) {
+            Some(Ok(m)) => {
+                idle = 0;
+                if let Some(event) = m
+                    .payload()
+                    .and_then(|p| ColorEvent::from_json_slice(p).ok())
+                {
+                    out.insert(event.event_id, (m.partition(), m.offset()));
+                }
+            }
+            _ => idle += 1,
+        }
+    }
+    out
 }

@@ -1,0 +1,215 @@
+//! End to end on a real Kafka-protocol broker (tansu): clicks POSTed to the collector land as
+//! files; and the consumer process, killed with SIGKILL at random moments and restarted,
+//! still lands every event exactly once.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use support::tansu::Tansu;
+use support::{
+    RunningConsumer, assert_exactly_once, config, data_files, landed_ids, produce, wait_for_landed,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the tansu broker: run scripts/test.sh"]
+async fn clicks_posted_to_the_collector_land_as_hive_files() {
+    let tansu = Tansu::start();
+    let topic = format!("select-color-{}", uuid::Uuid::now_v7());
+    tansu.create_topic(&topic, 3).await;
+
+    let mut api_config = producer_api::Config::for_brokers(&tansu.bootstrap);
+    api_config.kafka_topic = topic.clone();
+    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_addr = api_listener.local_addr().unwrap();
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api = tokio::spawn(producer_api::serve(api_listener, api_config, async {
+        let _ = api_stopped.await;
+    }));
+
+    let root = tempfile::tempdir().unwrap();
+    let consumer = RunningConsumer::start(config(&tansu.bootstrap, &topic, root.path(), 3)).await;
+
+    let client = reqwest::Client::new();
+    let mut sent = Vec::new();
+    for n in 0..60 {
+        let colour = ["red", "blue", "green"][n % 3];
+        let response = client
+            .post(format!("http://{api_addr}/api/events"))
+            .json(&serde_json::json!({ "userName": format!("사용자 {n}"), "colorName": colour }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        let body: serde_json::Value = response.json().await.unwrap();
+        sent.push(
+            body["eventId"]
+                .as_str()
+                .unwrap()
+                .parse::<uuid::Uuid>()
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        wait_for_landed(root.path(), &topic, 60, Duration::from_secs(60)).await,
+        60
+    );
+    consumer.stop().await;
+    let _ = stop_api.send(());
+    api.await.unwrap().unwrap();
+
+    assert_exactly_once(&landed_ids(root.path(), &topic), &sent);
+    for file in data_files(root.path(), &topic) {
+        let relative = file
+            .strip_prefix(root.path())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let parts: Vec<&str> = relative.split('/').collect();
+        assert_eq!(parts.len(), 4, "{relative}");
+        assert_eq!(parts[0], topic);
+        assert!(
+            parts[1].starts_with("dt=") && parts[1].len() == "dt=2026-11-22".len(),
+            "{relative}"
+        );
+        assert!(
+            parts[2].starts_with("hour=") && parts[2].len() == "hour=03".len(),
+            "{relative}"
+        );
+        assert!(
+            parts[3].starts_with(&format!("{topic}+")) && parts[3].ends_with(".json"),
+            "{relative}"
+        );
+        for line in std::fs::read_to_string(&file).unwrap().lines() {
+            let event = common::ColorEvent::from_json_slice(line.as_bytes()).unwrap();
+            let hour = hdfs_consumer::layout::HourPartition::of(&event.timestamp);
+            assert!(
+                relative.contains(&hour.dir()),
+                "event of {} in {relative}",
+                hour.dir()
+            );
+        }
+    }
+}
+
+fn start_consumer(bootstrap: &str, topic: &str, group: &str, root: &std::path::Path) -> Child {
+    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    Command::new(env!("CARGO_BIN_EXE_hdfs-consumer"))
+        .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+        .env("KAFKA_TOPIC", topic)
+        .env("KAFKA_GROUP_ID", group)
+        .env(
+            "KAFKA_PROPERTIES",
+            "session.timeout.ms=3000,heartbeat.interval.ms=300",
+        )
+        .env("WORKERS", "3")
+        .env(
+            "LANDING_URL",
+            url::Url::from_directory_path(root).unwrap().as_str(),
+        )
+        .env("FLUSH_MAX_RECORDS", "40")
+        .env("FLUSH_MAX_AGE", "200ms")
+        .env("ADMIN_ADDR", format!("127.0.0.1:{admin_port}"))
+        .env(
+            "RUST_LOG",
+            std::env::var("CRASH_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(match std::env::var("CRASH_TEST_LOG_DIR") {
+            Ok(dir) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(format!("{dir}/hdfs-consumer.log"))
+                    .unwrap(),
+            ),
+            Err(_) => Stdio::null(),
+        })
+        .spawn()
+        .expect("the consumer binary starts")
+}
+
+/// A pseudo-random duration in [min, max), from the clock: enough to vary kill moments.
+fn random_between(min: Duration, max: Duration) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let span = (max - min).as_millis() as u64;
+    min + Duration::from_millis(nanos.wrapping_mul(2_654_435_761) % span.max(1))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the tansu broker: run scripts/test.sh"]
+async fn killed_at_random_moments_and_restarted_every_event_lands_exactly_once() {
+    let tansu = Tansu::start();
+    let topic = format!("select-color-{}", uuid::Uuid::now_v7());
+    tansu.create_topic(&topic, 3).await;
+    let group = format!("hdfs-crash-{}", uuid::Uuid::now_v7());
+    let root = tempfile::tempdir().unwrap();
+    let bootstrap = tansu.bootstrap.clone();
+
+    let produce_async = |count: usize| {
+        let (bootstrap, topic) = (bootstrap.clone(), topic.clone());
+        tokio::task::spawn_blocking(move || produce(&bootstrap, &topic, 3, count))
+    };
+    let mut produced = produce_async(2000).await.unwrap();
+    let mut kills = 0;
+    for round in 0..6 {
+        let mut child = start_consumer(&bootstrap, &topic, &group, root.path());
+        let more = produce_async(300);
+        tokio::time::sleep(random_between(
+            Duration::from_millis(500),
+            Duration::from_millis(6000),
+        ))
+        .await;
+        child.kill().expect("SIGKILL delivered");
+        child.wait().unwrap();
+        kills += 1;
+        produced.extend(more.await.unwrap());
+        let landed: usize = landed_ids(root.path(), &topic).values().sum();
+        eprintln!(
+            "round {round}: killed; {landed} landed so far of {}",
+            produced.len()
+        );
+    }
+    assert_eq!(kills, 6);
+
+    // A last run, left to finish, then stopped cleanly.
+    let mut child = start_consumer(&bootstrap, &topic, &group, root.path());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while landed_ids(root.path(), &topic).values().sum::<usize>() < produced.len()
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().unwrap();
+
+    let landed = landed_ids(root.path(), &topic);
+    let missing: Vec<_> = produced
+        .iter()
+        .filter(|id| !landed.contains_key(id))
+        .collect();
+    if !missing.is_empty() {
+        // Say where the missing records sit in the topic, and what landed around them.
+        let (b, t) = (bootstrap.clone(), topic.clone());
+        let positions = tokio::task::spawn_blocking(move || support::topic_positions(&b, &t, 3))
+            .await
+            .unwrap();
+        let mut places: Vec<_> = missing.iter().filter_map(|id| positions.get(id)).collect();
+        places.sort();
+        eprintln!("missing at (partition, offset): {places:?}");
+        for file in data_files(root.path(), &topic) {
+            eprintln!("  {}", file.file_name().unwrap().to_string_lossy());
+        }
+    }
+    assert_exactly_once(&landed, &produced);
+}
