@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # Runs the pipeline on one machine, no Docker: a tansu broker (Kafka protocol, in memory) with
-# a 3-partition topic, the producer API and the colour page. Ctrl-C stops everything it started.
+# a 3-partition topic, the producer API, the colour page, and hdfs-consumer landing files in a
+# local directory. Ctrl-C stops everything it started.
 #
 # Ports and the build profile can be changed through the environment:
-#   KAFKA_PORT (9092)  API_PORT (8081)  WEB_PORT (8080)  KAFKA_TOPIC (select-color)
-#   DEMO_PROFILE (release)  RUN_DIR (.run/ in the checkout: logs)
+#   KAFKA_PORT (9092)  API_PORT (8081)  WEB_PORT (8080)  HDFS_CONSUMER_ADMIN_PORT (9101)
+#   KAFKA_TOPIC (select-color)  DEMO_PROFILE (release)
+#   RUN_DIR (.run/ in the checkout: logs, and landed files under landing/)
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 API_PORT="${API_PORT:-8081}"
 WEB_PORT="${WEB_PORT:-8080}"
+HDFS_CONSUMER_ADMIN_PORT="${HDFS_CONSUMER_ADMIN_PORT:-9101}"
 KAFKA_TOPIC="${KAFKA_TOPIC:-select-color}"
 DEMO_PROFILE="${DEMO_PROFILE:-release}"
 RUN_DIR="${RUN_DIR:-$REPO_ROOT/.run}"
-mkdir -p "$RUN_DIR"
+LANDING_DIR="$RUN_DIR/landing"
+mkdir -p "$RUN_DIR" "$LANDING_DIR"
 
-for port in "$KAFKA_PORT" "$API_PORT" "$WEB_PORT"; do
+for port in "$KAFKA_PORT" "$API_PORT" "$WEB_PORT" "$HDFS_CONSUMER_ADMIN_PORT"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         die "port $port is already in use (set KAFKA_PORT, API_PORT or WEB_PORT to move it)"
     fi
@@ -27,7 +31,8 @@ stop_all() {
     trap - EXIT INT TERM
     if [ ${#STARTED_PIDS[@]} -gt 0 ]; then
         log "stopping"
-        # Newest first: the page, then the API (which flushes its producer), then the broker.
+        # Newest first: the consumer (lands what it holds), the page, the API (flushes its
+        # producer), then the broker.
         for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do
             kill -TERM "${STARTED_PIDS[i]}" 2>/dev/null || true
             wait "${STARTED_PIDS[i]}" 2>/dev/null || true
@@ -38,8 +43,8 @@ trap stop_all EXIT
 trap 'exit 130' INT TERM
 
 TANSU="$(ensure_tansu)"
-log "building producer-api and web ($DEMO_PROFILE)"
-cargo build --locked --profile "$DEMO_PROFILE" -p producer-api -p web --quiet
+log "building producer-api, web and hdfs-consumer ($DEMO_PROFILE)"
+cargo build --locked --profile "$DEMO_PROFILE" -p producer-api -p web -p hdfs-consumer --quiet
 case "$DEMO_PROFILE" in dev) BIN_DIR="target/debug" ;; *) BIN_DIR="target/$DEMO_PROFILE" ;; esac
 BIN_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/${BIN_DIR#target/}"
 
@@ -60,7 +65,13 @@ LISTEN_ADDR="127.0.0.1:$WEB_PORT" API_BASE_URL="http://127.0.0.1:$API_PORT" \
     "$BIN_DIR/web" >"$RUN_DIR/web.log" 2>&1 &
 STARTED_PIDS+=("$!")
 
+log "starting hdfs-consumer, landing under $LANDING_DIR"
+LANDING_URL="file://$LANDING_DIR" ADMIN_ADDR="127.0.0.1:$HDFS_CONSUMER_ADMIN_PORT" \
+    "$BIN_DIR/hdfs-consumer" >"$RUN_DIR/hdfs-consumer.log" 2>&1 &
+STARTED_PIDS+=("$!")
+
 wait_for_http "http://127.0.0.1:$API_PORT/readyz" 60
+wait_for_http "http://127.0.0.1:$HDFS_CONSUMER_ADMIN_PORT/readyz" 60
 wait_for_http "http://127.0.0.1:$WEB_PORT/healthz" 30
 
 cat <<INFO
@@ -69,6 +80,9 @@ cat <<INFO
   Producer API:    http://127.0.0.1:$API_PORT/api/events  (/healthz /readyz /metrics)
   Kafka (tansu):   127.0.0.1:$KAFKA_PORT, topic $KAFKA_TOPIC, 3 partitions
   Watch the topic: cargo run -q -p producer-api --example tail_topic -- 127.0.0.1:$KAFKA_PORT $KAFKA_TOPIC
+  Landed files:    $LANDING_DIR/$KAFKA_TOPIC/dt=*/hour=*/*.json  (a few seconds after a click)
+                   e.g. cat $LANDING_DIR/$KAFKA_TOPIC/dt=*/hour=*/*.json
+  hdfs-consumer:   http://127.0.0.1:$HDFS_CONSUMER_ADMIN_PORT/metrics
   Logs:            $RUN_DIR/
 
   Ctrl-C stops everything.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, lints, unit and in-process HTTP tests, Kafka tests on
-# librdkafka's mock cluster, end-to-end tests on a real tansu broker, the real-browser test in
-# headless Chromium, and a smoke run of scripts/demo.sh. Installs what it needs on first use.
+# librdkafka's mock cluster, end-to-end and crash tests on a real tansu broker, the real-browser
+# test in headless Chromium, and a smoke run of scripts/demo.sh. Installs what it needs on first
+# use.
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -19,8 +20,9 @@ ensure_browser
 
 log "README command 1: scripts/demo.sh starts, takes a click, and stops on SIGTERM"
 smoke_dir="$(mktemp -d)"
-kafka_port="$(free_port)"; api_port="$(free_port)"; web_port="$(free_port)"
-KAFKA_PORT="$kafka_port" API_PORT="$api_port" WEB_PORT="$web_port" DEMO_PROFILE=dev RUN_DIR="$smoke_dir" \
+kafka_port="$(free_port)"; api_port="$(free_port)"; web_port="$(free_port)"; admin_port="$(free_port)"
+KAFKA_PORT="$kafka_port" API_PORT="$api_port" WEB_PORT="$web_port" HDFS_CONSUMER_ADMIN_PORT="$admin_port" \
+    DEMO_PROFILE=dev RUN_DIR="$smoke_dir" \
     setsid "$REPO_ROOT/scripts/demo.sh" >"$smoke_dir/demo.out" 2>&1 &
 demo_pid=$!
 smoke_fail() { cat "$smoke_dir"/*.out "$smoke_dir"/*.log >&2 || true; kill -TERM "$demo_pid" 2>/dev/null || true; die "demo smoke run: $*"; }
@@ -37,6 +39,13 @@ event_id="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["eventId"])'
 timeout 60 cargo run --locked -q -p producer-api --example tail_topic -- "127.0.0.1:$kafka_port" select-color 1 \
     >"$smoke_dir/topic.out" 2>/dev/null || smoke_fail "could not read the topic"
 grep -q "$event_id" "$smoke_dir/topic.out" || smoke_fail "event $event_id not in the topic"
+landed=""
+for _ in $(seq 1 60); do
+    landed="$(grep -rl "$event_id" "$smoke_dir/landing/select-color/" 2>/dev/null | grep '/dt=.*/hour=.*\.json$' || true)"
+    [ -n "$landed" ] && break
+    sleep 0.5
+done
+[ -n "$landed" ] || smoke_fail "event $event_id was not landed as a file"
 kill -TERM "$demo_pid"
 for _ in $(seq 1 60); do kill -0 "$demo_pid" 2>/dev/null || break; sleep 0.5; done
 kill -0 "$demo_pid" 2>/dev/null && smoke_fail "demo.sh still running 30 s after SIGTERM"
@@ -44,7 +53,7 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$api_port") 2>/dev/null || (exec 3<>"/dev/tcp/12
     smoke_fail "a service outlived demo.sh"
 fi
 rm -rf "$smoke_dir"
-log "demo smoke run passed (event $event_id reached the topic)"
+log "demo smoke run passed (event $event_id reached the topic and landed in ${landed#$smoke_dir/})"
 
 log "tests (unit, HTTP, mock cluster, tansu, browser)"
 if cargo nextest --version >/dev/null 2>&1; then
