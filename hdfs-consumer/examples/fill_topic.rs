@@ -24,7 +24,13 @@ fn main() -> anyhow::Result<()> {
     let agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
     let started = Instant::now();
     for n in 0..count {
-        let event = ColorEvent::new(format!("user-{}", n % 1000), colours[n % 6].into(), agent.into(), chrono::Utc::now(), None);
+        let event = ColorEvent::new(
+            format!("user-{}", n % 1000),
+            colours[n % 6].into(),
+            agent.into(),
+            chrono::Utc::now(),
+            None,
+        );
         let payload = event.to_json_bytes();
         let mut record = BaseRecord::<(), [u8]>::to(topic).payload(&payload);
         loop {
@@ -38,6 +44,9 @@ fn main() -> anyhow::Result<()> {
         }
     }
     producer.flush(Duration::from_secs(300))?;
-    eprintln!("produced {count} events in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "produced {count} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

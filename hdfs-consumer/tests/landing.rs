@@ -176,3 +176,23 @@ async fn an_unwritable_root_is_an_error_not_a_panic() {
     assert!(landing.land(0, &batch(0..2)).await.is_err());
     assert!(landing.recover(0).await.is_err());
 }
+
+#[test]
+fn landing_urls_pick_the_storage() {
+    let hdfs = url::Url::parse("hdfs://namenode:8020/data/web-events").unwrap();
+    let op =
+        operator_for(&hdfs).expect("an HDFS operator is built without contacting the namenode");
+    assert_eq!(op.info().scheme().to_string(), "hdfs-native");
+    assert_eq!(op.info().root(), "/data/web-events/");
+    let local = url::Url::parse("file:///tmp/landing").unwrap();
+    assert_eq!(
+        operator_for(&local).unwrap().info().scheme().to_string(),
+        "fs"
+    );
+    for unsupported in ["s3://bucket/x", "http://example.org/x"] {
+        let err = operator_for(&url::Url::parse(unsupported).unwrap())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("unsupported LANDING_URL"), "{err}");
+    }
+}
