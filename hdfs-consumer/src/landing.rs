@@ -176,7 +176,13 @@ impl Landing {
         checkpoint: &Checkpoint,
     ) -> Result<(), StorageError> {
         let path = layout::checkpoint_path(&self.topic, partition);
-        let tmp = format!("{path}.tmp");
+        // A name of its own, so two writers (a partition's old and new owner during a
+        // rebalance) never rename each other's checkpoint.
+        let tmp = format!(
+            "{}/_tmp/{partition}.checkpoint.{}",
+            self.topic,
+            uuid::Uuid::now_v7()
+        );
         let body = serde_json::to_vec(checkpoint).expect("a checkpoint serializes");
         self.op.write(&tmp, body).await.map_err(io("write", &tmp))?;
         self.op

@@ -36,6 +36,8 @@ pub enum Error {
     },
     #[error("topic {0} not found or has no partitions")]
     NoSuchTopic(String),
+    #[error("worker {0} stopped unexpectedly; restart the process (it resumes from storage)")]
+    WorkerDied(usize),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -117,6 +119,7 @@ pub async fn run(
         "hdfs-consumer starting"
     );
     let stop = Arc::new(AtomicBool::new(false));
+    let (exited_tx, mut exited_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
     let mut threads = Vec::with_capacity(workers);
     for id in 0..workers {
         let worker = worker::Worker::new(
@@ -130,24 +133,29 @@ pub async fn run(
             bootstrap: bootstrap.clone(),
             source,
         })?;
-        let (stop, running, timeout) = (
-            Arc::clone(&stop),
-            Arc::clone(&running),
-            config.shutdown_timeout,
-        );
-        running.fetch_add(1, Ordering::SeqCst);
+        let (stop, timeout) = (Arc::clone(&stop), config.shutdown_timeout);
+        let guard = WorkerGuard::new(id, Arc::clone(&running), exited_tx.clone());
         threads.push(
             std::thread::Builder::new()
                 .name(format!("worker-{id}"))
                 .spawn(move || {
+                    let _guard = guard;
                     worker.run(&stop, timeout);
-                    running.fetch_sub(1, Ordering::SeqCst);
                 })
                 .expect("a thread starts"),
         );
     }
 
-    shutdown.await;
+    let died = tokio::select! {
+        () = shutdown => None,
+        Some(id) = exited_rx.recv() => Some(id),
+    };
+    if let Some(id) = died {
+        tracing::error!(
+            worker = id,
+            "a worker stopped unexpectedly; stopping the others"
+        );
+    }
     stop.store(true, Ordering::SeqCst);
     tokio::task::spawn_blocking(move || {
         for thread in threads {
@@ -159,5 +167,37 @@ pub async fn run(
     let _ = admin_stop.send(());
     let _ = admin_task.await;
     tracing::info!("hdfs-consumer stopped");
-    Ok(())
+    match died {
+        Some(id) => Err(Error::WorkerDied(id)),
+        None => Ok(()),
+    }
+}
+
+/// Counts a worker as running while it lives, and reports its end, panic included.
+struct WorkerGuard {
+    id: usize,
+    running: Arc<AtomicUsize>,
+    exited: tokio::sync::mpsc::UnboundedSender<usize>,
+}
+
+impl WorkerGuard {
+    fn new(
+        id: usize,
+        running: Arc<AtomicUsize>,
+        exited: tokio::sync::mpsc::UnboundedSender<usize>,
+    ) -> Self {
+        running.fetch_add(1, Ordering::SeqCst);
+        WorkerGuard {
+            id,
+            running,
+            exited,
+        }
+    }
+}
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        let _ = self.exited.send(self.id);
+    }
 }

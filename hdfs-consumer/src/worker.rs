@@ -85,10 +85,7 @@ impl ConsumerContext for WorkerContext {
                     .map(|e| (e.topic().to_owned(), e.partition()))
                     .collect();
                 for (topic, partition) in assigned {
-                    let recovered = self
-                        .shared
-                        .runtime
-                        .block_on(self.shared.landing.recover(partition));
+                    let recovered = self.shared.recover(partition);
                     let state = match recovered {
                         Ok(last) => {
                             let offset = last.map_or(Offset::Beginning, |l| Offset::Offset(l + 1));
@@ -148,6 +145,41 @@ impl ConsumerContext for WorkerContext {
         if let Err(err) = result {
             // Offsets in Kafka are only for lag monitoring; storage is the truth.
             tracing::warn!(worker = self.worker, %err, "offset commit failed");
+        }
+    }
+}
+
+/// Longest a single storage call may take. A hung call must not keep the worker from polling
+/// past the group's rebalance timeout, or the partition would get a second owner while the
+/// first is still writing.
+const STORAGE_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Shared {
+    fn recover(&self, partition: i32) -> Result<Option<i64>, String> {
+        self.bounded(self.landing.recover(partition))
+    }
+
+    fn land(
+        &self,
+        partition: i32,
+        batch: &[BufferedRecord],
+    ) -> Result<crate::landing::LandedBatch, String> {
+        self.bounded(self.landing.land(partition, batch))
+    }
+
+    fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, crate::landing::StorageError>>,
+    ) -> Result<T, String> {
+        match self
+            .runtime
+            // The timer must be made inside the runtime, hence the async block.
+            .block_on(async { tokio::time::timeout(STORAGE_CALL_TIMEOUT, call).await })
+        {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "storage did not answer within {STORAGE_CALL_TIMEOUT:?}"
+            )),
         }
     }
 }
@@ -232,6 +264,7 @@ impl Worker {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        self.commit_landed();
         self.consumer.unsubscribe();
         tracing::info!(worker = self.id, "left the group");
     }
@@ -314,11 +347,7 @@ impl Worker {
         }
         if state.next_offset.is_none() {
             // Assignment found storage unavailable: try again, then read from the right place.
-            match self
-                .shared
-                .runtime
-                .block_on(self.shared.landing.recover(partition))
-            {
+            match self.shared.recover(partition) {
                 Ok(last) => {
                     let offset = last.map_or(Offset::Beginning, |l| Offset::Offset(l + 1));
                     state.next_offset = Some(last.map_or(0, |l| l + 1));
@@ -352,11 +381,7 @@ impl Worker {
             return;
         }
         let started = Instant::now();
-        match self
-            .shared
-            .runtime
-            .block_on(self.shared.landing.land(partition, state.buffer.records()))
-        {
+        match self.shared.land(partition, state.buffer.records()) {
             Ok(landed) => {
                 let metrics = &self.shared.metrics;
                 metrics
@@ -449,6 +474,26 @@ impl Worker {
             tpl.add_partition_offset(&self.shared.topic, partition, Offset::Offset(next_offset));
         if let Err(err) = self.consumer.commit(&tpl, CommitMode::Async) {
             tracing::warn!(worker = self.id, partition, %err, "offset commit not sent");
+        }
+    }
+
+    /// Commits, synchronously, the offset after the last landed record of every owned partition.
+    fn commit_landed(&self) {
+        let mut tpl = TopicPartitionList::new();
+        for (partition, state) in self.partitions.lock().expect("not poisoned").iter() {
+            if let Some(next) = state.next_offset {
+                let landed_next = next - state.buffer.len() as i64;
+                let _ = tpl.add_partition_offset(
+                    &self.shared.topic,
+                    *partition,
+                    Offset::Offset(landed_next),
+                );
+            }
+        }
+        if tpl.count() > 0
+            && let Err(err) = self.consumer.commit(&tpl, CommitMode::Sync)
+        {
+            tracing::warn!(worker = self.id, %err, "final offset commit failed");
         }
     }
 
