@@ -3,10 +3,14 @@
 
 #[path = "../../../producer-api/tests/support/tansu.rs"]
 pub mod tansu;
+#[path = "../../../producer-api/tests/support/wait.rs"]
+pub mod wait;
+
+pub use wait::wait_until;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::ColorEvent;
 use hdfs_consumer::Config;
@@ -196,23 +200,6 @@ pub fn assert_exactly_once(landed: &HashMap<Uuid, usize>, produced: &[Uuid]) {
         produced.len(),
         "events landed that were never produced"
     );
-}
-
-pub async fn wait_until<F, Fut>(deadline: Duration, mut condition: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    loop {
-        if condition().await {
-            return true;
-        }
-        if started.elapsed() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 pub async fn wait_for_landed(root: &Path, topic: &str, want: usize, deadline: Duration) -> usize {

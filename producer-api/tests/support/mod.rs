@@ -2,6 +2,9 @@
 #![allow(dead_code)]
 
 pub mod tansu;
+pub mod wait;
+
+pub use wait::wait_until;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -168,22 +171,4 @@ pub fn partition_counts(landed: &[Landed]) -> HashMap<i32, usize> {
         *counts.entry(record.partition).or_default() += 1;
     }
     counts
-}
-
-/// Polls `condition` every 50 ms until it holds or `deadline` passes.
-pub async fn wait_until<F, Fut>(deadline: Duration, mut condition: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    loop {
-        if condition().await {
-            return true;
-        }
-        if started.elapsed() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
