@@ -1,5 +1,5 @@
 //! Helpers shared by the hdfs-consumer integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 #[path = "../../../producer-api/tests/support/tansu.rs"]
 pub mod tansu;

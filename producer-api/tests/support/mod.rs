@@ -1,5 +1,5 @@
 //! Helpers shared by the producer-api integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod tansu;
 pub mod wait;
