@@ -1,7 +1,8 @@
-//! Indexes click events from Kafka into Elasticsearch. Not built yet: this binary only says
-//! so, so that nothing mistakes it for a working sink.
+//! Indexes click events from Kafka into Elasticsearch. Only the sink's core (bulk encoding,
+//! answer classification, retry spacing, index template) is built so far; the binary says so
+//! rather than pretend to index anything.
 
 fn main() -> std::process::ExitCode {
-    eprintln!("es-sink is not implemented yet; events stay in the Kafka topic until it is");
+    eprintln!("es-sink is not complete yet; events stay in the Kafka topic until it is");
     std::process::ExitCode::from(2)
 }

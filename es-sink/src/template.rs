@@ -1,0 +1,79 @@
+//! The index template for the daily `web-events-*` indices, with explicit mappings: a field the
+//! event does not have is refused (`dynamic: strict`) rather than guessed.
+
+use serde_json::{Value, json};
+
+/// The template body for `PUT _index_template/<prefix>`.
+pub fn index_template(prefix: &str) -> Value {
+    let keyword = json!({ "type": "keyword" });
+    json!({
+        "index_patterns": [format!("{prefix}-*")],
+        "priority": 200,
+        "template": {
+            "settings": { "number_of_shards": 1 },
+            "mappings": {
+                "dynamic": "strict",
+                "properties": {
+                    "eventId": keyword,
+                    "schemaVersion": { "type": "integer" },
+                    "timestamp": { "type": "date", "format": "strict_date_optional_time" },
+                    "userName": { "type": "text", "fields": { "keyword": { "type": "keyword", "ignore_above": 256 } } },
+                    "colorName": keyword,
+                    "userAgent": { "type": "keyword", "ignore_above": 1024 },
+                    "browser": {
+                        "properties": {
+                            "name": keyword, "version": keyword, "category": keyword,
+                            "os": keyword, "osVersion": keyword, "vendor": keyword
+                        }
+                    },
+                    "clientTimestamp": { "type": "date", "format": "strict_date_optional_time" }
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn template_maps_exactly_the_event_fields() {
+        let mut event = common::ColorEvent::new(
+            "a".into(),
+            "red".into(),
+            "x".into(),
+            chrono::Utc::now(),
+            None,
+        );
+        event.client_timestamp = Some(chrono::Utc::now());
+        let json: Value = serde_json::from_slice(&event.to_json_bytes()).unwrap();
+        let template = index_template("web-events");
+        let properties = &template["template"]["mappings"]["properties"];
+        let mapped: BTreeSet<&String> = properties.as_object().unwrap().keys().collect();
+        let fields: BTreeSet<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(mapped, fields);
+        let browser_mapped: BTreeSet<&String> = properties["browser"]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        let browser_fields: BTreeSet<&String> =
+            json["browser"].as_object().unwrap().keys().collect();
+        assert_eq!(browser_mapped, browser_fields);
+    }
+
+    #[test]
+    fn template_types_are_the_ones_kibana_needs() {
+        let template = index_template("web-events");
+        assert_eq!(template["index_patterns"], json!(["web-events-*"]));
+        let p = &template["template"]["mappings"]["properties"];
+        assert_eq!(p["colorName"]["type"], "keyword");
+        assert_eq!(p["eventId"]["type"], "keyword");
+        assert_eq!(p["timestamp"]["type"], "date");
+        assert_eq!(p["userName"]["type"], "text");
+        assert_eq!(p["userName"]["fields"]["keyword"]["type"], "keyword");
+        assert_eq!(p["browser"]["properties"]["os"]["type"], "keyword");
+    }
+}
