@@ -120,7 +120,7 @@ pub async fn run(
     );
     let stop = Arc::new(AtomicBool::new(false));
     let (exited_tx, mut exited_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
-    let mut threads = Vec::with_capacity(workers);
+    let (landed_tx, mut landed_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
     for id in 0..workers {
         let worker = worker::Worker::new(
             id,
@@ -135,15 +135,17 @@ pub async fn run(
         })?;
         let (stop, timeout) = (Arc::clone(&stop), config.shutdown_timeout);
         let guard = WorkerGuard::new(id, Arc::clone(&running), exited_tx.clone());
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("worker-{id}"))
-                .spawn(move || {
-                    let _guard = guard;
-                    worker.run(&stop, timeout);
-                })
-                .expect("a thread starts"),
-        );
+        let landed = landed_tx.clone();
+        // Detached: a worker stuck leaving the group must not keep the process alive.
+        std::thread::Builder::new()
+            .name(format!("worker-{id}"))
+            .spawn(move || {
+                let _guard = guard;
+                worker.run(&stop, timeout, || {
+                    let _ = landed.send(id);
+                });
+            })
+            .expect("a thread starts");
     }
 
     let died = tokio::select! {
@@ -157,13 +159,38 @@ pub async fn run(
         );
     }
     stop.store(true, Ordering::SeqCst);
-    tokio::task::spawn_blocking(move || {
-        for thread in threads {
-            let _ = thread.join();
+    // Workers land what they hold within SHUTDOWN_TIMEOUT, then leave the group, which needs
+    // the brokers; they may be gone. Wait for the landing, give leaving a few seconds, then
+    // exit: nothing unlanded is lost, it is still in Kafka and read again on the next start.
+    let alive = running.load(Ordering::SeqCst);
+    let landing = async {
+        for _ in 0..alive {
+            if landed_rx.recv().await.is_none() {
+                break;
+            }
         }
-    })
-    .await
-    .expect("joining workers does not panic");
+    };
+    if tokio::time::timeout(config.shutdown_timeout + Duration::from_secs(1), landing)
+        .await
+        .is_err()
+    {
+        tracing::error!("workers did not finish landing before the shutdown deadline");
+    }
+    let leaving = async {
+        while running.load(Ordering::SeqCst) > 0 {
+            if exited_rx.recv().await.is_none() {
+                break;
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(3), leaving)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "workers did not leave the group in time (brokers unreachable?); exiting without them"
+        );
+    }
     let _ = admin_stop.send(());
     let _ = admin_task.await;
     tracing::info!("hdfs-consumer stopped");

@@ -230,7 +230,9 @@ impl Worker {
 
     /// Consumes and lands until `stop` is set, then lands what is buffered (trying until
     /// `shutdown_deadline` passes), commits and leaves the group.
-    pub fn run(mut self, stop: &AtomicBool, shutdown_timeout: Duration) {
+    /// `landed` is called once the buffers are landed (or the deadline passed), before the
+    /// worker leaves the group, which may take long when the brokers are gone.
+    pub fn run(mut self, stop: &AtomicBool, shutdown_timeout: Duration, landed: impl FnOnce()) {
         while !stop.load(Ordering::Relaxed) {
             if let Some(result) = self.consumer.poll(Duration::from_millis(100)) {
                 match result {
@@ -265,6 +267,7 @@ impl Worker {
             std::thread::sleep(Duration::from_millis(50));
         }
         self.commit_landed();
+        landed();
         self.consumer.unsubscribe();
         tracing::info!(worker = self.id, "left the group");
     }
@@ -477,7 +480,7 @@ impl Worker {
         }
     }
 
-    /// Commits, synchronously, the offset after the last landed record of every owned partition.
+    /// Commits the offset after the last landed record of every owned partition.
     fn commit_landed(&self) {
         let mut tpl = TopicPartitionList::new();
         for (partition, state) in self.partitions.lock().expect("not poisoned").iter() {
@@ -490,8 +493,10 @@ impl Worker {
                 );
             }
         }
+        // Async: with the brokers gone a synchronous commit would never return; librdkafka
+        // sends it while the consumer closes.
         if tpl.count() > 0
-            && let Err(err) = self.consumer.commit(&tpl, CommitMode::Sync)
+            && let Err(err) = self.consumer.commit(&tpl, CommitMode::Async)
         {
             tracing::warn!(worker = self.id, %err, "final offset commit failed");
         }
