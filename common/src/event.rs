@@ -200,6 +200,26 @@ impl ColorEvent {
     }
 }
 
+/// The JSON field names of an event with every optional field present, and those of its
+/// `browser` object: what downstream schemas (Hive table, index template) must name.
+pub fn json_field_names() -> (
+    std::collections::BTreeSet<String>,
+    std::collections::BTreeSet<String>,
+) {
+    let mut event = ColorEvent::new(
+        String::from("a"),
+        String::from("red"),
+        String::new(),
+        Utc::now(),
+        None,
+    );
+    event.client_timestamp = Some(event.timestamp);
+    let json: serde_json::Value =
+        serde_json::from_slice(&event.to_json_bytes()).expect("an event is JSON");
+    let keys = |v: &serde_json::Value| v.as_object().expect("an object").keys().cloned().collect();
+    (keys(&json), keys(&json["browser"]))
+}
+
 /// Formats a time the way every event field carries it: RFC 3339, UTC, milliseconds, `Z`.
 pub fn format_timestamp(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -298,6 +318,14 @@ mod tests {
         );
         let id = uuid::Uuid::parse_str(value["eventId"].as_str().unwrap()).unwrap();
         assert_eq!(id.get_version_num(), 7);
+    }
+
+    #[test]
+    fn field_names_cover_the_optional_fields() {
+        let (fields, browser) = json_field_names();
+        assert!(fields.contains("clientTimestamp") && fields.contains("browser"));
+        assert_eq!(fields.len(), 8);
+        assert_eq!(browser.len(), 6);
     }
 
     #[test]
