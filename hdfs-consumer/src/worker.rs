@@ -154,6 +154,9 @@ impl ConsumerContext for WorkerContext {
 /// first is still writing.
 const STORAGE_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a poll waits, and how often every owned partition is looked at.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+
 impl Shared {
     fn recover(&self, partition: i32) -> Result<Option<i64>, String> {
         self.bounded(self.landing.recover(partition))
@@ -233,22 +236,32 @@ impl Worker {
     /// `landed` is called once the buffers are landed (or the deadline passed), before the
     /// worker leaves the group, which may take long when the brokers are gone.
     pub fn run(mut self, stop: &AtomicBool, shutdown_timeout: Duration, landed: impl FnOnce()) {
+        let mut last_sweep = Instant::now();
         while !stop.load(Ordering::Relaxed) {
-            if let Some(result) = self.consumer.poll(Duration::from_millis(100)) {
+            if let Some(result) = self.consumer.poll(SWEEP_INTERVAL) {
                 match result {
                     Ok(message) => {
+                        let partition = message.partition();
                         let record = BufferedRecord::classify(
                             message.topic(),
-                            message.partition(),
+                            partition,
                             message.offset(),
                             message.payload(),
                         );
-                        self.accept(message.partition(), record);
+                        if self.accept(partition, record) {
+                            self.service_partition(partition, Instant::now(), false);
+                        }
                     }
                     Err(err) => tracing::warn!(worker = self.id, %err, "consume error"),
                 }
             }
-            self.service_partitions(Instant::now(), false);
+            // Ages, retries, recoveries and lag need no finer clock than this; checking them
+            // after every record would put a walk over all partitions on the hot path.
+            let now = Instant::now();
+            if now.duration_since(last_sweep) >= SWEEP_INTERVAL {
+                last_sweep = now;
+                self.service_partitions(now, false);
+            }
         }
         let deadline = Instant::now() + shutdown_timeout;
         tracing::info!(worker = self.id, "stopping: landing buffered records");
@@ -272,42 +285,38 @@ impl Worker {
         tracing::info!(worker = self.id, "left the group");
     }
 
-    fn accept(&mut self, partition: i32, record: BufferedRecord) {
+    /// Buffers a record of `partition`. True when the buffer is now due by count or size.
+    fn accept(&self, partition: i32, record: BufferedRecord) -> bool {
         let now = Instant::now();
-        let due = {
-            let mut partitions = self.partitions.lock().expect("not poisoned");
-            let Some(state) = partitions.get_mut(&partition) else {
-                return; // revoked between fetch and here
-            };
-            match state.next_offset {
-                // Not recovered yet, or already landed: the partition will be read again from
-                // the right place.
-                None => return,
-                Some(next) if record.offset < next => return,
-                Some(next) if record.offset > next && state.buffer.is_empty() => {
-                    // Compaction and transaction markers leave gaps; anything else is a broker
-                    // skipping records, and worth seeing.
-                    tracing::warn!(
-                        worker = self.id,
-                        partition,
-                        expected = next,
-                        got = record.offset,
-                        "offset gap after resuming"
-                    );
-                }
-                Some(_) => {}
-            }
-            state.next_offset = Some(record.offset + 1);
-            state.buffer.push(record, now);
-            state.retry_at.is_none()
-                && matches!(
-                    state.buffer.due(&self.shared.policy, now),
-                    Some(FlushReason::Records | FlushReason::Bytes)
-                )
+        let mut partitions = self.partitions.lock().expect("not poisoned");
+        let Some(state) = partitions.get_mut(&partition) else {
+            return false; // revoked between fetch and here
         };
-        if due {
-            self.service_partitions(now, false);
+        match state.next_offset {
+            // Not recovered yet, or already landed: the partition will be read again from
+            // the right place.
+            None => return false,
+            Some(next) if record.offset < next => return false,
+            Some(next) if record.offset > next && state.buffer.is_empty() => {
+                // Compaction and transaction markers leave gaps; anything else is a broker
+                // skipping records, and worth seeing.
+                tracing::warn!(
+                    worker = self.id,
+                    partition,
+                    expected = next,
+                    got = record.offset,
+                    "offset gap after resuming"
+                );
+            }
+            Some(_) => {}
         }
+        state.next_offset = Some(record.offset + 1);
+        state.buffer.push(record, now);
+        state.retry_at.is_none()
+            && matches!(
+                state.buffer.due(&self.shared.policy, now),
+                Some(FlushReason::Records | FlushReason::Bytes)
+            )
     }
 
     /// Lands due buffers, retries failed ones and recoveries, and updates lag. With `all`,
