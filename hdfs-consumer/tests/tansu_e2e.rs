@@ -200,10 +200,18 @@ async fn killed_at_random_moments_and_restarted_every_event_lands_exactly_once()
         .collect();
     if !missing.is_empty() {
         // Say where the missing records sit in the topic, and what landed around them.
-        let (b, t) = (bootstrap.clone(), topic.clone());
-        let positions = tokio::task::spawn_blocking(move || support::topic_positions(&b, &t, 3))
-            .await
-            .unwrap();
+        let records = support::topic::read_topic_async(
+            &bootstrap,
+            &topic,
+            3,
+            produced.len(),
+            Duration::from_secs(30),
+        )
+        .await;
+        let positions: std::collections::HashMap<_, _> = records
+            .iter()
+            .map(|r| (r.event.event_id, (r.partition, r.offset)))
+            .collect();
         let mut places: Vec<_> = missing.iter().filter_map(|id| positions.get(id)).collect();
         places.sort();
         eprintln!("missing at (partition, offset): {places:?}");

@@ -3,6 +3,8 @@
 
 #[path = "../../../producer-api/tests/support/tansu.rs"]
 pub mod tansu;
+#[path = "../../../producer-api/tests/support/topic.rs"]
+pub mod topic;
 #[path = "../../../producer-api/tests/support/wait.rs"]
 pub mod wait;
 
@@ -211,37 +213,4 @@ pub async fn wait_for_landed(root: &Path, topic: &str, want: usize, deadline: Du
     })
     .await;
     seen
-}
-
-/// Where each event sits in the topic: (partition, offset) by event id.
-pub fn topic_positions(bootstrap: &str, topic: &str, partitions: i32) -> HashMap<Uuid, (i32, i64)> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::message::Message;
-    let consumer: BaseConsumer =
-        common::kafka::consumer_config(bootstrap, &format!("reader-{}", Uuid::now_v7()), "reader")
-            .create()
-            .unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
-    let mut out = HashMap::new();
-    let mut idle = 0;
-    while idle < 20 {
-        match consumer.poll(Duration::from_millis(250)) {
-            Some(Ok(m)) => {
-                idle = 0;
-                if let Some(event) = m
-                    .payload()
-                    .and_then(|p| ColorEvent::from_json_slice(p).ok())
-                {
-                    out.insert(event.event_id, (m.partition(), m.offset()));
-                }
-            }
-            _ => idle += 1,
-        }
-    }
-    out
 }
