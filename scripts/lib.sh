@@ -7,6 +7,7 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE_DIR="${WEB_EVENTS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/web-events-pipeline}"
 TANSU_VERSION="0.6.0"
+OSMEM_VERSION="0.1.6"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -48,6 +49,33 @@ ensure_tansu() {
             --locked --features dynostore --root "$CACHE_DIR/tansu" --quiet >&2
     fi
     echo "$bin"
+}
+
+# Prints the path of the osmem-server binary (an in-memory OpenSearch-compatible server that
+# stands in for Elasticsearch on one machine), installed once from PyPI into a cached venv.
+ensure_osmem() {
+    if [ -n "${OSMEM_BIN:-}" ] && [ -x "$OSMEM_BIN" ]; then
+        echo "$OSMEM_BIN"; return 0
+    fi
+    local venv="$CACHE_DIR/osmem-$OSMEM_VERSION" bin
+    bin="$(ls "$venv"/lib/python3*/site-packages/osmem_server/bin/osmem-server 2>/dev/null | head -n1 || true)"
+    if [ -z "$bin" ]; then
+        log "installing osmem-server $OSMEM_VERSION from PyPI (first run only)"
+        python3 -m venv "$venv" >&2 || { ensure_debian_packages python3-venv; python3 -m venv "$venv" >&2; }
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "osmem-server==$OSMEM_VERSION" >&2
+        bin="$(ls "$venv"/lib/python3*/site-packages/osmem_server/bin/osmem-server | head -n1)"
+    fi
+    echo "$bin"
+}
+
+# Starts osmem-server on 127.0.0.1:$1, logging to $2, as a job of the calling shell; sets
+# OSMEM_PID.
+start_osmem() {
+    local port="$1" logfile="$2" bin
+    bin="$(ensure_osmem)"
+    "$bin" -addr "127.0.0.1:$port" -no-stdin-watch </dev/null >"$logfile" 2>&1 &
+    OSMEM_PID=$!
+    wait_for_http "http://127.0.0.1:$port/" 30
 }
 
 # A free TCP port on loopback.

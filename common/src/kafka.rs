@@ -87,6 +87,19 @@ pub fn consumer_config(bootstrap_servers: &str, group_id: &str, client_id: &str)
     config
 }
 
+/// Parses one `key=value` librdkafka property given on the command line; the value may itself
+/// hold `=`.
+pub fn parse_property(raw: &str) -> Result<(String, String), String> {
+    let (key, value) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("{raw:?} is not key=value"))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(format!("{raw:?} has an empty key"));
+    }
+    Ok((key.to_owned(), value.trim().to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

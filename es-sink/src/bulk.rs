@@ -47,9 +47,10 @@ impl BulkDoc {
 }
 
 /// The `_bulk` body for `docs`: an `index` action line and a source line per document.
-pub fn encode(docs: &[BulkDoc]) -> Vec<u8> {
+pub fn encode<'a>(docs: impl IntoIterator<Item = &'a BulkDoc> + Clone) -> Vec<u8> {
     let mut body = Vec::with_capacity(
-        docs.iter()
+        docs.clone()
+            .into_iter()
             .map(|d| d.source.len() + d.index.len() + 80)
             .sum(),
     );

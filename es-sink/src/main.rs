@@ -1,8 +1,10 @@
-//! Indexes click events from Kafka into Elasticsearch. Only the sink's core (bulk encoding,
-//! answer classification, retry spacing, index template) is built so far; the binary says so
-//! rather than pretend to index anything.
+use clap::Parser;
+use es_sink::Config;
 
-fn main() -> std::process::ExitCode {
-    eprintln!("es-sink is not complete yet; events stay in the Kafka topic until it is");
-    std::process::ExitCode::from(2)
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    common::telemetry::init_tracing();
+    es_sink::run(config, common::shutdown::shutdown_signal()).await?;
+    Ok(())
 }

@@ -20,17 +20,20 @@ pub enum ItemOutcome {
 pub enum BulkStatus {
     /// 2xx: read the items.
     ReadItems,
-    /// 429, 5xx, or no answer at all: send the whole request again later.
+    /// 429, 5xx, no answer at all, or a refusal that is about the cluster or our credentials
+    /// (401, 403, 404, ...) rather than the documents: send the whole request again later.
+    /// Dead-lettering good events because a password expired would be worse than waiting.
     RetryAll,
-    /// Another 4xx: the request itself is wrong (too large, malformed); no item was indexed.
-    RejectAll,
+    /// 400 or 413: the request's content was refused as a whole (malformed, too large), so no
+    /// item was indexed. Send it again in halves; a document refused alone is dead-lettered.
+    Split,
 }
 
 pub fn classify_status(status: u16) -> BulkStatus {
     match status {
         200..=299 => BulkStatus::ReadItems,
-        429 | 500..=599 => BulkStatus::RetryAll,
-        _ => BulkStatus::RejectAll,
+        400 | 413 => BulkStatus::Split,
+        _ => BulkStatus::RetryAll,
     }
 }
 
@@ -101,8 +104,14 @@ mod tests {
         assert_eq!(classify_status(200), BulkStatus::ReadItems);
         assert_eq!(classify_status(429), BulkStatus::RetryAll);
         assert_eq!(classify_status(503), BulkStatus::RetryAll);
-        assert_eq!(classify_status(413), BulkStatus::RejectAll);
-        assert_eq!(classify_status(401), BulkStatus::RejectAll);
+        assert_eq!(classify_status(413), BulkStatus::Split);
+        assert_eq!(classify_status(400), BulkStatus::Split);
+        assert_eq!(
+            classify_status(401),
+            BulkStatus::RetryAll,
+            "credentials, not data"
+        );
+        assert_eq!(classify_status(403), BulkStatus::RetryAll);
     }
 
     #[test]

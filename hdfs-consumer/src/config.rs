@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use common::kafka::{DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_TOPIC};
+use common::kafka::{DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_TOPIC, parse_property};
 use url::Url;
 
 use crate::buffer::FlushPolicy;
@@ -92,17 +92,6 @@ impl Config {
         config.landing_url = landing_url;
         config
     }
-}
-
-fn parse_property(raw: &str) -> Result<(String, String), String> {
-    let (key, value) = raw
-        .split_once('=')
-        .ok_or_else(|| format!("{raw:?} is not key=value"))?;
-    let key = key.trim();
-    if key.is_empty() {
-        return Err(format!("{raw:?} has an empty key"));
-    }
-    Ok((key.to_owned(), value.trim().to_owned()))
 }
 
 #[cfg(test)]

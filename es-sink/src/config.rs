@@ -1,0 +1,182 @@
+//! Command-line and environment configuration. `es-sink --help` is the reference.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use common::kafka::{DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_TOPIC, parse_property};
+use url::Url;
+
+use crate::batch::BatchPolicy;
+use crate::bulk::DEFAULT_INDEX_PREFIX;
+
+/// Default topic of records the sink could not index.
+pub const DEFAULT_DEAD_LETTER_TOPIC: &str = "select-color-dlq";
+
+/// Indexes click events from Kafka into Elasticsearch: one document per event (`_id` is the
+/// event id, so a replay overwrites), daily indices named from the event time, failed records
+/// to a dead-letter topic with their reason.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "es-sink", version, about, long_about)]
+pub struct Config {
+    /// Kafka bootstrap servers, comma-separated host:port.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = DEFAULT_BOOTSTRAP_SERVERS)]
+    pub kafka_bootstrap_servers: String,
+
+    /// Topic of click events.
+    #[arg(long, env = "KAFKA_TOPIC", default_value = DEFAULT_TOPIC)]
+    pub kafka_topic: String,
+
+    /// Consumer group of the sink.
+    #[arg(long, env = "KAFKA_GROUP_ID", default_value = "es-sink")]
+    pub kafka_group_id: String,
+
+    /// Extra librdkafka properties for the consumer and the dead-letter producer,
+    /// comma-separated key=value (for example security.protocol=SASL_SSL,sasl.mechanism=PLAIN).
+    #[arg(long, env = "KAFKA_PROPERTIES", value_delimiter = ',', value_parser = parse_property)]
+    pub kafka_properties: Vec<(String, String)>,
+
+    /// Topic that receives records which cannot be indexed, with their partition, offset
+    /// and reason in headers.
+    #[arg(long, env = "DEAD_LETTER_TOPIC", default_value = DEFAULT_DEAD_LETTER_TOPIC)]
+    pub dead_letter_topic: String,
+
+    /// Elasticsearch URL (http:// or https://).
+    #[arg(long, env = "ES_URL", default_value = "http://localhost:9200")]
+    pub es_url: Url,
+
+    /// Prefix of the daily indices: <prefix>-YYYY.MM.DD, and name of their index template.
+    #[arg(long, env = "ES_INDEX_PREFIX", default_value = DEFAULT_INDEX_PREFIX)]
+    pub es_index_prefix: String,
+
+    /// User for basic authentication (with ES_PASSWORD).
+    #[arg(long, env = "ES_USERNAME", requires = "es_password")]
+    pub es_username: Option<String>,
+
+    /// Password for basic authentication.
+    #[arg(
+        long,
+        env = "ES_PASSWORD",
+        hide_env_values = true,
+        requires = "es_username"
+    )]
+    pub es_password: Option<String>,
+
+    /// API key, base64 of id:key as Elasticsearch returns it in `encoded`; instead of basic
+    /// authentication.
+    #[arg(
+        long,
+        env = "ES_API_KEY",
+        hide_env_values = true,
+        conflicts_with = "es_username"
+    )]
+    pub es_api_key: Option<String>,
+
+    /// PEM file of the CA that signed the cluster's certificate (for https:// with a private CA,
+    /// as Elasticsearch 8 sets up by default).
+    #[arg(long, env = "ES_CA_CERT")]
+    pub es_ca_cert: Option<PathBuf>,
+
+    /// Longest wait for one request to Elasticsearch.
+    #[arg(long, env = "ES_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub es_request_timeout: Duration,
+
+    /// Send a bulk request when it holds this many documents.
+    #[arg(long, env = "BULK_MAX_DOCS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub bulk_max_docs: u32,
+
+    /// Send a bulk request when its body reaches this many bytes.
+    #[arg(long, env = "BULK_MAX_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub bulk_max_bytes: usize,
+
+    /// Send a bulk request when its first document has waited this long.
+    #[arg(long, env = "BULK_LINGER", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub bulk_linger: Duration,
+
+    /// Bulk requests in flight at once; when all are busy, consumption pauses.
+    #[arg(long, env = "BULK_MAX_IN_FLIGHT", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub bulk_max_in_flight: u16,
+
+    /// Longest wait between two attempts at documents Elasticsearch refused for now (429,
+    /// 5xx) or could not be reached for. Such documents are retried until they are indexed.
+    #[arg(long, env = "BULK_RETRY_MAX_BACKOFF", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub bulk_retry_max_backoff: Duration,
+
+    /// When partitions are revoked, how long to wait for their bulk requests in flight before
+    /// handing them over uncommitted.
+    #[arg(long, env = "REBALANCE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub rebalance_timeout: Duration,
+
+    /// On SIGINT/SIGTERM, how long to let bulk requests in flight finish before leaving.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:9102")]
+    pub admin_addr: SocketAddr,
+}
+
+impl Config {
+    pub fn batch_policy(&self) -> BatchPolicy {
+        BatchPolicy {
+            max_docs: self.bulk_max_docs as usize,
+            max_bytes: self.bulk_max_bytes.max(1),
+            linger: self.bulk_linger,
+        }
+    }
+
+    /// The defaults, pointed at the given brokers and cluster.
+    pub fn for_brokers(bootstrap_servers: &str, es_url: Url) -> Self {
+        let mut config = Config::parse_from(["es-sink"]);
+        config.kafka_bootstrap_servers = bootstrap_servers.to_owned();
+        config.es_url = es_url;
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_work_on_one_machine() {
+        let config = Config::try_parse_from(["es-sink"]).unwrap();
+        assert_eq!(config.kafka_group_id, "es-sink");
+        assert_eq!(config.kafka_topic, "select-color");
+        assert_eq!(config.dead_letter_topic, "select-color-dlq");
+        assert_eq!(config.es_url.as_str(), "http://localhost:9200/");
+        assert_eq!(config.es_index_prefix, "web-events");
+        let policy = config.batch_policy();
+        assert_eq!(policy.max_docs, 1000);
+        assert_eq!(policy.max_bytes, 5 * 1024 * 1024);
+        assert_eq!(policy.linger, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn basic_authentication_needs_both_halves_and_excludes_an_api_key() {
+        assert!(Config::try_parse_from(["es-sink", "--es-username", "elastic"]).is_err());
+        assert!(
+            Config::try_parse_from([
+                "es-sink",
+                "--es-username",
+                "elastic",
+                "--es-password",
+                "p",
+                "--es-api-key",
+                "k"
+            ])
+            .is_err()
+        );
+        let config =
+            Config::try_parse_from(["es-sink", "--es-username", "elastic", "--es-password", "p"])
+                .unwrap();
+        assert_eq!(config.es_password.as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn zero_sized_batches_are_refused_with_the_option_named() {
+        let err = Config::try_parse_from(["es-sink", "--bulk-max-docs", "0"]).unwrap_err();
+        assert!(err.to_string().contains("--bulk-max-docs"), "{err}");
+    }
+}

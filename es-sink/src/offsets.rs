@@ -1,0 +1,112 @@
+//! Which offset of a partition may be committed: the first record that is neither indexed nor
+//! dead-lettered. Bulk requests finish out of order, so a record done early waits for its
+//! elders before the committed offset moves past it.
+
+use std::collections::VecDeque;
+
+/// Offsets read from one partition and not yet committed past.
+#[derive(Debug, Default)]
+pub struct PartitionOffsets {
+    /// Read records in offset order, with whether each is done.
+    pending: VecDeque<(i64, bool)>,
+    /// The offset after the last record read.
+    next: Option<i64>,
+    /// The offset last committed (or handed to a commit).
+    committed: Option<i64>,
+}
+
+impl PartitionOffsets {
+    /// Notes a record read; records arrive in offset order.
+    pub fn read(&mut self, offset: i64) {
+        self.pending.push_back((offset, false));
+        self.next = Some(offset + 1);
+    }
+
+    /// Notes a record done (indexed or dead-lettered). False if it was not pending.
+    pub fn done(&mut self, offset: i64) -> bool {
+        let found = match self.pending.binary_search_by_key(&offset, |(o, _)| *o) {
+            Ok(i) => {
+                self.pending[i].1 = true;
+                true
+            }
+            Err(_) => false,
+        };
+        while self.pending.front().is_some_and(|(_, done)| *done) {
+            self.pending.pop_front();
+        }
+        found
+    }
+
+    /// The offset to commit: everything before it is done.
+    pub fn committable(&self) -> Option<i64> {
+        self.pending.front().map(|(o, _)| *o).or(self.next)
+    }
+
+    /// The committable offset if it moved since the last call, which records it as committed.
+    pub fn take_commit(&mut self) -> Option<i64> {
+        let offset = self.committable()?;
+        if self.committed == Some(offset) {
+            return None;
+        }
+        self.committed = Some(offset);
+        Some(offset)
+    }
+
+    /// Records read and not done.
+    pub fn outstanding(&self) -> usize {
+        self.pending.iter().filter(|(_, done)| !done).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_read_means_nothing_to_commit() {
+        let mut offsets = PartitionOffsets::default();
+        assert_eq!(offsets.committable(), None);
+        assert_eq!(offsets.take_commit(), None);
+    }
+
+    #[test]
+    fn commit_stops_at_the_first_record_not_done() {
+        let mut offsets = PartitionOffsets::default();
+        for o in [10, 11, 12, 15] {
+            offsets.read(o); // 13 and 14 are gaps (compaction, transaction markers)
+        }
+        assert_eq!(offsets.committable(), Some(10));
+        assert!(offsets.done(11));
+        assert!(offsets.done(15));
+        assert_eq!(offsets.committable(), Some(10), "11 and 15 wait for 10");
+        assert_eq!(offsets.outstanding(), 2);
+        assert!(offsets.done(10));
+        assert_eq!(offsets.committable(), Some(12));
+        assert!(offsets.done(12));
+        assert_eq!(offsets.committable(), Some(16), "past the last record read");
+        assert_eq!(offsets.outstanding(), 0);
+    }
+
+    #[test]
+    fn unknown_offsets_are_ignored() {
+        let mut offsets = PartitionOffsets::default();
+        offsets.read(5);
+        assert!(!offsets.done(4));
+        assert!(!offsets.done(6));
+        assert_eq!(offsets.committable(), Some(5));
+    }
+
+    #[test]
+    fn a_commit_is_taken_once_per_move() {
+        let mut offsets = PartitionOffsets::default();
+        offsets.read(0);
+        offsets.read(1);
+        assert_eq!(offsets.take_commit(), Some(0));
+        assert_eq!(offsets.take_commit(), None);
+        offsets.done(0);
+        assert_eq!(offsets.take_commit(), Some(1));
+        offsets.done(1);
+        assert_eq!(offsets.take_commit(), Some(2));
+        assert_eq!(offsets.take_commit(), None);
+    }
+}
