@@ -37,6 +37,22 @@ pub fn headers(letter: &DeadLetter, source_topic: &str) -> Vec<(&'static str, St
     headers
 }
 
+/// Properties of KAFKA_PROPERTIES meant for the consumer, which the producer would warn about.
+fn is_consumer_only(key: &str) -> bool {
+    const PREFIXES: [&str; 9] = [
+        "session.",
+        "heartbeat.",
+        "group.",
+        "max.poll.",
+        "fetch.",
+        "auto.",
+        "enable.auto.",
+        "partition.assignment.",
+        "isolation.",
+    ];
+    PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
 pub struct DeadLetterProducer {
     producer: FutureProducer,
     topic: String,
@@ -62,11 +78,8 @@ impl DeadLetterProducer {
             .set("acks", "all")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "30000");
-        for (key, value) in properties {
-            // Consumer-only settings would make the producer refuse to start.
-            if !key.starts_with("session.") && !key.starts_with("group.") {
-                config.set(key, value);
-            }
+        for (key, value) in properties.iter().filter(|(k, _)| !is_consumer_only(k)) {
+            config.set(key, value);
         }
         Ok(DeadLetterProducer {
             producer: config.create()?,
@@ -80,6 +93,8 @@ impl DeadLetterProducer {
     /// Writes every letter, trying again until each is acknowledged.
     pub async fn send_all(&self, letters: &[DeadLetter]) {
         let mut remaining: Vec<&DeadLetter> = letters.iter().collect();
+        // In the order they were read, as far as one producer keeps order.
+        remaining.sort_by_key(|l| (l.record.partition, l.record.offset));
         let mut attempt = 0;
         while !remaining.is_empty() {
             // Enqueue all, then wait for each acknowledgement: they travel together.

@@ -121,11 +121,12 @@ impl Elastic {
         if self.template_unsure.load(Ordering::SeqCst)
             && let Err(err) = self.put_template().await
         {
-            let reason = match err {
-                TemplateError::Retry(r) | TemplateError::Refused(r) => r,
+            let (kind, reason) = match err {
+                TemplateError::Retry(r) => ("unreachable", r),
+                TemplateError::Refused(r) => ("template_refused", r),
             };
             return BulkAnswer::Retry {
-                kind: "template".into(),
+                kind: kind.into(),
                 reason: format!("cannot put the index template again: {reason}"),
             };
         }

@@ -1,6 +1,7 @@
 //! Helpers shared by the producer-api integration tests.
 #![allow(dead_code)]
 
+pub mod produce;
 pub mod tansu;
 pub mod topic;
 pub mod wait;

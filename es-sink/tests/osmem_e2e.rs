@@ -1,0 +1,450 @@
+//! End to end on a Kafka-protocol broker (tansu) and an OpenSearch-compatible search server
+//! (osmem-server): clicks POSTed to the collector become searchable documents, once each even
+//! when the topic is replayed; a record the mapping refuses goes to the dead-letter topic while
+//! its neighbours are indexed; the search server going away and coming back loses nothing;
+//! the sink killed with SIGKILL again and again still indexes every event.
+
+mod support;
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use support::osmem::Osmem;
+use support::tansu::Tansu;
+use support::{RunningSink, config, produce, produce_raw, read_dead_letters};
+
+fn ids_of(ids: &[uuid::Uuid]) -> HashSet<String> {
+    ids.iter().map(ToString::to_string).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu and osmem-server: run scripts/test.sh"]
+async fn clicks_posted_to_the_collector_become_searchable_once_even_when_replayed() {
+    let tansu = Tansu::start();
+    let osmem = Osmem::start();
+    let topic = format!("select-color-{}", uuid::Uuid::now_v7());
+    tansu.create_topic(&topic, 3).await;
+    tansu.create_topic(&format!("{topic}-dlq"), 1).await;
+
+    let mut api_config = producer_api::Config::for_brokers(&tansu.bootstrap);
+    api_config.kafka_topic = topic.clone();
+    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_addr = api_listener.local_addr().unwrap();
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api = tokio::spawn(producer_api::serve(api_listener, api_config, async {
+        let _ = api_stopped.await;
+    }));
+
+    let sink_config = config(&tansu.bootstrap, &topic, osmem.url());
+    let prefix = sink_config.es_index_prefix.clone();
+    let sink = RunningSink::start(sink_config.clone()).await;
+
+    let client = reqwest::Client::new();
+    let mut sent = Vec::new();
+    for n in 0..60 {
+        let colour = ["red", "blue", "green"][n % 3];
+        let response = client
+            .post(format!("http://{api_addr}/api/events"))
+            .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+            .json(&serde_json::json!({ "userName": format!("사용자 <b>{n}</b>"), "colorName": colour }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        let body: serde_json::Value = response.json().await.unwrap();
+        sent.push(
+            body["eventId"]
+                .as_str()
+                .unwrap()
+                .parse::<uuid::Uuid>()
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        osmem
+            .wait_for_count(&prefix, 60, Duration::from_secs(60))
+            .await,
+        60
+    );
+    assert_eq!(
+        osmem.ids(&prefix).await,
+        ids_of(&sent),
+        "document _id is the eventId"
+    );
+
+    // The documents are the events, in daily indices, mapped by the template.
+    let search = |body: serde_json::Value| {
+        let request = client
+            .post(format!("{}{prefix}-*/_search", osmem.url()))
+            .json(&body);
+        async move {
+            request
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let found = search(serde_json::json!({
+        "query": { "term": { "eventId": sent[0].to_string() } }
+    }))
+    .await;
+    let hit = &found["hits"]["hits"][0];
+    let today = chrono::Utc::now().format("%Y.%m.%d").to_string();
+    assert_eq!(hit["_index"], format!("{prefix}-{today}"));
+    assert_eq!(hit["_source"]["userName"], "사용자 <b>0</b>");
+    assert_eq!(hit["_source"]["colorName"], "red");
+    assert_eq!(hit["_source"]["browser"]["name"], "Firefox");
+    let counts = search(serde_json::json!({
+        "size": 0,
+        "aggs": { "colours": { "terms": { "field": "colorName" } },
+                  "browsers": { "terms": { "field": "browser.name" } } }
+    }))
+    .await;
+    let buckets = counts["aggregations"]["colours"]["buckets"]
+        .as_array()
+        .unwrap();
+    assert_eq!(buckets.len(), 3);
+    assert!(buckets.iter().all(|b| b["doc_count"] == 20), "{buckets:?}");
+    assert_eq!(
+        counts["aggregations"]["browsers"]["buckets"][0]["key"],
+        "Firefox"
+    );
+    let mapping: serde_json::Value = client
+        .get(format!("{}{prefix}-{today}/_mapping", osmem.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let properties = &mapping[format!("{prefix}-{today}")]["mappings"]["properties"];
+    assert_eq!(properties["colorName"]["type"], "keyword");
+    assert_eq!(properties["timestamp"]["type"], "date");
+    assert_eq!(
+        properties["userName"]["fields"]["keyword"]["type"],
+        "keyword"
+    );
+    assert_eq!(sink.metric("es_sink_indexed_total").await, 60.0);
+    sink.stop().await;
+    let _ = stop_api.send(());
+    api.await.unwrap().unwrap();
+
+    // A new group replays the whole topic: every document is overwritten, none added.
+    let mut replay_config = sink_config;
+    replay_config.kafka_group_id = format!("es-sink-replay-{}", uuid::Uuid::now_v7());
+    let replay = RunningSink::start(replay_config).await;
+    support::wait_until(Duration::from_secs(60), || {
+        let replay = &replay;
+        async move { replay.metric("es_sink_indexed_total").await >= 60.0 }
+    })
+    .await;
+    assert_eq!(
+        replay.metric("es_sink_indexed_total").await,
+        60.0,
+        "the replay indexed every record again"
+    );
+    assert_eq!(osmem.count(&prefix).await, 60, "and the count did not move");
+    replay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu and osmem-server: run scripts/test.sh"]
+async fn a_record_the_mapping_refuses_is_dead_lettered_while_its_neighbours_are_indexed() {
+    let tansu = Tansu::start();
+    let osmem = Osmem::start();
+    let topic = format!("select-color-{}", uuid::Uuid::now_v7());
+    let dead_letter_topic = format!("{topic}-dlq");
+    tansu.create_topic(&topic, 1).await;
+    tansu.create_topic(&dead_letter_topic, 1).await;
+
+    let event = |name: &str| {
+        common::ColorEvent::new(
+            name.into(),
+            "blue".into(),
+            String::new(),
+            chrono::Utc::now(),
+            None,
+        )
+    };
+    let first = event("first");
+    let last = event("last");
+    // A newer producer added a field the index template does not know: the event itself is
+    // fine for this sink, the strict mapping refuses it.
+    let mut newer: serde_json::Value = serde_json::to_value(event("newer")).unwrap();
+    newer["mood"] = "happy".into();
+    let newer = serde_json::to_vec(&newer).unwrap();
+    let not_json = b"{\"userName\": oops".to_vec();
+    produce_raw(
+        &tansu.bootstrap,
+        &topic,
+        0,
+        &[
+            &first.to_json_bytes(),
+            &newer,
+            &not_json,
+            &last.to_json_bytes(),
+        ],
+    );
+
+    let sink_config = config(&tansu.bootstrap, &topic, osmem.url());
+    let prefix = sink_config.es_index_prefix.clone();
+    let sink = RunningSink::start(sink_config.clone()).await;
+    assert_eq!(
+        osmem
+            .wait_for_count(&prefix, 2, Duration::from_secs(30))
+            .await,
+        2
+    );
+    let (bootstrap, dlq) = (tansu.bootstrap.clone(), dead_letter_topic.clone());
+    let letters = tokio::task::spawn_blocking(move || {
+        read_dead_letters(&bootstrap, &dlq, 2, Duration::from_secs(30))
+    })
+    .await
+    .unwrap();
+    assert_eq!(letters.len(), 2);
+    let at_offset = |offset: &str| {
+        letters
+            .iter()
+            .find(|l| l.headers.get("source.offset").map(String::as_str) == Some(offset))
+            .unwrap_or_else(|| panic!("no dead letter for offset {offset}: {letters:?}"))
+    };
+    assert_eq!(
+        osmem.ids(&prefix).await,
+        ids_of(&[first.event_id, last.event_id]),
+        "the neighbours are indexed"
+    );
+
+    let refused = at_offset("1");
+    assert_eq!(
+        refused.payload.as_deref(),
+        Some(newer.as_slice()),
+        "the original record"
+    );
+    assert_eq!(refused.headers["source.topic"], topic);
+    assert_eq!(refused.headers["source.partition"], "0");
+    assert_eq!(refused.headers["source.offset"], "1");
+    assert_eq!(
+        refused.headers["error.kind"],
+        "strict_dynamic_mapping_exception"
+    );
+    assert_eq!(refused.headers["error.status"], "400");
+    assert!(
+        refused.headers["error.reason"].contains("mood"),
+        "{:?}",
+        refused.headers
+    );
+
+    let invalid = at_offset("2");
+    assert_eq!(invalid.payload.as_deref(), Some(not_json.as_slice()));
+    assert_eq!(invalid.headers["source.offset"], "2");
+    assert_eq!(invalid.headers["error.kind"], "invalid_event");
+    assert!(!invalid.headers.contains_key("error.status"));
+
+    assert_eq!(
+        sink.metric("es_sink_dead_lettered_total{reason=\"strict_dynamic_mapping_exception\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        sink.metric("es_sink_dead_lettered_total{reason=\"invalid_event\"}")
+            .await,
+        1.0
+    );
+    sink.stop().await;
+
+    // Offsets moved past all four records: the group reads nothing again.
+    let again = RunningSink::start(sink_config).await;
+    support::wait_until(Duration::from_secs(30), || {
+        let again = &again;
+        async move { again.metric("es_sink_assigned_partitions").await == 1.0 }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(again.metric("es_sink_consumed_total").await, 0.0);
+    again.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu and osmem-server: run scripts/test.sh"]
+async fn the_search_server_stopped_and_restarted_mid_stream_loses_nothing() {
+    let tansu = Tansu::start();
+    let mut osmem = Osmem::start();
+    let port = osmem.port;
+    let topic = format!("select-color-{}", uuid::Uuid::now_v7());
+    tansu.create_topic(&topic, 3).await;
+    tansu.create_topic(&format!("{topic}-dlq"), 1).await;
+    let bootstrap = tansu.bootstrap.clone();
+    let produce_async = |count: usize| {
+        let (bootstrap, topic) = (bootstrap.clone(), topic.clone());
+        tokio::task::spawn_blocking(move || produce(&bootstrap, &topic, 3, count))
+    };
+
+    let sink_config = config(&tansu.bootstrap, &topic, osmem.url());
+    let prefix = sink_config.es_index_prefix.clone();
+    let sink = RunningSink::start(sink_config).await;
+    let before = produce_async(200).await.unwrap();
+    assert_eq!(
+        osmem
+            .wait_for_count(&prefix, 200, Duration::from_secs(60))
+            .await,
+        200
+    );
+
+    osmem.stop();
+    let during = produce_async(300).await.unwrap();
+    let noticed = support::wait_until(Duration::from_secs(30), || {
+        let sink = &sink;
+        async move {
+            sink.metric("es_sink_retried_total{reason=\"unreachable\"}")
+                .await
+                > 0.0
+                && sink.metric("es_sink_paused").await == 1.0
+        }
+    })
+    .await;
+    assert!(
+        noticed,
+        "the sink retried and paused consumption while the server was gone"
+    );
+    let unready = support::wait_until(Duration::from_secs(10), || {
+        let url = format!("http://{}/readyz", sink.admin);
+        async move { reqwest::get(url).await.is_ok_and(|r| r.status() == 503) }
+    })
+    .await;
+    assert!(unready, "not ready without a cluster");
+
+    // An in-memory server comes back empty; every event produced while it was gone must
+    // arrive, under the template's mappings.
+    let osmem = Osmem::start_on(port);
+    let after = produce_async(100).await.unwrap();
+    let expected: HashSet<String> = ids_of(&during).union(&ids_of(&after)).cloned().collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut indexed = osmem.ids(&prefix).await;
+    while !expected.is_subset(&indexed) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        indexed = osmem.ids(&prefix).await;
+    }
+    let missing = expected.difference(&indexed).count();
+    assert_eq!(
+        missing, 0,
+        "{missing} events produced during or after the outage were lost"
+    );
+    let all: HashSet<String> = expected.union(&ids_of(&before)).cloned().collect();
+    assert!(
+        indexed.is_subset(&all),
+        "nothing but produced events is indexed"
+    );
+    let mapping: serde_json::Value = reqwest::get(format!("{}{prefix}-*/_mapping", osmem.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let index = mapping.as_object().unwrap().values().next().unwrap();
+    assert_eq!(
+        index["mappings"]["dynamic"], "strict",
+        "the template was put again before the first index was created"
+    );
+    sink.stop().await;
+}
+
+fn start_sink_process(
+    bootstrap: &str,
+    topic: &str,
+    group: &str,
+    es_url: &str,
+    prefix: &str,
+) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_es-sink"))
+        .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+        .env("KAFKA_TOPIC", topic)
+        .env("KAFKA_GROUP_ID", group)
+        .env(
+            "KAFKA_PROPERTIES",
+            "session.timeout.ms=3000,heartbeat.interval.ms=300",
+        )
+        .env("DEAD_LETTER_TOPIC", format!("{topic}-dlq"))
+        .env("ES_URL", es_url)
+        .env("ES_INDEX_PREFIX", prefix)
+        .env("BULK_MAX_DOCS", "40")
+        .env("BULK_LINGER", "100ms")
+        .env("ADMIN_ADDR", format!("127.0.0.1:{}", support::free_port()))
+        .env(
+            "RUST_LOG",
+            std::env::var("CRASH_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the sink binary starts")
+}
+
+/// A pseudo-random duration in [min, max), from the clock: enough to vary kill moments.
+fn random_between(min: Duration, max: Duration) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let span = (max - min).as_millis() as u64;
+    min + Duration::from_millis(nanos.wrapping_mul(2_654_435_761) % span.max(1))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu and osmem-server: run scripts/test.sh"]
+async fn killed_at_random_moments_and_restarted_every_event_is_indexed_once() {
+    let tansu = Tansu::start();
+    let osmem = Osmem::start();
+    let topic = format!("select-color-{}", uuid::Uuid::now_v7());
+    tansu.create_topic(&topic, 3).await;
+    tansu.create_topic(&format!("{topic}-dlq"), 1).await;
+    let group = format!("es-crash-{}", uuid::Uuid::now_v7());
+    let prefix = format!("crash{}", uuid::Uuid::now_v7().simple());
+    let es_url = osmem.url().to_string();
+    let bootstrap = tansu.bootstrap.clone();
+    let produce_async = |count: usize| {
+        let (bootstrap, topic) = (bootstrap.clone(), topic.clone());
+        tokio::task::spawn_blocking(move || produce(&bootstrap, &topic, 3, count))
+    };
+
+    let mut produced = produce_async(2000).await.unwrap();
+    for round in 0..5 {
+        let mut child = start_sink_process(&bootstrap, &topic, &group, &es_url, &prefix);
+        let more = produce_async(300);
+        tokio::time::sleep(random_between(
+            Duration::from_millis(500),
+            Duration::from_millis(5000),
+        ))
+        .await;
+        child.kill().expect("SIGKILL delivered");
+        child.wait().unwrap();
+        produced.extend(more.await.unwrap());
+        eprintln!(
+            "round {round}: killed; {} indexed so far of {}",
+            osmem.count(&prefix).await,
+            produced.len()
+        );
+    }
+
+    let mut child = start_sink_process(&bootstrap, &topic, &group, &es_url, &prefix);
+    let count = osmem
+        .wait_for_count(&prefix, produced.len() as u64, Duration::from_secs(120))
+        .await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().unwrap();
+
+    let indexed = osmem.ids(&prefix).await;
+    let expected = ids_of(&produced);
+    let missing = expected.difference(&indexed).count();
+    assert_eq!(missing, 0, "{missing} produced events were never indexed");
+    assert_eq!(
+        count,
+        produced.len() as u64,
+        "one document per distinct event"
+    );
+    assert_eq!(indexed, expected);
+}

@@ -1,0 +1,143 @@
+//! Helpers shared by the es-sink integration tests.
+#![allow(dead_code, unused_imports)]
+
+#[path = "../../../producer-api/tests/support/produce.rs"]
+pub mod produce;
+#[path = "../../../producer-api/tests/support/tansu.rs"]
+pub mod tansu;
+#[path = "../../../producer-api/tests/support/wait.rs"]
+pub mod wait;
+
+pub mod osmem;
+
+pub use produce::{produce, produce_raw};
+pub use wait::wait_until;
+
+use std::time::Duration;
+
+use es_sink::Config;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The sink's defaults for a test: its own group and index prefix, small quick batches.
+pub fn config(bootstrap: &str, topic: &str, es_url: url::Url) -> Config {
+    let mut config = Config::for_brokers(bootstrap, es_url);
+    config.kafka_topic = topic.to_owned();
+    config.dead_letter_topic = format!("{topic}-dlq");
+    config.kafka_group_id = format!("es-sink-{}", Uuid::now_v7());
+    config.es_index_prefix = format!("t{}", Uuid::now_v7().simple());
+    config.bulk_max_docs = 50;
+    config.bulk_linger = Duration::from_millis(100);
+    config.bulk_retry_max_backoff = Duration::from_millis(500);
+    config.kafka_properties = vec![
+        ("session.timeout.ms".into(), "6000".into()),
+        ("heartbeat.interval.ms".into(), "500".into()),
+    ];
+    config
+}
+
+/// The sink's `run`, in this process, with its own shutdown trigger.
+pub struct RunningSink {
+    pub admin: std::net::SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), es_sink::Error>>,
+}
+
+impl RunningSink {
+    pub async fn start(mut config: Config) -> RunningSink {
+        common::telemetry::init_tracing();
+        config.admin_addr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let admin = config.admin_addr;
+        let task = tokio::spawn(es_sink::run(config, async {
+            let _ = rx.await;
+        }));
+        RunningSink {
+            admin,
+            shutdown: Some(tx),
+            task,
+        }
+    }
+
+    /// The value of a metric line that starts with `name` (labels included), 0 if absent.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = match reqwest::get(format!("http://{}/metrics", self.admin)).await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => return 0.0,
+        };
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .expect("the sink stopped within its deadline")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// A record of the dead-letter topic.
+#[derive(Debug)]
+pub struct DeadLetterRecord {
+    pub payload: Option<Vec<u8>>,
+    pub headers: std::collections::HashMap<String, String>,
+}
+
+/// Reads partition 0 of `topic` from the start until `want` records arrived or `deadline`.
+pub fn read_dead_letters(
+    bootstrap: &str,
+    topic: &str,
+    want: usize,
+    deadline: Duration,
+) -> Vec<DeadLetterRecord> {
+    let consumer: BaseConsumer = common::kafka::consumer_config(
+        bootstrap,
+        &format!("dlq-reader-{}", Uuid::now_v7()),
+        "dlq-reader",
+    )
+    .create()
+    .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    while out.len() < want && started.elapsed() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
+            let mut headers = std::collections::HashMap::new();
+            if let Some(h) = message.headers() {
+                for header in h.iter() {
+                    headers.insert(
+                        header.key.to_owned(),
+                        String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
+                    );
+                }
+            }
+            out.push(DeadLetterRecord {
+                payload: message.payload().map(<[u8]>::to_vec),
+                headers,
+            });
+        }
+    }
+    out
+}

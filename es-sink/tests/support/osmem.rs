@@ -1,0 +1,121 @@
+//! An OpenSearch-compatible search server for end-to-end tests: the `osmem-server` binary that
+//! `scripts/test.sh` installs from PyPI and names in `OSMEM_BIN`. It keeps everything in
+//! memory, so a restart starts empty.
+
+use std::collections::HashSet;
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Osmem {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl Osmem {
+    pub fn start() -> Osmem {
+        Osmem::start_on(super::free_port())
+    }
+
+    pub fn start_on(port: u16) -> Osmem {
+        let bin = std::env::var("OSMEM_BIN").expect(
+            "OSMEM_BIN names the osmem-server binary; scripts/test.sh installs it and sets it",
+        );
+        let child = Command::new(bin)
+            .args(["-addr", &format!("127.0.0.1:{port}"), "-no-stdin-watch"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("osmem-server starts");
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "osmem-server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Osmem {
+            child: Some(child),
+            port,
+        }
+    }
+
+    pub fn url(&self) -> url::Url {
+        format!("http://127.0.0.1:{}", self.port).parse().unwrap()
+    }
+
+    /// Kills the server; everything it held is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Documents in `<prefix>-*`, after a refresh.
+    pub async fn count(&self, prefix: &str) -> u64 {
+        let client = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{}/{prefix}-*", self.port);
+        if client
+            .post(format!("{base}/_refresh"))
+            .send()
+            .await
+            .is_err()
+        {
+            return 0;
+        }
+        let Ok(response) = client.get(format!("{base}/_count")).send().await else {
+            return 0;
+        };
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        body["count"].as_u64().unwrap_or(0)
+    }
+
+    /// Document ids in `<prefix>-*` (at most 10 000).
+    pub async fn ids(&self, prefix: &str) -> HashSet<String> {
+        let client = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{}/{prefix}-*", self.port);
+        client
+            .post(format!("{base}/_refresh"))
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = client
+            .post(format!("{base}/_search"))
+            .json(&serde_json::json!({ "size": 10000, "_source": false }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["hits"]["hits"]
+            .as_array()
+            .map(|hits| {
+                hits.iter()
+                    .filter_map(|h| h["_id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Waits until `<prefix>-*` holds at least `want` documents; returns the last count.
+    pub async fn wait_for_count(&self, prefix: &str, want: u64, deadline: Duration) -> u64 {
+        let started = Instant::now();
+        loop {
+            let seen = self.count(prefix).await;
+            if seen >= want || started.elapsed() > deadline {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Osmem {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

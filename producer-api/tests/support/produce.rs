@@ -1,0 +1,66 @@
+//! Writing test records into a topic.
+
+use std::time::Duration;
+
+use common::ColorEvent;
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use uuid::Uuid;
+
+/// Produces `count` events spread over `partitions` partitions; returns their ids.
+pub fn produce(bootstrap: &str, topic: &str, partitions: i32, count: usize) -> Vec<Uuid> {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        // One record per batch. tansu answers a fetch from the middle of a batch with the next
+        // batch, skipping the rest of the one asked into; Kafka returns the batch that holds
+        // the offset. Consumers here resume mid-stream all the time, so keep batches single.
+        .set("batch.num.messages", "1")
+        .create()
+        .unwrap();
+    let mut ids = Vec::with_capacity(count);
+    for n in 0..count {
+        let event = ColorEvent::new(
+            format!("user-{n}"),
+            "green".into(),
+            String::new(),
+            chrono::Utc::now(),
+            None,
+        );
+        let payload = event.to_json_bytes();
+        let record = BaseRecord::<(), [u8]>::to(topic)
+            .payload(&payload)
+            .partition(n as i32 % partitions);
+        let mut pending = Some(record);
+        while let Some(record) = pending.take() {
+            if let Err((_, back)) = producer.send(record) {
+                std::thread::sleep(Duration::from_millis(10));
+                pending = Some(back);
+            }
+        }
+        ids.push(event.event_id);
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("every test record delivered");
+    ids
+}
+
+/// Produces raw record values to one partition.
+pub fn produce_raw(bootstrap: &str, topic: &str, partition: i32, values: &[&[u8]]) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    for value in values {
+        producer
+            .send(
+                BaseRecord::<(), [u8]>::to(topic)
+                    .payload(*value)
+                    .partition(partition),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
