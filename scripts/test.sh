@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, lints, unit and in-process HTTP tests, Kafka tests on
-# librdkafka's mock cluster, end-to-end and crash tests on a real tansu broker, the real-browser
-# test in headless Chromium, and a smoke run of scripts/demo.sh. Installs what it needs on first
-# use.
+# librdkafka's mock cluster, end-to-end and crash tests on a real tansu broker and osmem-server
+# (the Elasticsearch stand-in), the real-browser test in headless Chromium, and a smoke run of
+# scripts/demo.sh. Installs what it needs on first use.
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -12,16 +12,19 @@ cargo fmt --all --check
 log "cargo clippy (all targets, warnings are errors)"
 cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 
-log "test dependencies: tansu, Chromium, playwright-core"
-ensure_debian_packages curl chromium
+log "test dependencies: tansu, osmem-server, Chromium, playwright-core"
+ensure_debian_packages curl chromium python3-venv
 TANSU_BIN="$(ensure_tansu)"
-export TANSU_BIN
+OSMEM_BIN="$(ensure_osmem)"
+export TANSU_BIN OSMEM_BIN
 ensure_browser
 
 log "README command 1: scripts/demo.sh starts, takes a click, and stops on SIGTERM"
 smoke_dir="$(mktemp -d)"
 kafka_port="$(free_port)"; api_port="$(free_port)"; web_port="$(free_port)"; admin_port="$(free_port)"
+es_port="$(free_port)"; sink_admin_port="$(free_port)"
 KAFKA_PORT="$kafka_port" API_PORT="$api_port" WEB_PORT="$web_port" HDFS_CONSUMER_ADMIN_PORT="$admin_port" \
+    ES_PORT="$es_port" ES_SINK_ADMIN_PORT="$sink_admin_port" \
     DEMO_PROFILE=dev RUN_DIR="$smoke_dir" \
     setsid "$REPO_ROOT/scripts/demo.sh" >"$smoke_dir/demo.out" 2>&1 &
 demo_pid=$!
@@ -46,16 +49,28 @@ for _ in $(seq 1 60); do
     sleep 0.5
 done
 [ -n "$landed" ] || smoke_fail "event $event_id was not landed as a file"
+indexed=""
+for _ in $(seq 1 60); do
+    indexed="$(curl -fsS -H 'Content-Type: application/json' "http://127.0.0.1:$es_port/web-events-*/_search" \
+        -d "{\"query\":{\"term\":{\"eventId\":\"$event_id\"}}}" 2>/dev/null \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["hits"]["total"]["value"])' 2>/dev/null || true)"
+    [ "$indexed" = "1" ] && break
+    sleep 0.5
+done
+[ "$indexed" = "1" ] || smoke_fail "event $event_id was not indexed"
+ES_URL="http://127.0.0.1:$es_port" "$REPO_ROOT/scripts/colour-counts.sh" | grep -q '"key":"green"' \
+    || smoke_fail "the colour count does not show the click"
 kill -TERM "$demo_pid"
 for _ in $(seq 1 60); do kill -0 "$demo_pid" 2>/dev/null || break; sleep 0.5; done
 kill -0 "$demo_pid" 2>/dev/null && smoke_fail "demo.sh still running 30 s after SIGTERM"
-if (exec 3<>"/dev/tcp/127.0.0.1/$api_port") 2>/dev/null || (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null; then
+if (exec 3<>"/dev/tcp/127.0.0.1/$api_port") 2>/dev/null || (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null \
+    || (exec 3<>"/dev/tcp/127.0.0.1/$es_port") 2>/dev/null; then
     smoke_fail "a service outlived demo.sh"
 fi
 rm -rf "$smoke_dir"
-log "demo smoke run passed (event $event_id reached the topic and landed in ${landed#$smoke_dir/})"
+log "demo smoke run passed (event $event_id reached the topic, landed in ${landed#$smoke_dir/} and was indexed)"
 
-log "tests (unit, HTTP, mock cluster, tansu, browser)"
+log "tests (unit, HTTP, mock cluster, tansu, osmem, browser)"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --locked --workspace --run-ignored all --no-fail-fast
 else

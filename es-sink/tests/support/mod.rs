@@ -8,6 +8,7 @@ pub mod tansu;
 #[path = "../../../producer-api/tests/support/wait.rs"]
 pub mod wait;
 
+pub mod accepting_cluster;
 pub mod osmem;
 
 pub use produce::{produce, produce_raw};

@@ -1,0 +1,99 @@
+//! The sink on librdkafka's mock Kafka cluster, indexing into a stand-in cluster that accepts
+//! everything slowly, so that bulk requests are in flight when partitions move or the sink
+//! stops: nothing is lost, and nothing is committed before it is indexed.
+
+mod support;
+
+use std::time::Duration;
+
+use rdkafka::mocking::MockCluster;
+use support::accepting_cluster::AcceptingCluster;
+use support::{RunningSink, config, produce, wait_until};
+
+const TOPIC: &str = "select-color";
+
+fn cluster() -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
+    let cluster = MockCluster::new(3).unwrap();
+    cluster.create_topic(TOPIC, 4, 2).unwrap();
+    cluster.create_topic(&format!("{TOPIC}-dlq"), 1, 2).unwrap();
+    cluster
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sink_joins_the_group_and_every_event_is_indexed_while_partitions_move() {
+    let kafka = cluster();
+    let bootstrap = kafka.bootstrap_servers();
+    let search = AcceptingCluster::start(Duration::from_millis(150)).await;
+    let mut produced = produce(&bootstrap, TOPIC, 4, 400);
+
+    let first_config = config(&bootstrap, TOPIC, search.url.clone());
+    let first = RunningSink::start(first_config.clone()).await;
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            let n = search.indexed().len();
+            async move { n > 0 }
+        })
+        .await,
+        "nothing indexed"
+    );
+    let second = RunningSink::start(first_config).await;
+    const ASSIGNED: &str = "es_sink_assigned_partitions";
+    assert!(
+        wait_until(Duration::from_secs(60), || async {
+            let (a, b) = (first.metric(ASSIGNED).await, second.metric(ASSIGNED).await);
+            a > 0.0 && b > 0.0 && a + b == 4.0
+        })
+        .await,
+        "the group never split the partitions between the two sinks"
+    );
+    produced.extend(produce(&bootstrap, TOPIC, 4, 400));
+    assert!(
+        search.wait_for(&produced, Duration::from_secs(60)).await,
+        "{} of {} events indexed",
+        search.indexed().len(),
+        produced.len()
+    );
+    assert!(second.metric("es_sink_indexed_total").await > 0.0);
+    assert_eq!(search.indexed().len(), produced.len());
+    first.stop().await;
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_stopped_with_bulks_in_flight_commits_only_what_was_indexed() {
+    let kafka = cluster();
+    let bootstrap = kafka.bootstrap_servers();
+    // Slow enough that stopping finds batches in flight and others not yet sent.
+    let search = AcceptingCluster::start(Duration::from_millis(400)).await;
+    let produced = produce(&bootstrap, TOPIC, 4, 600);
+
+    let mut sink_config = config(&bootstrap, TOPIC, search.url.clone());
+    sink_config.bulk_max_docs = 20;
+    let first = RunningSink::start(sink_config.clone()).await;
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            let n = search.indexed().len();
+            async move { n > 0 }
+        })
+        .await
+    );
+    first.stop().await;
+    let indexed_by_first = search.indexed().len();
+    assert!(
+        indexed_by_first < produced.len(),
+        "stopped before the end, so the test means something"
+    );
+
+    // The same group resumes from the committed offsets: everything arrives, and at most the
+    // records the first sink had not finished are read again.
+    let second = RunningSink::start(sink_config).await;
+    assert!(search.wait_for(&produced, Duration::from_secs(60)).await);
+    let reread = second.metric("es_sink_consumed_total").await as usize;
+    assert!(
+        reread <= produced.len() - indexed_by_first,
+        "read {reread} again though {indexed_by_first} of {} were indexed and committed",
+        produced.len()
+    );
+    assert!(reread > 0);
+    second.stop().await;
+}
