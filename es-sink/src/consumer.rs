@@ -38,6 +38,9 @@ pub struct Shared {
 
 /// Longest a poll waits; also how late a finished batch may be noticed while records flow.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How long every bulk slot may stay busy before fetching is paused. Shorter waits are
+/// absorbed by not polling; pausing drops what librdkafka prefetched, to be fetched again.
+const PAUSE_AFTER: Duration = Duration::from_secs(5);
 /// How often lag is measured.
 const LAG_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -395,19 +398,28 @@ impl SinkConsumer {
         let consumer = &self.consumer;
         let context = consumer.context();
         let mut last_lag = Instant::now();
+        let mut blocked_since = None;
         while !stop.load(Ordering::Relaxed) {
             let now = Instant::now();
             context.collect_done(consumer, Duration::ZERO);
             if context.dispatch(now, false) {
-                // Every slot is busy and the next batch is full: stop fetching, and wait for a
-                // batch to finish while still serving the group.
-                context.set_paused(consumer, true);
-                context.collect_done(consumer, POLL_INTERVAL);
-                if let Some(Ok(message)) = consumer.poll(Duration::ZERO) {
-                    context.accept(&message);
+                // Every slot is busy and the next batch is full. For a while, simply do not
+                // poll: librdkafka's local queue takes what is fetched meanwhile and stops
+                // fetching when full. When it lasts (the cluster is struggling or gone), pause
+                // the partitions and poll again, so the group is still served.
+                let since = *blocked_since.get_or_insert(now);
+                if now.duration_since(since) >= PAUSE_AFTER {
+                    context.set_paused(consumer, true);
+                    context.collect_done(consumer, POLL_INTERVAL);
+                    if let Some(Ok(message)) = consumer.poll(Duration::ZERO) {
+                        context.accept(&message);
+                    }
+                } else {
+                    context.collect_done(consumer, POLL_INTERVAL);
                 }
                 continue;
             }
+            blocked_since = None;
             context.set_paused(consumer, false);
             match consumer.poll(context.poll_timeout(now)) {
                 Some(Ok(message)) => context.accept(&message),

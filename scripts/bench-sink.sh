@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Indexing benchmark: fills a 3-partition topic on tansu with EVENTS click events (default
+# 200 000), then, in the same run, indexes them into a fresh osmem-server twice:
+#   - a plain loop that posts the same documents directly as _bulk requests of BULK_MAX_DOCS,
+#     one at a time, with no Kafka in the way (read into memory first, not timed);
+#   - es-sink consuming the topic and indexing it (its default batching, 2 bulks in flight).
+# Prints documents/s of both, the ratio, and the sink's peak RSS.
+#
+#   EVENTS (200000)  BULK_MAX_DOCS (1000)
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+
+EVENTS="${EVENTS:-200000}"
+BULK_MAX_DOCS="${BULK_MAX_DOCS:-1000}"
+WORK_DIR="$(mktemp -d)"
+PIDS=()
+trap 'for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done; rm -rf "$WORK_DIR"' EXIT
+
+TANSU_BIN="$(ensure_tansu)"
+OSMEM_BIN="$(ensure_osmem)"
+export TANSU_BIN OSMEM_BIN
+log "building release binaries"
+cargo build --locked --release --quiet -p es-sink --bin es-sink --example direct_bulk
+cargo build --locked --release --quiet -p hdfs-consumer --example fill_topic
+BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release"
+
+kafka_port="$(free_port)"; admin_port="$(free_port)"
+start_tansu "$kafka_port" "$WORK_DIR/tansu.log"; PIDS+=("$TANSU_PID")
+create_topic "$kafka_port" select-color 3
+create_topic "$kafka_port" select-color-dlq 1
+log "filling select-color with $EVENTS events"
+"$BIN/examples/fill_topic" "127.0.0.1:$kafka_port" select-color "$EVENTS"
+
+# A fresh search server for each contender, so neither indexes into the other's leftovers.
+fresh_osmem() {
+    [ -n "${OSMEM_PID:-}" ] && { kill -TERM "$OSMEM_PID" 2>/dev/null || true; wait "$OSMEM_PID" 2>/dev/null || true; }
+    es_port="$(free_port)"
+    start_osmem "$es_port" "$WORK_DIR/osmem-$1.log"; PIDS+=("$OSMEM_PID")
+    # The same index template as the sink puts, so both index under the same mappings.
+    curl -fsS -X PUT -H 'Content-Type: application/json' "http://127.0.0.1:$es_port/_index_template/web-events" \
+        -d "$(cargo run --locked --release --quiet -p es-sink --example print_template)" >/dev/null
+}
+count() {
+    curl -fsS -X POST "http://127.0.0.1:$es_port/web-events-*/_refresh" >/dev/null
+    curl -fsS "http://127.0.0.1:$es_port/web-events-*/_count" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])'
+}
+
+log "baseline: direct _bulk loop"
+fresh_osmem direct
+read -r direct_docs direct_seconds <<<"$("$BIN/examples/direct_bulk" "127.0.0.1:$kafka_port" select-color "$EVENTS" \
+    "http://127.0.0.1:$es_port" web-events "$BULK_MAX_DOCS")"
+[ "$(count)" -eq "$EVENTS" ] || die "the direct loop indexed $(count) of $EVENTS"
+
+log "es-sink"
+fresh_osmem sink
+metric() { curl -fsS "http://127.0.0.1:$admin_port/metrics" 2>/dev/null | awk -v m="$1" '$1 == m { print $2 }'; }
+KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$kafka_port" KAFKA_GROUP_ID="bench-$$" ES_URL="http://127.0.0.1:$es_port" \
+ADMIN_ADDR="127.0.0.1:$admin_port" RUST_LOG=warn BULK_MAX_DOCS="$BULK_MAX_DOCS" \
+    "$BIN/es-sink" >"$WORK_DIR/es-sink.log" 2>&1 &
+sink_pid=$!; PIDS+=("$sink_pid")
+# The clock starts when the group has handed out every partition, as the baseline's starts
+# with its documents in hand.
+until [ "$(metric es_sink_assigned_partitions)" = 3 ]; do
+    kill -0 "$sink_pid" 2>/dev/null || die "es-sink exited; see $WORK_DIR/es-sink.log"
+    sleep 0.05
+done
+started="$(date +%s.%N)"
+until [ "$(metric es_sink_indexed_total)" = "$EVENTS" ]; do
+    kill -0 "$sink_pid" 2>/dev/null || die "es-sink exited; see $WORK_DIR/es-sink.log"
+    sleep 0.05
+done
+finished="$(date +%s.%N)"
+sink_rss="$(peak_rss_mib "$sink_pid")"
+bulks="$(metric es_sink_bulk_documents_count)"
+kill -TERM "$sink_pid"; wait "$sink_pid" 2>/dev/null || true
+[ "$(count)" -eq "$EVENTS" ] || die "es-sink indexed $(count) documents for $EVENTS events"
+
+python3 - "$EVENTS" "$BULK_MAX_DOCS" "$direct_seconds" "$started" "$finished" "$sink_rss" "$bulks" <<'PY'
+import sys
+events, per_bulk, direct_s, started, finished, sink_rss, bulks = sys.argv[1:]
+events = int(events)
+direct_rate = events / float(direct_s)
+sink_s = float(finished) - float(started)
+sink_rate = events / sink_s
+print()
+print(f"indexing benchmark: {events} events, _bulk of {per_bulk} documents, osmem-server, tansu in memory, same run")
+print(f"  {'':40} {'docs/s':>9} {'seconds':>8} {'peak RSS MiB':>13} {'bulks':>6}")
+print(f"  {'direct _bulk loop (no Kafka)':40} {direct_rate:>9.0f} {float(direct_s):>8.2f} {'':>13} {events // int(per_bulk):>6}")
+print(f"  {'es-sink (Kafka to index)':40} {sink_rate:>9.0f} {sink_s:>8.2f} {float(sink_rss):>13.1f} {bulks:>6}")
+print(f"  ratio es-sink / direct: {sink_rate / direct_rate:.2f} (goal >= 0.80); document count checked equal to events")
+PY
