@@ -8,7 +8,7 @@ mod support;
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use support::osmem::Osmem;
 use support::tansu::Tansu;
@@ -382,16 +382,6 @@ fn start_sink_process(
         .expect("the sink binary starts")
 }
 
-/// A pseudo-random duration in [min, max), from the clock: enough to vary kill moments.
-fn random_between(min: Duration, max: Duration) -> Duration {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    let span = (max - min).as_millis() as u64;
-    min + Duration::from_millis(nanos.wrapping_mul(2_654_435_761) % span.max(1))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs tansu and osmem-server: run scripts/test.sh"]
 async fn killed_at_random_moments_and_restarted_every_event_is_indexed_once() {
@@ -413,7 +403,7 @@ async fn killed_at_random_moments_and_restarted_every_event_is_indexed_once() {
     for round in 0..5 {
         let mut child = start_sink_process(&bootstrap, &topic, &group, &es_url, &prefix);
         let more = produce_async(300);
-        tokio::time::sleep(random_between(
+        tokio::time::sleep(support::crash::random_between(
             Duration::from_millis(500),
             Duration::from_millis(5000),
         ))
@@ -432,10 +422,7 @@ async fn killed_at_random_moments_and_restarted_every_event_is_indexed_once() {
     let count = osmem
         .wait_for_count(&prefix, produced.len() as u64, Duration::from_secs(120))
         .await;
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    child.wait().unwrap();
+    support::crash::terminate(&mut child);
 
     let indexed = osmem.ids(&prefix).await;
     let expected = ids_of(&produced);

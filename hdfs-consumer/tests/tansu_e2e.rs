@@ -5,7 +5,7 @@
 mod support;
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use support::tansu::Tansu;
 use support::{
@@ -133,16 +133,6 @@ fn start_consumer(bootstrap: &str, topic: &str, group: &str, root: &std::path::P
         .expect("the consumer binary starts")
 }
 
-/// A pseudo-random duration in [min, max), from the clock: enough to vary kill moments.
-fn random_between(min: Duration, max: Duration) -> Duration {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    let span = (max - min).as_millis() as u64;
-    min + Duration::from_millis(nanos.wrapping_mul(2_654_435_761) % span.max(1))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the tansu broker: run scripts/test.sh"]
 async fn killed_at_random_moments_and_restarted_every_event_lands_exactly_once() {
@@ -162,7 +152,7 @@ async fn killed_at_random_moments_and_restarted_every_event_lands_exactly_once()
     for round in 0..6 {
         let mut child = start_consumer(&bootstrap, &topic, &group, root.path());
         let more = produce_async(300);
-        tokio::time::sleep(random_between(
+        tokio::time::sleep(support::crash::random_between(
             Duration::from_millis(500),
             Duration::from_millis(6000),
         ))
@@ -188,10 +178,7 @@ async fn killed_at_random_moments_and_restarted_every_event_lands_exactly_once()
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    child.wait().unwrap();
+    support::crash::terminate(&mut child);
 
     let landed = landed_ids(root.path(), &topic);
     let missing: Vec<_> = produced

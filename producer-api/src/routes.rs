@@ -64,7 +64,7 @@ pub fn app(state: AppState, settings: &HttpSettings) -> Router {
     Router::new()
         .route("/api/events", post(post_event))
         .route("/api/select", get(select_color))
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(common::http::healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -205,10 +205,6 @@ fn accept_click(
     ))
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
-}
-
 async fn readyz(State(state): State<AppState>) -> Response {
     if state.publisher.is_ready() {
         Json(serde_json::json!({ "status": "ready" })).into_response()
@@ -220,19 +216,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.queue_depth.set(state.publisher.queue_depth());
-    let mut text = String::new();
-    if let Err(err) = prometheus_client::encoding::text::encode(&mut text, &state.registry) {
-        tracing::error!(%err, "cannot encode metrics");
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
+    common::http::metrics_response(&state.registry)
 }
 
 /// Times every request and counts refusals by reason.

@@ -1,6 +1,10 @@
 //! Helpers shared by the es-sink integration tests.
 #![allow(dead_code, unused_imports)]
 
+#[path = "../../../producer-api/tests/support/crash.rs"]
+pub mod crash;
+#[path = "../../../producer-api/tests/support/metrics.rs"]
+pub mod metrics;
 #[path = "../../../producer-api/tests/support/produce.rs"]
 pub mod produce;
 #[path = "../../../producer-api/tests/support/tansu.rs"]
@@ -75,14 +79,7 @@ impl RunningSink {
 
     /// The value of a metric line that starts with `name` (labels included), 0 if absent.
     pub async fn metric(&self, name: &str) -> f64 {
-        let text = match reqwest::get(format!("http://{}/metrics", self.admin)).await {
-            Ok(response) => response.text().await.unwrap_or_default(),
-            Err(_) => return 0.0,
-        };
-        text.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
+        metrics::metric(self.admin, name).await
     }
 
     pub async fn stop(mut self) {

@@ -1,4 +1,5 @@
-//! Helpers shared by the producer-api integration tests.
+//! Helpers shared by the producer-api integration tests. The consumers' suites include some
+//! of these files too (`#[path]`), and `crash.rs` and `metrics.rs` only there.
 #![allow(dead_code)]
 
 pub mod produce;

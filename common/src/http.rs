@@ -1,0 +1,28 @@
+//! Answers every service's admin endpoints give the same way (feature `http`).
+
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prometheus_client::registry::Registry;
+
+/// `/metrics`: the registry in the OpenMetrics text format.
+pub fn metrics_response(registry: &Registry) -> Response {
+    let mut text = String::new();
+    if let Err(err) = prometheus_client::encoding::text::encode(&mut text, registry) {
+        tracing::error!(%err, "cannot encode metrics");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// `/healthz`: the process is alive and serving.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
