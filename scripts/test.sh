@@ -13,7 +13,7 @@ log "cargo clippy (all targets, warnings are errors)"
 cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 
 log "test dependencies: tansu, osmem-server, Chromium, playwright-core"
-ensure_debian_packages curl chromium python3-venv
+ensure_debian_packages curl chromium python3-venv openssl
 TANSU_BIN="$(ensure_tansu)"
 OSMEM_BIN="$(ensure_osmem)"
 export TANSU_BIN OSMEM_BIN
