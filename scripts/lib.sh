@@ -78,6 +78,36 @@ start_osmem() {
     wait_for_http "http://127.0.0.1:$port/" 30
 }
 
+# Prints the Python of a cached venv holding what scripts/check-stack.py needs (PyYAML,
+# jsonschema).
+ensure_check_python() {
+    local venv="$CACHE_DIR/check-venv"
+    if ! "$venv/bin/python" -c 'import yaml, jsonschema' 2>/dev/null; then
+        log "installing PyYAML and jsonschema from PyPI (first run only)"
+        python3 -m venv "$venv" >&2 || { ensure_debian_packages python3-venv; python3 -m venv "$venv" >&2; }
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "PyYAML>=6,<7" "jsonschema>=4.18,<5" >&2
+    fi
+    echo "$venv/bin/python"
+}
+
+# Prints the path of the Compose specification's JSON schema, taken once from the schema file
+# the docker-compose 1.29.2 package on PyPI ships (compose/config/compose_spec.json).
+ensure_compose_schema() {
+    local dir="$CACHE_DIR/compose-schema" schema python
+    schema="$dir/compose/config/compose_spec.json"
+    if [ ! -f "$schema" ]; then
+        python="$(ensure_check_python)"
+        log "fetching the Compose specification's schema (first run only)"
+        mkdir -p "$dir"
+        "$python" -m pip download --quiet --disable-pip-version-check --no-deps \
+            "docker-compose==1.29.2" -d "$dir" >&2
+        "$python" -m zipfile -e "$dir"/docker_compose-1.29.2-*.whl "$dir/unpacked" >&2
+        mkdir -p "$dir/compose/config"
+        cp "$dir/unpacked/compose/config/compose_spec.json" "$schema"
+    fi
+    echo "$schema"
+}
+
 # A free TCP port on loopback.
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

@@ -70,6 +70,15 @@ fi
 rm -rf "$smoke_dir"
 log "demo smoke run passed (event $event_id reached the topic, landed in ${landed#$smoke_dir/} and was indexed)"
 
+log "release build, as the Dockerfile runs it"
+build_line="$(sed -n 's/^RUN \(cargo build .*\)$/\1/p' Dockerfile)"
+[ -n "$build_line" ] || die "no cargo build line in the Dockerfile"
+log "  $build_line"
+eval "$build_line --quiet"
+
+log "docker-compose.yml static checks (no Docker engine needed)"
+"$(ensure_check_python)" scripts/check-stack.py "$(ensure_compose_schema)" "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release"
+
 log "tests (unit, HTTP, mock cluster, tansu, osmem, browser)"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --locked --workspace --run-ignored all --no-fail-fast

@@ -1,0 +1,247 @@
+"""Static checks of the Docker stack, for machines without a Docker engine.
+
+usage: check-stack.py <compose-schema.json> <dir with the release binaries>
+
+- docker-compose.yml is valid against the Compose specification's JSON schema;
+- every environment variable the compose file gives one of our services is one its --help
+  accepts, and the binary it runs is one of ours;
+- topics, partitions, ports, groups and paths agree between the compose file, the binaries'
+  defaults, scripts/demo.sh and the Dockerfile;
+- images are pinned, from the expected publishers, Elasticsearch and Kibana match the client
+  crate's version; host ports bind to 127.0.0.1; every long-running service has a healthcheck
+  and every dependency a condition; memory limits fit a 16 GB laptop.
+
+Prints one line per failed check and exits 1 if any failed.
+"""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+OUR_SERVICES = {"producer-api", "web", "hdfs-consumer", "es-sink"}
+# Read by every binary's logging set-up, not by its flags.
+LOGGING_VARIABLES = {"RUST_LOG", "LOG_FORMAT"}
+ALLOWED_IMAGES = (
+    "apache/kafka:",
+    "apache/hadoop:",
+    "apache/hive:",
+    "docker.elastic.co/elasticsearch/elasticsearch:",
+    "docker.elastic.co/kibana/kibana:",
+    "web-events-pipeline:",
+)
+MEMORY_BUDGET_BYTES = 14 * 1024**3
+
+failures = []
+
+
+def check(condition, message):
+    if not condition:
+        failures.append(message)
+
+
+def help_of(binary_dir, binary):
+    """Environment variables and their defaults, from `<binary> --help`."""
+    text = subprocess.run(
+        [str(binary_dir / binary), "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    variables = {}
+    # clap prints "[env: NAME=value]" ("[env: NAME]" for hidden values), then "[default: value]".
+    pattern = r"\[env: ([A-Z0-9_]+)(?:=[^\]]*)?\](?:\s*\[default: ([^\]]*)\])?"
+    for name, default in re.findall(pattern, text):
+        variables[name] = default or None
+    return variables
+
+
+def port_of(address):
+    tail = (address or ":0").rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def memory_bytes(limit):
+    number, unit = re.fullmatch(r"(\d+)([kmg]?)", str(limit).lower()).groups()
+    return int(number) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit]
+
+
+def main():
+    schema_path, binary_dir = Path(sys.argv[1]), Path(sys.argv[2])
+    compose_text = (ROOT / "docker-compose.yml").read_text()
+    compose = yaml.safe_load(compose_text)
+
+    # The schema.
+    schema = json.loads(schema_path.read_text())
+    validator = jsonschema.Draft201909Validator(schema)
+    for error in validator.iter_errors(compose):
+        path = "/".join(str(p) for p in error.absolute_path)
+        check(False, f"compose schema: {path}: {error.message}")
+
+    services = compose["services"]
+    helps = {name: help_of(binary_dir, name) for name in OUR_SERVICES}
+
+    # Our services: the binary, and only variables it accepts.
+    for name in OUR_SERVICES:
+        check(name in services, f"{name}: missing from docker-compose.yml")
+        service = services.get(name, {})
+        check(service.get("command", [None])[0] == name, f"{name}: command does not run {name}")
+        for variable in service.get("environment", {}):
+            check(
+                variable in helps[name] or variable in LOGGING_VARIABLES,
+                f"{name}: {variable} is not a setting of {name} --help",
+            )
+
+    env = {name: services[name].get("environment", {}) for name in OUR_SERVICES}
+
+    # Topics: names and shape agree with the binaries, the demo and the topic job.
+    init = "\n".join(services["kafka-init"]["command"])
+    topic = helps["producer-api"]["KAFKA_TOPIC"]
+    dlq = helps["es-sink"]["DEAD_LETTER_TOPIC"]
+    for name in ("producer-api", "hdfs-consumer", "es-sink"):
+        check(env[name].get("KAFKA_TOPIC") == topic, f"{name}: KAFKA_TOPIC is not {topic}")
+        check(helps[name]["KAFKA_TOPIC"] == topic, f"{name}: default topic is not {topic}")
+        bootstrap = env[name].get("KAFKA_BOOTSTRAP_SERVERS", "")
+        brokers = {b.split(":")[0] for b in bootstrap.split(",")}
+        check(
+            brokers == {"kafka-1", "kafka-2", "kafka-3"},
+            f"{name}: KAFKA_BOOTSTRAP_SERVERS does not name the three brokers",
+        )
+        for broker in bootstrap.split(","):
+            check(broker.endswith(":19092"), f"{name}: {broker} is not the internal listener")
+    check(
+        re.search(rf"--topic {topic}\s*\\?\s*--partitions 3 --replication-factor 2", init),
+        f"kafka-init: {topic} is not created with 3 partitions and replication factor 2",
+    )
+    check(f"--topic {dlq}" in init, f"kafka-init: the dead-letter topic {dlq} is not created")
+    check(env["es-sink"].get("DEAD_LETTER_TOPIC") == dlq, "es-sink: DEAD_LETTER_TOPIC differs")
+    demo = (ROOT / "scripts/demo.sh").read_text()
+    check(f'KAFKA_TOPIC="${{KAFKA_TOPIC:-{topic}}}"' in demo, "demo.sh: default topic differs")
+    check('create_topic "$KAFKA_PORT" "$KAFKA_TOPIC" 3' in demo, "demo.sh: topic not 3 partitions")
+    check(f'DEAD_LETTER_TOPIC="${{DEAD_LETTER_TOPIC:-{dlq}}}"' in demo, "demo.sh: DLQ differs")
+    common_kafka = (ROOT / "common/src/kafka.rs").read_text()
+    check("DEMO_PARTITIONS: i32 = 3;" in common_kafka, "common: DEMO_PARTITIONS is not 3")
+    check("DEMO_REPLICATION_FACTOR: i32 = 2;" in common_kafka, "common: replication factor not 2")
+    for name, variable in (("hdfs-consumer", "KAFKA_GROUP_ID"), ("es-sink", "KAFKA_GROUP_ID")):
+        check(
+            env[name].get(variable) == helps[name][variable],
+            f"{name}: {variable} differs from its default",
+        )
+
+    # Ports: published = listened = the binaries' defaults = the demo's defaults.
+    listen = {
+        "producer-api": ("LISTEN_ADDR", "API_PORT"),
+        "web": ("LISTEN_ADDR", "WEB_PORT"),
+        "hdfs-consumer": ("ADMIN_ADDR", "HDFS_CONSUMER_ADMIN_PORT"),
+        "es-sink": ("ADMIN_ADDR", "ES_SINK_ADMIN_PORT"),
+    }
+    for name, (variable, demo_variable) in listen.items():
+        port = port_of(env[name].get(variable, ":0"))
+        default_port = port_of(helps[name][variable])
+        check(port == default_port, f"{name}: listens on {port}, default is {default_port}")
+        check(
+            services[name].get("ports") == [f"127.0.0.1:{port}:{port}"],
+            f"{name}: not published as 127.0.0.1:{port}:{port}",
+        )
+        check(
+            f'{demo_variable}="${{{demo_variable}:-{port}}}"' in demo,
+            f"demo.sh: {demo_variable} does not default to {port}",
+        )
+        health = " ".join(services[name]["healthcheck"]["test"])
+        check(f"localhost:{port}/" in health, f"{name}: healthcheck does not ask port {port}")
+    api_port = port_of(env["producer-api"].get("LISTEN_ADDR", ""))
+    web_port = port_of(env["web"].get("LISTEN_ADDR", ""))
+    check(
+        env["web"].get("API_BASE_URL", "") == f"http://localhost:{api_port}",
+        "web: API_BASE_URL is not the collector as the host sees it",
+    )
+    origins = env["producer-api"].get("CORS_ALLOWED_ORIGINS", "").split(",")
+    check(f"http://localhost:{web_port}" in origins, "producer-api: the page's origin is not allowed")
+
+    # Paths: the landing root is the one created in HDFS and the one the Hive table reads.
+    landing = env["hdfs-consumer"].get("LANDING_URL", "")
+    match = re.fullmatch(r"hdfs://namenode:8020(/.+)", landing)
+    check(match, f"hdfs-consumer: LANDING_URL {landing} is not on the compose namenode")
+    if match:
+        root = match.group(1)
+        hdfs_init = "\n".join(services["hdfs-init"]["command"])
+        check(f"-mkdir -p {root}/{topic}" in hdfs_init, f"hdfs-init: {root}/{topic} not created")
+        hive_init = " ".join(services["hive-init"]["command"])
+        check(f"landing_root={landing}" in hive_init, "hive-init: landing_root differs")
+    core_site = (ROOT / "compose/hive/core-site.xml").read_text()
+    check("<value>hdfs://namenode:8020</value>" in core_site, "Hive's core-site.xml: fs.defaultFS")
+
+    # Elasticsearch: the index prefix the data view reads, the password the sink uses.
+    prefix = env["es-sink"].get("ES_INDEX_PREFIX", "")
+    check(prefix == helps["es-sink"]["ES_INDEX_PREFIX"], "es-sink: ES_INDEX_PREFIX differs")
+    objects = [json.loads(line) for line in (ROOT / "compose/kibana/web-events.ndjson").open()]
+    titles = [o["attributes"]["title"] for o in objects if o["type"] == "index-pattern"]
+    check(titles == [f"{prefix}-*"], f"Kibana data view is {titles}, not {prefix}-*")
+    es_password = services["elasticsearch"]["environment"]["ELASTIC_PASSWORD"]
+    check(env["es-sink"].get("ES_PASSWORD", "") == es_password, "es-sink: ES_PASSWORD differs")
+    check(
+        env["es-sink"].get("ES_URL", "") == "http://elasticsearch:9200",
+        "es-sink: ES_URL is not the compose Elasticsearch",
+    )
+
+    # Images: pinned, from the expected publishers, versions matching the clients.
+    lock = (ROOT / "Cargo.lock").read_text()
+    es_crate = re.search(r'name = "elasticsearch"\nversion = "(\d+)\.(\d+)\.', lock).groups()
+    versions = {}
+    for name, service in services.items():
+        image = service.get("image", "")
+        check(image.startswith(ALLOWED_IMAGES), f"{name}: image {image!r} is not an expected one")
+        tag = image.rsplit(":", 1)[-1]
+        check(tag and tag != "latest" and ":" in image, f"{name}: image {image} is not pinned")
+        versions[name] = tag
+    check(
+        tuple(versions["elasticsearch"].split(".")[:2]) == es_crate,
+        f"Elasticsearch {versions['elasticsearch']} does not match the client crate {es_crate}",
+    )
+    check(versions["kibana"] == versions["elasticsearch"], "Kibana and Elasticsearch differ")
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    rust_version = re.search(r'rust-version = "([\d.]+)"', (ROOT / "Cargo.toml").read_text())
+    check(
+        f"FROM rust:{rust_version.group(1)}-" in dockerfile,
+        "Dockerfile: the Rust image is not the workspace's rust-version",
+    )
+    check(re.search(r"^USER (?!root)\w+", dockerfile, re.M), "Dockerfile: runs as root")
+    for name in OUR_SERVICES:
+        check(f"/target/release/{name}" in dockerfile, f"Dockerfile: {name} is not copied")
+
+    # Start-up order, health, exposure, memory.
+    total = 0
+    for name, service in services.items():
+        one_shot = service.get("restart") == "no"
+        check(one_shot or "healthcheck" in service, f"{name}: no healthcheck")
+        for dependency, how in service.get("depends_on", {}).items():
+            check(dependency in services, f"{name}: depends on unknown {dependency}")
+            expected = (
+                "service_completed_successfully"
+                if services.get(dependency, {}).get("restart") == "no"
+                else "service_healthy"
+            )
+            check(
+                isinstance(how, dict) and how.get("condition") == expected,
+                f"{name}: depends on {dependency} without condition {expected}",
+            )
+        for published in service.get("ports", []):
+            check(str(published).startswith("127.0.0.1:"), f"{name}: {published} not on 127.0.0.1")
+        check("mem_limit" in service, f"{name}: no memory limit")
+        if not one_shot and "mem_limit" in service:
+            total += memory_bytes(service["mem_limit"])
+    check(
+        total <= MEMORY_BUDGET_BYTES,
+        f"long-running services may use {total / 1024**3:.1f} GiB; more than a 16 GB laptop spares",
+    )
+
+    for failure in failures:
+        print(f"FAIL {failure}")
+    print(f"compose checks: {len(failures)} failed, {len(services)} services, {total / 1024**3:.1f} GiB of limits")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
