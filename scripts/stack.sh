@@ -23,7 +23,13 @@ beeline() {
 
 case "${1:-}" in
     up)
-        compose up --build --detach --wait
+        compose up --build --detach
+        # --wait on the long-running services only: the one-shot jobs exit, which --wait
+        # would count as a failure; they are waited for by name.
+        compose up --detach --wait kafka-1 kafka-2 kafka-3 namenode datanode hiveserver2 \
+            elasticsearch kibana producer-api web hdfs-consumer es-sink
+        compose wait kafka-init hdfs-init hive-init elasticsearch-init kibana-init >/dev/null \
+            || { compose ps --all; echo "a set-up job failed; see: docker compose logs <job>" >&2; exit 1; }
         cat <<INFO
 
   The page:        $PAGE_URL
