@@ -26,3 +26,18 @@ pub fn metrics_response(registry: &Registry) -> Response {
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
+
+/// Serves `app` on `listener` until `shutdown` resolves; a failure is logged, not returned,
+/// since an admin server going away must not take the service with it.
+pub async fn serve_admin(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    if let Err(err) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(%err, "admin server failed");
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
 use support::accepting_cluster::AcceptingCluster;
-use support::{RunningSink, config, produce, wait_until};
+use support::{config, produce, spawn_sink, wait_until};
 
 const TOPIC: &str = "select-color";
 
@@ -27,7 +27,7 @@ async fn a_second_sink_joins_the_group_and_every_event_is_indexed_while_partitio
     let mut produced = produce(&bootstrap, TOPIC, 4, 400);
 
     let first_config = config(&bootstrap, TOPIC, search.url.clone());
-    let first = RunningSink::start(first_config.clone()).await;
+    let first = spawn_sink(first_config.clone());
     assert!(
         wait_until(Duration::from_secs(30), || {
             let n = search.indexed().len();
@@ -36,7 +36,7 @@ async fn a_second_sink_joins_the_group_and_every_event_is_indexed_while_partitio
         .await,
         "nothing indexed"
     );
-    let second = RunningSink::start(first_config).await;
+    let second = spawn_sink(first_config);
     const ASSIGNED: &str = "es_sink_assigned_partitions";
     assert!(
         wait_until(Duration::from_secs(60), || async {
@@ -69,7 +69,7 @@ async fn a_sink_stopped_with_bulks_in_flight_commits_only_what_was_indexed() {
 
     let mut sink_config = config(&bootstrap, TOPIC, search.url.clone());
     sink_config.bulk_max_docs = 20;
-    let first = RunningSink::start(sink_config.clone()).await;
+    let first = spawn_sink(sink_config.clone());
     assert!(
         wait_until(Duration::from_secs(30), || {
             let n = search.indexed().len();
@@ -86,7 +86,7 @@ async fn a_sink_stopped_with_bulks_in_flight_commits_only_what_was_indexed() {
 
     // The same group resumes from the committed offsets: everything arrives, and at most the
     // records the first sink had not finished are read again.
-    let second = RunningSink::start(sink_config).await;
+    let second = spawn_sink(sink_config);
     assert!(search.wait_for(&produced, Duration::from_secs(60)).await);
     let reread = second.metric("es_sink_consumed_total").await as usize;
     assert!(

@@ -10,9 +10,10 @@ use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::collector::{RunningApi, post_clicks};
 use support::osmem::Osmem;
 use support::tansu::Tansu;
-use support::{RunningSink, config, produce, produce_raw, read_dead_letters};
+use support::{config, produce, produce_raw, read_dead_letters, spawn_sink};
 
 fn ids_of(ids: &[uuid::Uuid]) -> HashSet<String> {
     ids.iter().map(ToString::to_string).collect()
@@ -29,38 +30,17 @@ async fn clicks_posted_to_the_collector_become_searchable_once_even_when_replaye
 
     let mut api_config = producer_api::Config::for_brokers(&tansu.bootstrap);
     api_config.kafka_topic = topic.clone();
-    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api_addr = api_listener.local_addr().unwrap();
-    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    let api = tokio::spawn(producer_api::serve(api_listener, api_config, async {
-        let _ = api_stopped.await;
-    }));
+    let api = RunningApi::start(api_config).await;
 
     let sink_config = config(&tansu.bootstrap, &topic, osmem.url());
     let prefix = sink_config.es_index_prefix.clone();
-    let sink = RunningSink::start(sink_config.clone()).await;
+    let sink = spawn_sink(sink_config.clone());
 
-    let client = reqwest::Client::new();
-    let mut sent = Vec::new();
-    for n in 0..60 {
-        let colour = ["red", "blue", "green"][n % 3];
-        let response = client
-            .post(format!("http://{api_addr}/api/events"))
-            .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
-            .json(&serde_json::json!({ "userName": format!("사용자 <b>{n}</b>"), "colorName": colour }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 202);
-        let body: serde_json::Value = response.json().await.unwrap();
-        sent.push(
-            body["eventId"]
-                .as_str()
-                .unwrap()
-                .parse::<uuid::Uuid>()
-                .unwrap(),
-        );
-    }
+    let client = reqwest::Client::builder()
+        .user_agent("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+        .build()
+        .unwrap();
+    let sent = post_clicks(&client, &api, 60, |n| format!("사용자 <b>{n}</b>")).await;
     assert_eq!(
         osmem
             .wait_for_count(&prefix, 60, Duration::from_secs(60))
@@ -130,13 +110,12 @@ async fn clicks_posted_to_the_collector_become_searchable_once_even_when_replaye
     );
     assert_eq!(sink.metric("es_sink_indexed_total").await, 60.0);
     sink.stop().await;
-    let _ = stop_api.send(());
-    api.await.unwrap().unwrap();
+    api.stop().await;
 
     // A new group replays the whole topic: every document is overwritten, none added.
     let mut replay_config = sink_config;
     replay_config.kafka_group_id = format!("es-sink-replay-{}", uuid::Uuid::now_v7());
-    let replay = RunningSink::start(replay_config).await;
+    let replay = spawn_sink(replay_config);
     support::wait_until(Duration::from_secs(60), || {
         let replay = &replay;
         async move { replay.metric("es_sink_indexed_total").await >= 60.0 }
@@ -192,7 +171,7 @@ async fn a_record_the_mapping_refuses_is_dead_lettered_while_its_neighbours_are_
 
     let sink_config = config(&tansu.bootstrap, &topic, osmem.url());
     let prefix = sink_config.es_index_prefix.clone();
-    let sink = RunningSink::start(sink_config.clone()).await;
+    let sink = spawn_sink(sink_config.clone());
     assert_eq!(
         osmem
             .wait_for_count(&prefix, 2, Duration::from_secs(30))
@@ -257,7 +236,7 @@ async fn a_record_the_mapping_refuses_is_dead_lettered_while_its_neighbours_are_
     sink.stop().await;
 
     // Offsets moved past all four records: the group reads nothing again.
-    let again = RunningSink::start(sink_config).await;
+    let again = spawn_sink(sink_config);
     support::wait_until(Duration::from_secs(30), || {
         let again = &again;
         async move { again.metric("es_sink_assigned_partitions").await == 1.0 }
@@ -285,7 +264,7 @@ async fn the_search_server_stopped_and_restarted_mid_stream_loses_nothing() {
 
     let sink_config = config(&tansu.bootstrap, &topic, osmem.url());
     let prefix = sink_config.es_index_prefix.clone();
-    let sink = RunningSink::start(sink_config).await;
+    let sink = spawn_sink(sink_config);
     let before = produce_async(200).await.unwrap();
     assert_eq!(
         osmem

@@ -52,12 +52,7 @@ pub async fn serve(
     state: AdminState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    if let Err(err) = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::error!(%err, "admin server failed");
-    }
+    common::http::serve_admin(listener, app(state), shutdown).await;
 }
 
 async fn readyz(State(state): State<AdminState>) -> Response {

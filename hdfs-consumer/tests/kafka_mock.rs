@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
 use support::{
-    RunningConsumer, assert_exactly_once, config, landed_ids, produce, produce_raw,
-    wait_for_landed, wait_until,
+    assert_exactly_once, config, landed_ids, produce, produce_raw, spawn_consumer, wait_for_landed,
+    wait_until,
 };
 
 const TOPIC: &str = "select-color";
@@ -23,13 +23,13 @@ async fn a_second_process_joins_the_group_and_every_event_lands_once() {
     let first_config = config(&bootstrap, TOPIC, root.path(), 1);
     let mut second_config = first_config.clone();
     second_config.workers = Some(1);
-    let first = RunningConsumer::start(first_config).await;
+    let first = spawn_consumer(first_config);
     assert!(
         wait_for_landed(root.path(), TOPIC, 1, Duration::from_secs(30)).await > 0,
         "nothing landed"
     );
 
-    let second = RunningConsumer::start(second_config).await;
+    let second = spawn_consumer(second_config);
     const ASSIGNED: &str = "hdfs_consumer_assigned_partitions";
     assert!(
         wait_until(Duration::from_secs(60), || async {
@@ -68,7 +68,7 @@ async fn a_broker_down_and_back_loses_nothing() {
     let bootstrap = cluster.bootstrap_servers();
     let root = tempfile::tempdir().unwrap();
     let mut produced = produce(&bootstrap, TOPIC, 3, 300);
-    let consumer = RunningConsumer::start(config(&bootstrap, TOPIC, root.path(), 3)).await;
+    let consumer = spawn_consumer(config(&bootstrap, TOPIC, root.path(), 3));
     assert!(wait_for_landed(root.path(), TOPIC, 1, Duration::from_secs(30)).await > 0);
 
     cluster.broker_down(2).unwrap();
@@ -93,7 +93,7 @@ async fn storage_outage_pauses_landing_and_recovers_by_itself() {
     let mut cfg = config(&bootstrap, TOPIC, root.path(), 2);
     cfg.storage_retry_max_backoff = Duration::from_millis(500);
     let mut produced = produce(&bootstrap, TOPIC, 2, 100);
-    let consumer = RunningConsumer::start(cfg).await;
+    let consumer = spawn_consumer(cfg);
     assert_eq!(
         wait_for_landed(root.path(), TOPIC, 100, Duration::from_secs(30)).await,
         100
@@ -152,7 +152,7 @@ async fn bad_records_are_set_aside_and_their_neighbours_land() {
     );
     produced.extend(produce(&bootstrap, TOPIC, 1, 5));
 
-    let consumer = RunningConsumer::start(config(&bootstrap, TOPIC, root.path(), 1)).await;
+    let consumer = spawn_consumer(config(&bootstrap, TOPIC, root.path(), 1));
     assert_eq!(
         wait_for_landed(root.path(), TOPIC, 10, Duration::from_secs(30)).await,
         10
@@ -196,7 +196,7 @@ async fn an_idle_partition_still_lands_its_last_records() {
     cfg.flush_max_records = 1_000_000;
     cfg.flush_max_bytes = 1 << 30;
     cfg.flush_max_age = Duration::from_secs(1);
-    let consumer = RunningConsumer::start(cfg).await;
+    let consumer = spawn_consumer(cfg);
     let produced = produce(&bootstrap, TOPIC, 1, 3);
     // Far below the count and byte limits, and nothing else arrives: only age lands them.
     assert_eq!(

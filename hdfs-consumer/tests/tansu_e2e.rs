@@ -7,9 +7,10 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::collector::{RunningApi, post_clicks};
 use support::tansu::Tansu;
 use support::{
-    RunningConsumer, assert_exactly_once, config, data_files, landed_ids, produce, wait_for_landed,
+    assert_exactly_once, config, data_files, landed_ids, produce, spawn_consumer, wait_for_landed,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,43 +22,19 @@ async fn clicks_posted_to_the_collector_land_as_hive_files() {
 
     let mut api_config = producer_api::Config::for_brokers(&tansu.bootstrap);
     api_config.kafka_topic = topic.clone();
-    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api_addr = api_listener.local_addr().unwrap();
-    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    let api = tokio::spawn(producer_api::serve(api_listener, api_config, async {
-        let _ = api_stopped.await;
-    }));
+    let api = RunningApi::start(api_config).await;
 
     let root = tempfile::tempdir().unwrap();
-    let consumer = RunningConsumer::start(config(&tansu.bootstrap, &topic, root.path(), 3)).await;
+    let consumer = spawn_consumer(config(&tansu.bootstrap, &topic, root.path(), 3));
 
     let client = reqwest::Client::new();
-    let mut sent = Vec::new();
-    for n in 0..60 {
-        let colour = ["red", "blue", "green"][n % 3];
-        let response = client
-            .post(format!("http://{api_addr}/api/events"))
-            .json(&serde_json::json!({ "userName": format!("사용자 {n}"), "colorName": colour }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 202);
-        let body: serde_json::Value = response.json().await.unwrap();
-        sent.push(
-            body["eventId"]
-                .as_str()
-                .unwrap()
-                .parse::<uuid::Uuid>()
-                .unwrap(),
-        );
-    }
+    let sent = post_clicks(&client, &api, 60, |n| format!("사용자 {n}")).await;
     assert_eq!(
         wait_for_landed(root.path(), &topic, 60, Duration::from_secs(60)).await,
         60
     );
     consumer.stop().await;
-    let _ = stop_api.send(());
-    api.await.unwrap().unwrap();
+    api.stop().await;
 
     assert_exactly_once(&landed_ids(root.path(), &topic), &sent);
     for file in data_files(root.path(), &topic) {

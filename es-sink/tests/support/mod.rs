@@ -1,12 +1,16 @@
 //! Helpers shared by the es-sink integration tests.
 #![allow(dead_code, unused_imports)]
 
+#[path = "../../../producer-api/tests/support/collector.rs"]
+pub mod collector;
 #[path = "../../../producer-api/tests/support/crash.rs"]
 pub mod crash;
 #[path = "../../../producer-api/tests/support/metrics.rs"]
 pub mod metrics;
 #[path = "../../../producer-api/tests/support/produce.rs"]
 pub mod produce;
+#[path = "../../../producer-api/tests/support/service.rs"]
+pub mod service;
 #[path = "../../../producer-api/tests/support/tansu.rs"]
 pub mod tansu;
 #[path = "../../../producer-api/tests/support/wait.rs"]
@@ -55,41 +59,12 @@ pub fn config(bootstrap: &str, topic: &str, es_url: url::Url) -> Config {
 }
 
 /// The sink's `run`, in this process, with its own shutdown trigger.
-pub struct RunningSink {
-    pub admin: std::net::SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), es_sink::Error>>,
-}
+pub type RunningSink = service::RunningService<es_sink::Error>;
 
-impl RunningSink {
-    pub async fn start(mut config: Config) -> RunningSink {
-        common::telemetry::init_tracing();
-        config.admin_addr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let admin = config.admin_addr;
-        let task = tokio::spawn(es_sink::run(config, async {
-            let _ = rx.await;
-        }));
-        RunningSink {
-            admin,
-            shutdown: Some(tx),
-            task,
-        }
-    }
-
-    /// The value of a metric line that starts with `name` (labels included), 0 if absent.
-    pub async fn metric(&self, name: &str) -> f64 {
-        metrics::metric(self.admin, name).await
-    }
-
-    pub async fn stop(mut self) {
-        let _ = self.shutdown.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(60), self.task)
-            .await
-            .expect("the sink stopped within its deadline")
-            .unwrap()
-            .unwrap();
-    }
+/// Starts `es_sink::run` in this process with its admin server on a free port.
+pub fn spawn_sink(mut config: Config) -> RunningSink {
+    config.admin_addr = service::free_admin_addr();
+    RunningSink::spawn(config.admin_addr, |shutdown| es_sink::run(config, shutdown))
 }
 
 /// A record of the dead-letter topic.

@@ -1,12 +1,16 @@
 //! Helpers shared by the hdfs-consumer integration tests.
 #![allow(dead_code, unused_imports)]
 
+#[path = "../../../producer-api/tests/support/collector.rs"]
+pub mod collector;
 #[path = "../../../producer-api/tests/support/crash.rs"]
 pub mod crash;
 #[path = "../../../producer-api/tests/support/metrics.rs"]
 pub mod metrics;
 #[path = "../../../producer-api/tests/support/produce.rs"]
 pub mod produce;
+#[path = "../../../producer-api/tests/support/service.rs"]
+pub mod service;
 #[path = "../../../producer-api/tests/support/tansu.rs"]
 pub mod tansu;
 #[path = "../../../producer-api/tests/support/topic.rs"]
@@ -28,45 +32,14 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 /// A consumer process's `run`, in this process, with its own shutdown trigger.
-pub struct RunningConsumer {
-    pub admin: std::net::SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), hdfs_consumer::Error>>,
-}
+pub type RunningConsumer = service::RunningService<hdfs_consumer::Error>;
 
-impl RunningConsumer {
-    pub async fn start(mut config: Config) -> RunningConsumer {
-        common::telemetry::init_tracing();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        config.admin_addr = format!("127.0.0.1:{port}").parse().unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let admin = config.admin_addr;
-        let task = tokio::spawn(hdfs_consumer::run(config, async {
-            let _ = rx.await;
-        }));
-        RunningConsumer {
-            admin,
-            shutdown: Some(tx),
-            task,
-        }
-    }
-
-    pub async fn metric(&self, name: &str) -> f64 {
-        metrics::metric(self.admin, name).await
-    }
-
-    pub async fn stop(mut self) {
-        let _ = self.shutdown.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(60), self.task)
-            .await
-            .expect("the consumer stopped within its deadline")
-            .unwrap()
-            .unwrap();
-    }
+/// Starts `hdfs_consumer::run` in this process with its admin server on a free port.
+pub fn spawn_consumer(mut config: Config) -> RunningConsumer {
+    config.admin_addr = service::free_admin_addr();
+    RunningConsumer::spawn(config.admin_addr, |shutdown| {
+        hdfs_consumer::run(config, shutdown)
+    })
 }
 
 pub fn config(bootstrap: &str, topic: &str, root: &Path, workers: u16) -> Config {

@@ -1,0 +1,84 @@
+//! The collector, run in-process on a free port, and a click posted to it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use producer_api::Config;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A collector running on a free loopback port, with its own shutdown trigger.
+pub struct RunningApi {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), producer_api::server::ServerError>>,
+}
+
+impl RunningApi {
+    pub async fn start(config: Config) -> RunningApi {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(listener, config)
+    }
+
+    pub fn start_on(listener: tokio::net::TcpListener, config: Config) -> RunningApi {
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(producer_api::serve(listener, config, async {
+            let _ = rx.await;
+        }));
+        RunningApi {
+            addr,
+            shutdown: Some(tx),
+            task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Triggers a graceful shutdown and waits for it (flush included).
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .expect("shutdown finished within its deadline")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Posts one click and returns the status and JSON body.
+pub async fn post_click(
+    client: &reqwest::Client,
+    api: &RunningApi,
+    user: &str,
+    color: &str,
+) -> (u16, serde_json::Value) {
+    let response = client
+        .post(api.url("/api/events"))
+        .json(&serde_json::json!({ "userName": user, "colorName": color }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// Posts `count` clicks, cycling through red, blue and green, with the names `name(n)`; asserts
+/// each is accepted and returns the event ids in order.
+pub async fn post_clicks(
+    client: &reqwest::Client,
+    api: &RunningApi,
+    count: usize,
+    name: impl Fn(usize) -> String,
+) -> Vec<uuid::Uuid> {
+    let mut ids = Vec::with_capacity(count);
+    for n in 0..count {
+        let colour = ["red", "blue", "green"][n % 3];
+        let (status, body) = post_click(client, api, &name(n), colour).await;
+        assert_eq!(status, 202, "{body}");
+        ids.push(body["eventId"].as_str().unwrap().parse().unwrap());
+    }
+    ids
+}

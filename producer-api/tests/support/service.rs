@@ -1,0 +1,60 @@
+//! A service's `run(config, shutdown)` spawned in this process, with its own shutdown trigger
+//! and its admin server on a free port.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct RunningService<E> {
+    pub admin: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), E>>,
+}
+
+/// A free loopback address for an admin server.
+pub fn free_admin_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+impl<E: std::fmt::Debug + Send + 'static> RunningService<E> {
+    /// Spawns `run(shutdown)`, a service whose admin server listens on `admin`.
+    pub fn spawn<F>(
+        admin: SocketAddr,
+        run: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> F,
+    ) -> Self
+    where
+        F: Future<Output = Result<(), E>> + Send + 'static,
+    {
+        common::telemetry::init_tracing();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(run(Box::pin(async {
+            let _ = rx.await;
+        })));
+        RunningService {
+            admin,
+            shutdown: Some(tx),
+            task,
+        }
+    }
+
+    /// The value of a metric line that starts with `name` (labels included), 0 if absent.
+    pub async fn metric(&self, name: &str) -> f64 {
+        super::metrics::metric(self.admin, name).await
+    }
+
+    /// Triggers a graceful shutdown and waits for it.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .expect("the service stopped within its deadline")
+            .unwrap()
+            .unwrap();
+    }
+}
