@@ -97,3 +97,31 @@ async fn a_sink_stopped_with_bulks_in_flight_commits_only_what_was_indexed() {
     assert!(reread > 0);
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_waiting_for_an_unreachable_cluster_still_stops_at_once() {
+    let kafka = cluster();
+    let nothing_listens = support::free_port();
+    let sink_config = config(
+        &kafka.bootstrap_servers(),
+        TOPIC,
+        format!("http://127.0.0.1:{nothing_listens}")
+            .parse()
+            .unwrap(),
+    );
+    let sink = spawn_sink(sink_config);
+    let unready = wait_until(Duration::from_secs(10), || {
+        let url = format!("http://{}/readyz", sink.admin);
+        async move { reqwest::get(url).await.is_ok_and(|r| r.status() == 503) }
+    })
+    .await;
+    assert!(unready, "not ready without a cluster");
+    assert_eq!(
+        sink.metric("es_sink_assigned_partitions").await,
+        0.0,
+        "no consuming before the index template is in place"
+    );
+    let started = std::time::Instant::now();
+    sink.stop().await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
