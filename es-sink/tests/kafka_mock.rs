@@ -110,12 +110,10 @@ async fn a_sink_waiting_for_an_unreachable_cluster_still_stops_at_once() {
             .unwrap(),
     );
     let sink = spawn_sink(sink_config);
-    let unready = wait_until(Duration::from_secs(10), || {
-        let url = format!("http://{}/readyz", sink.admin);
-        async move { reqwest::get(url).await.is_ok_and(|r| r.status() == 503) }
-    })
-    .await;
-    assert!(unready, "not ready without a cluster");
+    assert!(
+        sink.becomes_unready(Duration::from_secs(10)).await,
+        "not ready without a cluster"
+    );
     assert_eq!(
         sink.metric("es_sink_assigned_partitions").await,
         0.0,

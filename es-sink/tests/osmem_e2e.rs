@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use support::collector::{RunningApi, post_clicks};
 use support::osmem::Osmem;
 use support::tansu::Tansu;
-use support::{config, produce, produce_raw, read_dead_letters, spawn_sink};
+use support::{config, produce_in_background, produce_raw, read_dead_letters, spawn_sink};
 
 fn ids_of(ids: &[uuid::Uuid]) -> HashSet<String> {
     ids.iter().map(ToString::to_string).collect()
@@ -93,14 +93,7 @@ async fn clicks_posted_to_the_collector_become_searchable_once_even_when_replaye
         counts["aggregations"]["browsers"]["buckets"][0]["key"],
         "Firefox"
     );
-    let mapping: serde_json::Value = client
-        .get(format!("{}{prefix}-{today}/_mapping", osmem.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mapping = osmem.mapping(&format!("{prefix}-{today}")).await;
     let properties = &mapping[format!("{prefix}-{today}")]["mappings"]["properties"];
     assert_eq!(properties["colorName"]["type"], "keyword");
     assert_eq!(properties["timestamp"]["type"], "date");
@@ -257,10 +250,7 @@ async fn the_search_server_stopped_and_restarted_mid_stream_loses_nothing() {
     tansu.create_topic(&topic, 3).await;
     tansu.create_topic(&format!("{topic}-dlq"), 1).await;
     let bootstrap = tansu.bootstrap.clone();
-    let produce_async = |count: usize| {
-        let (bootstrap, topic) = (bootstrap.clone(), topic.clone());
-        tokio::task::spawn_blocking(move || produce(&bootstrap, &topic, 3, count))
-    };
+    let produce_async = |count: usize| produce_in_background(&bootstrap, &topic, 3, count);
 
     let sink_config = config(&tansu.bootstrap, &topic, osmem.url());
     let prefix = sink_config.es_index_prefix.clone();
@@ -289,12 +279,10 @@ async fn the_search_server_stopped_and_restarted_mid_stream_loses_nothing() {
         noticed,
         "the sink retried and paused consumption while the server was gone"
     );
-    let unready = support::wait_until(Duration::from_secs(10), || {
-        let url = format!("http://{}/readyz", sink.admin);
-        async move { reqwest::get(url).await.is_ok_and(|r| r.status() == 503) }
-    })
-    .await;
-    assert!(unready, "not ready without a cluster");
+    assert!(
+        sink.becomes_unready(Duration::from_secs(10)).await,
+        "not ready without a cluster"
+    );
 
     // An in-memory server comes back empty; every event produced while it was gone must
     // arrive, under the template's mappings.
@@ -317,12 +305,7 @@ async fn the_search_server_stopped_and_restarted_mid_stream_loses_nothing() {
         indexed.is_subset(&all),
         "nothing but produced events is indexed"
     );
-    let mapping: serde_json::Value = reqwest::get(format!("{}{prefix}-*/_mapping", osmem.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mapping = osmem.mapping(&format!("{prefix}-*")).await;
     let index = mapping.as_object().unwrap().values().next().unwrap();
     assert_eq!(
         index["mappings"]["dynamic"], "strict",
@@ -373,22 +356,13 @@ async fn killed_at_random_moments_and_restarted_every_event_is_indexed_once() {
     let prefix = format!("crash{}", uuid::Uuid::now_v7().simple());
     let es_url = osmem.url().to_string();
     let bootstrap = tansu.bootstrap.clone();
-    let produce_async = |count: usize| {
-        let (bootstrap, topic) = (bootstrap.clone(), topic.clone());
-        tokio::task::spawn_blocking(move || produce(&bootstrap, &topic, 3, count))
-    };
+    let produce_async = |count: usize| produce_in_background(&bootstrap, &topic, 3, count);
 
     let mut produced = produce_async(2000).await.unwrap();
     for round in 0..5 {
         let mut child = start_sink_process(&bootstrap, &topic, &group, &es_url, &prefix);
         let more = produce_async(300);
-        tokio::time::sleep(support::crash::random_between(
-            Duration::from_millis(500),
-            Duration::from_millis(5000),
-        ))
-        .await;
-        child.kill().expect("SIGKILL delivered");
-        child.wait().unwrap();
+        support::crash::kill_at_random_moment(&mut child, Duration::from_millis(5000)).await;
         produced.extend(more.await.unwrap());
         eprintln!(
             "round {round}: killed; {} indexed so far of {}",

@@ -72,6 +72,18 @@ async fn start(answer: Answerer) -> (Indexer, Stub, SinkMetrics) {
     (indexer, stub, metrics)
 }
 
+/// Answers each request with the next of `answers`, in order.
+fn scripted(answers: Vec<Answer>) -> Answerer {
+    let script = Mutex::new(VecDeque::from(answers));
+    Box::new(move |_| {
+        script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .expect("no more requests expected")
+    })
+}
+
 fn docs(count: usize) -> Vec<PendingDoc> {
     (0..count)
         .map(|n| {
@@ -119,21 +131,14 @@ fn retried(metrics: &SinkMetrics, reason: &str) -> u64 {
 
 #[tokio::test]
 async fn documents_refused_for_now_are_sent_again_until_indexed() {
-    let script: Mutex<VecDeque<Answer>> = Mutex::new(VecDeque::from([
+    let (indexer, stub, metrics) = start(scripted(vec![
         (
             StatusCode::SERVICE_UNAVAILABLE,
             json!({ "error": { "type": "cluster_block_exception", "reason": "no master" }, "status": 503 }),
         ),
         (StatusCode::OK, items(&[201, 429, 201])),
         (StatusCode::OK, items(&[201])),
-    ]));
-    let (indexer, stub, metrics) = start(Box::new(move |_| {
-        script
-            .lock()
-            .unwrap()
-            .pop_front()
-            .expect("no more requests expected")
-    }))
+    ]))
     .await;
     let docs = docs(3);
     let report = indexer.index(&docs).await;
@@ -191,7 +196,7 @@ async fn a_request_too_large_is_halved_until_only_the_guilty_document_is_refused
 
 #[tokio::test]
 async fn bad_credentials_are_waited_out_not_dead_lettered() {
-    let script: Mutex<VecDeque<Answer>> = Mutex::new(VecDeque::from([
+    let (indexer, _, metrics) = start(scripted(vec![
         (
             StatusCode::UNAUTHORIZED,
             json!({ "error": { "type": "security_exception", "reason": "unable to authenticate" }, "status": 401 }),
@@ -201,14 +206,7 @@ async fn bad_credentials_are_waited_out_not_dead_lettered() {
             json!({ "error": { "type": "security_exception", "reason": "unable to authenticate" }, "status": 401 }),
         ),
         (StatusCode::OK, items(&[201, 201])),
-    ]));
-    let (indexer, _, metrics) = start(Box::new(move |_| {
-        script
-            .lock()
-            .unwrap()
-            .pop_front()
-            .expect("no more requests expected")
-    }))
+    ]))
     .await;
     let report = indexer.index(&docs(2)).await;
     assert_eq!(report.indexed, 2);

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use support::collector::{RunningApi, post_clicks};
 use support::tansu::Tansu;
 use support::{
-    assert_exactly_once, config, data_files, landed_ids, produce, spawn_consumer, wait_for_landed,
+    assert_exactly_once, config, data_files, landed_ids, produce_in_background, spawn_consumer,
+    wait_for_landed,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,22 +121,13 @@ async fn killed_at_random_moments_and_restarted_every_event_lands_exactly_once()
     let root = tempfile::tempdir().unwrap();
     let bootstrap = tansu.bootstrap.clone();
 
-    let produce_async = |count: usize| {
-        let (bootstrap, topic) = (bootstrap.clone(), topic.clone());
-        tokio::task::spawn_blocking(move || produce(&bootstrap, &topic, 3, count))
-    };
+    let produce_async = |count: usize| produce_in_background(&bootstrap, &topic, 3, count);
     let mut produced = produce_async(2000).await.unwrap();
     let mut kills = 0;
     for round in 0..6 {
         let mut child = start_consumer(&bootstrap, &topic, &group, root.path());
         let more = produce_async(300);
-        tokio::time::sleep(support::crash::random_between(
-            Duration::from_millis(500),
-            Duration::from_millis(6000),
-        ))
-        .await;
-        child.kill().expect("SIGKILL delivered");
-        child.wait().unwrap();
+        support::crash::kill_at_random_moment(&mut child, Duration::from_millis(6000)).await;
         kills += 1;
         produced.extend(more.await.unwrap());
         let landed: usize = landed_ids(root.path(), &topic).values().sum();

@@ -19,7 +19,7 @@ pub mod wait;
 pub mod accepting_cluster;
 pub mod osmem;
 
-pub use produce::{produce, produce_raw};
+pub use produce::{produce, produce_in_background, produce_raw};
 pub use wait::wait_until;
 
 use std::time::Duration;

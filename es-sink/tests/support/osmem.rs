@@ -73,6 +73,16 @@ impl Osmem {
         body["count"].as_u64().unwrap_or(0)
     }
 
+    /// The mappings of the indices `pattern` names, keyed by index.
+    pub async fn mapping(&self, pattern: &str) -> serde_json::Value {
+        reqwest::get(format!("http://127.0.0.1:{}/{pattern}/_mapping", self.port))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Document ids in `<prefix>-*` (at most 10 000).
     pub async fn ids(&self, prefix: &str) -> HashSet<String> {
         let client = reqwest::Client::new();

@@ -18,7 +18,7 @@ pub mod topic;
 #[path = "../../../producer-api/tests/support/wait.rs"]
 pub mod wait;
 
-pub use produce::{produce, produce_raw};
+pub use produce::{produce, produce_in_background, produce_raw};
 pub use wait::wait_until;
 
 use std::collections::HashMap;

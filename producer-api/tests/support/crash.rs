@@ -13,6 +13,14 @@ pub fn random_between(min: Duration, max: Duration) -> Duration {
     min + Duration::from_millis(nanos.wrapping_mul(2_654_435_761) % span.max(1))
 }
 
+/// Lets `child` run for a random moment below `max` (at least half a second), then kills it
+/// with SIGKILL and reaps it.
+pub async fn kill_at_random_moment(child: &mut Child, max: Duration) {
+    tokio::time::sleep(random_between(Duration::from_millis(500), max)).await;
+    child.kill().expect("SIGKILL delivered");
+    child.wait().unwrap();
+}
+
 /// Sends SIGTERM and waits for the process to exit.
 pub fn terminate(child: &mut Child) {
     let _ = Command::new("kill")

@@ -46,6 +46,17 @@ pub fn produce(bootstrap: &str, topic: &str, partitions: i32, count: usize) -> V
     ids
 }
 
+/// [`produce`] on a blocking thread, so a test can do something else meanwhile.
+pub fn produce_in_background(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    count: usize,
+) -> tokio::task::JoinHandle<Vec<Uuid>> {
+    let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || produce(&bootstrap, &topic, partitions, count))
+}
+
 /// Produces raw record values to one partition.
 pub fn produce_raw(bootstrap: &str, topic: &str, partition: i32, values: &[&[u8]]) {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()

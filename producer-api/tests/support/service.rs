@@ -48,6 +48,16 @@ impl<E: std::fmt::Debug + Send + 'static> RunningService<E> {
         super::metrics::metric(self.admin, name).await
     }
 
+    /// Whether `/readyz` answers 503 within `deadline`.
+    pub async fn becomes_unready(&self, deadline: Duration) -> bool {
+        let url = format!("http://{}/readyz", self.admin);
+        super::wait::wait_until(deadline, || {
+            let url = url.clone();
+            async move { reqwest::get(url).await.is_ok_and(|r| r.status() == 503) }
+        })
+        .await
+    }
+
     /// Triggers a graceful shutdown and waits for it.
     pub async fn stop(mut self) {
         let _ = self.shutdown.take().unwrap().send(());
