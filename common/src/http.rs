@@ -41,3 +41,22 @@ pub async fn serve_admin(
         tracing::error!(%err, "admin server failed");
     }
 }
+
+/// `/readyz`: 200 with `"status": "ready"` or 503 with `"status": "not ready"`, plus the
+/// `details` object's fields saying what was checked.
+pub fn readiness_response(ready: bool, details: serde_json::Value) -> Response {
+    let mut body = match details {
+        serde_json::Value::Object(fields) => fields,
+        _ => serde_json::Map::new(),
+    };
+    body.insert(
+        "status".into(),
+        (if ready { "ready" } else { "not ready" }).into(),
+    );
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(serde_json::Value::Object(body))).into_response()
+}

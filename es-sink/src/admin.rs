@@ -1,16 +1,14 @@
 //! `/healthz` (process alive), `/readyz` (Elasticsearch reachable and the consumer running)
 //! and `/metrics`.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
 use prometheus_client::registry::Registry;
 
 use crate::elastic::Elastic;
@@ -22,16 +20,14 @@ pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 /// What `/readyz` reports, kept fresh by [`probe_forever`].
 #[derive(Default)]
 pub struct Readiness {
-    /// `None` when the last probe succeeded; else why it failed.
-    elasticsearch: Mutex<Option<String>>,
-    probed: AtomicBool,
+    /// The last probe's result; `None` before the first.
+    last_probe: Mutex<Option<Result<(), String>>>,
     pub consumer_running: AtomicBool,
 }
 
 impl Readiness {
     pub fn record_probe(&self, result: Result<(), String>) {
-        *self.elasticsearch.lock().expect("not poisoned") = result.err();
-        self.probed.store(true, Ordering::SeqCst);
+        *self.last_probe.lock().expect("not poisoned") = Some(result);
     }
 }
 
@@ -70,39 +66,22 @@ pub fn app(state: AdminState) -> Router {
         .with_state(state)
 }
 
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AdminState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    common::http::serve_admin(listener, app(state), shutdown).await;
-}
-
 async fn readyz(State(state): State<AdminState>) -> Response {
     let readiness = &state.readiness;
-    let elasticsearch = if readiness.probed.load(Ordering::SeqCst) {
-        readiness
-            .elasticsearch
-            .lock()
-            .expect("not poisoned")
-            .clone()
-            .unwrap_or_else(|| "ok".into())
-    } else {
-        "not probed yet".into()
+    let elasticsearch = match &*readiness.last_probe.lock().expect("not poisoned") {
+        Some(Ok(())) => "ok".to_owned(),
+        Some(Err(reason)) => reason.clone(),
+        None => "not probed yet".to_owned(),
     };
     let consumer = readiness.consumer_running.load(Ordering::SeqCst);
     let ready = consumer && elasticsearch == "ok";
-    let body = serde_json::json!({
-        "status": if ready { "ready" } else { "not ready" },
-        "elasticsearch": elasticsearch,
-        "consumer": if consumer { "running" } else { "not running" },
-    });
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body)).into_response()
+    common::http::readiness_response(
+        ready,
+        serde_json::json!({
+            "elasticsearch": elasticsearch,
+            "consumer": if consumer { "running" } else { "not running" },
+        }),
+    )
 }
 
 async fn metrics(State(state): State<AdminState>) -> Response {
@@ -114,6 +93,7 @@ mod tests {
     use super::*;
     use axum::body::Body;
     use axum::http::Request;
+    use axum::http::StatusCode;
     use tower::ServiceExt;
 
     async fn get_json(state: AdminState, path: &str) -> (StatusCode, serde_json::Value) {

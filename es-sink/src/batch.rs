@@ -134,6 +134,17 @@ pub fn classify_record(
     })
 }
 
+/// What a document adds to a bulk body: its source, and an action line about as long as the
+/// index name and id plus 30 bytes.
+fn doc_bytes(doc: &PendingDoc) -> usize {
+    doc.doc.source.len() + doc.doc.index.len() + doc.doc.id.len() + 32
+}
+
+/// What a dead letter weighs while it waits in a batch.
+fn dead_bytes(dead: &DeadLetter) -> usize {
+    dead.payload.as_ref().map_or(0, Vec::len)
+}
+
 /// Records gathered for one bulk request.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -150,12 +161,11 @@ impl Batch {
         self.started.get_or_insert(now);
         match entry {
             Entry::Doc(doc) => {
-                // The action line is about as long as the index name and id plus 30 bytes.
-                self.bytes += doc.doc.source.len() + doc.doc.index.len() + doc.doc.id.len() + 32;
+                self.bytes += doc_bytes(&doc);
                 self.docs.push(doc);
             }
             Entry::Dead(dead) => {
-                self.bytes += dead.payload.as_ref().map_or(0, Vec::len);
+                self.bytes += dead_bytes(&dead);
                 self.invalid.push(dead);
             }
         }
@@ -202,16 +212,8 @@ impl Batch {
         let before = self.len();
         self.docs.retain(|d| keep(d.record.partition));
         self.invalid.retain(|d| keep(d.record.partition));
-        self.bytes = self
-            .docs
-            .iter()
-            .map(|d| d.doc.source.len() + d.doc.index.len() + d.doc.id.len() + 32)
-            .sum::<usize>()
-            + self
-                .invalid
-                .iter()
-                .map(|d| d.payload.as_ref().map_or(0, Vec::len))
-                .sum::<usize>();
+        self.bytes = self.docs.iter().map(doc_bytes).sum::<usize>()
+            + self.invalid.iter().map(dead_bytes).sum::<usize>();
         if self.is_empty() {
             self.started = None;
         }

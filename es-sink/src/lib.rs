@@ -116,9 +116,9 @@ pub async fn run(
         Arc::clone(&readiness),
     ));
     let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-    let admin_task = tokio::spawn(admin::serve(
+    let admin_task = tokio::spawn(common::http::serve_admin(
         listener,
-        admin::AdminState::new(Arc::clone(&readiness), &metrics),
+        admin::app(admin::AdminState::new(Arc::clone(&readiness), &metrics)),
         async {
             let _ = admin_stopped.await;
         },

@@ -1,15 +1,13 @@
 //! `/healthz` (process alive), `/readyz` (every worker running and storage answering) and
 //! `/metrics`.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
 use opendal::Operator;
 use prometheus_client::registry::Registry;
 
@@ -47,14 +45,6 @@ pub fn app(state: AdminState) -> Router {
         .with_state(state)
 }
 
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AdminState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    common::http::serve_admin(listener, app(state), shutdown).await;
-}
-
 async fn readyz(State(state): State<AdminState>) -> Response {
     let running = state.running.load(Ordering::SeqCst);
     let storage = state
@@ -64,18 +54,14 @@ async fn readyz(State(state): State<AdminState>) -> Response {
         .map(|_| ())
         .map_err(|e| e.to_string());
     let ready = running == state.workers && storage.is_ok();
-    let body = serde_json::json!({
-        "status": if ready { "ready" } else { "not ready" },
-        "workersRunning": running,
-        "workers": state.workers,
-        "storage": storage.err().unwrap_or_else(|| "ok".into()),
-    });
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body)).into_response()
+    common::http::readiness_response(
+        ready,
+        serde_json::json!({
+            "workersRunning": running,
+            "workers": state.workers,
+            "storage": storage.err().unwrap_or_else(|| "ok".into()),
+        }),
+    )
 }
 
 async fn metrics(State(state): State<AdminState>) -> Response {

@@ -107,9 +107,13 @@ pub async fn run(
     let running = Arc::new(AtomicUsize::new(0));
     let admin_state = admin::AdminState::new(op, metrics, Arc::clone(&running), workers);
     let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-    let admin_task = tokio::spawn(admin::serve(listener, admin_state, async {
-        let _ = admin_stopped.await;
-    }));
+    let admin_task = tokio::spawn(common::http::serve_admin(
+        listener,
+        admin::app(admin_state),
+        async {
+            let _ = admin_stopped.await;
+        },
+    ));
 
     tracing::info!(
         workers,
