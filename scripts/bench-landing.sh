@@ -31,7 +31,6 @@ log "baseline: plain consumer, discarding"
 read -r raw_seen raw_seconds raw_bytes raw_rss <<<"$("$BIN/examples/raw_consume" "127.0.0.1:$kafka_port" select-color "$EVENTS")"
 [ "$raw_seen" -eq "$EVENTS" ] || die "the plain consumer read $raw_seen of $EVENTS records"
 
-metric() { curl -fsS "http://127.0.0.1:$admin_port/metrics" 2>/dev/null | awk -v m="$1" '$1 == m { print $2 }'; }
 # Lands the whole topic with $1 workers; prints "seconds peak_rss_mib files".
 land() {
     local workers="$1" dir="$WORK_DIR/landing-$1" pid started finished rss files lines
@@ -43,18 +42,12 @@ land() {
     pid=$!; PIDS+=("$pid")
     # The clock starts when the group has handed out every partition, as the baseline's starts
     # at its first record.
-    until [ "$(metric hdfs_consumer_assigned_partitions)" = 3 ]; do
-        kill -0 "$pid" 2>/dev/null || die "hdfs-consumer exited; see $WORK_DIR/hdfs-consumer-$workers.log"
-        sleep 0.05
-    done
+    wait_for_metric "$admin_port" hdfs_consumer_assigned_partitions 3 "$pid" "$WORK_DIR/hdfs-consumer-$workers.log"
     started="$(date +%s.%N)"
-    until [ "$(metric hdfs_consumer_records_landed_total)" = "$EVENTS" ]; do
-        kill -0 "$pid" 2>/dev/null || die "hdfs-consumer exited; see $WORK_DIR/hdfs-consumer-$workers.log"
-        sleep 0.05
-    done
+    wait_for_metric "$admin_port" hdfs_consumer_records_landed_total "$EVENTS" "$pid" "$WORK_DIR/hdfs-consumer-$workers.log"
     finished="$(date +%s.%N)"
     rss="$(peak_rss_mib "$pid")"
-    files="$(metric hdfs_consumer_files_landed_total)"
+    files="$(metric_value "$admin_port" hdfs_consumer_files_landed_total)"
     kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
     lines="$(find "$dir/select-color" -path '*/dt=*' -name '*.json' -exec cat {} + | wc -l)"
     [ "$lines" -eq "$EVENTS" ] || die "landed $lines lines for $EVENTS events"

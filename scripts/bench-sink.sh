@@ -53,25 +53,18 @@ read -r direct_docs direct_seconds <<<"$("$BIN/examples/direct_bulk" "127.0.0.1:
 
 log "es-sink"
 fresh_osmem sink
-metric() { curl -fsS "http://127.0.0.1:$admin_port/metrics" 2>/dev/null | awk -v m="$1" '$1 == m { print $2 }'; }
 KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$kafka_port" KAFKA_GROUP_ID="bench-$$" ES_URL="http://127.0.0.1:$es_port" \
 ADMIN_ADDR="127.0.0.1:$admin_port" RUST_LOG=warn BULK_MAX_DOCS="$BULK_MAX_DOCS" \
     "$BIN/es-sink" >"$WORK_DIR/es-sink.log" 2>&1 &
 sink_pid=$!; PIDS+=("$sink_pid")
 # The clock starts when the group has handed out every partition, as the baseline's starts
 # with its documents in hand.
-until [ "$(metric es_sink_assigned_partitions)" = 3 ]; do
-    kill -0 "$sink_pid" 2>/dev/null || die "es-sink exited; see $WORK_DIR/es-sink.log"
-    sleep 0.05
-done
+wait_for_metric "$admin_port" es_sink_assigned_partitions 3 "$sink_pid" "$WORK_DIR/es-sink.log"
 started="$(date +%s.%N)"
-until [ "$(metric es_sink_indexed_total)" = "$EVENTS" ]; do
-    kill -0 "$sink_pid" 2>/dev/null || die "es-sink exited; see $WORK_DIR/es-sink.log"
-    sleep 0.05
-done
+wait_for_metric "$admin_port" es_sink_indexed_total "$EVENTS" "$sink_pid" "$WORK_DIR/es-sink.log"
 finished="$(date +%s.%N)"
 sink_rss="$(peak_rss_mib "$sink_pid")"
-bulks="$(metric es_sink_bulk_documents_count)"
+bulks="$(metric_value "$admin_port" es_sink_bulk_documents_count)"
 kill -TERM "$sink_pid"; wait "$sink_pid" 2>/dev/null || true
 [ "$(count)" -eq "$EVENTS" ] || die "es-sink indexed $(count) documents for $EVENTS events"
 

@@ -162,6 +162,21 @@ ensure_browser() {
     fi
 }
 
+# Prints the value of metric $2 on the admin server at 127.0.0.1:$1 (nothing if absent).
+metric_value() {
+    curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null | awk -v m="$2" '$1 == m { print $2 }'
+}
+
+# Waits until metric $2 on 127.0.0.1:$1 equals $3, failing if process $4 exits meanwhile (its
+# log is $5).
+wait_for_metric() {
+    local port="$1" name="$2" want="$3" pid="$4" logfile="$5"
+    until [ "$(metric_value "$port" "$name")" = "$want" ]; do
+        kill -0 "$pid" 2>/dev/null || die "process $pid exited; see $logfile"
+        sleep 0.05
+    done
+}
+
 # Peak resident memory of a running process, in MiB.
 peak_rss_mib() {
     awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
