@@ -12,6 +12,18 @@ OSMEM_VERSION="0.1.6"
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# Warns when the file system holding DIR has less than MIB mebibytes free: a build that runs out
+# of space fails deep inside rustc with a message that hides the cause.
+warn_if_low_disk() {
+    local dir="$1" need_mib="$2" free_mib
+    mkdir -p "$dir"
+    free_mib="$(df -Pm "$dir" | awk 'NR == 2 { print $4 }')"
+    if [ -n "$free_mib" ] && [ "$free_mib" -lt "$need_mib" ]; then
+        printf 'warning: %s MiB free under %s; a full build needs about %s MiB\n' \
+            "$free_mib" "$dir" "$need_mib" >&2
+    fi
+}
+
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
         die "need root to run: $*"

@@ -6,6 +6,8 @@
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
+warn_if_low_disk "${CARGO_TARGET_DIR:-$REPO_ROOT/target}" 5500
+
 log "cargo fmt --check"
 cargo fmt --all --check
 
@@ -28,7 +30,7 @@ KAFKA_PORT="$kafka_port" API_PORT="$api_port" WEB_PORT="$web_port" HDFS_CONSUMER
     DEMO_PROFILE=dev RUN_DIR="$smoke_dir" \
     setsid "$REPO_ROOT/scripts/demo.sh" >"$smoke_dir/demo.out" 2>&1 &
 demo_pid=$!
-smoke_fail() { cat "$smoke_dir"/*.out "$smoke_dir"/*.log >&2 || true; kill -TERM "$demo_pid" 2>/dev/null || true; die "demo smoke run: $*"; }
+smoke_fail() { cat "$smoke_dir"/*.out "$smoke_dir"/*.log >&2 2>/dev/null || true; kill -TERM "$demo_pid" 2>/dev/null || true; die "demo smoke run: $*"; }
 deadline=$((SECONDS + 600))
 until grep -q "Ctrl-C stops everything" "$smoke_dir/demo.out" 2>/dev/null; do
     kill -0 "$demo_pid" 2>/dev/null || smoke_fail "demo.sh exited early"
