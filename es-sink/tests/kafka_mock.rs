@@ -101,7 +101,7 @@ async fn a_sink_stopped_with_bulks_in_flight_commits_only_what_was_indexed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sink_waiting_for_an_unreachable_cluster_still_stops_at_once() {
     let kafka = cluster();
-    let nothing_listens = support::free_port();
+    let nothing_listens = support::ports::free_port();
     let sink_config = config(
         &kafka.bootstrap_servers(),
         TOPIC,

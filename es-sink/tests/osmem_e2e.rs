@@ -334,7 +334,10 @@ fn start_sink_process(
         .env("ES_INDEX_PREFIX", prefix)
         .env("BULK_MAX_DOCS", "40")
         .env("BULK_LINGER", "100ms")
-        .env("ADMIN_ADDR", format!("127.0.0.1:{}", support::free_port()))
+        .env(
+            "ADMIN_ADDR",
+            format!("127.0.0.1:{}", support::ports::free_port()),
+        )
         .env(
             "RUST_LOG",
             std::env::var("CRASH_TEST_LOG").unwrap_or_else(|_| "warn".into()),

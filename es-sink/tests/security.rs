@@ -2,6 +2,9 @@
 //! key authentication, against a stand-in cluster served over TLS by Python's `ssl` module with
 //! a CA and certificate made by `openssl` for the test.
 
+#[path = "../../producer-api/tests/support/ports.rs"]
+mod ports;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -90,11 +93,7 @@ struct TlsCluster {
 
 impl TlsCluster {
     fn start(dir: &Path) -> TlsCluster {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = ports::free_port();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls_cluster.py");
         let mut child = Command::new("python3")
             .arg(script)

@@ -2,6 +2,9 @@
 //! when it is overloaded (429), unavailable (503), handed too large a request (413) or given
 //! bad credentials (401): answers the search server used elsewhere never gives.
 
+#[path = "../../producer-api/tests/support/ports.rs"]
+mod ports;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -217,11 +220,7 @@ async fn bad_credentials_are_waited_out_not_dead_lettered() {
 #[tokio::test]
 async fn an_unreachable_cluster_is_retried_and_the_template_put_again_first() {
     // Nothing listens on this port until the stub below takes it over.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = ports::free_port();
     let config = es_sink::Config::for_brokers(
         "unused:9092",
         format!("http://127.0.0.1:{port}").parse().unwrap(),

@@ -72,11 +72,7 @@ async fn clicks_posted_to_the_collector_land_as_hive_files() {
 }
 
 fn start_consumer(bootstrap: &str, topic: &str, group: &str, root: &std::path::Path) -> Child {
-    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let admin_port = support::ports::free_port();
     Command::new(env!("CARGO_BIN_EXE_hdfs-consumer"))
         .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
         .env("KAFKA_TOPIC", topic)

@@ -7,6 +7,8 @@ pub mod collector;
 pub mod crash;
 #[path = "../../../producer-api/tests/support/metrics.rs"]
 pub mod metrics;
+#[path = "../../../producer-api/tests/support/ports.rs"]
+pub mod ports;
 #[path = "../../../producer-api/tests/support/produce.rs"]
 pub mod produce;
 #[path = "../../../producer-api/tests/support/service.rs"]
@@ -31,15 +33,6 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
-
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The sink's defaults for a test: its own group and index prefix, small quick batches.
 pub fn config(bootstrap: &str, topic: &str, es_url: url::Url) -> Config {

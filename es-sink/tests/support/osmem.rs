@@ -14,7 +14,7 @@ pub struct Osmem {
 
 impl Osmem {
     pub fn start() -> Osmem {
-        Osmem::start_on(super::free_port())
+        Osmem::start_on(super::ports::free_port())
     }
 
     pub fn start_on(port: u16) -> Osmem {

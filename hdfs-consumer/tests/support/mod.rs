@@ -7,6 +7,8 @@ pub mod collector;
 pub mod crash;
 #[path = "../../../producer-api/tests/support/metrics.rs"]
 pub mod metrics;
+#[path = "../../../producer-api/tests/support/ports.rs"]
+pub mod ports;
 #[path = "../../../producer-api/tests/support/produce.rs"]
 pub mod produce;
 #[path = "../../../producer-api/tests/support/service.rs"]

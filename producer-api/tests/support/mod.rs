@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod collector;
+pub mod ports;
 pub mod produce;
 pub mod tansu;
 pub mod topic;

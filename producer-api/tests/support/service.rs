@@ -16,10 +16,7 @@ pub struct RunningService<E> {
 
 /// A free loopback address for an admin server.
 pub fn free_admin_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    SocketAddr::from(([127, 0, 0, 1], super::ports::free_port()))
 }
 
 impl<E: std::fmt::Debug + Send + 'static> RunningService<E> {

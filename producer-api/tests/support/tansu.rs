@@ -20,10 +20,7 @@ impl Tansu {
         let bin = std::env::var("TANSU_BIN").expect(
             "TANSU_BIN names the tansu broker binary; scripts/test.sh installs it and sets it",
         );
-        let port = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            probe.local_addr().unwrap().port()
-        };
+        let port = super::ports::free_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(bin)
             .args([
