@@ -5,14 +5,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use common::kafka::{DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_TOPIC, parse_property};
+use common::kafka::{
+    DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_DEAD_LETTER_TOPIC, DEFAULT_TOPIC, parse_property,
+};
 use url::Url;
 
 use crate::batch::BatchPolicy;
 use crate::bulk::DEFAULT_INDEX_PREFIX;
-
-/// Default topic of records the sink could not index.
-pub const DEFAULT_DEAD_LETTER_TOPIC: &str = "select-color-dlq";
 
 /// Indexes click events from Kafka into Elasticsearch: one document per event (`_id` is the
 /// event id, so a replay overwrites), daily indices named from the event time, failed records
