@@ -26,6 +26,14 @@ use rdkafka::producer::DefaultProducerContext;
 /// pause; Kafka itself defaulted to 10 s until 3.0.
 pub const CLIENT_PROPERTIES: &str = "session.timeout.ms=6000,heartbeat.interval.ms=500";
 
+/// [`CLIENT_PROPERTIES`] as key-value pairs, the shape the services' `KAFKA_PROPERTIES` parse to.
+pub fn client_properties() -> Vec<(String, String)> {
+    CLIENT_PROPERTIES
+        .split(',')
+        .map(|pair| common::kafka::parse_property(pair).expect("CLIENT_PROPERTIES is key=value"))
+        .collect()
+}
+
 /// What the limits of librdkafka's mock cluster mean for a user; shown by `--help`.
 const ABOUT: &str = "\
 An in-memory Kafka cluster for development and tests: librdkafka's mock cluster, served over \
@@ -231,6 +239,16 @@ mod tests {
         }
         let err = Config::try_parse_from(["dev-broker", "--topic", "clicks:three:2"]).unwrap_err();
         assert!(err.to_string().contains("--topic"), "{err}");
+    }
+
+    #[test]
+    fn client_properties_are_key_value_pairs() {
+        let properties = client_properties();
+        assert!(
+            properties
+                .iter()
+                .any(|(key, value)| key == "session.timeout.ms" && value.parse::<u32>().is_ok())
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use common::kafka::consumer_config;
+use common::kafka::{Continuity, consumer_config, report_gap};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message};
@@ -21,7 +21,7 @@ use tokio::runtime::Handle;
 use crate::batch::{Batch, BatchPolicy, RecordRef, classify_record};
 use crate::dead_letter::DeadLetterProducer;
 use crate::indexer::Indexer;
-use crate::metrics::{PartitionLabel, SinkMetrics};
+use crate::metrics::{CauseLabel, PartitionLabel, SinkMetrics};
 use crate::offsets::PartitionOffsets;
 
 /// What the consumer thread and the indexing tasks share.
@@ -43,6 +43,9 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const PAUSE_AFTER: Duration = Duration::from_secs(5);
 /// How often lag is measured.
 const LAG_INTERVAL: Duration = Duration::from_secs(5);
+/// How long an assignment waits for the group's committed offsets, which tell where reading
+/// resumes and so whether the first record follows on.
+const COMMITTED_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct PartitionState {
     generation: u64,
@@ -79,13 +82,16 @@ impl ConsumerContext for SinkContext {
     ) {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let resume = self.committed(consumer, tpl);
                 let mut state = self.state();
                 for element in tpl.elements() {
                     state.generations += 1;
                     let generation = state.generations;
                     let fresh = PartitionState {
                         generation,
-                        offsets: PartitionOffsets::default(),
+                        offsets: PartitionOffsets::resuming_at(
+                            resume.get(&element.partition()).copied(),
+                        ),
                         in_flight: 0,
                     };
                     if state
@@ -126,15 +132,44 @@ impl SinkContext {
         self.state.lock().expect("not poisoned")
     }
 
+    /// The group's committed offsets of the partitions being assigned, made the explicit start
+    /// of each, so the first record read can be checked against them. Empty when the lookup
+    /// fails: librdkafka then looks them up itself, and the first record is not checked.
+    fn committed(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        tpl: &mut TopicPartitionList,
+    ) -> HashMap<i32, i64> {
+        let committed = match consumer.committed_offsets(tpl.clone(), COMMITTED_TIMEOUT) {
+            Ok(committed) => committed,
+            Err(err) => {
+                tracing::warn!(%err, "cannot read the committed offsets; resuming without checking the first records");
+                return HashMap::new();
+            }
+        };
+        let mut resume = HashMap::new();
+        for element in committed.elements() {
+            if let Offset::Offset(offset) = element.offset() {
+                resume.insert(element.partition(), offset);
+                let _ = tpl.set_partition_offset(
+                    element.topic(),
+                    element.partition(),
+                    Offset::Offset(offset),
+                );
+            }
+        }
+        resume
+    }
+
     /// Adds a record to the open batch (as a document or a dead letter).
-    fn accept(&self, message: &BorrowedMessage<'_>) {
+    fn accept(&self, consumer: &BaseConsumer<Self>, message: &BorrowedMessage<'_>) {
         let partition = message.partition();
         let offset = message.offset();
         let mut state = self.state();
         let Some(owned) = state.partitions.get_mut(&partition) else {
             return; // revoked between fetch and here; the next owner reads it
         };
-        owned.offsets.read(offset);
+        let continuity = owned.offsets.read(offset);
         let record = RecordRef {
             partition,
             offset,
@@ -147,7 +182,32 @@ impl SinkContext {
             message.payload(),
         );
         state.open.push(entry, Instant::now());
+        drop(state);
         self.shared.metrics.consumed.inc();
+        match continuity {
+            Continuity::InOrder => {}
+            Continuity::Gap { expected, missing } => {
+                let cause = report_gap(consumer, &self.shared.topic, partition, expected, missing);
+                let label = CauseLabel::new(cause.as_str());
+                let metrics = &self.shared.metrics;
+                metrics.offset_gaps.get_or_create(&label).inc();
+                metrics
+                    .skipped_offsets
+                    .get_or_create(&label)
+                    .inc_by(missing as u64);
+            }
+            Continuity::Behind { expected } => {
+                // Documents are keyed by event id, so reading the new log from its start
+                // indexes what is new and only overwrites what is not.
+                self.shared.metrics.committed_ahead.inc();
+                tracing::error!(
+                    partition,
+                    committed = expected,
+                    offset,
+                    "the partition ends before its committed offset: the topic was recreated or lost records; indexing it from its start"
+                );
+            }
+        }
     }
 
     /// Sends the open batch to be indexed if it is due (or `force`d and not empty) and a slot is
@@ -412,7 +472,7 @@ impl SinkConsumer {
                     context.set_paused(consumer, true);
                     context.collect_done(consumer, POLL_INTERVAL);
                     if let Some(Ok(message)) = consumer.poll(Duration::ZERO) {
-                        context.accept(&message);
+                        context.accept(consumer, &message);
                     }
                 } else {
                     context.collect_done(consumer, POLL_INTERVAL);
@@ -422,7 +482,7 @@ impl SinkConsumer {
             blocked_since = None;
             context.set_paused(consumer, false);
             match consumer.poll(context.poll_timeout(now)) {
-                Some(Ok(message)) => context.accept(&message),
+                Some(Ok(message)) => context.accept(consumer, &message),
                 Some(Err(err)) => tracing::warn!(%err, "consume error"),
                 None => {}
             }

@@ -4,6 +4,8 @@
 
 use std::collections::VecDeque;
 
+use common::kafka::Continuity;
+
 /// Offsets read from one partition and not yet committed past.
 #[derive(Debug, Default)]
 pub struct PartitionOffsets {
@@ -11,15 +13,34 @@ pub struct PartitionOffsets {
     pending: VecDeque<(i64, bool)>,
     /// The offset after the last record read.
     next: Option<i64>,
+    /// Where reading resumed (the committed offset), until the first record is read.
+    resume: Option<i64>,
     /// The offset last committed (or handed to a commit).
     committed: Option<i64>,
 }
 
 impl PartitionOffsets {
-    /// Notes a record read; records arrive in offset order.
-    pub fn read(&mut self, offset: i64) {
+    /// A partition whose reading resumes at `resume` (its committed offset), or from wherever
+    /// the consumer starts when nothing was committed.
+    pub fn resuming_at(resume: Option<i64>) -> Self {
+        PartitionOffsets {
+            resume,
+            ..PartitionOffsets::default()
+        }
+    }
+
+    /// Notes a record read, and says how its offset follows the previous one (or the resume
+    /// point). A record behind them means the broker moved the position back past the log's
+    /// end: what was pending belongs to a log that is gone, and tracking starts again here.
+    pub fn read(&mut self, offset: i64) -> Continuity {
+        let continuity = Continuity::of(self.next.or(self.resume), offset);
+        if let Continuity::Behind { .. } = continuity {
+            self.pending.clear();
+            self.committed = None;
+        }
         self.pending.push_back((offset, false));
         self.next = Some(offset + 1);
+        continuity
     }
 
     /// Notes a record done (indexed or dead-lettered). False if it was not pending.
@@ -73,7 +94,7 @@ mod tests {
     fn commit_stops_at_the_first_record_not_done() {
         let mut offsets = PartitionOffsets::default();
         for o in [10, 11, 12, 15] {
-            offsets.read(o); // 13 and 14 are gaps (compaction, transaction markers)
+            offsets.read(o); // 13 and 14 are a gap
         }
         assert_eq!(offsets.committable(), Some(10));
         assert!(offsets.done(11));
@@ -85,6 +106,38 @@ mod tests {
         assert!(offsets.done(12));
         assert_eq!(offsets.committable(), Some(16), "past the last record read");
         assert_eq!(offsets.outstanding(), 0);
+    }
+
+    #[test]
+    fn a_gap_is_told_from_the_resume_point_then_from_the_last_record() {
+        let mut offsets = PartitionOffsets::resuming_at(Some(100));
+        assert_eq!(
+            offsets.read(250),
+            Continuity::Gap {
+                expected: 100,
+                missing: 150
+            },
+            "deleted by retention while the sink was away"
+        );
+        assert_eq!(offsets.read(251), Continuity::InOrder);
+        assert_eq!(
+            offsets.read(260),
+            Continuity::Gap {
+                expected: 252,
+                missing: 8
+            }
+        );
+        let mut fresh = PartitionOffsets::resuming_at(None);
+        assert_eq!(fresh.read(7), Continuity::InOrder, "nothing expected yet");
+    }
+
+    #[test]
+    fn a_position_moved_back_starts_tracking_again() {
+        let mut offsets = PartitionOffsets::resuming_at(Some(44));
+        assert_eq!(offsets.read(0), Continuity::Behind { expected: 44 });
+        assert_eq!(offsets.take_commit(), Some(0), "nothing before 0 is done");
+        offsets.done(0);
+        assert_eq!(offsets.take_commit(), Some(1));
     }
 
     #[test]

@@ -6,7 +6,10 @@ mod support;
 
 use std::time::Duration;
 
+use dev_broker::{DevBroker, TopicSpec};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::mocking::MockCluster;
+use rdkafka::{Offset, TopicPartitionList};
 use support::accepting_cluster::AcceptingCluster;
 use support::{config, produce, spawn_sink, wait_until};
 
@@ -122,4 +125,87 @@ async fn a_sink_waiting_for_an_unreachable_cluster_still_stops_at_once() {
     let started = std::time::Instant::now();
     sink.stop().await;
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// One broker holding `TOPIC` with one partition, and its dead-letter topic.
+fn one_partition_broker() -> DevBroker {
+    let spec = |name: String| TopicSpec {
+        name,
+        partitions: 1,
+        replication_factor: 1,
+    };
+    DevBroker::start(1, &[spec(TOPIC.into()), spec(format!("{TOPIC}-dlq"))]).unwrap()
+}
+
+fn watermarks(bootstrap: &str, partition: i32) -> (i64, i64) {
+    let consumer: BaseConsumer = common::kafka::consumer_config(bootstrap, "watermarks", "test")
+        .create()
+        .unwrap();
+    consumer
+        .fetch_watermarks(TOPIC, partition, Duration::from_secs(10))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_deleted_by_retention_while_stopped_are_counted_and_the_rest_indexed() {
+    let kafka = one_partition_broker();
+    let bootstrap = kafka.bootstrap_servers();
+    let search = AcceptingCluster::start(Duration::ZERO).await;
+    let sink_config = config(&bootstrap, TOPIC, search.url.clone());
+    let before = produce(&bootstrap, TOPIC, 1, 100);
+    let sink = spawn_sink(sink_config.clone());
+    assert!(search.wait_for(&before, Duration::from_secs(30)).await);
+    sink.stop().await;
+
+    // While it is away, more arrives than a partition of the in-memory cluster keeps (5 MiB):
+    // the oldest records are deleted before they are read.
+    let while_away = produce(&bootstrap, TOPIC, 1, 30_000);
+    let (log_start, _) = watermarks(&bootstrap, 0);
+    assert!(log_start > 100, "retention deleted unread records");
+    let deleted = log_start - 100;
+    let kept = &while_away[deleted as usize..];
+
+    let sink = spawn_sink(sink_config);
+    assert!(search.wait_for(kept, Duration::from_secs(60)).await);
+    assert_eq!(
+        sink.metric(r#"es_sink_offset_gaps_total{cause="retention"}"#)
+            .await,
+        1.0
+    );
+    assert_eq!(
+        sink.metric(r#"es_sink_skipped_offsets_total{cause="retention"}"#)
+            .await,
+        deleted as f64
+    );
+    assert_eq!(
+        sink.metric("es_sink_consumed_total").await,
+        kept.len() as f64,
+        "reading resumed at the log start"
+    );
+    sink.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_offset_past_a_recreated_topics_end_is_reported_and_the_topic_indexed() {
+    let kafka = one_partition_broker();
+    let bootstrap = kafka.bootstrap_servers();
+    let search = AcceptingCluster::start(Duration::ZERO).await;
+    let sink_config = config(&bootstrap, TOPIC, search.url.clone());
+    // The group committed offset 44 of a topic that has since been recreated with 3 records.
+    let produced = produce(&bootstrap, TOPIC, 1, 3);
+    let group: BaseConsumer =
+        common::kafka::consumer_config(&bootstrap, &sink_config.kafka_group_id, "test")
+            .create()
+            .unwrap();
+    let mut committed = TopicPartitionList::new();
+    committed
+        .add_partition_offset(TOPIC, 0, Offset::Offset(44))
+        .unwrap();
+    group.commit(&committed, CommitMode::Sync).unwrap();
+    drop(group);
+
+    let sink = spawn_sink(sink_config);
+    assert!(search.wait_for(&produced, Duration::from_secs(30)).await);
+    assert_eq!(sink.metric("es_sink_committed_ahead_total").await, 1.0);
+    sink.stop().await;
 }

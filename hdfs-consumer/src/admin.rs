@@ -1,5 +1,5 @@
-//! `/healthz` (process alive), `/readyz` (every worker running and storage answering) and
-//! `/metrics`.
+//! `/healthz` (process alive), `/readyz` (every worker running, storage answering, no
+//! partition halted) and `/metrics`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use opendal::Operator;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::metrics::ConsumerMetrics;
@@ -19,6 +20,7 @@ pub struct AdminState {
     registry: Arc<Registry>,
     running: Arc<AtomicUsize>,
     workers: usize,
+    halted_partitions: Gauge,
 }
 
 impl AdminState {
@@ -33,6 +35,7 @@ impl AdminState {
             registry: Arc::new(metrics.registry()),
             running,
             workers,
+            halted_partitions: metrics.halted_partitions.clone(),
         }
     }
 }
@@ -53,13 +56,15 @@ async fn readyz(State(state): State<AdminState>) -> Response {
         .await
         .map(|_| ())
         .map_err(|e| e.to_string());
-    let ready = running == state.workers && storage.is_ok();
+    let halted = state.halted_partitions.get();
+    let ready = running == state.workers && storage.is_ok() && halted == 0;
     common::http::readiness_response(
         ready,
         serde_json::json!({
             "workersRunning": running,
             "workers": state.workers,
             "storage": storage.err().unwrap_or_else(|| "ok".into()),
+            "haltedPartitions": halted,
         }),
     )
 }

@@ -17,6 +17,12 @@ pub struct ReasonLabel {
     pub reason: &'static str,
 }
 
+/// Why records were never read: see [`common::kafka::GapCause`].
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CauseLabel {
+    pub cause: &'static str,
+}
+
 #[derive(Clone)]
 pub struct ConsumerMetrics {
     pub records_landed: Counter,
@@ -27,6 +33,10 @@ pub struct ConsumerMetrics {
     pub flush_duration: Histogram,
     pub storage_failures: Counter,
     pub dropped_on_revoke: Counter,
+    pub offset_gaps: Family<CauseLabel, Counter>,
+    pub skipped_offsets: Family<CauseLabel, Counter>,
+    pub checkpoint_ahead: Counter,
+    pub halted_partitions: Gauge,
     pub lag: Family<PartitionLabel, Gauge>,
     pub assigned_partitions: Gauge,
 }
@@ -42,6 +52,10 @@ impl Default for ConsumerMetrics {
             flush_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             storage_failures: Counter::default(),
             dropped_on_revoke: Counter::default(),
+            offset_gaps: Family::default(),
+            skipped_offsets: Family::default(),
+            checkpoint_ahead: Counter::default(),
+            halted_partitions: Gauge::default(),
             lag: Family::default(),
             assigned_partitions: Gauge::default(),
         }
@@ -90,6 +104,26 @@ impl ConsumerMetrics {
             "dropped_on_revoke",
             "Buffered records dropped when their partition was revoked (re-read by the next owner)",
             self.dropped_on_revoke.clone(),
+        );
+        r.register(
+            "offset_gaps",
+            "Jumps over offsets that were never read, by cause: retention (deleted before they were read) or broker (skipped by it)",
+            self.offset_gaps.clone(),
+        );
+        r.register(
+            "skipped_offsets",
+            "Offsets jumped over by those gaps, by cause: records lost to this consumer",
+            self.skipped_offsets.clone(),
+        );
+        r.register(
+            "checkpoint_ahead",
+            "Times a partition was found to end before its checkpoint (topic recreated or records lost); the partition is halted",
+            self.checkpoint_ahead.clone(),
+        );
+        r.register(
+            "halted_partitions",
+            "Partitions that end before their checkpoint, where nothing is landed until a person acts",
+            self.halted_partitions.clone(),
         );
         r.register(
             "assigned_partitions",

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::kafka::consumer_config;
+use common::kafka::{Continuity, consumer_config, report_gap, watermarks};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::Message;
@@ -17,7 +17,7 @@ use tokio::runtime::Handle;
 
 use crate::buffer::{BufferedRecord, FlushPolicy, FlushReason, PartitionBuffer};
 use crate::landing::Landing;
-use crate::metrics::{ConsumerMetrics, PartitionLabel, ReasonLabel};
+use crate::metrics::{CauseLabel, ConsumerMetrics, PartitionLabel, ReasonLabel};
 
 /// What every worker of the process shares.
 pub struct Shared {
@@ -29,10 +29,22 @@ pub struct Shared {
     pub metrics: ConsumerMetrics,
 }
 
+/// Where an owned partition's reading stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Position {
+    /// Storage did not answer at assignment: where to resume is unknown, so nothing is taken.
+    Unrecovered,
+    /// Taking records; `next` is the offset the next one should have, unknown until the first
+    /// record when nothing of the partition was ever landed.
+    Reading { next: Option<i64> },
+    /// The partition ends before its checkpoint: the topic was recreated or lost records.
+    /// Nothing is taken or landed, so nothing lands under names the checkpoint already used.
+    Halted,
+}
+
 /// State of one owned partition.
 struct PartitionState {
-    /// Offset the next record must have at least; `None` until recovery from storage worked.
-    next_offset: Option<i64>,
+    position: Position,
     buffer: PartitionBuffer,
     /// Failed attempts in a row (landing or recovery) and when to try again.
     failures: u32,
@@ -41,9 +53,9 @@ struct PartitionState {
 }
 
 impl PartitionState {
-    fn new(next_offset: Option<i64>) -> Self {
+    fn new(position: Position) -> Self {
         PartitionState {
-            next_offset,
+            position,
             buffer: PartitionBuffer::default(),
             failures: 0,
             retry_at: None,
@@ -91,13 +103,15 @@ impl ConsumerContext for WorkerContext {
                             let offset = last.map_or(Offset::Beginning, |l| Offset::Offset(l + 1));
                             tracing::info!(worker = self.worker, partition, resume = ?offset, "partition assigned");
                             let _ = tpl.set_partition_offset(&topic, partition, offset);
-                            PartitionState::new(Some(last.map_or(0, |l| l + 1)))
+                            PartitionState::new(Position::Reading {
+                                next: last.map(|l| l + 1),
+                            })
                         }
                         Err(err) => {
                             tracing::error!(worker = self.worker, partition, %err, "cannot read landed state; partition paused until storage answers");
                             self.shared.metrics.storage_failures.inc();
                             unrecovered.add_partition(&topic, partition);
-                            let mut state = PartitionState::new(None);
+                            let mut state = PartitionState::new(Position::Unrecovered);
                             state.paused = true;
                             state.failures = 1;
                             state.retry_at =
@@ -122,6 +136,9 @@ impl ConsumerContext for WorkerContext {
                 for element in tpl.elements() {
                     if let Some(state) = partitions.remove(&element.partition()) {
                         self.shared.metrics.assigned_partitions.dec();
+                        if state.position == Position::Halted {
+                            self.shared.metrics.halted_partitions.dec();
+                        }
                         let dropped = state.buffer.len();
                         self.shared.metrics.dropped_on_revoke.inc_by(dropped as u64);
                         tracing::info!(
@@ -287,36 +304,102 @@ impl Worker {
 
     /// Buffers a record of `partition`. True when the buffer is now due by count or size.
     fn accept(&self, partition: i32, record: BufferedRecord) -> bool {
+        let expected = match self.position(partition) {
+            Some(Position::Reading { next }) => next,
+            // Revoked between fetch and here, or not recovered yet (read again from the right
+            // place once it is), or halted.
+            _ => return false,
+        };
+        match Continuity::of(expected, record.offset) {
+            Continuity::InOrder => {}
+            Continuity::Gap { expected, missing } => {
+                let cause = report_gap(
+                    &self.consumer,
+                    &self.shared.topic,
+                    partition,
+                    expected,
+                    missing,
+                );
+                let label = CauseLabel {
+                    cause: cause.as_str(),
+                };
+                let metrics = &self.shared.metrics;
+                metrics.offset_gaps.get_or_create(&label).inc();
+                metrics
+                    .skipped_offsets
+                    .get_or_create(&label)
+                    .inc_by(missing as u64);
+            }
+            Continuity::Behind { expected } => {
+                self.halt_if_ahead(partition, expected);
+                return false;
+            }
+        }
         let now = Instant::now();
         let mut partitions = self.partitions.lock().expect("not poisoned");
         let Some(state) = partitions.get_mut(&partition) else {
-            return false; // revoked between fetch and here
+            return false;
         };
-        match state.next_offset {
-            // Not recovered yet, or already landed: the partition will be read again from
-            // the right place.
-            None => return false,
-            Some(next) if record.offset < next => return false,
-            Some(next) if record.offset > next && state.buffer.is_empty() => {
-                // Compaction and transaction markers leave gaps; anything else is a broker
-                // skipping records, and worth seeing.
-                tracing::warn!(
-                    worker = self.id,
-                    partition,
-                    expected = next,
-                    got = record.offset,
-                    "offset gap after resuming"
-                );
-            }
-            Some(_) => {}
-        }
-        state.next_offset = Some(record.offset + 1);
+        state.position = Position::Reading {
+            next: Some(record.offset + 1),
+        };
         state.buffer.push(record, now);
         state.retry_at.is_none()
             && matches!(
                 state.buffer.due(&self.shared.policy, now),
                 Some(FlushReason::Records | FlushReason::Bytes)
             )
+    }
+
+    fn position(&self, partition: i32) -> Option<Position> {
+        self.partitions
+            .lock()
+            .expect("not poisoned")
+            .get(&partition)
+            .map(|s| s.position)
+    }
+
+    /// A record older than the resume point means the broker reset the fetch position back,
+    /// which it does when the position is past the partition's end: the topic was recreated
+    /// or lost records, and the checkpoint describes another log. Landing would reuse file
+    /// names the checkpoint already used, and skipping would drop the new records, so the
+    /// partition is halted until a person moves the landed files aside.
+    fn halt_if_ahead(&self, partition: i32, expected: i64) {
+        let log = watermarks(&self.consumer, &self.shared.topic, partition);
+        if let Some((_, end)) = log
+            && end >= expected
+        {
+            // The log does reach the checkpoint: a record fetched before a seek, already landed.
+            tracing::warn!(
+                worker = self.id,
+                partition,
+                expected,
+                log_end = end,
+                "a record below the resume point arrived; it is already landed, so it is dropped"
+            );
+            return;
+        }
+        {
+            let mut partitions = self.partitions.lock().expect("not poisoned");
+            let Some(state) = partitions.get_mut(&partition) else {
+                return;
+            };
+            state.position = Position::Halted;
+            state.buffer.clear();
+        }
+        self.set_paused(partition, true);
+        let metrics = &self.shared.metrics;
+        metrics.checkpoint_ahead.inc();
+        metrics.halted_partitions.inc();
+        tracing::error!(
+            worker = self.id,
+            partition,
+            landed_up_to = expected - 1,
+            log_end = log.map(|(_, end)| end),
+            "the partition ends before its checkpoint: the topic was recreated or lost records. \
+             Nothing more is landed from it; move the topic's landed files aside (or set another \
+             LANDING_URL) and restart"
+        );
     }
 
     /// Lands due buffers, retries failed ones and recoveries, and updates lag. With `all`,
@@ -357,12 +440,17 @@ impl Worker {
         if state.retry_at.is_some_and(|at| now < at) {
             return;
         }
-        if state.next_offset.is_none() {
+        if state.position == Position::Halted {
+            return;
+        }
+        if state.position == Position::Unrecovered {
             // Assignment found storage unavailable: try again, then read from the right place.
             match self.shared.recover(partition) {
                 Ok(last) => {
                     let offset = last.map_or(Offset::Beginning, |l| Offset::Offset(l + 1));
-                    state.next_offset = Some(last.map_or(0, |l| l + 1));
+                    state.position = Position::Reading {
+                        next: last.map(|l| l + 1),
+                    };
                     state.failures = 0;
                     state.retry_at = None;
                     drop(partitions);
@@ -493,7 +581,7 @@ impl Worker {
     fn commit_landed(&self) {
         let mut tpl = TopicPartitionList::new();
         for (partition, state) in self.partitions.lock().expect("not poisoned").iter() {
-            if let Some(next) = state.next_offset {
+            if let Position::Reading { next: Some(next) } = state.position {
                 let landed_next = next - state.buffer.len() as i64;
                 let _ = tpl.add_partition_offset(
                     &self.shared.topic,
@@ -512,15 +600,17 @@ impl Worker {
     }
 
     fn update_lag(&self) {
-        let owned: Vec<(i32, Option<i64>, usize)> = self
+        let owned: Vec<(i32, i64, usize)> = self
             .partitions
             .lock()
             .expect("not poisoned")
             .iter()
-            .map(|(p, s)| (*p, s.next_offset, s.buffer.len()))
+            .filter_map(|(p, s)| match s.position {
+                Position::Reading { next: Some(next) } => Some((*p, next, s.buffer.len())),
+                _ => None,
+            })
             .collect();
         for (partition, next, buffered) in owned {
-            let Some(next) = next else { continue };
             if let Ok((_, high)) = self.consumer.fetch_watermarks(
                 &self.shared.topic,
                 partition,

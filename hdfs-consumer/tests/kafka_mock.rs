@@ -4,6 +4,7 @@ mod support;
 
 use std::time::Duration;
 
+use dev_broker::{DevBroker, TopicSpec};
 use rdkafka::mocking::MockCluster;
 use support::{
     assert_exactly_once, config, landed_ids, produce, produce_raw, spawn_consumer, wait_for_landed,
@@ -211,4 +212,133 @@ async fn an_idle_partition_still_lands_its_last_records() {
     );
     consumer.stop().await;
     assert_exactly_once(&landed_ids(root.path(), TOPIC), &produced);
+}
+
+/// The partition's log start and end, as the broker reports them.
+fn watermarks(bootstrap: &str, topic: &str, partition: i32) -> (i64, i64) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = common::kafka::consumer_config(bootstrap, "watermarks", "test")
+        .create()
+        .unwrap();
+    consumer
+        .fetch_watermarks(topic, partition, Duration::from_secs(10))
+        .unwrap()
+}
+
+/// One broker holding `TOPIC` with one partition.
+fn one_partition_broker() -> DevBroker {
+    DevBroker::start(
+        1,
+        &[TopicSpec {
+            name: TOPIC.into(),
+            partitions: 1,
+            replication_factor: 1,
+        }],
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_deleted_by_retention_while_stopped_are_counted_and_the_rest_lands_once() {
+    let kafka = one_partition_broker();
+    let bootstrap = kafka.bootstrap_servers();
+    let root = tempfile::tempdir().unwrap();
+    let before = produce(&bootstrap, TOPIC, 1, 100);
+    let consumer = spawn_consumer(config(&bootstrap, TOPIC, root.path(), 1));
+    assert_eq!(
+        wait_for_landed(root.path(), TOPIC, 100, Duration::from_secs(30)).await,
+        100
+    );
+    consumer.stop().await;
+
+    // While it is away, more arrives than a partition of the in-memory cluster keeps (5 MiB):
+    // the oldest records are deleted before they are read.
+    let while_away = produce(&bootstrap, TOPIC, 1, 30_000);
+    let (log_start, log_end) = watermarks(&bootstrap, TOPIC, 0);
+    assert!(log_start > 100, "retention deleted unread records");
+    let deleted = log_start - 100;
+    let kept = &while_away[deleted as usize..];
+    assert_eq!(kept.len() as i64, log_end - log_start);
+
+    let consumer = spawn_consumer(config(&bootstrap, TOPIC, root.path(), 1));
+    let want = before.len() + kept.len();
+    assert_eq!(
+        wait_for_landed(root.path(), TOPIC, want, Duration::from_secs(60)).await,
+        want
+    );
+    assert_eq!(
+        consumer
+            .metric(r#"hdfs_consumer_offset_gaps_total{cause="retention"}"#)
+            .await,
+        1.0
+    );
+    assert_eq!(
+        consumer
+            .metric(r#"hdfs_consumer_skipped_offsets_total{cause="retention"}"#)
+            .await,
+        deleted as f64
+    );
+    consumer.stop().await;
+    let mut expected = before;
+    expected.extend_from_slice(kept);
+    assert_exactly_once(&landed_ids(root.path(), TOPIC), &expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_past_a_recreated_topics_end_halts_the_partition_until_the_files_move() {
+    let root = tempfile::tempdir().unwrap();
+    let first_topic = one_partition_broker();
+    let old = produce(&first_topic.bootstrap_servers(), TOPIC, 1, 50);
+    let consumer = spawn_consumer(config(
+        &first_topic.bootstrap_servers(),
+        TOPIC,
+        root.path(),
+        1,
+    ));
+    assert_eq!(
+        wait_for_landed(root.path(), TOPIC, 50, Duration::from_secs(30)).await,
+        50
+    );
+    consumer.stop().await;
+    drop(first_topic);
+
+    // The topic starts again from offset 0, below the checkpoint's 49.
+    let recreated = one_partition_broker();
+    let bootstrap = recreated.bootstrap_servers();
+    let new = produce(&bootstrap, TOPIC, 1, 5);
+    let consumer = spawn_consumer(config(&bootstrap, TOPIC, root.path(), 1));
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            consumer
+                .metric("hdfs_consumer_checkpoint_ahead_total")
+                .await
+                == 1.0
+        })
+        .await,
+        "the checkpoint past the partition's end went unnoticed"
+    );
+    assert_eq!(
+        consumer.metric("hdfs_consumer_halted_partitions").await,
+        1.0
+    );
+    let readyz = reqwest::get(format!("http://{}/readyz", consumer.admin))
+        .await
+        .unwrap();
+    assert_eq!(readyz.status(), 503);
+    let body: serde_json::Value = readyz.json().await.unwrap();
+    assert_eq!(body["haltedPartitions"], 1, "{body}");
+    consumer.stop().await;
+    assert_exactly_once(&landed_ids(root.path(), TOPIC), &old);
+
+    // What the error says to do: move the landed files aside, and the new topic lands.
+    let aside = tempfile::tempdir().unwrap();
+    std::fs::rename(root.path().join(TOPIC), aside.path().join(TOPIC)).unwrap();
+    let consumer = spawn_consumer(config(&bootstrap, TOPIC, root.path(), 1));
+    assert_eq!(
+        wait_for_landed(root.path(), TOPIC, 5, Duration::from_secs(30)).await,
+        5
+    );
+    consumer.stop().await;
+    assert_exactly_once(&landed_ids(root.path(), TOPIC), &new);
+    assert_exactly_once(&landed_ids(aside.path(), TOPIC), &old);
 }

@@ -1,5 +1,5 @@
 //! A person's path, in a real browser: headless Chromium opens the page, types a name, clicks
-//! every colour; the events are read back from a real Kafka-protocol broker.
+//! every colour; the events are read back from an in-memory Kafka cluster (`dev-broker`).
 
 mod support;
 
@@ -8,15 +8,14 @@ use std::time::Duration;
 
 use clap::Parser;
 use producer_api::Config;
-use support::tansu::Tansu;
 use support::{RunningApi, read_topic_async};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs tansu, Chromium and playwright-core: run scripts/test.sh"]
+#[ignore = "needs Chromium and playwright-core: run scripts/test.sh"]
 async fn a_person_clicks_every_colour_and_each_click_reaches_the_topic() {
-    let tansu = Tansu::start();
-    let topic = format!("select-color-{}", uuid::Uuid::now_v7());
-    tansu.create_topic(&topic, 3).await;
+    let kafka = dev_broker::DevBroker::start(3, &[dev_broker::TopicSpec::clicks()]).unwrap();
+    let bootstrap = kafka.bootstrap_servers();
+    let topic = common::kafka::DEFAULT_TOPIC;
 
     let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let web_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -25,8 +24,8 @@ async fn a_person_clicks_every_colour_and_each_click_reaches_the_topic() {
         web_listener.local_addr().unwrap(),
     );
 
-    let mut api_config = Config::for_brokers(&tansu.bootstrap);
-    api_config.kafka_topic = topic.clone();
+    let mut api_config = Config::for_brokers(&bootstrap);
+    api_config.kafka_topic = topic.to_owned();
     api_config.cors_allowed_origins = vec![format!("http://{web_addr}").parse().unwrap()];
     let api = RunningApi::start_on(api_listener, api_config);
 
@@ -68,7 +67,7 @@ async fn a_person_clicks_every_colour_and_each_click_reaches_the_topic() {
         ["red", "orange", "yellow", "green", "blue", "purple"]
     );
 
-    let landed = read_topic_async(&tansu.bootstrap, &topic, 3, 6, Duration::from_secs(60)).await;
+    let landed = read_topic_async(&bootstrap, topic, 3, 6, Duration::from_secs(60)).await;
     let mut landed_colours: Vec<String> =
         landed.iter().map(|r| r.event.color_name.clone()).collect();
     landed_colours.sort();

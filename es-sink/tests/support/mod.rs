@@ -34,6 +34,24 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+/// A fresh in-memory cluster of three brokers holding `topic` (replication factor 2) and its
+/// dead-letter topic `<topic>-dlq`.
+pub fn broker(topic: &str, partitions: i32) -> dev_broker::DevBroker {
+    let spec = |name: String, partitions| dev_broker::TopicSpec {
+        name,
+        partitions,
+        replication_factor: 2,
+    };
+    dev_broker::DevBroker::start(
+        3,
+        &[
+            spec(topic.to_owned(), partitions),
+            spec(format!("{topic}-dlq"), 1),
+        ],
+    )
+    .unwrap()
+}
+
 /// The sink's defaults for a test: its own group and index prefix, small quick batches.
 pub fn config(bootstrap: &str, topic: &str, es_url: url::Url) -> Config {
     let mut config = Config::for_brokers(bootstrap, es_url);
@@ -44,10 +62,8 @@ pub fn config(bootstrap: &str, topic: &str, es_url: url::Url) -> Config {
     config.bulk_max_docs = 50;
     config.bulk_linger = Duration::from_millis(100);
     config.bulk_retry_max_backoff = Duration::from_millis(500);
-    config.kafka_properties = vec![
-        ("session.timeout.ms".into(), "6000".into()),
-        ("heartbeat.interval.ms".into(), "500".into()),
-    ];
+    // What the in-memory cluster's group coordinator needs, as the demo gives it.
+    config.kafka_properties = dev_broker::client_properties();
     config
 }
 

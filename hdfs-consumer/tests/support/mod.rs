@@ -51,11 +51,8 @@ pub fn config(bootstrap: &str, topic: &str, root: &Path, workers: u16) -> Config
     config.workers = Some(workers);
     config.flush_max_age = Duration::from_millis(500);
     config.flush_max_records = 100;
-    // Quick rebalances: librdkafka's mock coordinator waits a session timeout for joiners.
-    config.kafka_properties = vec![
-        ("session.timeout.ms".into(), "6000".into()),
-        ("heartbeat.interval.ms".into(), "500".into()),
-    ];
+    // What the in-memory cluster's group coordinator needs, as the demo gives it.
+    config.kafka_properties = dev_broker::client_properties();
     if let Ok(debug) = std::env::var("KAFKA_DEBUG") {
         config.kafka_properties.push(("debug".into(), debug));
     }

@@ -65,6 +65,46 @@ pub async fn post_click(
     (status, response.json().await.unwrap())
 }
 
+/// Posts `count` clicks in bursts of `burst` requests sent at once, `pause` apart, as a crowd
+/// clicking together does: the collector's producer then puts several records in one batch.
+/// Asserts each click is accepted; returns the event ids.
+pub async fn post_bursts(
+    api: &RunningApi,
+    count: usize,
+    burst: usize,
+    pause: Duration,
+) -> Vec<uuid::Uuid> {
+    let client = reqwest::Client::new();
+    let url = api.url("/api/events");
+    let mut ids = Vec::with_capacity(count);
+    let mut sent = 0;
+    while sent < count {
+        let mut requests = tokio::task::JoinSet::new();
+        for n in sent..count.min(sent + burst) {
+            let colour = ["red", "orange", "yellow", "green", "blue", "purple"][n % 6];
+            let request = client.post(&url).json(&serde_json::json!({
+                "userName": format!("crowd {n}"),
+                "colorName": colour,
+            }));
+            requests.spawn(async move {
+                let response = request.send().await.expect("the collector answers");
+                let status = response.status().as_u16();
+                let body: serde_json::Value = response.json().await.unwrap();
+                assert_eq!(status, 202, "{body}");
+                body["eventId"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<uuid::Uuid>()
+                    .unwrap()
+            });
+        }
+        sent = count.min(sent + burst);
+        ids.extend(requests.join_all().await);
+        tokio::time::sleep(pause).await;
+    }
+    ids
+}
+
 /// Posts `count` clicks, cycling through red, blue and green, with the names `name(n)`; asserts
 /// each is accepted and returns the event ids in order.
 pub async fn post_clicks(

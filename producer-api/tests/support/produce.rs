@@ -3,21 +3,19 @@
 use std::time::Duration;
 
 use common::ColorEvent;
+use common::kafka::{ProducerTuning, producer_config};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use uuid::Uuid;
 
-/// Produces `count` events spread over `partitions` partitions; returns their ids.
+/// Produces `count` events spread over `partitions` partitions the way the collector produces
+/// them (its producer settings, so records sent together share multi-record batches); returns
+/// their ids.
 pub fn produce(bootstrap: &str, topic: &str, partitions: i32, count: usize) -> Vec<Uuid> {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "5")
-        // One record per batch. tansu answers a fetch from the middle of a batch with the next
-        // batch, skipping the rest of the one asked into; Kafka returns the batch that holds
-        // the offset. Consumers here resume mid-stream all the time, so keep batches single.
-        .set("batch.num.messages", "1")
-        .create()
-        .unwrap();
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        producer_config(bootstrap, "test-producer", &ProducerTuning::default())
+            .create()
+            .unwrap();
     let mut ids = Vec::with_capacity(count);
     for n in 0..count {
         let event = ColorEvent::new(

@@ -1,0 +1,104 @@
+//! Crashes on real traffic: clicks POSTed to the collector in bursts (so its producer writes
+//! multi-record batches) reach an in-memory cluster of three brokers (`dev-broker`), while the
+//! `es-sink` binary, run with the settings `scripts/demo.sh` gives it, is killed with SIGKILL
+//! at random moments and restarted. Every restart resumes inside a record batch. In the end
+//! every event is one document, and nothing else is.
+
+mod support;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use dev_broker::{CLIENT_PROPERTIES, DevBroker, TopicSpec};
+use support::collector::{RunningApi, post_bursts};
+use support::crash::{print_problems, random_between, spawn_logged, terminate};
+use support::metrics::metric;
+use support::osmem::Osmem;
+use support::wait_until;
+
+/// The sink as `scripts/demo.sh` starts it: the broker's client properties, the search server,
+/// the dead-letter topic and an admin port; everything else at its default.
+fn start_sink(bootstrap: &str, es_url: &str, log: &Path) -> (Child, SocketAddr) {
+    let admin = SocketAddr::from(([127, 0, 0, 1], support::ports::free_port()));
+    let child = spawn_logged(
+        Command::new(env!("CARGO_BIN_EXE_es-sink"))
+            .env_clear()
+            .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+            .env("KAFKA_PROPERTIES", CLIENT_PROPERTIES)
+            .env("ES_URL", es_url)
+            .env(
+                "DEAD_LETTER_TOPIC",
+                common::kafka::DEFAULT_DEAD_LETTER_TOPIC,
+            )
+            .env("ADMIN_ADDR", admin.to_string())
+            .env("RUST_LOG", "info"),
+        log,
+    );
+    (child, admin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs osmem-server: run scripts/test.sh"]
+async fn killed_at_random_moments_on_real_traffic_every_click_is_indexed_once() {
+    let broker = DevBroker::start(3, &[TopicSpec::clicks(), TopicSpec::dead_letters()]).unwrap();
+    let bootstrap = broker.bootstrap_servers();
+    let api = RunningApi::start(producer_api::Config::for_brokers(&bootstrap)).await;
+    let osmem = Osmem::start();
+    let es_url = osmem.url().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let log = support::crash::log_path(dir.path(), "es-sink.log");
+    let prefix = es_sink::bulk::DEFAULT_INDEX_PREFIX;
+
+    // A backlog, then clicks arriving all along while the sink dies and comes back.
+    let mut posted = post_bursts(&api, 2000, 50, Duration::ZERO).await;
+    for round in 0..5 {
+        let (mut child, admin) = start_sink(&bootstrap, &es_url, &log);
+        let arriving = post_bursts(&api, 300, 10, Duration::from_millis(100));
+        let (more, ()) = tokio::join!(arriving, async {
+            // The first round dies while putting the template or joining the group; the
+            // others once they own partitions (a restart waits about two session timeouts for
+            // the dead process's member to leave), among batches in flight and commits.
+            if round > 0 {
+                wait_until(Duration::from_secs(60), || async {
+                    metric(admin, "es_sink_assigned_partitions").await >= 1.0
+                })
+                .await;
+            }
+            tokio::time::sleep(random_between(
+                Duration::from_millis(200),
+                Duration::from_secs(8),
+            ))
+            .await;
+        });
+        child.kill().expect("SIGKILL delivered");
+        child.wait().unwrap();
+        posted.extend(more);
+        eprintln!(
+            "round {round}: killed; {} of {} indexed so far",
+            osmem.count(prefix).await,
+            posted.len()
+        );
+    }
+
+    // A last run, left to finish, then stopped cleanly.
+    let (mut child, _) = start_sink(&bootstrap, &es_url, &log);
+    let count = osmem
+        .wait_for_count(prefix, posted.len() as u64, Duration::from_secs(120))
+        .await;
+    terminate(&mut child);
+    api.stop().await;
+
+    let expected: HashSet<String> = posted.iter().map(ToString::to_string).collect();
+    let indexed = osmem.ids(prefix).await;
+    let missing = expected.difference(&indexed).count();
+    let strangers = indexed.difference(&expected).count();
+    if missing > 0 || strangers > 0 || count != posted.len() as u64 {
+        print_problems(&log, 40);
+    }
+    assert_eq!(missing, 0, "{missing} posted clicks were never indexed");
+    assert_eq!(strangers, 0, "{strangers} documents are not posted clicks");
+    assert_eq!(count, posted.len() as u64, "one document per click");
+}

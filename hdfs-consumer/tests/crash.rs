@@ -1,0 +1,105 @@
+//! Crashes on real traffic: clicks POSTed to the collector in bursts (so its producer writes
+//! multi-record batches) reach an in-memory cluster of three brokers (`dev-broker`), while the
+//! `hdfs-consumer` binary, run with the settings `scripts/demo.sh` gives it, is killed with
+//! SIGKILL at random moments and restarted. Every restart resumes inside a record batch. In the
+//! end every event has landed exactly once.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use dev_broker::{CLIENT_PROPERTIES, DevBroker, TopicSpec};
+use support::collector::{RunningApi, post_bursts};
+use support::crash::{print_problems, random_between, spawn_logged, terminate};
+use support::metrics::metric;
+use support::{assert_exactly_once, data_files, landed_ids, wait_until};
+use uuid::Uuid;
+
+/// The consumer as `scripts/demo.sh` starts it: the broker's client properties, a landing
+/// directory and an admin port; everything else at its default.
+fn start_consumer(bootstrap: &str, root: &Path, log: &Path) -> (Child, SocketAddr) {
+    let admin = SocketAddr::from(([127, 0, 0, 1], support::ports::free_port()));
+    let child = spawn_logged(
+        Command::new(env!("CARGO_BIN_EXE_hdfs-consumer"))
+            .env_clear()
+            .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+            .env("KAFKA_PROPERTIES", CLIENT_PROPERTIES)
+            .env(
+                "LANDING_URL",
+                url::Url::from_directory_path(root).unwrap().as_str(),
+            )
+            .env("ADMIN_ADDR", admin.to_string())
+            .env("RUST_LOG", "info"),
+        log,
+    );
+    (child, admin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_at_random_moments_on_real_traffic_every_click_lands_exactly_once() {
+    let broker = DevBroker::start(3, &[TopicSpec::clicks()]).unwrap();
+    let bootstrap = broker.bootstrap_servers();
+    let api = RunningApi::start(producer_api::Config::for_brokers(&bootstrap)).await;
+    let root = tempfile::tempdir().unwrap();
+    let log = support::crash::log_path(root.path(), "hdfs-consumer.log");
+    let topic = common::kafka::DEFAULT_TOPIC;
+
+    // A backlog, then clicks arriving all along while the consumer dies and comes back.
+    let mut posted = post_bursts(&api, 2000, 50, Duration::ZERO).await;
+    for round in 0..6 {
+        let (mut child, admin) = start_consumer(&bootstrap, root.path(), &log);
+        let arriving = post_bursts(&api, 300, 10, Duration::from_millis(100));
+        let (more, ()) = tokio::join!(arriving, async {
+            // The first round dies while joining the group or recovering from storage. The
+            // others once they own partitions (a restart waits about two session timeouts for
+            // the dead process's members to leave), at a moment among buffering, landing (every
+            // FLUSH_MAX_AGE, 5 s) and committing.
+            if round > 0 {
+                wait_until(Duration::from_secs(60), || async {
+                    metric(admin, "hdfs_consumer_assigned_partitions").await >= 1.0
+                })
+                .await;
+            }
+            tokio::time::sleep(random_between(
+                Duration::from_millis(200),
+                Duration::from_secs(12),
+            ))
+            .await;
+        });
+        child.kill().expect("SIGKILL delivered");
+        child.wait().unwrap();
+        posted.extend(more);
+        eprintln!(
+            "round {round}: killed; {} of {} landed so far",
+            landed_ids(root.path(), topic).values().sum::<usize>(),
+            posted.len()
+        );
+    }
+
+    // A last run, left to finish, then stopped cleanly.
+    let (mut child, _) = start_consumer(&bootstrap, root.path(), &log);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while landed_ids(root.path(), topic).values().sum::<usize>() < posted.len()
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    terminate(&mut child);
+    api.stop().await;
+
+    let landed = landed_ids(root.path(), topic);
+    let missing: Vec<&Uuid> = posted
+        .iter()
+        .filter(|id| !landed.contains_key(id))
+        .collect();
+    if !missing.is_empty() || landed.values().any(|n| *n > 1) {
+        print_problems(&log, 40);
+        for file in data_files(root.path(), topic) {
+            eprintln!("  {}", file.file_name().unwrap().to_string_lossy());
+        }
+    }
+    assert_exactly_once(&landed, &posted);
+}
