@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# Runs the pipeline on one machine, no Docker: a tansu broker (Kafka protocol, in memory) with
-# a 3-partition topic and its dead-letter topic, the producer API, the colour page,
-# hdfs-consumer landing files in a local directory, and es-sink indexing into osmem-server (an
-# in-memory OpenSearch-compatible server standing in for Elasticsearch). Ctrl-C stops
-# everything it started.
+# Runs the pipeline on one machine, no Docker: an in-memory Kafka cluster (dev-broker:
+# librdkafka's mock cluster, 3 brokers, a 3-partition topic with replication factor 2 and its
+# dead-letter topic), the producer API, the colour page, hdfs-consumer landing files in a local
+# directory, and es-sink indexing into osmem-server (an in-memory OpenSearch-compatible server
+# standing in for Elasticsearch). Ctrl-C stops everything it started: the page and the API
+# first, then the sinks (which land and index what they hold), then the search server and the
+# broker.
 #
-# Ports and the build profile can be changed through the environment:
-#   KAFKA_PORT (9092)  API_PORT (8081)  WEB_PORT (8080)  HDFS_CONSUMER_ADMIN_PORT (9101)
-#   ES_PORT (9200)  ES_SINK_ADMIN_PORT (9102)
-#   KAFKA_TOPIC (select-color)  DEAD_LETTER_TOPIC (select-color-dlq)  DEMO_PROFILE (release)
-#   RUN_DIR (.run/ in the checkout: logs, and landed files under landing/)
+# Settings, all optional:
+#   API_PORT (8081)  WEB_PORT (8080)  HDFS_CONSUMER_ADMIN_PORT (9101)  ES_PORT (9200)
+#   ES_SINK_ADMIN_PORT (9102)          where each server listens, on 127.0.0.1
+#   KAFKA_TOPIC (select-color)  DEAD_LETTER_TOPIC (select-color-dlq)
+#   KAFKA_BOOTSTRAP_SERVERS            a Kafka cluster to use instead of the in-memory one; its
+#                                      topics must exist
+#   KAFKA_PROPERTIES                   extra librdkafka settings for the sinks on that cluster
+#   DEMO_PROFILE (release)             the cargo profile to build (dev builds faster)
+#   RUN_DIR (.run/ in the checkout)    logs, and landed files under landing/
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
-KAFKA_PORT="${KAFKA_PORT:-9092}"
 API_PORT="${API_PORT:-8081}"
 WEB_PORT="${WEB_PORT:-8080}"
 HDFS_CONSUMER_ADMIN_PORT="${HDFS_CONSUMER_ADMIN_PORT:-9101}"
@@ -24,86 +29,126 @@ DEAD_LETTER_TOPIC="${DEAD_LETTER_TOPIC:-select-color-dlq}"
 DEMO_PROFILE="${DEMO_PROFILE:-release}"
 RUN_DIR="${RUN_DIR:-$REPO_ROOT/.run}"
 LANDING_DIR="$RUN_DIR/landing"
-mkdir -p "$RUN_DIR" "$LANDING_DIR"
+mkdir -p "$RUN_DIR"
 
-for port in "$KAFKA_PORT" "$API_PORT" "$WEB_PORT" "$HDFS_CONSUMER_ADMIN_PORT" "$ES_PORT" "$ES_SINK_ADMIN_PORT"; do
+for port in "$API_PORT" "$WEB_PORT" "$HDFS_CONSUMER_ADMIN_PORT" "$ES_PORT" "$ES_SINK_ADMIN_PORT"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         die "port $port is already in use (see the top of $0 for the variables that move it)"
     fi
 done
 
-STARTED_PIDS=()
+# Stopped in this order, each waited for: what produces before what consumes, and what the
+# sinks need (the search server, the broker) last.
+declare -A PIDS=()
+STOP_ORDER=(web producer-api hdfs-consumer es-sink osmem-server dev-broker)
 stop_all() {
     trap - EXIT INT TERM
-    if [ ${#STARTED_PIDS[@]} -gt 0 ]; then
-        log "stopping"
-        # Newest first: the sinks (index and land what they hold), the page, the API
-        # (flushes its producer), then the search server and the broker.
-        for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do
-            kill -TERM "${STARTED_PIDS[i]}" 2>/dev/null || true
-            wait "${STARTED_PIDS[i]}" 2>/dev/null || true
-        done
-    fi
+    # Stopping must finish even when the terminal or a pipe reading our output is gone.
+    trap '' PIPE
+    set +e
+    local name stopped=""
+    for name in "${STOP_ORDER[@]}"; do
+        [ -n "${PIDS[$name]:-}" ] || continue
+        [ -n "$stopped" ] || log "stopping"
+        stopped=1
+        kill -TERM "${PIDS[$name]}" 2>/dev/null || true
+        wait "${PIDS[$name]}" 2>/dev/null || true
+        if [ "$name" = producer-api ] && [ -n "${PIDS[hdfs-consumer]:-}" ]; then
+            # The API's last records are in Kafka now; a moment for the sinks to fetch them,
+            # since the in-memory broker forgets what they have not read.
+            sleep 1
+        fi
+    done
 }
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
-TANSU="$(ensure_tansu)"
+# Started in a session of its own, so Ctrl-C in the terminal reaches only this script, which
+# then stops everything in order.
+start() {
+    local name="$1"; shift
+    setsid "$@" </dev/null >"$RUN_DIR/$name.log" 2>&1 &
+    PIDS[$name]=$!
+}
+
 OSMEM="$(ensure_osmem)"
-log "building producer-api, web, hdfs-consumer and es-sink ($DEMO_PROFILE)"
-cargo build --locked --profile "$DEMO_PROFILE" -p producer-api -p web -p hdfs-consumer -p es-sink --quiet
+log "building the services and the topic watcher ($DEMO_PROFILE profile; the first build takes a few minutes)"
+cargo build --locked --profile "$DEMO_PROFILE" \
+    -p dev-broker -p producer-api -p web -p hdfs-consumer -p es-sink --bins --example tail_topic
 case "$DEMO_PROFILE" in dev) BIN_DIR="target/debug" ;; *) BIN_DIR="target/$DEMO_PROFILE" ;; esac
 BIN_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/${BIN_DIR#target/}"
 
-log "starting tansu on 127.0.0.1:$KAFKA_PORT"
-TANSU_BIN="$TANSU" start_tansu "$KAFKA_PORT" "$RUN_DIR/tansu.log"
-STARTED_PIDS+=("$TANSU_PID")
-create_topic "$KAFKA_PORT" "$KAFKA_TOPIC" 3
-create_topic "$KAFKA_PORT" "$DEAD_LETTER_TOPIC" 1
+if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+    KAFKA_KIND="the given cluster"
+    log "using the Kafka cluster at $KAFKA_BOOTSTRAP_SERVERS (topics $KAFKA_TOPIC and $DEAD_LETTER_TOPIC must exist)"
+else
+    KAFKA_KIND="dev-broker, in memory"
+    log "starting dev-broker: an in-memory Kafka cluster of 3 brokers"
+    start_dev_broker "$BIN_DIR/dev-broker" "$RUN_DIR/dev-broker.log" \
+        --topic "$KAFKA_TOPIC:3:2" --topic "$DEAD_LETTER_TOPIC:1:2"
+    PIDS[dev-broker]=$DEV_BROKER_PID
+    KAFKA_BOOTSTRAP_SERVERS="$DEV_BROKER_BOOTSTRAP"
+    KAFKA_PROPERTIES="${KAFKA_PROPERTIES:-$("$BIN_DIR/dev-broker" --print-client-properties)}"
+    # The broker starts empty, so checkpoints of an earlier run would point past the end of
+    # its partitions. Keep those files, out of the way.
+    if [ -n "$(ls -A "$LANDING_DIR" 2>/dev/null)" ]; then
+        earlier="$RUN_DIR/landing-before-$(date -u +%Y%m%dT%H%M%SZ)"
+        mv "$LANDING_DIR" "$earlier"
+        log "the broker starts empty: files landed by an earlier run moved to $earlier"
+    fi
+fi
+mkdir -p "$LANDING_DIR"
+export KAFKA_BOOTSTRAP_SERVERS KAFKA_TOPIC
+# The sinks' client settings, when there are any.
+SINK_KAFKA=()
+[ -z "${KAFKA_PROPERTIES:-}" ] || SINK_KAFKA=(KAFKA_PROPERTIES="$KAFKA_PROPERTIES")
 
 log "starting osmem-server (Elasticsearch stand-in) on 127.0.0.1:$ES_PORT"
-OSMEM_BIN="$OSMEM" start_osmem "$ES_PORT" "$RUN_DIR/osmem.log"
-STARTED_PIDS+=("$OSMEM_PID")
+start osmem-server "$OSMEM" -addr "127.0.0.1:$ES_PORT" -no-stdin-watch
+wait_for_http "http://127.0.0.1:$ES_PORT/" 30
 
-export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" KAFKA_TOPIC
 log "starting producer-api on 127.0.0.1:$API_PORT"
-LISTEN_ADDR="127.0.0.1:$API_PORT" \
-CORS_ALLOWED_ORIGINS="http://127.0.0.1:$WEB_PORT,http://localhost:$WEB_PORT" \
-    "$BIN_DIR/producer-api" >"$RUN_DIR/producer-api.log" 2>&1 &
-STARTED_PIDS+=("$!")
+start producer-api env LISTEN_ADDR="127.0.0.1:$API_PORT" \
+    CORS_ALLOWED_ORIGINS="http://127.0.0.1:$WEB_PORT,http://localhost:$WEB_PORT" \
+    "$BIN_DIR/producer-api"
 
 log "starting web on 127.0.0.1:$WEB_PORT"
-LISTEN_ADDR="127.0.0.1:$WEB_PORT" API_BASE_URL="http://127.0.0.1:$API_PORT" \
-    "$BIN_DIR/web" >"$RUN_DIR/web.log" 2>&1 &
-STARTED_PIDS+=("$!")
+start web env LISTEN_ADDR="127.0.0.1:$WEB_PORT" API_BASE_URL="http://127.0.0.1:$API_PORT" \
+    "$BIN_DIR/web"
 
 log "starting hdfs-consumer, landing under $LANDING_DIR"
-LANDING_URL="file://$LANDING_DIR" ADMIN_ADDR="127.0.0.1:$HDFS_CONSUMER_ADMIN_PORT" \
-    "$BIN_DIR/hdfs-consumer" >"$RUN_DIR/hdfs-consumer.log" 2>&1 &
-STARTED_PIDS+=("$!")
+start hdfs-consumer env LANDING_URL="file://$LANDING_DIR" \
+    ADMIN_ADDR="127.0.0.1:$HDFS_CONSUMER_ADMIN_PORT" "${SINK_KAFKA[@]}" "$BIN_DIR/hdfs-consumer"
 
 log "starting es-sink, indexing into http://127.0.0.1:$ES_PORT"
-ES_URL="http://127.0.0.1:$ES_PORT" DEAD_LETTER_TOPIC="$DEAD_LETTER_TOPIC" \
-ADMIN_ADDR="127.0.0.1:$ES_SINK_ADMIN_PORT" \
-    "$BIN_DIR/es-sink" >"$RUN_DIR/es-sink.log" 2>&1 &
-STARTED_PIDS+=("$!")
+start es-sink env ES_URL="http://127.0.0.1:$ES_PORT" DEAD_LETTER_TOPIC="$DEAD_LETTER_TOPIC" \
+    ADMIN_ADDR="127.0.0.1:$ES_SINK_ADMIN_PORT" "${SINK_KAFKA[@]}" "$BIN_DIR/es-sink"
 
 wait_for_http "http://127.0.0.1:$API_PORT/readyz" 60
 wait_for_http "http://127.0.0.1:$HDFS_CONSUMER_ADMIN_PORT/readyz" 60
 wait_for_http "http://127.0.0.1:$ES_SINK_ADMIN_PORT/readyz" 60
 wait_for_http "http://127.0.0.1:$WEB_PORT/healthz" 30
+if [ -n "${PIDS[dev-broker]:-}" ]; then
+    # Ready when the sinks read every partition, so that no click waits unread in a broker that
+    # forgets it on Ctrl-C.
+    log "waiting for the sinks to join their consumer groups"
+    wait_for_metric "$HDFS_CONSUMER_ADMIN_PORT" hdfs_consumer_assigned_partitions 3 \
+        "${PIDS[hdfs-consumer]}" "$RUN_DIR/hdfs-consumer.log" 60
+    wait_for_metric "$ES_SINK_ADMIN_PORT" es_sink_assigned_partitions 3 \
+        "${PIDS[es-sink]}" "$RUN_DIR/es-sink.log" 60
+fi
 
 cat <<INFO
 
   The page:        http://127.0.0.1:$WEB_PORT/
   Producer API:    http://127.0.0.1:$API_PORT/api/events  (/healthz /readyz /metrics)
-  Kafka (tansu):   127.0.0.1:$KAFKA_PORT, topic $KAFKA_TOPIC, 3 partitions
-  Watch the topic: cargo run -q -p producer-api --example tail_topic -- 127.0.0.1:$KAFKA_PORT $KAFKA_TOPIC
+  Kafka:           $KAFKA_BOOTSTRAP_SERVERS ($KAFKA_KIND), topic $KAFKA_TOPIC
+  Watch the topic: $BIN_DIR/examples/tail_topic $KAFKA_BOOTSTRAP_SERVERS $KAFKA_TOPIC
   Landed files:    $LANDING_DIR/$KAFKA_TOPIC/dt=*/hour=*/*.json  (a few seconds after a click)
                    e.g. cat $LANDING_DIR/$KAFKA_TOPIC/dt=*/hour=*/*.json
   hdfs-consumer:   http://127.0.0.1:$HDFS_CONSUMER_ADMIN_PORT/metrics
   Search (osmem):  http://127.0.0.1:$ES_PORT/web-events-*/_search  (about a second after a click)
-                   e.g. scripts/colour-counts.sh
+                   e.g. ES_PORT=$ES_PORT scripts/colour-counts.sh
   es-sink:         http://127.0.0.1:$ES_SINK_ADMIN_PORT/metrics, dead letters in $DEAD_LETTER_TOPIC
   Logs:            $RUN_DIR/
 
@@ -112,5 +157,8 @@ cat <<INFO
 INFO
 
 # Stop when any service dies, so a crash is not hidden behind a running page.
-wait -n "${STARTED_PIDS[@]}"
+wait -n "${PIDS[@]}"
+for name in "${!PIDS[@]}"; do
+    kill -0 "${PIDS[$name]}" 2>/dev/null || die "$name exited; see $RUN_DIR/$name.log"
+done
 die "a service exited; see the logs in $RUN_DIR/"

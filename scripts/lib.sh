@@ -143,6 +143,18 @@ wait_for_http() {
     done
 }
 
+# Starts the dev-broker binary $1 (an in-memory Kafka cluster), logging to $2, with the rest of
+# the arguments, as a coprocess whose standard input this shell holds: it stops when the shell
+# exits, however that happens. Its own session keeps a Ctrl-C in the terminal from reaching
+# it before the clients it serves have stopped. Sets DEV_BROKER_PID and DEV_BROKER_BOOTSTRAP.
+start_dev_broker() {
+    local bin="$1" logfile="$2"
+    shift 2
+    coproc DEV_BROKER { exec setsid "$bin" "$@" 2>"$logfile"; }
+    read -r -t 30 -u "${DEV_BROKER[0]}" DEV_BROKER_BOOTSTRAP \
+        || die "dev-broker did not start; see $logfile"
+}
+
 # Starts tansu on 127.0.0.1:$1 with in-memory storage, logging to $2, as a job of the
 # calling shell; sets TANSU_PID.
 start_tansu() {
@@ -180,11 +192,12 @@ metric_value() {
 }
 
 # Waits until metric $2 on 127.0.0.1:$1 equals $3, failing if process $4 exits meanwhile (its
-# log is $5).
+# log is $5) or after $6 seconds (default 600).
 wait_for_metric() {
-    local port="$1" name="$2" want="$3" pid="$4" logfile="$5"
+    local port="$1" name="$2" want="$3" pid="$4" logfile="$5" deadline=$((SECONDS + ${6:-600}))
     until [ "$(metric_value "$port" "$name")" = "$want" ]; do
         kill -0 "$pid" 2>/dev/null || die "process $pid exited; see $logfile"
+        [ $SECONDS -lt $deadline ] || die "$name on port $port is not $want after ${6:-600}s; see $logfile"
         sleep 0.05
     done
 }

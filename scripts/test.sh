@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs every check and test: formatting, lints, unit and in-process HTTP tests, Kafka tests on
-# librdkafka's mock cluster, end-to-end and crash tests on a real tansu broker and osmem-server
-# (the Elasticsearch stand-in), the real-browser test in headless Chromium, and a smoke run of
-# scripts/demo.sh. Installs what it needs on first use.
+# Runs every check and test: formatting, lints, unit and in-process HTTP tests, Kafka, end-to-end
+# and crash tests on librdkafka's mock cluster (dev-broker) and osmem-server (the Elasticsearch
+# stand-in), one smoke test per service on tansu (an independent Kafka-protocol broker), the
+# real-browser test in headless Chromium, and two smoke runs of scripts/demo.sh. Installs what
+# it needs on first use.
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -21,56 +22,77 @@ OSMEM_BIN="$(ensure_osmem)"
 export TANSU_BIN OSMEM_BIN
 ensure_browser
 
-log "README command 1: scripts/demo.sh starts, takes a click, and stops on SIGTERM"
+# One run of README command 1 in $1: it starts, takes a click that reaches the topic, a landed
+# file and the search index, the colour count shows it, and SIGTERM stops every service
+# cleanly: no ERROR line in any log. Prints the landed file.
+demo_smoke_run() {
+    local run_dir="$1" api_port web_port admin_port es_port sink_admin_port demo_pid answer event_id
+    local bootstrap landed="" indexed="" deadline
+    api_port="$(free_port)"; web_port="$(free_port)"; admin_port="$(free_port)"
+    es_port="$(free_port)"; sink_admin_port="$(free_port)"
+    API_PORT="$api_port" WEB_PORT="$web_port" HDFS_CONSUMER_ADMIN_PORT="$admin_port" \
+        ES_PORT="$es_port" ES_SINK_ADMIN_PORT="$sink_admin_port" \
+        DEMO_PROFILE=dev RUN_DIR="$run_dir" \
+        setsid "$REPO_ROOT/scripts/demo.sh" >"$run_dir/demo.out" 2>&1 &
+    demo_pid=$!
+    smoke_fail() {
+        cat "$run_dir"/*.out "$run_dir"/*.log >&2 2>/dev/null || true
+        kill -TERM "$demo_pid" 2>/dev/null || true
+        die "demo smoke run: $*"
+    }
+    deadline=$((SECONDS + 600))
+    until grep -q "Ctrl-C stops everything" "$run_dir/demo.out" 2>/dev/null; do
+        kill -0 "$demo_pid" 2>/dev/null || smoke_fail "demo.sh exited early"
+        [ $SECONDS -lt $deadline ] || smoke_fail "not ready within 600 s"
+        sleep 1
+    done
+    curl -fsS "http://127.0.0.1:$web_port/" | grep -q 'data-color="purple"' || smoke_fail "page has no colour buttons"
+    answer="$(curl -fsS -X POST -H 'Content-Type: application/json' -H "Origin: http://127.0.0.1:$web_port" \
+        -d '{"userName":"smoke 검사","colorName":"green"}' "http://127.0.0.1:$api_port/api/events")" \
+        || smoke_fail "POST refused"
+    event_id="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["eventId"])' <<<"$answer")"
+    # The watch command exactly as the demo prints it, stopped after one record.
+    bootstrap="$(sed -n 's/^  Kafka: *\([^ ]*\) .*/\1/p' "$run_dir/demo.out")"
+    [ -n "$bootstrap" ] || smoke_fail "the demo printed no bootstrap list"
+    timeout 60 "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/examples/tail_topic" "$bootstrap" select-color 1 \
+        >"$run_dir/topic.out" 2>/dev/null || smoke_fail "could not read the topic"
+    grep -q "$event_id" "$run_dir/topic.out" || smoke_fail "event $event_id not in the topic"
+    for _ in $(seq 1 60); do
+        landed="$(grep -rl "$event_id" "$run_dir/landing/select-color/" 2>/dev/null | grep '/dt=.*/hour=.*\.json$' || true)"
+        [ -n "$landed" ] && break
+        sleep 0.5
+    done
+    [ -n "$landed" ] || smoke_fail "event $event_id was not landed as a file"
+    for _ in $(seq 1 60); do
+        indexed="$(curl -fsS -H 'Content-Type: application/json' "http://127.0.0.1:$es_port/web-events-*/_search" \
+            -d "{\"query\":{\"term\":{\"eventId\":\"$event_id\"}}}" 2>/dev/null \
+            | python3 -c 'import json,sys; print(json.load(sys.stdin)["hits"]["total"]["value"])' 2>/dev/null || true)"
+        [ "$indexed" = "1" ] && break
+        sleep 0.5
+    done
+    [ "$indexed" = "1" ] || smoke_fail "event $event_id was not indexed"
+    ES_PORT="$es_port" "$REPO_ROOT/scripts/colour-counts.sh" | grep -Eq '^green +1$' \
+        || smoke_fail "the colour count does not show the click"
+    kill -TERM "$demo_pid"
+    for _ in $(seq 1 60); do kill -0 "$demo_pid" 2>/dev/null || break; sleep 0.5; done
+    kill -0 "$demo_pid" 2>/dev/null && smoke_fail "demo.sh still running 30 s after SIGTERM"
+    if (exec 3<>"/dev/tcp/127.0.0.1/$api_port") 2>/dev/null || (exec 3<>"/dev/tcp/127.0.0.1/$es_port") 2>/dev/null \
+        || pgrep -f "dev-broker --topic" >/dev/null; then
+        smoke_fail "a service outlived demo.sh"
+    fi
+    if grep -H " ERROR " "$run_dir"/*.log >&2; then
+        smoke_fail "a clean stop left ERROR lines"
+    fi
+    echo "${landed#"$run_dir"/}"
+}
+
+log "README command 1: scripts/demo.sh starts, takes a click, stops cleanly; a second run in the same folder too"
 smoke_dir="$(mktemp -d)"
-kafka_port="$(free_port)"; api_port="$(free_port)"; web_port="$(free_port)"; admin_port="$(free_port)"
-es_port="$(free_port)"; sink_admin_port="$(free_port)"
-KAFKA_PORT="$kafka_port" API_PORT="$api_port" WEB_PORT="$web_port" HDFS_CONSUMER_ADMIN_PORT="$admin_port" \
-    ES_PORT="$es_port" ES_SINK_ADMIN_PORT="$sink_admin_port" \
-    DEMO_PROFILE=dev RUN_DIR="$smoke_dir" \
-    setsid "$REPO_ROOT/scripts/demo.sh" >"$smoke_dir/demo.out" 2>&1 &
-demo_pid=$!
-smoke_fail() { cat "$smoke_dir"/*.out "$smoke_dir"/*.log >&2 2>/dev/null || true; kill -TERM "$demo_pid" 2>/dev/null || true; die "demo smoke run: $*"; }
-deadline=$((SECONDS + 600))
-until grep -q "Ctrl-C stops everything" "$smoke_dir/demo.out" 2>/dev/null; do
-    kill -0 "$demo_pid" 2>/dev/null || smoke_fail "demo.sh exited early"
-    [ $SECONDS -lt $deadline ] || smoke_fail "not ready within 600 s"
-    sleep 1
-done
-curl -fsS "http://127.0.0.1:$web_port/" | grep -q 'data-color="purple"' || smoke_fail "page has no colour buttons"
-answer="$(curl -fsS -X POST -H 'Content-Type: application/json' -H "Origin: http://127.0.0.1:$web_port" \
-    -d '{"userName":"smoke 검사","colorName":"green"}' "http://127.0.0.1:$api_port/api/events")" || smoke_fail "POST refused"
-event_id="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["eventId"])' <<<"$answer")"
-timeout 60 cargo run --locked -q -p producer-api --example tail_topic -- "127.0.0.1:$kafka_port" select-color 1 \
-    >"$smoke_dir/topic.out" 2>/dev/null || smoke_fail "could not read the topic"
-grep -q "$event_id" "$smoke_dir/topic.out" || smoke_fail "event $event_id not in the topic"
-landed=""
-for _ in $(seq 1 60); do
-    landed="$(grep -rl "$event_id" "$smoke_dir/landing/select-color/" 2>/dev/null | grep '/dt=.*/hour=.*\.json$' || true)"
-    [ -n "$landed" ] && break
-    sleep 0.5
-done
-[ -n "$landed" ] || smoke_fail "event $event_id was not landed as a file"
-indexed=""
-for _ in $(seq 1 60); do
-    indexed="$(curl -fsS -H 'Content-Type: application/json' "http://127.0.0.1:$es_port/web-events-*/_search" \
-        -d "{\"query\":{\"term\":{\"eventId\":\"$event_id\"}}}" 2>/dev/null \
-        | python3 -c 'import json,sys; print(json.load(sys.stdin)["hits"]["total"]["value"])' 2>/dev/null || true)"
-    [ "$indexed" = "1" ] && break
-    sleep 0.5
-done
-[ "$indexed" = "1" ] || smoke_fail "event $event_id was not indexed"
-ES_URL="http://127.0.0.1:$es_port" "$REPO_ROOT/scripts/colour-counts.sh" | grep -q '"key":"green"' \
-    || smoke_fail "the colour count does not show the click"
-kill -TERM "$demo_pid"
-for _ in $(seq 1 60); do kill -0 "$demo_pid" 2>/dev/null || break; sleep 0.5; done
-kill -0 "$demo_pid" 2>/dev/null && smoke_fail "demo.sh still running 30 s after SIGTERM"
-if (exec 3<>"/dev/tcp/127.0.0.1/$api_port") 2>/dev/null || (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null \
-    || (exec 3<>"/dev/tcp/127.0.0.1/$es_port") 2>/dev/null; then
-    smoke_fail "a service outlived demo.sh"
-fi
+first="$(demo_smoke_run "$smoke_dir")"
+second="$(demo_smoke_run "$smoke_dir")"
+ls -d "$smoke_dir"/landing-before-* >/dev/null 2>&1 || die "the second demo run did not keep the first run's files aside"
 rm -rf "$smoke_dir"
-log "demo smoke run passed (event $event_id reached the topic, landed in ${landed#$smoke_dir/} and was indexed)"
+log "demo smoke runs passed (first click landed in $first, second in $second)"
 
 log "release build, as the Dockerfile runs it"
 build_line="$(sed -n 's/^RUN \(cargo build .*\)$/\1/p' Dockerfile)"
@@ -81,7 +103,7 @@ eval "$build_line --quiet"
 log "docker-compose.yml static checks (no Docker engine needed)"
 "$(ensure_check_python)" scripts/check-stack.py "$(ensure_compose_schema)" "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release"
 
-log "tests (unit, HTTP, mock cluster, tansu, osmem, browser)"
+log "tests (unit, HTTP, mock cluster, crashes, osmem, tansu, browser)"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --locked --workspace --run-ignored all --no-fail-fast
 else
