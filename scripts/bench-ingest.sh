@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Ingest benchmark: wrk at 64 connections for 20 s against producer-api backed by tansu, and in
-# the same run against a bare axum handler that answers 202 without Kafka (the baseline).
+# Ingest benchmark: wrk at 64 connections for 20 s against producer-api backed by dev-broker
+# (the in-memory Kafka cluster of the demo: 3 brokers, 3 partitions, replication factor 2), and
+# in the same run against a bare axum handler that answers 202 without Kafka (the baseline).
 # Prints requests/s, p50/p99 latency, peak RSS, and the ratio to the baseline.
 #
 # It measures twice:
@@ -24,10 +25,8 @@ stop_pids() { for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true;
 trap 'stop_pids; rm -rf "$WORK_DIR"' EXIT
 
 ensure_debian_packages wrk curl util-linux
-TANSU_BIN="$(ensure_tansu)"
-export TANSU_BIN
 log "building release binaries"
-cargo build --locked --release --quiet -p producer-api --bin producer-api --example bare_accept
+cargo build --locked --release -p producer-api -p dev-broker --bins --example bare_accept
 BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release"
 
 # Runs wrk against $1 and prints "requests_per_s p50_ms p99_ms non_2xx".
@@ -69,15 +68,14 @@ for mode in $MODES; do
     bare_rss="$(peak_rss_mib "$bare_pid")"
     stop_pids
 
-    kafka_port="$(free_port)"; api_port="$(free_port)"
-    start_tansu "$kafka_port" "$WORK_DIR/tansu.log"; PIDS+=("$TANSU_PID")
-    [ ${#LOAD_CPUS[@]} -eq 0 ] || taskset -a -p -c "${LOAD_CPUS[2]}" "$TANSU_PID" >/dev/null
-    create_topic "$kafka_port" select-color 3
-    KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$kafka_port" LISTEN_ADDR="127.0.0.1:$api_port" RUST_LOG=warn \
+    api_port="$(free_port)"
+    start_dev_broker "$BIN/dev-broker" "$WORK_DIR/dev-broker.log"; PIDS+=("$DEV_BROKER_PID")
+    [ ${#LOAD_CPUS[@]} -eq 0 ] || taskset -a -p -c "${LOAD_CPUS[2]}" "$DEV_BROKER_PID" >/dev/null
+    KAFKA_BOOTSTRAP_SERVERS="$DEV_BROKER_BOOTSTRAP" LISTEN_ADDR="127.0.0.1:$api_port" RUST_LOG=warn \
         "${SERVER_CPUS[@]}" "$BIN/producer-api" >"$WORK_DIR/api.log" 2>&1 &
     api_pid=$!; PIDS+=("$api_pid")
     wait_for_http "http://127.0.0.1:$api_port/readyz" 60
-    log "$mode: producer-api on tansu, $CONNECTIONS connections, $DURATION"
+    log "$mode: producer-api on dev-broker, $CONNECTIONS connections, $DURATION"
     read -r api_rps api_p50 api_p99 api_bad <<<"$(load "http://127.0.0.1:$api_port/api/events")"
     api_rss="$(peak_rss_mib "$api_pid")"
     sleep 2
@@ -94,7 +92,7 @@ for mode in $MODES; do
         echo "[$mode] server ${SERVER_CPUS[*]:-on any core}; wrk and broker ${LOAD_CPUS[*]:-on any core}"
         row "" "requests/s" "p50 ms" "p99 ms" "peak RSS MiB" "non-2xx"
         row "bare axum handler" "$bare_rps" "$bare_p50" "$bare_p99" "$bare_rss" "$bare_bad"
-        row "producer-api + tansu" "$api_rps" "$api_p50" "$api_p99" "$api_rss" "$api_bad"
+        row "producer-api + broker" "$api_rps" "$api_p50" "$api_p99" "$api_rss" "$api_bad"
         echo "  throughput ratio: $ratio (goal >= 0.80); producer-api p99 $api_p99 ms (goal < 10 ms)"
         echo "  events accepted $accepted, delivered to Kafka $delivered, delivery failures $failed"
     } >>"$REPORT"

@@ -1,6 +1,8 @@
 //! The landing benchmark's baseline: a plain rdkafka consumer that reads a topic from the
-//! beginning and discards every record. Prints records/s from the first record to the last,
-//! and its peak RSS.
+//! beginning and discards every record. It writes `assigned` to standard error once the group
+//! gave it every partition, and when `count` records were read prints the records seen, the
+//! seconds from the first record to the last, the bytes read, its peak RSS in MiB, and the
+//! time of the last record (Unix seconds).
 //!
 //! cargo run --release -p hdfs-consumer --example raw_consume -- <bootstrap> <topic> <count>
 
@@ -19,11 +21,21 @@ fn main() -> anyhow::Result<()> {
     let group = format!("raw-consume-{}", std::process::id());
     let consumer: BaseConsumer = consumer_config(bootstrap, &group, "raw-consume").create()?;
     consumer.subscribe(&[topic])?;
+    let partitions = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))?
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len());
+    let mut announced = false;
     let mut seen = 0usize;
     let mut bytes = 0usize;
     let mut first: Option<Instant> = None;
     let deadline = Instant::now() + Duration::from_secs(600);
     while seen < count && Instant::now() < deadline {
+        if !announced && consumer.assignment()?.count() == partitions {
+            eprintln!("assigned");
+            announced = true;
+        }
         if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
             first.get_or_insert_with(Instant::now);
             bytes += message.payload().map_or(0, <[u8]>::len);
@@ -41,6 +53,9 @@ fn main() -> anyhow::Result<()> {
         .and_then(|kb| kb.parse::<f64>().ok())
         .unwrap_or(0.0)
         / 1024.0;
-    println!("{seen} {seconds:.3} {bytes} {rss:.1}");
+    let last = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs_f64();
+    println!("{seen} {seconds:.3} {bytes} {rss:.1} {last:.3}");
     Ok(())
 }
