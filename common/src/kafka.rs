@@ -3,6 +3,10 @@
 
 use std::time::Duration;
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, ConsumerContext};
 
@@ -182,17 +186,57 @@ pub fn watermarks<C: ConsumerContext>(
     }
 }
 
-/// Finds out why records `expected..expected + missing` of a partition never arrived, and
-/// says so as an ERROR: they are lost to this consumer.
+/// The offset gaps a consumer saw, by cause, as metrics.
+#[derive(Debug, Clone, Default)]
+pub struct GapMetrics {
+    gaps: Family<CauseLabel, Counter>,
+    skipped: Family<CauseLabel, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CauseLabel {
+    cause: &'static str,
+}
+
+impl GapMetrics {
+    /// Adds `offset_gaps` and `skipped_offsets` (by `cause`) to a consumer's registry.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "offset_gaps",
+            "Jumps over offsets that were never read, by cause: retention (deleted before they were read) or broker (skipped by it)",
+            self.gaps.clone(),
+        );
+        registry.register(
+            "skipped_offsets",
+            "Offsets jumped over by those gaps, by cause: records lost to this consumer",
+            self.skipped.clone(),
+        );
+    }
+
+    fn record(&self, cause: GapCause, missing: i64) {
+        let label = CauseLabel {
+            cause: cause.as_str(),
+        };
+        self.gaps.get_or_create(&label).inc();
+        self.skipped
+            .get_or_create(&label)
+            .inc_by(missing.max(0) as u64);
+    }
+}
+
+/// Finds out why records `expected..expected + missing` of a partition never arrived, says so
+/// as an ERROR (they are lost to this consumer), and counts it in `metrics`.
 pub fn report_gap<C: ConsumerContext>(
     consumer: &impl Consumer<C>,
     topic: &str,
     partition: i32,
     expected: i64,
     missing: i64,
-) -> GapCause {
+    metrics: &GapMetrics,
+) {
     let log_start = watermarks(consumer, topic, partition).map(|(low, _)| low);
     let cause = GapCause::from_log_start(expected, log_start);
+    metrics.record(cause, missing);
     match cause {
         GapCause::Retention => tracing::error!(
             topic,
@@ -212,7 +256,6 @@ pub fn report_gap<C: ConsumerContext>(
             "the broker skipped records: an offset gap in the partition"
         ),
     }
-    cause
 }
 
 #[cfg(test)]
@@ -233,6 +276,25 @@ mod tests {
         assert_eq!(
             Continuity::of(Some(44), 0),
             Continuity::Behind { expected: 44 }
+        );
+    }
+
+    #[test]
+    fn gaps_are_counted_by_cause() {
+        let metrics = GapMetrics::default();
+        metrics.record(GapCause::Retention, 150);
+        metrics.record(GapCause::Retention, 8);
+        let mut registry = Registry::with_prefix("sink");
+        metrics.register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains(r#"sink_offset_gaps_total{cause="retention"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"sink_skipped_offsets_total{cause="retention"} 158"#),
+            "{text}"
         );
     }
 

@@ -21,7 +21,7 @@ use tokio::runtime::Handle;
 use crate::batch::{Batch, BatchPolicy, RecordRef, classify_record};
 use crate::dead_letter::DeadLetterProducer;
 use crate::indexer::Indexer;
-use crate::metrics::{CauseLabel, PartitionLabel, SinkMetrics};
+use crate::metrics::{PartitionLabel, SinkMetrics};
 use crate::offsets::PartitionOffsets;
 
 /// What the consumer thread and the indexing tasks share.
@@ -186,16 +186,14 @@ impl SinkContext {
         self.shared.metrics.consumed.inc();
         match continuity {
             Continuity::InOrder => {}
-            Continuity::Gap { expected, missing } => {
-                let cause = report_gap(consumer, &self.shared.topic, partition, expected, missing);
-                let label = CauseLabel::new(cause.as_str());
-                let metrics = &self.shared.metrics;
-                metrics.offset_gaps.get_or_create(&label).inc();
-                metrics
-                    .skipped_offsets
-                    .get_or_create(&label)
-                    .inc_by(missing as u64);
-            }
+            Continuity::Gap { expected, missing } => report_gap(
+                consumer,
+                &self.shared.topic,
+                partition,
+                expected,
+                missing,
+                &self.shared.metrics.gaps,
+            ),
             Continuity::Behind { expected } => {
                 // Documents are keyed by event id, so reading the new log from its start
                 // indexes what is new and only overwrites what is not.

@@ -1,5 +1,6 @@
 //! Prometheus metrics of the sink, served on `/metrics`.
 
+use common::kafka::GapMetrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -25,18 +26,6 @@ impl ReasonLabel {
     }
 }
 
-/// Why records were never read: see [`common::kafka::GapCause`].
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CauseLabel {
-    pub cause: &'static str,
-}
-
-impl CauseLabel {
-    pub fn new(cause: &'static str) -> Self {
-        CauseLabel { cause }
-    }
-}
-
 #[derive(Clone)]
 pub struct SinkMetrics {
     pub consumed: Counter,
@@ -50,8 +39,7 @@ pub struct SinkMetrics {
     pub bulks_in_flight: Gauge,
     pub paused: Gauge,
     pub dropped_on_revoke: Counter,
-    pub offset_gaps: Family<CauseLabel, Counter>,
-    pub skipped_offsets: Family<CauseLabel, Counter>,
+    pub gaps: GapMetrics,
     pub committed_ahead: Counter,
     pub assigned_partitions: Gauge,
     pub lag: Family<PartitionLabel, Gauge>,
@@ -71,8 +59,7 @@ impl Default for SinkMetrics {
             bulks_in_flight: Gauge::default(),
             paused: Gauge::default(),
             dropped_on_revoke: Counter::default(),
-            offset_gaps: Family::default(),
-            skipped_offsets: Family::default(),
+            gaps: GapMetrics::default(),
             committed_ahead: Counter::default(),
             assigned_partitions: Gauge::default(),
             lag: Family::default(),
@@ -134,16 +121,7 @@ impl SinkMetrics {
             "Records read but not indexed when their partition was revoked (read again by the next owner)",
             self.dropped_on_revoke.clone(),
         );
-        r.register(
-            "offset_gaps",
-            "Jumps over offsets that were never read, by cause: retention (deleted before they were read) or broker (skipped by it)",
-            self.offset_gaps.clone(),
-        );
-        r.register(
-            "skipped_offsets",
-            "Offsets jumped over by those gaps, by cause: records lost to this sink",
-            self.skipped_offsets.clone(),
-        );
+        self.gaps.register(&mut r);
         r.register(
             "committed_ahead",
             "Times a partition was found to end before its committed offset (topic recreated or records lost) and was read again from its start",

@@ -14,10 +14,8 @@ use std::time::Duration;
 
 use dev_broker::{CLIENT_PROPERTIES, DevBroker, TopicSpec};
 use support::collector::{RunningApi, post_bursts};
-use support::crash::{print_problems, random_between, spawn_logged, terminate};
-use support::metrics::metric;
+use support::crash::{crash_round, print_problems, spawn_logged, terminate};
 use support::osmem::Osmem;
-use support::wait_until;
 
 /// The sink as `scripts/demo.sh` starts it: the broker's client properties, the search server,
 /// the dead-letter topic and an admin port; everything else at its default.
@@ -56,26 +54,10 @@ async fn killed_at_random_moments_on_real_traffic_every_click_is_indexed_once() 
     let mut posted = post_bursts(&api, 2000, 50, Duration::ZERO).await;
     for round in 0..5 {
         let (mut child, admin) = start_sink(&bootstrap, &es_url, &log);
-        let arriving = post_bursts(&api, 300, 10, Duration::from_millis(100));
-        let (more, ()) = tokio::join!(arriving, async {
-            // The first round dies while putting the template or joining the group; the
-            // others once they own partitions (a restart waits about two session timeouts for
-            // the dead process's member to leave), among batches in flight and commits.
-            if round > 0 {
-                wait_until(Duration::from_secs(60), || async {
-                    metric(admin, "es_sink_assigned_partitions").await >= 1.0
-                })
-                .await;
-            }
-            tokio::time::sleep(random_between(
-                Duration::from_millis(200),
-                Duration::from_secs(8),
-            ))
-            .await;
-        });
-        child.kill().expect("SIGKILL delivered");
-        child.wait().unwrap();
-        posted.extend(more);
+        // Batches go every BULK_LINGER (1 s): the window spans several in flight and commits.
+        let window = Duration::from_secs(8);
+        let assigned = "es_sink_assigned_partitions";
+        posted.extend(crash_round(&api, &mut child, admin, assigned, round == 0, window).await);
         eprintln!(
             "round {round}: killed; {} of {} indexed so far",
             osmem.count(prefix).await,

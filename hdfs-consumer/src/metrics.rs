@@ -1,5 +1,6 @@
 //! Prometheus metrics of the consumer, served on `/metrics`.
 
+use common::kafka::GapMetrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -17,12 +18,6 @@ pub struct ReasonLabel {
     pub reason: &'static str,
 }
 
-/// Why records were never read: see [`common::kafka::GapCause`].
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CauseLabel {
-    pub cause: &'static str,
-}
-
 #[derive(Clone)]
 pub struct ConsumerMetrics {
     pub records_landed: Counter,
@@ -33,8 +28,7 @@ pub struct ConsumerMetrics {
     pub flush_duration: Histogram,
     pub storage_failures: Counter,
     pub dropped_on_revoke: Counter,
-    pub offset_gaps: Family<CauseLabel, Counter>,
-    pub skipped_offsets: Family<CauseLabel, Counter>,
+    pub gaps: GapMetrics,
     pub checkpoint_ahead: Counter,
     pub halted_partitions: Gauge,
     pub lag: Family<PartitionLabel, Gauge>,
@@ -52,8 +46,7 @@ impl Default for ConsumerMetrics {
             flush_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             storage_failures: Counter::default(),
             dropped_on_revoke: Counter::default(),
-            offset_gaps: Family::default(),
-            skipped_offsets: Family::default(),
+            gaps: GapMetrics::default(),
             checkpoint_ahead: Counter::default(),
             halted_partitions: Gauge::default(),
             lag: Family::default(),
@@ -105,16 +98,7 @@ impl ConsumerMetrics {
             "Buffered records dropped when their partition was revoked (re-read by the next owner)",
             self.dropped_on_revoke.clone(),
         );
-        r.register(
-            "offset_gaps",
-            "Jumps over offsets that were never read, by cause: retention (deleted before they were read) or broker (skipped by it)",
-            self.offset_gaps.clone(),
-        );
-        r.register(
-            "skipped_offsets",
-            "Offsets jumped over by those gaps, by cause: records lost to this consumer",
-            self.skipped_offsets.clone(),
-        );
+        self.gaps.register(&mut r);
         r.register(
             "checkpoint_ahead",
             "Times a partition was found to end before its checkpoint (topic recreated or records lost); the partition is halted",

@@ -17,7 +17,7 @@ use tokio::runtime::Handle;
 
 use crate::buffer::{BufferedRecord, FlushPolicy, FlushReason, PartitionBuffer};
 use crate::landing::Landing;
-use crate::metrics::{CauseLabel, ConsumerMetrics, PartitionLabel, ReasonLabel};
+use crate::metrics::{ConsumerMetrics, PartitionLabel, ReasonLabel};
 
 /// What every worker of the process shares.
 pub struct Shared {
@@ -312,24 +312,14 @@ impl Worker {
         };
         match Continuity::of(expected, record.offset) {
             Continuity::InOrder => {}
-            Continuity::Gap { expected, missing } => {
-                let cause = report_gap(
-                    &self.consumer,
-                    &self.shared.topic,
-                    partition,
-                    expected,
-                    missing,
-                );
-                let label = CauseLabel {
-                    cause: cause.as_str(),
-                };
-                let metrics = &self.shared.metrics;
-                metrics.offset_gaps.get_or_create(&label).inc();
-                metrics
-                    .skipped_offsets
-                    .get_or_create(&label)
-                    .inc_by(missing as u64);
-            }
+            Continuity::Gap { expected, missing } => report_gap(
+                &self.consumer,
+                &self.shared.topic,
+                partition,
+                expected,
+                missing,
+                &self.shared.metrics.gaps,
+            ),
             Continuity::Behind { expected } => {
                 self.halt_if_ahead(partition, expected);
                 return false;

@@ -13,9 +13,8 @@ use std::time::{Duration, Instant};
 
 use dev_broker::{CLIENT_PROPERTIES, DevBroker, TopicSpec};
 use support::collector::{RunningApi, post_bursts};
-use support::crash::{print_problems, random_between, spawn_logged, terminate};
-use support::metrics::metric;
-use support::{assert_exactly_once, data_files, landed_ids, wait_until};
+use support::crash::{crash_round, print_problems, spawn_logged, terminate};
+use support::{assert_exactly_once, data_files, landed_ids};
 use uuid::Uuid;
 
 /// The consumer as `scripts/demo.sh` starts it: the broker's client properties, a landing
@@ -51,27 +50,11 @@ async fn killed_at_random_moments_on_real_traffic_every_click_lands_exactly_once
     let mut posted = post_bursts(&api, 2000, 50, Duration::ZERO).await;
     for round in 0..6 {
         let (mut child, admin) = start_consumer(&bootstrap, root.path(), &log);
-        let arriving = post_bursts(&api, 300, 10, Duration::from_millis(100));
-        let (more, ()) = tokio::join!(arriving, async {
-            // The first round dies while joining the group or recovering from storage. The
-            // others once they own partitions (a restart waits about two session timeouts for
-            // the dead process's members to leave), at a moment among buffering, landing (every
-            // FLUSH_MAX_AGE, 5 s) and committing.
-            if round > 0 {
-                wait_until(Duration::from_secs(60), || async {
-                    metric(admin, "hdfs_consumer_assigned_partitions").await >= 1.0
-                })
-                .await;
-            }
-            tokio::time::sleep(random_between(
-                Duration::from_millis(200),
-                Duration::from_secs(12),
-            ))
-            .await;
-        });
-        child.kill().expect("SIGKILL delivered");
-        child.wait().unwrap();
-        posted.extend(more);
+        // A file lands every FLUSH_MAX_AGE (5 s): the window spans buffering, landing and
+        // committing, twice.
+        let window = Duration::from_secs(12);
+        let assigned = "hdfs_consumer_assigned_partitions";
+        posted.extend(crash_round(&api, &mut child, admin, assigned, round == 0, window).await);
         eprintln!(
             "round {round}: killed; {} of {} landed so far",
             landed_ids(root.path(), topic).values().sum::<usize>(),

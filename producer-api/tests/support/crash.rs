@@ -1,9 +1,12 @@
 //! Helpers of the crash tests: when to kill, how to stop a process politely, and where its
 //! log goes.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
+
+use super::collector::{RunningApi, post_bursts};
 
 /// A pseudo-random duration in [min, max), from the clock: enough to vary kill moments.
 pub fn random_between(min: Duration, max: Duration) -> Duration {
@@ -13,6 +16,35 @@ pub fn random_between(min: Duration, max: Duration) -> Duration {
         .subsec_nanos() as u64;
     let span = (max - min).as_millis() as u64;
     min + Duration::from_millis(nanos.wrapping_mul(2_654_435_761) % span.max(1))
+}
+
+/// One round of a crash test: `child`, whose admin server is `admin`, runs while 300 clicks
+/// arrive in bursts, and dies by SIGKILL at a random moment below `window`. In the first round
+/// the moment counts from its start, so it dies joining the group or recovering; in the others
+/// from when `assigned_metric` says it owns partitions (a restart waits about two session
+/// timeouts for the dead process's members to leave), so it dies among its real work. Returns
+/// the ids of the clicks posted meanwhile.
+pub async fn crash_round(
+    api: &RunningApi,
+    child: &mut Child,
+    admin: SocketAddr,
+    assigned_metric: &str,
+    first_round: bool,
+    window: Duration,
+) -> Vec<uuid::Uuid> {
+    let arriving = post_bursts(api, 300, 10, Duration::from_millis(100));
+    let (posted, ()) = tokio::join!(arriving, async {
+        if !first_round {
+            super::wait::wait_until(Duration::from_secs(60), || async {
+                super::metrics::metric(admin, assigned_metric).await >= 1.0
+            })
+            .await;
+        }
+        tokio::time::sleep(random_between(Duration::from_millis(200), window)).await;
+    });
+    child.kill().expect("SIGKILL delivered");
+    child.wait().unwrap();
+    posted
 }
 
 /// Lets `child` run for a random moment below `max` (at least half a second), then kills it
