@@ -14,7 +14,9 @@ answer="$(curl -fsS "${auth[@]}" -H 'Content-Type: application/json' \
   "aggs": { "colours": { "terms": { "field": "colorName", "size": 50 } } }
 }')" || { echo "error: no answer from $ES_URL (is the search server running?)" >&2; exit 1; }
 python3 -c '
-import json, sys
+import json, signal, sys
+# Quiet when the reader goes away early (`| head`), as other command-line tools are.
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 answer = json.load(sys.stdin)
 buckets = answer.get("aggregations", {}).get("colours", {}).get("buckets", [])
 total = answer["hits"]["total"]
