@@ -54,7 +54,7 @@ ensure_tansu() {
     if [ -n "${TANSU_BIN:-}" ] && [ -x "$TANSU_BIN" ]; then
         echo "$TANSU_BIN"; return 0
     fi
-    if [ ! -x "$bin" ] || ! "$bin" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+    if [ ! -x "$bin" ] || [[ "$("$bin" --version 2>/dev/null)" != *"$TANSU_VERSION"* ]]; then
         log "building the tansu broker $TANSU_VERSION (first run only; takes several minutes)"
         mkdir -p "$CACHE_DIR"
         CARGO_TARGET_DIR="$CACHE_DIR/tansu-build" cargo install tansu --version "$TANSU_VERSION" \
@@ -88,6 +88,43 @@ start_osmem() {
     "$bin" -addr "127.0.0.1:$port" -no-stdin-watch </dev/null >"$logfile" 2>&1 &
     OSMEM_PID=$!
     wait_for_http "http://127.0.0.1:$port/" 30
+}
+
+# Prints the folder of the jars that run an Apache Hadoop 2.7.3 NameNode and DataNode on Debian's
+# Java 17, installed once into the cache: 27 jars taken from the pyspark 2.4.8 source
+# distribution on PyPI (it carries Hadoop's), plus Debian's Jersey 1 for their web servers.
+HADOOP_JARS=(
+    hadoop-annotations-2.7.3 hadoop-auth-2.7.3 hadoop-common-2.7.3 hadoop-hdfs-2.7.3
+    guava-14.0.1 protobuf-java-2.5.0 htrace-core-3.1.0-incubating netty-3.9.9.Final
+    netty-all-4.1.47.Final jetty-6.1.26 jetty-util-6.1.26 javax.servlet-api-3.1.0
+    jackson-core-asl-1.9.13 jackson-mapper-asl-1.9.13 xercesImpl-2.9.1 jsr305-1.3.9
+    commons-cli-1.2 commons-codec-1.10 commons-collections-3.2.2 commons-configuration-1.6
+    commons-io-2.4 commons-lang-2.6 commons-logging-1.1.3 commons-math3-3.4.1
+    log4j-1.2.17 slf4j-api-1.7.16 slf4j-log4j12-1.7.16
+)
+ensure_hadoop() {
+    local dir="$CACHE_DIR/hadoop-2.7.3" work jar
+    ensure_debian_packages openjdk-17-jre-headless libjersey1-core-java libjersey1-server-java \
+        libjersey1-servlet-java libjsr311-api-java
+    if [ ! -f "$dir/complete" ]; then
+        log "installing Hadoop 2.7.3's HDFS from the pyspark 2.4.8 source distribution (first run only; a 220 MB download)"
+        work="$(mktemp -d)"
+        python3 -m venv "$work/venv" >&2 || { ensure_debian_packages python3-venv; python3 -m venv "$work/venv" >&2; }
+        "$work/venv/bin/pip" install --quiet --disable-pip-version-check setuptools wheel >&2
+        # Its setup.py fails under build isolation, and only the archive is wanted.
+        "$work/venv/bin/pip" download --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+            "pyspark==2.4.8" -d "$work" >&2
+        rm -rf "$dir"; mkdir -p "$dir/jars"
+        tar -xzf "$work"/pyspark-2.4.8.tar.gz -C "$work" \
+            $(for jar in "${HADOOP_JARS[@]}"; do echo "pyspark-2.4.8/deps/jars/$jar.jar"; done)
+        mv "$work"/pyspark-2.4.8/deps/jars/*.jar "$dir/jars/"
+        for jar in jersey1-core jersey1-server jersey1-servlet jsr311-api; do
+            cp "/usr/share/java/$jar.jar" "$dir/jars/"
+        done
+        rm -rf "$work"
+        touch "$dir/complete"
+    fi
+    echo "$dir/jars"
 }
 
 # Prints the Python of a cached venv holding what scripts/check-stack.py needs (PyYAML,

@@ -15,11 +15,12 @@ cargo fmt --all --check
 log "cargo clippy (all targets, warnings are errors)"
 cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 
-log "test dependencies: tansu, osmem-server, Chromium, playwright-core"
+log "test dependencies: tansu, osmem-server, Hadoop's HDFS, Chromium, playwright-core"
 ensure_debian_packages curl chromium python3-venv openssl
 TANSU_BIN="$(ensure_tansu)"
 OSMEM_BIN="$(ensure_osmem)"
 export TANSU_BIN OSMEM_BIN
+ensure_hadoop >/dev/null
 ensure_browser
 
 # One run of README command 1 in $1: it starts, takes a click that reaches the topic, a landed
@@ -27,7 +28,7 @@ ensure_browser
 # cleanly: no ERROR line in any log. Prints the landed file.
 demo_smoke_run() {
     local run_dir="$1" api_port web_port admin_port es_port sink_admin_port demo_pid answer event_id
-    local bootstrap landed="" indexed="" deadline
+    local bootstrap landed="" indexed="" deadline page counts
     api_port="$(free_port)"; web_port="$(free_port)"; admin_port="$(free_port)"
     es_port="$(free_port)"; sink_admin_port="$(free_port)"
     API_PORT="$api_port" WEB_PORT="$web_port" HDFS_CONSUMER_ADMIN_PORT="$admin_port" \
@@ -46,7 +47,10 @@ demo_smoke_run() {
         [ $SECONDS -lt $deadline ] || smoke_fail "not ready within 600 s"
         sleep 1
     done
-    curl -fsS "http://127.0.0.1:$web_port/" | grep -q 'data-color="purple"' || smoke_fail "page has no colour buttons"
+    # Output is taken whole before it is searched: with pipefail, `writer | grep -q` fails
+    # whenever grep stops reading before the writer is done.
+    page="$(curl -fsS "http://127.0.0.1:$web_port/")" || smoke_fail "the page did not answer"
+    grep -q 'data-color="purple"' <<<"$page" || smoke_fail "page has no colour buttons"
     answer="$(curl -fsS -X POST -H 'Content-Type: application/json' -H "Origin: http://127.0.0.1:$web_port" \
         -d '{"userName":"smoke 검사","colorName":"green"}' "http://127.0.0.1:$api_port/api/events")" \
         || smoke_fail "POST refused"
@@ -71,8 +75,8 @@ demo_smoke_run() {
         sleep 0.5
     done
     [ "$indexed" = "1" ] || smoke_fail "event $event_id was not indexed"
-    ES_PORT="$es_port" "$REPO_ROOT/scripts/colour-counts.sh" | grep -Eq '^green +1$' \
-        || smoke_fail "the colour count does not show the click"
+    counts="$(ES_PORT="$es_port" "$REPO_ROOT/scripts/colour-counts.sh")" || smoke_fail "colour-counts.sh failed"
+    grep -Eq '^green +1$' <<<"$counts" || smoke_fail "the colour count does not show the click: $counts"
     kill -TERM "$demo_pid"
     for _ in $(seq 1 60); do kill -0 "$demo_pid" 2>/dev/null || break; sleep 0.5; done
     kill -0 "$demo_pid" 2>/dev/null && smoke_fail "demo.sh still running 30 s after SIGTERM"

@@ -31,8 +31,7 @@ fn start_sink(bootstrap: &str, es_url: &str, log: &Path) -> (Child, SocketAddr) 
                 "DEAD_LETTER_TOPIC",
                 common::kafka::DEFAULT_DEAD_LETTER_TOPIC,
             )
-            .env("ADMIN_ADDR", admin.to_string())
-            .env("RUST_LOG", "info"),
+            .env("ADMIN_ADDR", admin.to_string()),
         log,
     );
     (child, admin)

@@ -2,7 +2,7 @@
 //! multi-record batches) reach an in-memory cluster of three brokers (`dev-broker`), while the
 //! `hdfs-consumer` binary, run with the settings `scripts/demo.sh` gives it, is killed with
 //! SIGKILL at random moments and restarted. Every restart resumes inside a record batch. In the
-//! end every event has landed exactly once.
+//! end every event has landed exactly once: in a local directory, and on a real HDFS.
 
 mod support;
 
@@ -14,24 +14,21 @@ use std::time::{Duration, Instant};
 use dev_broker::{CLIENT_PROPERTIES, DevBroker, TopicSpec};
 use support::collector::{RunningApi, post_bursts};
 use support::crash::{crash_round, print_problems, spawn_logged, terminate};
-use support::{assert_exactly_once, data_files, landed_ids};
+use support::hdfs::LocalHdfs;
+use support::{Storage, assert_exactly_once, data_files, landed_ids};
 use uuid::Uuid;
 
-/// The consumer as `scripts/demo.sh` starts it: the broker's client properties, a landing
-/// directory and an admin port; everything else at its default.
-fn start_consumer(bootstrap: &str, root: &Path, log: &Path) -> (Child, SocketAddr) {
+/// The consumer as `scripts/demo.sh` starts it: the broker's client properties, where to land
+/// and an admin port; everything else at its default.
+fn start_consumer(bootstrap: &str, landing: &url::Url, log: &Path) -> (Child, SocketAddr) {
     let admin = SocketAddr::from(([127, 0, 0, 1], support::ports::free_port()));
     let child = spawn_logged(
         Command::new(env!("CARGO_BIN_EXE_hdfs-consumer"))
             .env_clear()
             .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
             .env("KAFKA_PROPERTIES", CLIENT_PROPERTIES)
-            .env(
-                "LANDING_URL",
-                url::Url::from_directory_path(root).unwrap().as_str(),
-            )
-            .env("ADMIN_ADDR", admin.to_string())
-            .env("RUST_LOG", "info"),
+            .env("LANDING_URL", landing.as_str())
+            .env("ADMIN_ADDR", admin.to_string()),
         log,
     );
     (child, admin)
@@ -39,17 +36,33 @@ fn start_consumer(bootstrap: &str, root: &Path, log: &Path) -> (Child, SocketAdd
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_at_random_moments_on_real_traffic_every_click_lands_exactly_once() {
+    let root = tempfile::tempdir().unwrap();
+    let landing = url::Url::from_directory_path(root.path()).unwrap();
+    crash_and_restart(&landing, root.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Java and Hadoop's jars: run scripts/test.sh"]
+async fn on_hdfs_killed_at_random_moments_on_real_traffic_every_click_lands_exactly_once() {
+    let hdfs = LocalHdfs::start();
+    let landing = hdfs.landing_url("/data/web-events");
+    let storage = hdfs_consumer::landing::operator_for(&landing).unwrap();
+    crash_and_restart(&landing, &storage).await;
+}
+
+/// The crash test, landing at `landing`, which `storage` reads back.
+async fn crash_and_restart(landing: &url::Url, storage: impl Storage + Copy) {
     let broker = DevBroker::start(3, &[TopicSpec::clicks()]).unwrap();
     let bootstrap = broker.bootstrap_servers();
     let api = RunningApi::start(producer_api::Config::for_brokers(&bootstrap)).await;
-    let root = tempfile::tempdir().unwrap();
-    let log = support::crash::log_path(root.path(), "hdfs-consumer.log");
+    let logs = tempfile::tempdir().unwrap();
+    let log = support::crash::log_path(logs.path(), "hdfs-consumer.log");
     let topic = common::kafka::DEFAULT_TOPIC;
 
     // A backlog, then clicks arriving all along while the consumer dies and comes back.
     let mut posted = post_bursts(&api, 2000, 50, Duration::ZERO).await;
     for round in 0..6 {
-        let (mut child, admin) = start_consumer(&bootstrap, root.path(), &log);
+        let (mut child, admin) = start_consumer(&bootstrap, landing, &log);
         // A file lands every FLUSH_MAX_AGE (5 s): the window spans buffering, landing and
         // committing, twice.
         let window = Duration::from_secs(12);
@@ -57,15 +70,15 @@ async fn killed_at_random_moments_on_real_traffic_every_click_lands_exactly_once
         posted.extend(crash_round(&api, &mut child, admin, assigned, round == 0, window).await);
         eprintln!(
             "round {round}: killed; {} of {} landed so far",
-            landed_ids(root.path(), topic).values().sum::<usize>(),
+            landed_ids(storage, topic).await.values().sum::<usize>(),
             posted.len()
         );
     }
 
     // A last run, left to finish, then stopped cleanly.
-    let (mut child, _) = start_consumer(&bootstrap, root.path(), &log);
+    let (mut child, _) = start_consumer(&bootstrap, landing, &log);
     let deadline = Instant::now() + Duration::from_secs(120);
-    while landed_ids(root.path(), topic).values().sum::<usize>() < posted.len()
+    while landed_ids(storage, topic).await.values().sum::<usize>() < posted.len()
         && Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -73,15 +86,15 @@ async fn killed_at_random_moments_on_real_traffic_every_click_lands_exactly_once
     terminate(&mut child);
     api.stop().await;
 
-    let landed = landed_ids(root.path(), topic);
+    let landed = landed_ids(storage, topic).await;
     let missing: Vec<&Uuid> = posted
         .iter()
         .filter(|id| !landed.contains_key(id))
         .collect();
     if !missing.is_empty() || landed.values().any(|n| *n > 1) {
         print_problems(&log, 40);
-        for file in data_files(root.path(), topic) {
-            eprintln!("  {}", file.file_name().unwrap().to_string_lossy());
+        for file in data_files(storage, topic).await {
+            eprintln!("  {file}");
         }
     }
     assert_exactly_once(&landed, &posted);

@@ -59,7 +59,7 @@ async fn a_second_process_joins_the_group_and_every_event_lands_once() {
     );
     first.stop().await;
     second.stop().await;
-    assert_exactly_once(&landed_ids(root.path(), TOPIC), &produced);
+    assert_exactly_once(&landed_ids(root.path(), TOPIC).await, &produced);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,7 +82,7 @@ async fn a_broker_down_and_back_loses_nothing() {
         600
     );
     consumer.stop().await;
-    assert_exactly_once(&landed_ids(root.path(), TOPIC), &produced);
+    assert_exactly_once(&landed_ids(root.path(), TOPIC).await, &produced);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,7 +124,7 @@ async fn storage_outage_pauses_landing_and_recovers_by_itself() {
         "listing the root still works; only writes fail"
     );
     assert_eq!(
-        landed_ids(root.path(), TOPIC).len(),
+        landed_ids(root.path(), TOPIC).await.len(),
         100,
         "data landed while storage was broken"
     );
@@ -135,7 +135,7 @@ async fn storage_outage_pauses_landing_and_recovers_by_itself() {
         200
     );
     consumer.stop().await;
-    assert_exactly_once(&landed_ids(root.path(), TOPIC), &produced);
+    assert_exactly_once(&landed_ids(root.path(), TOPIC).await, &produced);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +165,7 @@ async fn bad_records_are_set_aside_and_their_neighbours_land() {
         .await
     );
     consumer.stop().await;
-    assert_exactly_once(&landed_ids(root.path(), TOPIC), &produced);
+    assert_exactly_once(&landed_ids(root.path(), TOPIC).await, &produced);
 
     let invalid_dir = root.path().join(TOPIC).join("_invalid");
     let files: Vec<_> = std::fs::read_dir(&invalid_dir).unwrap().flatten().collect();
@@ -211,7 +211,7 @@ async fn an_idle_partition_still_lands_its_last_records() {
             >= 1.0
     );
     consumer.stop().await;
-    assert_exactly_once(&landed_ids(root.path(), TOPIC), &produced);
+    assert_exactly_once(&landed_ids(root.path(), TOPIC).await, &produced);
 }
 
 /// The partition's log start and end, as the broker reports them.
@@ -281,7 +281,7 @@ async fn records_deleted_by_retention_while_stopped_are_counted_and_the_rest_lan
     consumer.stop().await;
     let mut expected = before;
     expected.extend_from_slice(kept);
-    assert_exactly_once(&landed_ids(root.path(), TOPIC), &expected);
+    assert_exactly_once(&landed_ids(root.path(), TOPIC).await, &expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,7 +328,7 @@ async fn a_checkpoint_past_a_recreated_topics_end_halts_the_partition_until_the_
     let body: serde_json::Value = readyz.json().await.unwrap();
     assert_eq!(body["haltedPartitions"], 1, "{body}");
     consumer.stop().await;
-    assert_exactly_once(&landed_ids(root.path(), TOPIC), &old);
+    assert_exactly_once(&landed_ids(root.path(), TOPIC).await, &old);
 
     // What the error says to do: move the landed files aside, and the new topic lands.
     let aside = tempfile::tempdir().unwrap();
@@ -339,6 +339,6 @@ async fn a_checkpoint_past_a_recreated_topics_end_halts_the_partition_until_the_
         5
     );
     consumer.stop().await;
-    assert_exactly_once(&landed_ids(root.path(), TOPIC), &new);
-    assert_exactly_once(&landed_ids(aside.path(), TOPIC), &old);
+    assert_exactly_once(&landed_ids(root.path(), TOPIC).await, &new);
+    assert_exactly_once(&landed_ids(aside.path(), TOPIC).await, &old);
 }

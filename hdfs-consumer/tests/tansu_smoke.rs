@@ -19,7 +19,7 @@ use std::time::Duration;
 use support::collector::{RunningApi, post_clicks};
 use support::tansu::Tansu;
 use support::{
-    assert_exactly_once, config, data_files, landed_ids, spawn_consumer, wait_for_landed,
+    assert_exactly_once, assert_hive_layout, config, landed_ids, spawn_consumer, wait_for_landed,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,36 +48,6 @@ async fn on_tansu_clicks_posted_to_the_collector_land_as_hive_files() {
     consumer.stop().await;
     api.stop().await;
 
-    assert_exactly_once(&landed_ids(root.path(), &topic), &sent);
-    for file in data_files(root.path(), &topic) {
-        let relative = file
-            .strip_prefix(root.path())
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let parts: Vec<&str> = relative.split('/').collect();
-        assert_eq!(parts.len(), 4, "{relative}");
-        assert_eq!(parts[0], topic);
-        assert!(
-            parts[1].starts_with("dt=") && parts[1].len() == "dt=2026-11-22".len(),
-            "{relative}"
-        );
-        assert!(
-            parts[2].starts_with("hour=") && parts[2].len() == "hour=03".len(),
-            "{relative}"
-        );
-        assert!(
-            parts[3].starts_with(&format!("{topic}+")) && parts[3].ends_with(".json"),
-            "{relative}"
-        );
-        for line in std::fs::read_to_string(&file).unwrap().lines() {
-            let event = common::ColorEvent::from_json_slice(line.as_bytes()).unwrap();
-            let hour = hdfs_consumer::layout::HourPartition::of(&event.timestamp);
-            assert!(
-                relative.contains(&hour.dir()),
-                "event of {} in {relative}",
-                hour.dir()
-            );
-        }
-    }
+    assert_exactly_once(&landed_ids(root.path(), &topic).await, &sent);
+    assert_hive_layout(root.path(), &topic).await;
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the hdfs-consumer integration tests.
 #![allow(dead_code, unused_imports)]
 
+pub mod hdfs;
+
 #[path = "../../../producer-api/tests/support/collector.rs"]
 pub mod collector;
 #[path = "../../../producer-api/tests/support/crash.rs"]
@@ -24,7 +26,7 @@ pub use produce::{produce, produce_in_background, produce_raw};
 pub use wait::wait_until;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use common::ColorEvent;
@@ -59,40 +61,95 @@ pub fn config(bootstrap: &str, topic: &str, root: &Path, workers: u16) -> Config
     config
 }
 
-/// Every landed data file under `<root>/<topic>/dt=*/hour=*/`.
-pub fn data_files(root: &Path, topic: &str) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let Ok(days) = std::fs::read_dir(root.join(topic)) else {
-        return files;
-    };
-    for day in days
-        .flatten()
-        .filter(|d| d.file_name().to_string_lossy().starts_with("dt="))
-    {
-        for hour in std::fs::read_dir(day.path()).unwrap().flatten() {
-            for file in std::fs::read_dir(hour.path()).unwrap().flatten() {
-                files.push(file.path());
-            }
-        }
+/// Where a test's consumer landed: a local directory or any OpenDAL storage (HDFS), read
+/// back through OpenDAL as the consumer wrote it.
+pub trait Storage {
+    fn operator(&self) -> opendal::Operator;
+}
+
+impl Storage for &Path {
+    fn operator(&self) -> opendal::Operator {
+        hdfs_consumer::landing::operator_for(&url::Url::from_directory_path(self).unwrap()).unwrap()
     }
+}
+
+impl Storage for &opendal::Operator {
+    fn operator(&self) -> opendal::Operator {
+        (*self).clone()
+    }
+}
+
+/// Every landed data file under `<root>/<topic>/dt=*/hour=*/`, relative to the root.
+pub async fn data_files(storage: impl Storage, topic: &str) -> Vec<String> {
+    let op = storage.operator();
+    let entries = match op.list_with(&format!("{topic}/")).recursive(true).await {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == opendal::ErrorKind::NotFound => return Vec::new(),
+        Err(err) => panic!("cannot list {topic}/: {err}"),
+    };
+    let mut files: Vec<String> = entries
+        .into_iter()
+        .map(|e| e.path().to_owned())
+        .filter(|p| p.contains("/dt=") && p.ends_with(".json"))
+        .collect();
     files.sort();
     files
 }
 
 /// Event ids in the landed data files, with how often each appears.
-pub fn landed_ids(root: &Path, topic: &str) -> HashMap<Uuid, usize> {
+pub async fn landed_ids(storage: impl Storage, topic: &str) -> HashMap<Uuid, usize> {
+    let op = storage.operator();
     let mut ids = HashMap::new();
-    for file in data_files(root, topic) {
-        let Ok(text) = std::fs::read_to_string(&file) else {
+    for file in data_files(&op, topic).await {
+        // A file renamed away between the listing and the read is counted at its new name.
+        let Ok(bytes) = op.read(&file).await else {
             continue;
         };
-        for line in text.lines() {
-            let event =
-                ColorEvent::from_json_slice(line.as_bytes()).expect("a landed line is an event");
+        for line in bytes
+            .to_vec()
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+        {
+            let event = ColorEvent::from_json_slice(line).expect("a landed line is an event");
             *ids.entry(event.event_id).or_default() += 1;
         }
     }
     ids
+}
+
+/// Asserts that every landed file sits at `<topic>/dt=YYYY-MM-DD/hour=HH/<topic>+...json`, the
+/// hour of every event it holds.
+pub async fn assert_hive_layout(storage: impl Storage, topic: &str) {
+    let op = storage.operator();
+    let files = data_files(&op, topic).await;
+    assert!(!files.is_empty(), "nothing landed");
+    for relative in files {
+        let parts: Vec<&str> = relative.split('/').collect();
+        assert_eq!(parts.len(), 4, "{relative}");
+        assert_eq!(parts[0], topic);
+        assert!(
+            parts[1].starts_with("dt=") && parts[1].len() == "dt=2026-11-22".len(),
+            "{relative}"
+        );
+        assert!(
+            parts[2].starts_with("hour=") && parts[2].len() == "hour=03".len(),
+            "{relative}"
+        );
+        assert!(
+            parts[3].starts_with(&format!("{topic}+")) && parts[3].ends_with(".json"),
+            "{relative}"
+        );
+        let text = op.read(&relative).await.unwrap().to_vec();
+        for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let event = ColorEvent::from_json_slice(line).unwrap();
+            let hour = hdfs_consumer::layout::HourPartition::of(&event.timestamp);
+            assert!(
+                relative.contains(&hour.dir()),
+                "event of {} in {relative}",
+                hour.dir()
+            );
+        }
+    }
 }
 
 /// Asserts every produced id landed exactly once and nothing else landed.
@@ -116,13 +173,20 @@ pub fn assert_exactly_once(landed: &HashMap<Uuid, usize>, produced: &[Uuid]) {
     );
 }
 
-pub async fn wait_for_landed(root: &Path, topic: &str, want: usize, deadline: Duration) -> usize {
-    let (root, topic) = (root.to_path_buf(), topic.to_owned());
-    let mut seen = 0;
-    wait_until(deadline, || {
-        seen = landed_ids(&root, &topic).values().sum();
-        async move { seen >= want }
-    })
-    .await;
-    seen
+/// Waits until `want` events landed (duplicates counted) or `deadline` passed; returns how many.
+pub async fn wait_for_landed(
+    storage: impl Storage,
+    topic: &str,
+    want: usize,
+    deadline: Duration,
+) -> usize {
+    let op = storage.operator();
+    let started = std::time::Instant::now();
+    loop {
+        let seen: usize = landed_ids(&op, topic).await.values().sum();
+        if seen >= want || started.elapsed() > deadline {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
