@@ -42,11 +42,12 @@ pub struct Config {
     #[arg(long, env = "WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
 
-    /// Where files land: file:///some/dir or hdfs://namenode:8020/some/dir.
+    /// Where files land: file:///some/dir (or just /some/dir) or hdfs://namenode:8020/some/dir.
     #[arg(
         long,
         env = "LANDING_URL",
-        default_value = "file:///tmp/web-events/landing"
+        default_value = "file:///tmp/web-events/landing",
+        value_parser = crate::landing::parse_landing_url
     )]
     pub landing_url: Url,
 

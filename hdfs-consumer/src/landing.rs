@@ -21,35 +21,68 @@ use crate::layout::{self, Destination};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("unsupported LANDING_URL {0:?}: expected file:///dir or hdfs://namenode:port/dir")]
+    #[error(
+        "LANDING_URL {0:?} is not a place to land: give file:///absolute/dir, /absolute/dir or hdfs://namenode:port/dir"
+    )]
     UnsupportedUrl(String),
-    #[error("storage {operation} {path}: {source}")]
+    #[error("cannot use LANDING_URL {url}: {reason}")]
+    Open { url: String, reason: String },
+    /// An operation on the storage failed; `storage` names it (the namenode, or the folder).
+    #[error("{storage}: {operation} {path} failed: {reason}")]
     Io {
+        storage: String,
         operation: &'static str,
         path: String,
-        source: Box<opendal::Error>,
+        reason: String,
+        kind: ErrorKind,
     },
 }
 
-fn io<'a>(
-    operation: &'static str,
-    path: &'a str,
-) -> impl FnOnce(opendal::Error) -> StorageError + 'a {
-    move |source| StorageError::Io {
-        operation,
-        path: path.to_owned(),
-        source: Box::new(source),
+/// What went wrong, in the words of the deepest cause (`Connection refused (os error 111)`)
+/// rather than the storage library's whole context.
+pub fn reason(err: &opendal::Error) -> String {
+    let mut cause: &dyn std::error::Error = err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    let innermost = cause.to_string();
+    // hdfs-native wraps I/O errors in a Debug rendering: keep its message.
+    match innermost.split_once("message: \"") {
+        Some((_, rest)) => rest.split('"').next().unwrap_or(&innermost).to_owned(),
+        None => innermost,
     }
 }
 
-/// Opens the storage a `LANDING_URL` names: `file:///dir` or `hdfs://namenode:8020/dir`.
+/// Reads a `LANDING_URL`: `file:///dir`, an absolute path, or `hdfs://namenode:port/dir`.
+pub fn parse_landing_url(raw: &str) -> Result<Url, String> {
+    let unsupported = || StorageError::UnsupportedUrl(raw.to_owned()).to_string();
+    if raw.starts_with('/') {
+        return Url::from_directory_path(raw).map_err(|()| unsupported());
+    }
+    let url = Url::parse(raw).map_err(|_| unsupported())?;
+    match url.scheme() {
+        "file" if url.to_file_path().is_ok() => Ok(url),
+        "hdfs" if url.host_str().is_some_and(|h| !h.is_empty()) => Ok(url),
+        _ => Err(unsupported()),
+    }
+}
+
+/// Opens the storage a `LANDING_URL` names: `file:///dir` or `hdfs://namenode:8020/dir`. A
+/// local folder is made if missing; HDFS is only contacted by the first operation.
 pub fn operator_for(url: &Url) -> Result<Operator, StorageError> {
     let unsupported = || StorageError::UnsupportedUrl(url.to_string());
-    let built = match url.scheme() {
+    match url.scheme() {
         "file" => {
             let root = url.to_file_path().map_err(|_| unsupported())?;
             let builder = opendal::services::Fs::default().root(&root.to_string_lossy());
-            Operator::new(builder)
+            Operator::new(builder).map_err(|err| StorageError::Open {
+                url: url.to_string(),
+                reason: format!(
+                    "cannot make the folder {}: {}",
+                    root.display(),
+                    reason(&err)
+                ),
+            })
         }
         "hdfs" => {
             let host = url.host_str().ok_or_else(unsupported)?;
@@ -60,11 +93,28 @@ pub fn operator_for(url: &Url) -> Result<Operator, StorageError> {
             let builder = opendal::services::HdfsNative::default()
                 .name_node(&name_node)
                 .root(url.path());
-            Operator::new(builder)
+            Operator::new(builder).map_err(|err| StorageError::Open {
+                url: url.to_string(),
+                reason: reason(&err),
+            })
         }
-        _ => return Err(unsupported()),
-    };
-    built.map_err(io("open", url.as_str()))
+        _ => Err(unsupported()),
+    }
+}
+
+/// How a failed operation is reported: which storage, which operation, on what.
+fn io<'a>(
+    storage: &'a str,
+    operation: &'static str,
+    path: &'a str,
+) -> impl FnOnce(opendal::Error) -> StorageError + 'a {
+    move |err| StorageError::Io {
+        storage: storage.to_owned(),
+        operation,
+        path: path.to_owned(),
+        reason: reason(&err),
+        kind: err.kind(),
+    }
 }
 
 /// The checkpoint: the last offset of the latest batch and the files it consists of.
@@ -96,14 +146,40 @@ pub struct LandedBatch {
 pub struct Landing {
     op: Operator,
     topic: String,
+    /// The storage as errors name it: `hdfs://namenode:port/root` or the local folder.
+    storage: String,
 }
 
 impl Landing {
+    /// Lands under the storage `op` reaches; errors name its root.
     pub fn new(op: Operator, topic: &str) -> Self {
+        let storage = op.info().root().to_owned();
         Landing {
             op,
             topic: topic.to_owned(),
+            storage,
         }
+    }
+
+    /// Lands where a `LANDING_URL` says; errors name it (the namenode, for HDFS).
+    pub fn open(url: &Url, topic: &str) -> Result<Self, StorageError> {
+        let mut named = url.clone();
+        // Errors are logged: never a password.
+        let _ = named.set_password(None);
+        Ok(Landing {
+            storage: named.to_string(),
+            ..Landing::new(operator_for(url)?, topic)
+        })
+    }
+
+    /// The storage itself, for probes.
+    pub fn operator(&self) -> &Operator {
+        &self.op
+    }
+
+    /// The storage as errors name it.
+    pub fn storage(&self) -> &str {
+        &self.storage
     }
 
     /// Writes a non-empty batch (records of one partition in offset order) and makes it
@@ -141,7 +217,10 @@ impl Landing {
             }
             landed.bytes += body.len();
             let tmp = layout::tmp_path(&self.topic, partition, kind, &name);
-            self.op.write(&tmp, body).await.map_err(io("write", &tmp))?;
+            self.op
+                .write(&tmp, body)
+                .await
+                .map_err(io(&self.storage, "write", &tmp))?;
             landed.files.push((path.clone(), file.records.len()));
             renames.push(PendingRename { tmp, path });
         }
@@ -151,10 +230,11 @@ impl Landing {
         };
         self.write_checkpoint(partition, &checkpoint).await?;
         for rename in &checkpoint.files {
-            self.op
-                .rename(&rename.tmp, &rename.path)
-                .await
-                .map_err(io("rename", &rename.tmp))?;
+            self.op.rename(&rename.tmp, &rename.path).await.map_err(io(
+                &self.storage,
+                "rename",
+                &rename.tmp,
+            ))?;
         }
         Ok(landed)
     }
@@ -184,11 +264,14 @@ impl Landing {
             uuid::Uuid::now_v7()
         );
         let body = serde_json::to_vec(checkpoint).expect("a checkpoint serializes");
-        self.op.write(&tmp, body).await.map_err(io("write", &tmp))?;
+        self.op
+            .write(&tmp, body)
+            .await
+            .map_err(io(&self.storage, "write", &tmp))?;
         self.op
             .rename(&tmp, &path)
             .await
-            .map_err(io("rename", &tmp))
+            .map_err(io(&self.storage, "rename", &tmp))
     }
 
     async fn read_checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StorageError> {
@@ -202,7 +285,7 @@ impl Landing {
                 }
             },
             Err(err) if err.kind() == ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(io("read", &path)(err)),
+            Err(err) => Err(io(&self.storage, "read", &path)(err)),
         }
     }
 
@@ -216,19 +299,19 @@ impl Landing {
                 .op
                 .exists(&rename.tmp)
                 .await
-                .map_err(io("stat", &rename.tmp))?
+                .map_err(io(&self.storage, "stat", &rename.tmp))?
             {
-                self.op
-                    .rename(&rename.tmp, &rename.path)
-                    .await
-                    .map_err(io("rename", &rename.tmp))?;
+                self.op.rename(&rename.tmp, &rename.path).await.map_err(io(
+                    &self.storage,
+                    "rename",
+                    &rename.tmp,
+                ))?;
                 tracing::info!(path = rename.path, "finished an interrupted landing");
-            } else if !self
-                .op
-                .exists(&rename.path)
-                .await
-                .map_err(io("stat", &rename.path))?
-            {
+            } else if !self.op.exists(&rename.path).await.map_err(io(
+                &self.storage,
+                "stat",
+                &rename.path,
+            ))? {
                 tracing::warn!(
                     path = rename.path,
                     "checkpoint names a file that is missing; scanning landed files"
@@ -270,7 +353,10 @@ impl Landing {
         for name in self.list_files(&dir).await? {
             if name.starts_with(&prefix) {
                 let path = format!("{dir}{name}");
-                self.op.delete(&path).await.map_err(io("delete", &path))?;
+                self.op
+                    .delete(&path)
+                    .await
+                    .map_err(io(&self.storage, "delete", &path))?;
                 tracing::info!(
                     partition,
                     path,
@@ -285,7 +371,7 @@ impl Landing {
         match self.op.list(dir).await {
             Ok(entries) => Ok(entries),
             Err(err) if err.kind() == ErrorKind::NotFound => Ok(Vec::new()),
-            Err(err) => Err(io("list", dir)(err)),
+            Err(err) => Err(io(&self.storage, "list", dir)(err)),
         }
     }
 
@@ -307,5 +393,47 @@ impl Landing {
             .filter(|e| e.metadata().is_file())
             .map(|e| e.name().to_owned())
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_landing_url_is_a_file_url_an_absolute_path_or_an_hdfs_url() {
+        assert_eq!(
+            parse_landing_url("/tmp/landing").unwrap().as_str(),
+            "file:///tmp/landing/"
+        );
+        assert_eq!(
+            parse_landing_url("file:///tmp/landing").unwrap().as_str(),
+            "file:///tmp/landing"
+        );
+        assert_eq!(
+            parse_landing_url("hdfs://namenode:8020/data/web-events")
+                .unwrap()
+                .host_str(),
+            Some("namenode")
+        );
+        for wrong in ["relative/dir", "s3://bucket/x", "hdfs:///no-namenode", ""] {
+            let err = parse_landing_url(wrong).unwrap_err();
+            assert!(err.contains("file:///absolute/dir"), "{wrong}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_made_is_said_once_in_plain_words() {
+        let url = parse_landing_url("file:///proc/forbidden/landing").unwrap();
+        let err = operator_for(&url).expect_err("refused").to_string();
+        assert!(
+            err.starts_with("cannot use LANDING_URL file:///proc/forbidden/landing: cannot make the folder /proc/forbidden/landing:"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("Builder::build"),
+            "library context leaked: {err}"
+        );
+        assert_eq!(err.matches("No such file").count(), 1, "{err}");
     }
 }

@@ -17,7 +17,7 @@ pub mod worker;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::kafka::consumer_config;
@@ -38,6 +38,14 @@ pub enum Error {
     NoSuchTopic(String),
     #[error("worker {0} stopped unexpectedly; restart the process (it resumes from storage)")]
     WorkerDied(usize),
+    #[error(
+        "{records} records read from Kafka were not landed before the shutdown deadline ({storage}); they are read again on the next start"
+    )]
+    Unlanded { records: usize, storage: String },
+    #[error(
+        "{workers} workers did not finish landing before the shutdown deadline ({storage}); what they held is read again on the next start"
+    )]
+    LandingUnfinished { workers: usize, storage: String },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -76,7 +84,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let op = landing::operator_for(&config.landing_url)?;
+    let landing = landing::Landing::open(&config.landing_url, &config.kafka_topic)?;
     let bootstrap = config.kafka_bootstrap_servers.clone();
     let topic = config.kafka_topic.clone();
     let workers = match config.workers {
@@ -89,13 +97,15 @@ pub async fn run(
         }
     };
     let metrics = metrics::ConsumerMetrics::default();
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let shared = Arc::new(worker::Shared {
-        landing: landing::Landing::new(op.clone(), &topic),
+        landing: landing.clone(),
         runtime: tokio::runtime::Handle::current(),
         topic: topic.clone(),
         policy: config.flush_policy(),
         max_backoff: config.storage_retry_max_backoff,
         metrics: metrics.clone(),
+        stopping,
     });
 
     let listener = tokio::net::TcpListener::bind(config.admin_addr)
@@ -105,7 +115,12 @@ pub async fn run(
             source,
         })?;
     let running = Arc::new(AtomicUsize::new(0));
-    let admin_state = admin::AdminState::new(op, metrics, Arc::clone(&running), workers);
+    let storage_probe = Arc::new(admin::StorageProbe::new(landing.storage()));
+    let probe = tokio::spawn(admin::probe_storage(
+        landing.clone(),
+        Arc::clone(&storage_probe),
+    ));
+    let admin_state = admin::AdminState::new(storage_probe, metrics, Arc::clone(&running), workers);
     let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
     let admin_task = tokio::spawn(common::http::serve_admin(
         listener,
@@ -122,8 +137,8 @@ pub async fn run(
         landing = %config.landing_url,
         "hdfs-consumer starting"
     );
-    let stop = Arc::new(AtomicBool::new(false));
     let (exited_tx, mut exited_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
+    // Each worker reports how many records it could not land.
     let (landed_tx, mut landed_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
     for id in 0..workers {
         let worker = worker::Worker::new(
@@ -137,7 +152,7 @@ pub async fn run(
             bootstrap: bootstrap.clone(),
             source,
         })?;
-        let (stop, timeout) = (Arc::clone(&stop), config.shutdown_timeout);
+        let timeout = config.shutdown_timeout;
         let guard = WorkerGuard::new(id, Arc::clone(&running), exited_tx.clone());
         let landed = landed_tx.clone();
         // Detached: a worker stuck leaving the group must not keep the process alive.
@@ -145,8 +160,8 @@ pub async fn run(
             .name(format!("worker-{id}"))
             .spawn(move || {
                 let _guard = guard;
-                worker.run(&stop, timeout, || {
-                    let _ = landed.send(id);
+                worker.run(timeout, |unlanded| {
+                    let _ = landed.send(unlanded);
                 });
             })
             .expect("a thread starts");
@@ -162,24 +177,26 @@ pub async fn run(
             "a worker stopped unexpectedly; stopping the others"
         );
     }
-    stop.store(true, Ordering::SeqCst);
-    // Workers land what they hold within SHUTDOWN_TIMEOUT, then leave the group, which needs
-    // the brokers; they may be gone. Wait for the landing, give leaving a few seconds, then
-    // exit: nothing unlanded is lost, it is still in Kafka and read again on the next start.
+    // Storage calls in flight give up at once; the workers land what they hold within
+    // SHUTDOWN_TIMEOUT, each call bounded by it, then leave the group, which needs the brokers;
+    // they may be gone. Wait for the landing, give leaving a few seconds, then exit: nothing
+    // unlanded is lost, it is still in Kafka and read again on the next start.
+    let _ = stopping_tx.send(true);
     let alive = running.load(Ordering::SeqCst);
-    let landing = async {
-        for _ in 0..alive {
-            if landed_rx.recv().await.is_none() {
-                break;
+    let (mut reported, mut unlanded) = (0, 0);
+    let collect = async {
+        while reported < alive {
+            match landed_rx.recv().await {
+                Some(records) => {
+                    reported += 1;
+                    unlanded += records;
+                }
+                None => break,
             }
         }
     };
-    if tokio::time::timeout(config.shutdown_timeout + Duration::from_secs(1), landing)
-        .await
-        .is_err()
-    {
-        tracing::error!("workers did not finish landing before the shutdown deadline");
-    }
+    let _ = tokio::time::timeout(config.shutdown_timeout + Duration::from_secs(2), collect).await;
+    probe.abort();
     let leaving = async {
         while running.load(Ordering::SeqCst) > 0 {
             if exited_rx.recv().await.is_none() {
@@ -198,8 +215,17 @@ pub async fn run(
     let _ = admin_stop.send(());
     let _ = admin_task.await;
     tracing::info!("hdfs-consumer stopped");
+    let storage = landing.storage().to_owned();
     match died {
         Some(id) => Err(Error::WorkerDied(id)),
+        None if reported < alive => Err(Error::LandingUnfinished {
+            workers: alive - reported,
+            storage,
+        }),
+        None if unlanded > 0 => Err(Error::Unlanded {
+            records: unlanded,
+            storage,
+        }),
         None => Ok(()),
     }
 }

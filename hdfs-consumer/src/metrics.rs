@@ -31,6 +31,7 @@ pub struct ConsumerMetrics {
     pub gaps: GapMetrics,
     pub checkpoint_ahead: Counter,
     pub halted_partitions: Gauge,
+    pub buffered_records: Gauge,
     pub lag: Family<PartitionLabel, Gauge>,
     pub assigned_partitions: Gauge,
 }
@@ -49,6 +50,7 @@ impl Default for ConsumerMetrics {
             gaps: GapMetrics::default(),
             checkpoint_ahead: Counter::default(),
             halted_partitions: Gauge::default(),
+            buffered_records: Gauge::default(),
             lag: Family::default(),
             assigned_partitions: Gauge::default(),
         }
@@ -108,6 +110,11 @@ impl ConsumerMetrics {
             "halted_partitions",
             "Partitions that end before their checkpoint, where nothing is landed until a person acts",
             self.halted_partitions.clone(),
+        );
+        r.register(
+            "buffered_records",
+            "Records read and waiting to be landed",
+            self.buffered_records.clone(),
         );
         r.register(
             "assigned_partitions",

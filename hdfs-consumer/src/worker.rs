@@ -3,7 +3,6 @@
 //! inside `poll`) never happens in the middle of one.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,6 +13,7 @@ use rdkafka::message::Message;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
+use tokio::sync::watch;
 
 use crate::buffer::{BufferedRecord, FlushPolicy, FlushReason, PartitionBuffer};
 use crate::landing::Landing;
@@ -27,6 +27,8 @@ pub struct Shared {
     pub policy: FlushPolicy,
     pub max_backoff: Duration,
     pub metrics: ConsumerMetrics,
+    /// Turns true when the process starts stopping.
+    pub stopping: watch::Receiver<bool>,
 }
 
 /// Where an owned partition's reading stands.
@@ -97,7 +99,7 @@ impl ConsumerContext for WorkerContext {
                     .map(|e| (e.topic().to_owned(), e.partition()))
                     .collect();
                 for (topic, partition) in assigned {
-                    let recovered = self.shared.recover(partition);
+                    let recovered = self.shared.recover(partition, CallBound::UntilStopping);
                     let state = match recovered {
                         Ok(last) => {
                             let offset = last.map_or(Offset::Beginning, |l| Offset::Offset(l + 1));
@@ -108,8 +110,15 @@ impl ConsumerContext for WorkerContext {
                             })
                         }
                         Err(err) => {
-                            tracing::error!(worker = self.worker, partition, %err, "cannot read landed state; partition paused until storage answers");
-                            self.shared.metrics.storage_failures.inc();
+                            if let CallError::Failed(err) = err {
+                                tracing::error!(
+                                    worker = self.worker,
+                                    partition,
+                                    err,
+                                    "cannot read landed state; partition paused until storage answers"
+                                );
+                                self.shared.metrics.storage_failures.inc();
+                            }
                             unrecovered.add_partition(&topic, partition);
                             let mut state = PartitionState::new(Position::Unrecovered);
                             state.paused = true;
@@ -141,6 +150,7 @@ impl ConsumerContext for WorkerContext {
                         }
                         let dropped = state.buffer.len();
                         self.shared.metrics.dropped_on_revoke.inc_by(dropped as u64);
+                        self.shared.metrics.buffered_records.dec_by(dropped as i64);
                         tracing::info!(
                             worker = self.worker,
                             partition = element.partition(),
@@ -174,33 +184,65 @@ const STORAGE_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a poll waits, and how often every owned partition is looked at.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
+/// How long a storage call may run.
+#[derive(Debug, Clone, Copy)]
+enum CallBound {
+    /// While consuming: up to [`STORAGE_CALL_TIMEOUT`], and not past the moment the process
+    /// starts stopping (a landing that matters is then made again, within the deadline).
+    UntilStopping,
+    /// While stopping: up to the shutdown deadline.
+    Until(Instant),
+}
+
+/// Why a storage call brought no result.
+#[derive(Debug)]
+enum CallError {
+    /// The process started stopping; nothing failed.
+    Stopping,
+    Failed(String),
+}
+
 impl Shared {
-    fn recover(&self, partition: i32) -> Result<Option<i64>, String> {
-        self.bounded(self.landing.recover(partition))
+    fn recover(&self, partition: i32, bound: CallBound) -> Result<Option<i64>, CallError> {
+        self.bounded(self.landing.recover(partition), bound)
     }
 
     fn land(
         &self,
         partition: i32,
         batch: &[BufferedRecord],
-    ) -> Result<crate::landing::LandedBatch, String> {
-        self.bounded(self.landing.land(partition, batch))
+        bound: CallBound,
+    ) -> Result<crate::landing::LandedBatch, CallError> {
+        self.bounded(self.landing.land(partition, batch), bound)
     }
 
     fn bounded<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, crate::landing::StorageError>>,
-    ) -> Result<T, String> {
-        match self
-            .runtime
-            // The timer must be made inside the runtime, hence the async block.
-            .block_on(async { tokio::time::timeout(STORAGE_CALL_TIMEOUT, call).await })
-        {
-            Ok(result) => result.map_err(|e| e.to_string()),
-            Err(_) => Err(format!(
-                "storage did not answer within {STORAGE_CALL_TIMEOUT:?}"
-            )),
-        }
+        bound: CallBound,
+    ) -> Result<T, CallError> {
+        let failed = |e: crate::landing::StorageError| CallError::Failed(e.to_string());
+        let mut stopping = self.stopping.clone();
+        // Timers must be made inside the runtime, hence the async blocks.
+        self.runtime.block_on(async {
+            match bound {
+                CallBound::UntilStopping => tokio::select! {
+                    result = call => result.map_err(failed),
+                    () = tokio::time::sleep(STORAGE_CALL_TIMEOUT) => Err(CallError::Failed(format!(
+                        "{}: no answer within {STORAGE_CALL_TIMEOUT:?}",
+                        self.landing.storage()
+                    ))),
+                    _ = stopping.wait_for(|stop| *stop) => Err(CallError::Stopping),
+                },
+                CallBound::Until(deadline) => tokio::select! {
+                    result = call => result.map_err(failed),
+                    () = tokio::time::sleep_until(deadline.into()) => Err(CallError::Failed(format!(
+                        "{}: no answer before the shutdown deadline",
+                        self.landing.storage()
+                    ))),
+                },
+            }
+        })
     }
 }
 
@@ -248,13 +290,14 @@ impl Worker {
         })
     }
 
-    /// Consumes and lands until `stop` is set, then lands what is buffered (trying until
-    /// `shutdown_deadline` passes), commits and leaves the group.
-    /// `landed` is called once the buffers are landed (or the deadline passed), before the
-    /// worker leaves the group, which may take long when the brokers are gone.
-    pub fn run(mut self, stop: &AtomicBool, shutdown_timeout: Duration, landed: impl FnOnce()) {
+    /// Consumes and lands until the process starts stopping, then lands what is buffered
+    /// (trying until `shutdown_timeout` passes), commits and leaves the group.
+    /// `landed` is called with the records still unlanded once the buffers are landed (or the
+    /// deadline passed), before the worker leaves the group, which may take long when the
+    /// brokers are gone.
+    pub fn run(mut self, shutdown_timeout: Duration, landed: impl FnOnce(usize)) {
         let mut last_sweep = Instant::now();
-        while !stop.load(Ordering::Relaxed) {
+        while !*self.shared.stopping.borrow() {
             if let Some(result) = self.consumer.poll(SWEEP_INTERVAL) {
                 match result {
                     Ok(message) => {
@@ -266,7 +309,7 @@ impl Worker {
                             message.payload(),
                         );
                         if self.accept(partition, record) {
-                            self.service_partition(partition, Instant::now(), false);
+                            self.service_partition(partition, Instant::now(), None);
                         }
                     }
                     Err(err) => tracing::warn!(worker = self.id, %err, "consume error"),
@@ -277,13 +320,13 @@ impl Worker {
             let now = Instant::now();
             if now.duration_since(last_sweep) >= SWEEP_INTERVAL {
                 last_sweep = now;
-                self.service_partitions(now, false);
+                self.service_partitions(now, None);
             }
         }
         let deadline = Instant::now() + shutdown_timeout;
         tracing::info!(worker = self.id, "stopping: landing buffered records");
-        loop {
-            let pending = self.service_partitions(Instant::now(), true);
+        let pending = loop {
+            let pending = self.service_partitions(Instant::now(), Some(deadline));
             if pending == 0 || Instant::now() >= deadline {
                 if pending > 0 {
                     tracing::error!(
@@ -292,12 +335,12 @@ impl Worker {
                         "shutdown deadline passed; unlanded records stay in Kafka"
                     );
                 }
-                break;
+                break pending;
             }
             std::thread::sleep(Duration::from_millis(50));
-        }
+        };
         self.commit_landed();
-        landed();
+        landed(pending);
         self.consumer.unsubscribe();
         tracing::info!(worker = self.id, "left the group");
     }
@@ -334,6 +377,7 @@ impl Worker {
             next: Some(record.offset + 1),
         };
         state.buffer.push(record, now);
+        self.shared.metrics.buffered_records.inc();
         state.retry_at.is_none()
             && matches!(
                 state.buffer.due(&self.shared.policy, now),
@@ -375,6 +419,10 @@ impl Worker {
                 return;
             };
             state.position = Position::Halted;
+            self.shared
+                .metrics
+                .buffered_records
+                .dec_by(state.buffer.len() as i64);
             state.buffer.clear();
         }
         self.set_paused(partition, true);
@@ -392,9 +440,9 @@ impl Worker {
         );
     }
 
-    /// Lands due buffers, retries failed ones and recoveries, and updates lag. With `all`,
-    /// every non-empty buffer is due. Returns how many partitions still hold records.
-    fn service_partitions(&mut self, now: Instant, all: bool) -> usize {
+    /// Lands due buffers, retries failed ones and recoveries, and updates lag. With a shutdown
+    /// deadline, every non-empty buffer is due. Returns how many records are still buffered.
+    fn service_partitions(&mut self, now: Instant, shutdown: Option<Instant>) -> usize {
         let owned: Vec<i32> = self
             .partitions
             .lock()
@@ -404,16 +452,13 @@ impl Worker {
             .collect();
         let mut pending = 0;
         for partition in owned {
-            self.service_partition(partition, now, all);
-            if self
+            self.service_partition(partition, now, shutdown);
+            pending += self
                 .partitions
                 .lock()
                 .expect("not poisoned")
                 .get(&partition)
-                .is_some_and(|s| !s.buffer.is_empty())
-            {
-                pending += 1;
-            }
+                .map_or(0, |s| s.buffer.len());
         }
         if now.duration_since(self.last_lag_check) >= Duration::from_secs(5) {
             self.last_lag_check = now;
@@ -422,7 +467,8 @@ impl Worker {
         pending
     }
 
-    fn service_partition(&mut self, partition: i32, now: Instant, all: bool) {
+    fn service_partition(&mut self, partition: i32, now: Instant, shutdown: Option<Instant>) {
+        let bound = shutdown.map_or(CallBound::UntilStopping, CallBound::Until);
         let mut partitions = self.partitions.lock().expect("not poisoned");
         let Some(state) = partitions.get_mut(&partition) else {
             return;
@@ -435,7 +481,7 @@ impl Worker {
         }
         if state.position == Position::Unrecovered {
             // Assignment found storage unavailable: try again, then read from the right place.
-            match self.shared.recover(partition) {
+            match self.shared.recover(partition, bound) {
                 Ok(last) => {
                     let offset = last.map_or(Offset::Beginning, |l| Offset::Offset(l + 1));
                     state.position = Position::Reading {
@@ -455,11 +501,12 @@ impl Worker {
                     }
                     self.set_paused(partition, false);
                 }
-                Err(err) => self.note_failure(state, partition, &err.to_string()),
+                Err(CallError::Stopping) => {}
+                Err(CallError::Failed(err)) => self.note_failure(state, partition, &err),
             }
             return;
         }
-        let reason = if all && !state.buffer.is_empty() {
+        let reason = if shutdown.is_some() && !state.buffer.is_empty() {
             Some(FlushReason::Shutdown)
         } else if state.retry_at.is_some() {
             Some(FlushReason::Age) // a retry of a landing that failed
@@ -471,7 +518,7 @@ impl Worker {
             return;
         }
         let started = Instant::now();
-        match self.shared.land(partition, state.buffer.records()) {
+        match self.shared.land(partition, state.buffer.records(), bound) {
             Ok(landed) => {
                 let metrics = &self.shared.metrics;
                 metrics
@@ -500,6 +547,7 @@ impl Worker {
                         "records that are not events landed under _invalid/"
                     );
                 }
+                metrics.buffered_records.dec_by(state.buffer.len() as i64);
                 state.buffer.clear();
                 let was_failing = state.failures > 0;
                 state.failures = 0;
@@ -514,9 +562,11 @@ impl Worker {
                     self.set_paused(partition, false);
                 }
             }
-            Err(err) => {
+            // Stopping: the shutdown loop lands the buffer again, within its deadline.
+            Err(CallError::Stopping) => {}
+            Err(CallError::Failed(err)) => {
                 let paused = state.paused;
-                self.note_failure(state, partition, &err.to_string());
+                self.note_failure(state, partition, &err);
                 drop(partitions);
                 if !paused {
                     self.set_paused(partition, true);

@@ -6,33 +6,14 @@
 
 mod support;
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use dev_broker::{CLIENT_PROPERTIES, DevBroker, TopicSpec};
+use dev_broker::{DevBroker, TopicSpec};
 use support::collector::{RunningApi, post_bursts};
-use support::crash::{crash_round, print_problems, spawn_logged, terminate};
+use support::crash::{crash_round, print_problems, terminate};
 use support::hdfs::LocalHdfs;
-use support::{Storage, assert_exactly_once, data_files, landed_ids};
+use support::{Storage, assert_exactly_once, data_files, landed_ids, start_consumer};
 use uuid::Uuid;
-
-/// The consumer as `scripts/demo.sh` starts it: the broker's client properties, where to land
-/// and an admin port; everything else at its default.
-fn start_consumer(bootstrap: &str, landing: &url::Url, log: &Path) -> (Child, SocketAddr) {
-    let admin = SocketAddr::from(([127, 0, 0, 1], support::ports::free_port()));
-    let child = spawn_logged(
-        Command::new(env!("CARGO_BIN_EXE_hdfs-consumer"))
-            .env_clear()
-            .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
-            .env("KAFKA_PROPERTIES", CLIENT_PROPERTIES)
-            .env("LANDING_URL", landing.as_str())
-            .env("ADMIN_ADDR", admin.to_string()),
-        log,
-    );
-    (child, admin)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_at_random_moments_on_real_traffic_every_click_lands_exactly_once() {
@@ -62,7 +43,7 @@ async fn crash_and_restart(landing: &url::Url, storage: impl Storage + Copy) {
     // A backlog, then clicks arriving all along while the consumer dies and comes back.
     let mut posted = post_bursts(&api, 2000, 50, Duration::ZERO).await;
     for round in 0..6 {
-        let (mut child, admin) = start_consumer(&bootstrap, landing, &log);
+        let (mut child, admin) = start_consumer(&bootstrap, landing, &log, &[]);
         // A file lands every FLUSH_MAX_AGE (5 s): the window spans buffering, landing and
         // committing, twice.
         let window = Duration::from_secs(12);
@@ -76,7 +57,7 @@ async fn crash_and_restart(landing: &url::Url, storage: impl Storage + Copy) {
     }
 
     // A last run, left to finish, then stopped cleanly.
-    let (mut child, _) = start_consumer(&bootstrap, landing, &log);
+    let (mut child, _) = start_consumer(&bootstrap, landing, &log, &[]);
     let deadline = Instant::now() + Duration::from_secs(120);
     while landed_ids(storage, topic).await.values().sum::<usize>() < posted.len()
         && Instant::now() < deadline

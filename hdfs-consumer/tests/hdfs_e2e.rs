@@ -88,3 +88,140 @@ async fn the_datanode_then_the_namenode_down_and_back_mid_stream_loses_nothing()
     consumer.stop().await;
     assert_exactly_once(&landed_ids(&storage, TOPIC).await, &produced);
 }
+
+/// Runs `request` and says how long it took.
+async fn timed<T>(request: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let started = std::time::Instant::now();
+    let answer = request.await;
+    (answer, started.elapsed())
+}
+
+/// Sends SIGTERM and waits up to `deadline` for the exit; its status and how long it took.
+fn terminate_within(
+    child: &mut std::process::Child,
+    deadline: Duration,
+) -> (Option<std::process::ExitStatus>, Duration) {
+    let started = std::time::Instant::now();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    while started.elapsed() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (Some(status), started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    (None, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namenode_that_is_not_there_is_named_at_once_and_a_stop_is_prompt() {
+    let kafka = DevBroker::start(3, &[TopicSpec::clicks()]).unwrap();
+    let bootstrap = kafka.bootstrap_servers();
+    produce(&bootstrap, TOPIC, 3, 30);
+    let nothing_listens = support::ports::free_port();
+    let landing: url::Url = format!("hdfs://127.0.0.1:{nothing_listens}/x")
+        .parse()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hdfs-consumer.log");
+    let (mut child, admin) = support::start_consumer(&bootstrap, &landing, &log, &[]);
+
+    let namenode = format!("127.0.0.1:{nothing_listens}");
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            match reqwest::get(format!("http://{admin}/readyz")).await {
+                Ok(answer) if answer.status() == 503 => {
+                    let body: serde_json::Value = answer.json().await.unwrap();
+                    !body["storage"].as_str().unwrap().contains("not asked yet")
+                }
+                _ => false,
+            }
+        })
+        .await,
+        "never said why it was not ready"
+    );
+    let (answer, took) = timed(reqwest::get(format!("http://{admin}/readyz"))).await;
+    let body: serde_json::Value = answer.unwrap().json().await.unwrap();
+    assert!(took < Duration::from_secs(1), "/readyz took {took:?}");
+    assert!(
+        body["storage"].as_str().unwrap().contains(&namenode),
+        "{body}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            let named = log
+                .lines()
+                .any(|l| l.contains(" ERROR ") && l.contains(&namenode));
+            async move { named }
+        })
+        .await,
+        "no error names the namenode"
+    );
+
+    let (status, took) = terminate_within(&mut child, Duration::from_secs(15));
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "nothing was held, so the stop is clean: {status:?}\n{log}"
+    );
+    assert!(took < Duration::from_secs(5), "the stop took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Java and Hadoop's jars: run scripts/test.sh"]
+async fn records_held_when_hdfs_is_gone_make_a_prompt_stop_fail_and_are_landed_on_restart() {
+    let hdfs = LocalHdfs::start();
+    let kafka = DevBroker::start(3, &[TopicSpec::clicks()]).unwrap();
+    let bootstrap = kafka.bootstrap_servers();
+    let landing = hdfs.landing_url("/data/web-events");
+    let storage = operator_for(&landing).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hdfs-consumer.log");
+    let settings = [("SHUTDOWN_TIMEOUT", "3s"), ("FLUSH_MAX_AGE", "1s")];
+    let (mut child, admin) = support::start_consumer(&bootstrap, &landing, &log, &settings);
+    let mut produced = produce(&bootstrap, TOPIC, 3, 90);
+    assert_eq!(
+        wait_for_landed(&storage, TOPIC, 90, Duration::from_secs(60)).await,
+        90
+    );
+
+    hdfs.stop(Role::NameNode);
+    produced.extend(produce(&bootstrap, TOPIC, 3, 90));
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            support::metrics::metric(admin, "hdfs_consumer_buffered_records").await >= 90.0
+        })
+        .await,
+        "the records produced while the namenode was away were not read"
+    );
+    let (status, took) = terminate_within(&mut child, Duration::from_secs(20));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "records were held and not landed, yet the exit was {status:?}"
+    );
+    assert!(
+        took < Duration::from_secs(8),
+        "the stop took {took:?} with SHUTDOWN_TIMEOUT=3s"
+    );
+    assert!(
+        text.contains("were not landed before the shutdown deadline"),
+        "{text}"
+    );
+
+    // Nothing was lost: they were never committed, so the next start lands them.
+    hdfs.restart(Role::NameNode);
+    let (mut child, _) = support::start_consumer(&bootstrap, &landing, &log, &settings);
+    assert_eq!(
+        wait_for_landed(&storage, TOPIC, 180, Duration::from_secs(60)).await,
+        180
+    );
+    let (status, _) = terminate_within(&mut child, Duration::from_secs(20));
+    assert!(status.is_some_and(|s| s.success()));
+    assert_exactly_once(&landed_ids(&storage, TOPIC).await, &produced);
+}

@@ -46,6 +46,27 @@ pub fn spawn_consumer(mut config: Config) -> RunningConsumer {
     })
 }
 
+/// The consumer binary as `scripts/demo.sh` starts it: the in-memory cluster's client
+/// properties, where to land and an admin port, with `extra` settings; everything else at its
+/// default. Its output goes to `log`.
+pub fn start_consumer(
+    bootstrap: &str,
+    landing: &url::Url,
+    log: &Path,
+    extra: &[(&str, &str)],
+) -> (std::process::Child, std::net::SocketAddr) {
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], ports::free_port()));
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hdfs-consumer"));
+    command
+        .env_clear()
+        .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+        .env("KAFKA_PROPERTIES", dev_broker::CLIENT_PROPERTIES)
+        .env("LANDING_URL", landing.as_str())
+        .env("ADMIN_ADDR", admin.to_string())
+        .envs(extra.iter().copied());
+    (crash::spawn_logged(&mut command, log), admin)
+}
+
 pub fn config(bootstrap: &str, topic: &str, root: &Path, workers: u16) -> Config {
     let mut config = Config::for_brokers(bootstrap, url::Url::from_directory_path(root).unwrap());
     config.kafka_topic = topic.to_owned();
