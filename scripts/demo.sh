@@ -7,6 +7,10 @@
 # first, then the sinks (which land and index what they hold), then the search server and the
 # broker.
 #
+#   scripts/demo.sh          lands in a local folder, RUN_DIR/landing
+#   scripts/demo.sh --hdfs   lands on a real HDFS started here (Hadoop's NameNode and DataNode,
+#                            Java 17; data under RUN_DIR/hdfs), as the Docker stack does
+#
 # Settings, all optional:
 #   API_PORT (8081)  WEB_PORT (8080)  HDFS_CONSUMER_ADMIN_PORT (9101)  ES_PORT (9200)
 #   ES_SINK_ADMIN_PORT (9102)          where each server listens, on 127.0.0.1
@@ -18,6 +22,13 @@
 #   RUN_DIR (.run/ in the checkout)    logs, and landed files under landing/
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
+
+ON_HDFS=""
+case "${1:-}" in
+    "") ;;
+    --hdfs) ON_HDFS=1 ;;
+    *) die "usage: $0 [--hdfs]" ;;
+esac
 
 API_PORT="${API_PORT:-8081}"
 WEB_PORT="${WEB_PORT:-8080}"
@@ -40,7 +51,8 @@ done
 # Stopped in this order, each waited for: what produces before what consumes, and what the
 # sinks need (the search server, the broker) last.
 declare -A PIDS=()
-STOP_ORDER=(web producer-api hdfs-consumer es-sink osmem-server dev-broker)
+HDFS_STARTED=""
+STOP_ORDER=(web producer-api hdfs-consumer es-sink osmem-server hdfs dev-broker)
 stop_all() {
     trap - EXIT INT TERM
     # Stopping must finish even when the terminal or a pipe reading our output is gone.
@@ -48,6 +60,11 @@ stop_all() {
     set +e
     local name stopped=""
     for name in "${STOP_ORDER[@]}"; do
+        if [ "$name" = hdfs ]; then
+            # Its daemons are not children of this script; the harness stops them.
+            [ -n "$HDFS_STARTED" ] && "$REPO_ROOT/scripts/hdfs-local.sh" stop "$RUN_DIR/hdfs"
+            continue
+        fi
         [ -n "${PIDS[$name]:-}" ] || continue
         [ -n "$stopped" ] || log "stopping"
         stopped=1
@@ -98,6 +115,16 @@ else
     fi
 fi
 mkdir -p "$LANDING_DIR"
+LANDING_URL="file://$LANDING_DIR"
+if [ -n "$ON_HDFS" ]; then
+    log "starting HDFS (a NameNode and a DataNode; data under $RUN_DIR/hdfs)"
+    HDFS_STARTED=1
+    namenode="$("$REPO_ROOT/scripts/hdfs-local.sh" start "$RUN_DIR/hdfs")"
+    # Each run lands in a folder of its own, as the broker starts empty each time.
+    LANDING_URL="$namenode/demo-runs/$(date -u +%Y%m%dT%H%M%SZ)"
+fi
+# Where scripts/hive.sh finds the files.
+echo "$LANDING_URL" >"$RUN_DIR/landing-url"
 export KAFKA_BOOTSTRAP_SERVERS KAFKA_TOPIC
 # The sinks' client settings, when there are any.
 SINK_KAFKA=()
@@ -116,8 +143,8 @@ log "starting web on 127.0.0.1:$WEB_PORT"
 start web env LISTEN_ADDR="127.0.0.1:$WEB_PORT" API_BASE_URL="http://127.0.0.1:$API_PORT" \
     "$BIN_DIR/web"
 
-log "starting hdfs-consumer, landing under $LANDING_DIR"
-start hdfs-consumer env LANDING_URL="file://$LANDING_DIR" \
+log "starting hdfs-consumer, landing under $LANDING_URL"
+start hdfs-consumer env LANDING_URL="$LANDING_URL" \
     ADMIN_ADDR="127.0.0.1:$HDFS_CONSUMER_ADMIN_PORT" "${SINK_KAFKA[@]}" "$BIN_DIR/hdfs-consumer"
 
 log "starting es-sink, indexing into http://127.0.0.1:$ES_PORT"
@@ -138,14 +165,24 @@ if [ -n "${PIDS[dev-broker]:-}" ]; then
         "${PIDS[es-sink]}" "$RUN_DIR/es-sink.log" 60
 fi
 
+if [ -n "$ON_HDFS" ]; then
+    LANDED_FILES="$LANDING_URL/$KAFKA_TOPIC/dt=*/hour=*/*.json"
+    SHOW_LANDED="java -cp \"$RUN_DIR/hdfs/conf:$(ensure_hadoop)/*\" org.apache.hadoop.fs.FsShell -cat '$LANDED_FILES'"
+else
+    LANDED_FILES="$LANDING_DIR/$KAFKA_TOPIC/dt=*/hour=*/*.json"
+    SHOW_LANDED="cat $LANDED_FILES"
+fi
+HIVE_COMMAND="scripts/hive.sh"
+[ "$RUN_DIR" = "$REPO_ROOT/.run" ] || HIVE_COMMAND="RUN_DIR=$RUN_DIR scripts/hive.sh"
 cat <<INFO
 
   The page:        http://127.0.0.1:$WEB_PORT/
   Producer API:    http://127.0.0.1:$API_PORT/api/events  (/healthz /readyz /metrics)
   Kafka:           $KAFKA_BOOTSTRAP_SERVERS ($KAFKA_KIND), topic $KAFKA_TOPIC
   Watch the topic: $BIN_DIR/examples/tail_topic $KAFKA_BOOTSTRAP_SERVERS $KAFKA_TOPIC
-  Landed files:    $LANDING_DIR/$KAFKA_TOPIC/dt=*/hour=*/*.json  (a few seconds after a click)
-                   e.g. cat $LANDING_DIR/$KAFKA_TOPIC/dt=*/hour=*/*.json
+  Landed files:    $LANDED_FILES  (a few seconds after a click)
+                   e.g. $SHOW_LANDED
+  HiveQL:          ${HIVE_COMMAND}  (the example queries over the landed files, or a query of yours)
   hdfs-consumer:   http://127.0.0.1:$HDFS_CONSUMER_ADMIN_PORT/metrics
   Search (osmem):  http://127.0.0.1:$ES_PORT/web-events-*/_search  (about a second after a click)
                    e.g. ES_PORT=$ES_PORT scripts/colour-counts.sh

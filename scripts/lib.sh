@@ -127,6 +127,22 @@ ensure_hadoop() {
     echo "$dir/jars"
 }
 
+# Prints the Python of a cached venv with pyspark: Spark SQL with Hive support (a Hive 2.3
+# metastore on embedded Derby, HiveQL), which runs the Hive queries on one machine. It needs
+# Java 17.
+SPARK_VERSION="4.0.1"
+ensure_spark() {
+    local venv="$CACHE_DIR/pyspark-$SPARK_VERSION"
+    command -v java >/dev/null || ensure_debian_packages openjdk-17-jre-headless
+    if ! "$venv/bin/python" -c 'import pyspark' 2>/dev/null; then
+        log "installing pyspark $SPARK_VERSION from PyPI for HiveQL (first run only; a 430 MB download)"
+        rm -rf "$venv"
+        python3 -m venv "$venv" >&2 || { ensure_debian_packages python3-venv; python3 -m venv "$venv" >&2; }
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "pyspark==$SPARK_VERSION" >&2
+    fi
+    echo "$venv/bin/python"
+}
+
 # Prints the Python of a cached venv holding what scripts/check-stack.py needs (PyYAML,
 # jsonschema).
 ensure_check_python() {

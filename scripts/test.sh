@@ -15,26 +15,31 @@ cargo fmt --all --check
 log "cargo clippy (all targets, warnings are errors)"
 cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 
-log "test dependencies: tansu, osmem-server, Hadoop's HDFS, Chromium, playwright-core"
+log "test dependencies: tansu, osmem-server, Hadoop's HDFS, pyspark, Chromium, playwright-core"
 ensure_debian_packages curl chromium python3-venv openssl
 TANSU_BIN="$(ensure_tansu)"
 OSMEM_BIN="$(ensure_osmem)"
-export TANSU_BIN OSMEM_BIN
+SPARK_PYTHON="$(ensure_spark)"
+export TANSU_BIN OSMEM_BIN SPARK_PYTHON
 ensure_hadoop >/dev/null
 ensure_browser
 
-# One run of README command 1 in $1: it starts, takes a click that reaches the topic, a landed
-# file and the search index, the colour count shows it, and SIGTERM stops every service
-# cleanly: no ERROR line in any log. Prints the landed file.
+# One run of README command 1 in $1 (with --hdfs when $2 says hdfs): it starts, takes a click
+# that reaches the topic, a landed file and the search index, the colour count shows it, and
+# SIGTERM stops every service cleanly: no ERROR line in any log. Prints where the click landed.
 demo_smoke_run() {
-    local run_dir="$1" api_port web_port admin_port es_port sink_admin_port demo_pid answer event_id
+    local run_dir="$1" mode="${2:-local}" api_port web_port admin_port es_port sink_admin_port demo_pid answer event_id
     local bootstrap landed="" indexed="" deadline page counts
+    mkdir -p "$run_dir"
+    # Emptied here, not by the redirection below: that one happens in the child, maybe after
+    # the wait for the banner has read an earlier run's.
+    : >"$run_dir/demo.out"
     api_port="$(free_port)"; web_port="$(free_port)"; admin_port="$(free_port)"
     es_port="$(free_port)"; sink_admin_port="$(free_port)"
     API_PORT="$api_port" WEB_PORT="$web_port" HDFS_CONSUMER_ADMIN_PORT="$admin_port" \
         ES_PORT="$es_port" ES_SINK_ADMIN_PORT="$sink_admin_port" \
         DEMO_PROFILE=dev RUN_DIR="$run_dir" \
-        setsid "$REPO_ROOT/scripts/demo.sh" >"$run_dir/demo.out" 2>&1 &
+        setsid "$REPO_ROOT/scripts/demo.sh" $([ "$mode" = hdfs ] && echo --hdfs) >"$run_dir/demo.out" 2>&1 &
     demo_pid=$!
     smoke_fail() {
         cat "$run_dir"/*.out "$run_dir"/*.log >&2 2>/dev/null || true
@@ -61,12 +66,24 @@ demo_smoke_run() {
     timeout 60 "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/examples/tail_topic" "$bootstrap" select-color 1 \
         >"$run_dir/topic.out" 2>/dev/null || smoke_fail "could not read the topic"
     grep -q "$event_id" "$run_dir/topic.out" || smoke_fail "event $event_id not in the topic"
-    for _ in $(seq 1 60); do
-        landed="$(grep -rl "$event_id" "$run_dir/landing/select-color/" 2>/dev/null | grep '/dt=.*/hour=.*\.json$' || true)"
-        [ -n "$landed" ] && break
-        sleep 0.5
-    done
-    [ -n "$landed" ] || smoke_fail "event $event_id was not landed as a file"
+    if [ "$mode" = hdfs ]; then
+        deadline=$((SECONDS + 60))
+        until [ "$(metric_value "$admin_port" hdfs_consumer_records_landed_total)" = 1 ]; do
+            [ $SECONDS -lt $deadline ] || smoke_fail "nothing landed on HDFS within 60 s"
+            sleep 0.5
+        done
+        landed="$(RUN_DIR="$run_dir" "$REPO_ROOT/scripts/hive.sh" \
+            "SELECT concat(dt, '/', hour, ' ', eventId) FROM select_color" 2>/dev/null | grep "$event_id" || true)"
+        [ -n "$landed" ] || smoke_fail "event $event_id is not in the Hive table over HDFS"
+        landed="$(sed -n 's/^  Landed files: *\([^ ]*\) .*/\1/p' "$run_dir/demo.out"): $landed"
+    else
+        for _ in $(seq 1 60); do
+            landed="$(grep -rl "$event_id" "$run_dir/landing/select-color/" 2>/dev/null | grep '/dt=.*/hour=.*\.json$' || true)"
+            [ -n "$landed" ] && break
+            sleep 0.5
+        done
+        [ -n "$landed" ] || smoke_fail "event $event_id was not landed as a file"
+    fi
     for _ in $(seq 1 60); do
         indexed="$(curl -fsS -H 'Content-Type: application/json' "http://127.0.0.1:$es_port/web-events-*/_search" \
             -d "{\"query\":{\"term\":{\"eventId\":\"$event_id\"}}}" 2>/dev/null \
@@ -95,8 +112,13 @@ smoke_dir="$(mktemp -d)"
 first="$(demo_smoke_run "$smoke_dir")"
 second="$(demo_smoke_run "$smoke_dir")"
 ls -d "$smoke_dir"/landing-before-* >/dev/null 2>&1 || die "the second demo run did not keep the first run's files aside"
+log "scripts/hive.sh answers the example queries over the second run's files"
+answers="$(RUN_DIR="$smoke_dir" scripts/hive.sh 2>/dev/null)" || die "scripts/hive.sh failed"
+grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2} +green +1$' <<<"$answers" || die "scripts/hive.sh does not count the click: $answers"
+log "scripts/demo.sh --hdfs lands on a real HDFS, which scripts/hive.sh reads"
+third="$(demo_smoke_run "$smoke_dir/on-hdfs" hdfs)"
 rm -rf "$smoke_dir"
-log "demo smoke runs passed (first click landed in $first, second in $second)"
+log "demo smoke runs passed (first click landed in $first, second in $second, third in $third)"
 
 log "release build, as the Dockerfile runs it"
 build_line="$(sed -n 's/^RUN \(cargo build .*\)$/\1/p' Dockerfile)"

@@ -1,19 +1,31 @@
-//! The Hive table in scripts/hive/ must name exactly the fields an event has.
+//! Both definitions of the Hive table in scripts/hive/ must name exactly the fields an event
+//! has: `create-table.sql` for Hive 4 (compose), `create-table-spark.sql` for Spark SQL on one
+//! machine.
 
 use std::collections::BTreeSet;
 
-fn ddl() -> String {
-    std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../scripts/hive/create-table.sql"
+fn read(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../scripts/hive/{name}",
+        env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()
 }
 
-/// Columns between `CREATE EXTERNAL TABLE ... (` and `)\nPARTITIONED BY`, with struct fields.
+/// The Hive 4 definition the compose stack runs.
+fn ddl() -> String {
+    read("create-table.sql")
+}
+
+/// The definition Spark SQL runs.
+fn spark_ddl() -> String {
+    read("create-table-spark.sql")
+}
+
+/// Columns between `select_color (` and the line that closes it, with struct fields.
 fn columns(ddl: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     let start = ddl.find("select_color (").expect("table definition") + "select_color (".len();
-    let end = ddl.find("PARTITIONED BY").expect("partition clause");
+    let end = start + ddl[start..].find("\n)\n").expect("the column list's end");
     let body = &ddl[start..end];
     let mut columns = BTreeSet::new();
     let mut browser = BTreeSet::new();
@@ -45,9 +57,19 @@ fn columns(ddl: &str) -> (BTreeSet<String>, BTreeSet<String>) {
 #[test]
 fn hive_columns_are_the_event_fields() {
     let (event_fields, browser_fields) = common::event::json_field_names();
-    let (columns, browser) = columns(&ddl());
-    assert_eq!(columns, event_fields);
-    assert_eq!(browser, browser_fields);
+    for definition in [ddl(), spark_ddl()] {
+        let (columns, browser) = columns(&definition);
+        assert_eq!(columns, event_fields);
+        assert_eq!(browser, browser_fields);
+    }
+}
+
+#[test]
+fn the_spark_table_reads_the_same_folders_as_json() {
+    let ddl = spark_ddl();
+    assert!(ddl.contains("USING json"));
+    assert!(ddl.contains("PARTITIONED BY (dt STRING, hour STRING)"));
+    assert!(ddl.contains("LOCATION '${hivevar:landing_root}/select-color'"));
 }
 
 #[test]
