@@ -9,11 +9,17 @@ usage: check-stack.py <compose-schema.json> <dir with the release binaries>
   defaults, scripts/demo.sh and the Dockerfile;
 - images are pinned, from the expected publishers, Elasticsearch and Kibana match the client
   crate's version; host ports bind to 127.0.0.1; every long-running service has a healthcheck
-  and every dependency a condition; memory limits fit a 16 GB laptop.
+  and every dependency a condition; memory limits fit a 16 GB laptop;
+- what the images' own sources showed: Kafka's cluster ID is canonical, the namenode formats
+  with a fixed cluster ID, healthchecks start their JVMs with small heaps, Hadoop's
+  amd64-only image says its platform, Kibana's import is judged by its body, es-sink logs in as
+  a user of its own with only what it needs, and scripts/stack.sh waits for each set-up job on
+  its own and runs Hive files mounted in the container.
 
 Prints one line per failed check and exits 1 if any failed.
 """
 
+import base64
 import json
 import re
 import subprocess
@@ -179,8 +185,31 @@ def main():
     objects = [json.loads(line) for line in (ROOT / "compose/kibana/web-events.ndjson").open()]
     titles = [o["attributes"]["title"] for o in objects if o["type"] == "index-pattern"]
     check(titles == [f"{prefix}-*"], f"Kibana data view is {titles}, not {prefix}-*")
-    es_password = services["elasticsearch"]["environment"]["ELASTIC_PASSWORD"]
-    check(env["es-sink"].get("ES_PASSWORD", "") == es_password, "es-sink: ES_PASSWORD differs")
+    es_init = services["elasticsearch-init"]
+    sink_user = env["es-sink"].get("ES_USERNAME", "")
+    check(sink_user not in ("", "elastic"), "es-sink: logs in as the superuser")
+    check(
+        env["es-sink"].get("ES_PASSWORD", "") == es_init["environment"].get("ES_SINK_PASSWORD"),
+        "es-sink: ES_PASSWORD is not the one elasticsearch-init gives its user",
+    )
+    init_script = "\n".join(es_init["command"])
+    check(
+        f"/_security/user/{sink_user}" in init_script and '\\"roles\\":[\\"web_events_sink\\"]' in init_script,
+        f"elasticsearch-init: does not make the user {sink_user} with the role web_events_sink",
+    )
+    role = re.search(r"_security/role/web_events_sink -d '(\{.*?\})'", init_script, re.S)
+    check(role, "elasticsearch-init: no role web_events_sink")
+    if role:
+        role = json.loads(role.group(1))
+        check(
+            sorted(role["cluster"]) == ["manage_index_templates", "monitor"]
+            and role["indices"] == [{"names": [f"{prefix}-*"], "privileges": ["create_index", "index"]}],
+            f"elasticsearch-init: web_events_sink grants more or less than the sink needs: {role}",
+        )
+    check(
+        services["es-sink"].get("depends_on", {}).get("elasticsearch-init"),
+        "es-sink: starts before its user exists",
+    )
     check(
         env["es-sink"].get("ES_URL", "") == "http://elasticsearch:9200",
         "es-sink: ES_URL is not the compose Elasticsearch",
@@ -210,6 +239,46 @@ def main():
     check(re.search(r"^USER (?!root)\w+", dockerfile, re.M), "Dockerfile: runs as root")
     for name in OUR_SERVICES:
         check(f"/target/release/{name}" in dockerfile, f"Dockerfile: {name} is not copied")
+
+    # What the images' own sources showed.
+    cluster_id = services["kafka-1"]["environment"]["CLUSTER_ID"]
+    try:
+        raw = base64.urlsafe_b64decode(cluster_id + "==")
+        canonical = len(raw) == 16 and base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == cluster_id
+    except ValueError:
+        canonical = False
+    check(canonical, f"Kafka CLUSTER_ID {cluster_id} is not a canonical base64url UUID")
+    check(
+        services["namenode"]["environment"].get("ENSURE_NAMENODE_CLUSTERID"),
+        "namenode: formats with a new cluster ID when recreated (ENSURE_NAMENODE_CLUSTERID)",
+    )
+    small_heaps = {
+        "kafka-1": "KAFKA_HEAP_OPTS=-Xmx",
+        "namenode": "HADOOP_CLIENT_OPTS=-Xmx",
+        "datanode": "HADOOP_CLIENT_OPTS=-Xmx",
+        "hiveserver2": "HADOOP_HEAPSIZE=",
+    }
+    for name, setting in small_heaps.items():
+        test = " ".join(services[name]["healthcheck"]["test"])
+        check(setting in test, f"{name}: the healthcheck's JVM takes the service's heap")
+    for name, service in services.items():
+        if service.get("image", "").startswith("apache/hadoop:"):
+            check(service.get("platform") == "linux/amd64", f"{name}: amd64-only image without platform")
+    kibana_init = "\n".join(services["kibana-init"]["command"])
+    check('"success":true' in kibana_init, "kibana-init: a failed import answers 200 and passes")
+    check(
+        "./scripts/hive:/scripts/hive:ro" in services["hiveserver2"].get("volumes", []),
+        "hiveserver2: the Hive files are not mounted for beeline -f",
+    )
+    stack = (ROOT / "scripts/stack.sh").read_text()
+    check("/dev/stdin" not in stack, "stack.sh: Hive files are piped through exec -T")
+    jobs = sorted(name for name, service in services.items() if service.get("restart") == "no")
+    listed = re.search(r"^JOBS=\(([^)]*)\)", stack, re.M)
+    check(
+        listed and sorted(listed.group(1).split()) == jobs,
+        f"stack.sh: JOBS does not list the one-shot jobs {jobs}",
+    )
+    check('compose wait "$job"' in stack, "stack.sh: waits for several jobs in one call")
 
     # Start-up order, health, exposure, memory.
     total = 0

@@ -8,6 +8,8 @@
 #   scripts/stack.sh kibana  print the dashboard's address and login
 #   scripts/stack.sh status  show every container and its health
 #   scripts/stack.sh down    stop everything and remove its containers and volumes
+#
+# Needs Docker with Compose v2.20 or later.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,21 +17,58 @@ ELASTIC_PASSWORD="${ELASTIC_PASSWORD:-web-events-demo}"
 PAGE_URL="http://localhost:8080/"
 DASHBOARD_URL="http://localhost:5601/app/dashboards#/view/web-events"
 
-compose() { docker compose "$@"; }
+JOBS=(kafka-init hdfs-init hive-init elasticsearch-init kibana-init)
 
-beeline() {
-    compose exec -T hiveserver2 beeline -u jdbc:hive2://localhost:10000/ --silent=true "$@"
+usage() {
+    # The comment at the top of this file, without its leading "# ".
+    sed -n '2,/^[^#]/p' "$0" | sed -n 's/^# \{0,1\}//p'
+    exit 2
 }
 
-case "${1:-}" in
+# Compose v2.20 brought `docker compose wait`; an older one, or none, is said plainly.
+compose_version_ok() {
+    local version
+    version="$(docker compose version --short 2>/dev/null)" || {
+        echo "error: needs Docker Compose v2 ('docker compose'); 'docker compose version' failed" >&2
+        return 1
+    }
+    version="${version#v}"
+    local major="${version%%.*}" rest="${version#*.}"
+    local minor="${rest%%.*}"
+    if [ "$major" -lt 2 ] || { [ "$major" -eq 2 ] && [ "$minor" -lt 20 ]; }; then
+        echo "error: needs Docker Compose v2.20 or later; this is $version" >&2
+        return 1
+    fi
+}
+
+compose() { docker compose "$@"; }
+
+# Hive files are mounted in the container (docker-compose.yml) and run from there.
+beeline() {
+    compose exec -T -e HADOOP_HEAPSIZE=256 hiveserver2 \
+        beeline -u jdbc:hive2://localhost:10000/ --silent=true "$@"
+}
+
+[ $# -eq 1 ] || usage
+case "$1" in up | open | hive | kibana | status | down) ;; *) usage ;; esac
+[ "$1" = open ] || [ "$1" = kibana ] || compose_version_ok || exit 1
+
+case "$1" in
     up)
         compose up --build --detach
         # --wait on the long-running services only: the one-shot jobs exit, which --wait
         # would count as a failure; they are waited for by name.
         compose up --detach --wait kafka-1 kafka-2 kafka-3 namenode datanode hiveserver2 \
             elasticsearch kibana producer-api web hdfs-consumer es-sink
-        compose wait kafka-init hdfs-init hive-init elasticsearch-init kibana-init >/dev/null \
-            || { compose ps --all; echo "a set-up job failed; see: docker compose logs <job>" >&2; exit 1; }
+        # One job at a time: given several, `compose wait` answers with the status of whichever
+        # finished last, so a failed job could pass unseen.
+        for job in "${JOBS[@]}"; do
+            if ! compose wait "$job" >/dev/null; then
+                compose ps --all
+                echo "error: the set-up job $job failed; see: docker compose logs $job" >&2
+                exit 1
+            fi
+        done
         cat <<INFO
 
   The page:        $PAGE_URL
@@ -49,10 +88,10 @@ INFO
         ;;
     hive)
         # New dt=/hour= directories become partitions only when discovered.
-        beeline -f /dev/stdin <scripts/hive/discover-partitions.sql
+        beeline -f /scripts/hive/discover-partitions.sql
         for query in colour-counts-per-day events-per-browser; do
             echo "-- $query"
-            beeline -f /dev/stdin <"scripts/hive/$query.sql"
+            beeline -f "/scripts/hive/$query.sql"
         done
         ;;
     kibana)
@@ -63,9 +102,5 @@ INFO
         ;;
     down)
         compose down --volumes --remove-orphans
-        ;;
-    *)
-        sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
-        exit 2
         ;;
 esac
