@@ -59,6 +59,8 @@ ensure_tansu() {
         mkdir -p "$CACHE_DIR"
         CARGO_TARGET_DIR="$CACHE_DIR/tansu-build" cargo install tansu --version "$TANSU_VERSION" \
             --locked --features dynostore --root "$CACHE_DIR/tansu" --quiet >&2
+        # The build tree is 1.3 GB; only the binary is kept.
+        rm -rf "$CACHE_DIR/tansu-build"
     fi
     echo "$bin"
 }
