@@ -9,17 +9,17 @@ mod support;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
 use dev_broker::{CLIENT_PROPERTIES, DevBroker, TopicSpec};
 use support::collector::{RunningApi, post_bursts};
-use support::crash::{crash_round, print_problems, spawn_logged, terminate};
+use support::crash::{Process, crash_round, print_problems, spawn_logged, terminate};
 use support::osmem::Osmem;
 
 /// The sink as `scripts/demo.sh` starts it: the broker's client properties, the search server,
 /// the dead-letter topic and an admin port; everything else at its default.
-fn start_sink(bootstrap: &str, es_url: &str, log: &Path) -> (Child, SocketAddr) {
+fn start_sink(bootstrap: &str, es_url: &str, log: &Path) -> (Process, SocketAddr) {
     let admin = SocketAddr::from(([127, 0, 0, 1], support::ports::free_port()));
     let child = spawn_logged(
         Command::new(env!("CARGO_BIN_EXE_es-sink"))

@@ -54,7 +54,7 @@ pub fn start_consumer(
     landing: &url::Url,
     log: &Path,
     extra: &[(&str, &str)],
-) -> (std::process::Child, std::net::SocketAddr) {
+) -> (crash::Process, std::net::SocketAddr) {
     let admin = std::net::SocketAddr::from(([127, 0, 0, 1], ports::free_port()));
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hdfs-consumer"));
     command

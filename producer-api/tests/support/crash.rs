@@ -72,9 +72,35 @@ pub fn log_path(dir: &Path, name: &str) -> std::path::PathBuf {
     }
 }
 
+/// A process a test started; killed when dropped, so a test that fails midway leaves nothing
+/// running.
+pub struct Process(Child);
+
+impl std::ops::Deref for Process {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Process {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts `command` with its output appended to `log`, so a failing test can show what every
 /// incarnation of the process said.
-pub fn spawn_logged(command: &mut Command, log: &Path) -> Child {
+pub fn spawn_logged(command: &mut Command, log: &Path) -> Process {
     let file = || {
         std::fs::OpenOptions::new()
             .create(true)
@@ -82,12 +108,14 @@ pub fn spawn_logged(command: &mut Command, log: &Path) -> Child {
             .open(log)
             .unwrap()
     };
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(file()))
-        .stderr(Stdio::from(file()))
-        .spawn()
-        .expect("the binary starts")
+    Process(
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(file()))
+            .stderr(Stdio::from(file()))
+            .spawn()
+            .expect("the binary starts"),
+    )
 }
 
 /// Prints the lines of `log` at WARN or ERROR (at most `max`), to explain a failure.
