@@ -68,8 +68,10 @@ async fn the_datanode_then_the_namenode_down_and_back_mid_stream_loses_nothing()
             .await;
         hdfs.stop(role);
         produced.extend(produce(&bootstrap, TOPIC, 3, 300));
+        // Without a NameNode, hdfs-native keeps trying for minutes; the consumer gives the
+        // call up after 60 s, so the first failure comes then.
         assert!(
-            wait_until(Duration::from_secs(60), || async {
+            wait_until(Duration::from_secs(100), || async {
                 consumer
                     .metric("hdfs_consumer_storage_failures_total")
                     .await
@@ -144,7 +146,9 @@ async fn a_namenode_that_is_not_there_is_named_at_once_and_a_stop_is_prompt() {
     );
     let (answer, took) = timed(reqwest::get(format!("http://{admin}/readyz"))).await;
     let body: serde_json::Value = answer.unwrap().json().await.unwrap();
-    assert!(took < Duration::from_secs(1), "/readyz took {took:?}");
+    // At once, rather than after the storage's own minutes of retries; the margin is for a
+    // loaded machine.
+    assert!(took < Duration::from_secs(5), "/readyz took {took:?}");
     assert!(
         body["storage"].as_str().unwrap().contains(&namenode),
         "{body}"
@@ -168,7 +172,7 @@ async fn a_namenode_that_is_not_there_is_named_at_once_and_a_stop_is_prompt() {
         status.is_some_and(|s| s.success()),
         "nothing was held, so the stop is clean: {status:?}\n{log}"
     );
-    assert!(took < Duration::from_secs(5), "the stop took {took:?}");
+    assert!(took < Duration::from_secs(10), "the stop took {took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,7 +210,7 @@ async fn records_held_when_hdfs_is_gone_make_a_prompt_stop_fail_and_are_landed_o
         "records were held and not landed, yet the exit was {status:?}"
     );
     assert!(
-        took < Duration::from_secs(8),
+        took < Duration::from_secs(15),
         "the stop took {took:?} with SHUTDOWN_TIMEOUT=3s"
     );
     assert!(

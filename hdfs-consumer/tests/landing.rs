@@ -277,6 +277,6 @@ fn landing_urls_pick_the_storage() {
         let err = operator_for(&url::Url::parse(unsupported).unwrap())
             .err()
             .unwrap();
-        assert!(err.to_string().contains("unsupported LANDING_URL"), "{err}");
+        assert!(err.to_string().contains("is not a place to land"), "{err}");
     }
 }
