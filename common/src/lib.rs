@@ -3,14 +3,27 @@
 //! - [`event`]: the JSON event every click becomes, and the rules a valid one follows;
 //! - [`palette`]: the colours a person may pick;
 //! - [`kafka`]: the client settings producers and consumers share (feature `kafka`);
-//! - [`http`]: `/metrics` and `/healthz` answers of the admin endpoints (feature `http`);
+//! - [`http`], [`admin`]: the admin endpoints' router and answers (feature `http`);
+//! - [`host`]: how a sink runs its polling loops and admin server, and stops (features `kafka`
+//!   and `http`);
+//! - [`metrics`]: metric sets declared once; [`heartbeat`]: loop progress for readiness;
+//! - [`backoff`]: the spacing of retries; [`config`]: parsers of sizes, addresses and URLs;
 //! - [`telemetry`] and [`shutdown`]: how every binary logs and stops.
 
+#[cfg(feature = "http")]
+pub mod admin;
+pub mod backoff;
+pub mod config;
 pub mod event;
+pub mod heartbeat;
+#[cfg(all(feature = "kafka", feature = "http"))]
+pub mod host;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(any(feature = "kafka", feature = "http"))]
+pub mod metrics;
 pub mod palette;
 pub mod shutdown;
 pub mod telemetry;

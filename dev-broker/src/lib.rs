@@ -142,6 +142,9 @@ pub struct Config {
     /// Print the consumer settings this broker needs (for KAFKA_PROPERTIES) and exit.
     #[arg(long)]
     pub print_client_properties: bool,
+
+    #[command(flatten)]
+    pub log: common::telemetry::LogArgs,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ async fn main() -> anyhow::Result<()> {
         println!("{CLIENT_PROPERTIES}");
         return Ok(());
     }
-    common::telemetry::init_tracing_on_stderr();
+    common::telemetry::init_on_stderr(&config.log);
     let broker = DevBroker::from_config(&config)?;
     // The first line of standard output is the contract with whoever started us.
     println!("{}", broker.bootstrap_servers());

@@ -1,91 +1,77 @@
-//! `/healthz` (process alive), `/readyz` (Elasticsearch reachable and the consumer running)
-//! and `/metrics`.
+//! What `/readyz` checks beyond the consumer's progress: Elasticsearch answering, its index
+//! template in place, and documents not waiting to be retried. A background probe asks the
+//! cluster, so the answer is immediate whatever the cluster does.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
-use axum::response::Response;
-use axum::routing::get;
-use prometheus_client::registry::Registry;
+use prometheus_client::metrics::gauge::Gauge;
 
 use crate::elastic::Elastic;
-use crate::metrics::SinkMetrics;
 
 /// How often the cluster is probed for `/readyz`.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
-/// What `/readyz` reports, kept fresh by [`probe_forever`].
+/// What the sink knows of the cluster, kept fresh by [`probe_forever`].
 #[derive(Default)]
-pub struct Readiness {
+pub struct ClusterState {
     /// The last probe's result; `None` before the first.
     last_probe: Mutex<Option<Result<(), String>>>,
-    pub consumer_running: AtomicBool,
+    pub template_in_place: AtomicBool,
 }
 
-impl Readiness {
+impl ClusterState {
     pub fn record_probe(&self, result: Result<(), String>) {
         *self.last_probe.lock().expect("not poisoned") = Some(result);
     }
 }
 
 /// Probes the cluster every [`PROBE_INTERVAL`], for ever.
-pub async fn probe_forever(elastic: Arc<Elastic>, readiness: Arc<Readiness>) {
+pub async fn probe_forever(elastic: Arc<Elastic>, state: Arc<ClusterState>) {
     loop {
         let result = elastic.probe().await;
         if let Err(err) = &result {
             tracing::debug!(err, "Elasticsearch probe failed");
         }
-        readiness.record_probe(result);
+        state.record_probe(result);
         tokio::time::sleep(PROBE_INTERVAL).await;
     }
 }
 
-#[derive(Clone)]
-pub struct AdminState {
-    readiness: Arc<Readiness>,
-    registry: Arc<Registry>,
+/// The sink's own readiness checks.
+pub struct SinkReadiness {
+    pub cluster: Arc<ClusterState>,
+    /// Documents waiting for another attempt: writes are failing while there are any.
+    pub retrying_documents: Gauge,
 }
 
-impl AdminState {
-    pub fn new(readiness: Arc<Readiness>, metrics: &SinkMetrics) -> Self {
-        AdminState {
-            readiness,
-            registry: Arc::new(metrics.registry()),
-        }
+impl common::admin::Readiness for SinkReadiness {
+    fn checks(&self) -> Vec<(&'static str, Result<(), String>)> {
+        let cluster = &self.cluster;
+        let elasticsearch = match &*cluster.last_probe.lock().expect("not poisoned") {
+            Some(result) => result.clone(),
+            None => Err("not probed yet".to_owned()),
+        };
+        let template = if cluster.template_in_place.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err("the index template is not in place yet".to_owned())
+        };
+        let retrying = self.retrying_documents.get();
+        let indexing = if retrying == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "{retrying} documents wait for another attempt (see es_sink_retried_total)"
+            ))
+        };
+        vec![
+            ("elasticsearch", elasticsearch),
+            ("template", template),
+            ("indexing", indexing),
+        ]
     }
-}
-
-pub fn app(state: AdminState) -> Router {
-    Router::new()
-        .route("/healthz", get(common::http::healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(state)
-}
-
-async fn readyz(State(state): State<AdminState>) -> Response {
-    let readiness = &state.readiness;
-    let elasticsearch = match &*readiness.last_probe.lock().expect("not poisoned") {
-        Some(Ok(())) => "ok".to_owned(),
-        Some(Err(reason)) => reason.clone(),
-        None => "not probed yet".to_owned(),
-    };
-    let consumer = readiness.consumer_running.load(Ordering::SeqCst);
-    let ready = consumer && elasticsearch == "ok";
-    common::http::readiness_response(
-        ready,
-        serde_json::json!({
-            "elasticsearch": elasticsearch,
-            "consumer": if consumer { "running" } else { "not running" },
-        }),
-    )
-}
-
-async fn metrics(State(state): State<AdminState>) -> Response {
-    common::http::metrics_response(&state.registry)
 }
 
 #[cfg(test)]
@@ -94,10 +80,11 @@ mod tests {
     use axum::body::Body;
     use axum::http::Request;
     use axum::http::StatusCode;
+    use common::heartbeat::Heartbeats;
     use tower::ServiceExt;
 
-    async fn get_json(state: AdminState, path: &str) -> (StatusCode, serde_json::Value) {
-        let response = app(state)
+    async fn get_json(app: axum::Router, path: &str) -> (StatusCode, serde_json::Value) {
+        let response = app
             .oneshot(Request::get(path).body(Body::empty()).unwrap())
             .await
             .unwrap();
@@ -110,23 +97,47 @@ mod tests {
 
     #[tokio::test]
     async fn ready_only_when_the_cluster_answers_and_the_consumer_runs() {
-        let readiness = Arc::new(Readiness::default());
-        let state = AdminState::new(Arc::clone(&readiness), &SinkMetrics::default());
-        let (status, body) = get_json(state.clone(), "/readyz").await;
+        let cluster = Arc::new(ClusterState::default());
+        let retrying = Gauge::default();
+        let (loops, beats) = Heartbeats::new(vec!["consumer".into()]);
+        let app = common::admin::router(
+            crate::metrics::SinkMetrics::default().registry("es_sink"),
+            Some(common::admin::Progress {
+                loops,
+                allowed: Duration::from_secs(60),
+            }),
+            Arc::new(SinkReadiness {
+                cluster: Arc::clone(&cluster),
+                retrying_documents: retrying.clone(),
+            }),
+        );
+        let (status, body) = get_json(app.clone(), "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["elasticsearch"], "not probed yet");
 
-        readiness.record_probe(Ok(()));
-        readiness.consumer_running.store(true, Ordering::SeqCst);
-        let (status, body) = get_json(state.clone(), "/readyz").await;
+        cluster.record_probe(Ok(()));
+        cluster.template_in_place.store(true, Ordering::SeqCst);
+        beats[0].beat();
+        let (status, body) = get_json(app.clone(), "/readyz").await;
         assert_eq!(status, StatusCode::OK, "{body}");
 
-        readiness.record_probe(Err("connection refused".into()));
-        let (status, body) = get_json(state.clone(), "/readyz").await;
+        retrying.set(40);
+        let (status, body) = get_json(app.clone(), "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            body["indexing"]
+                .as_str()
+                .unwrap()
+                .starts_with("40 documents")
+        );
+        retrying.set(0);
+
+        cluster.record_probe(Err("connection refused".into()));
+        let (status, body) = get_json(app.clone(), "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["elasticsearch"], "connection refused");
 
-        let (status, body) = get_json(state, "/healthz").await;
+        let (status, body) = get_json(app, "/healthz").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["status"], "ok");
     }

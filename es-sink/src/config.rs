@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use common::kafka::{
-    DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_DEAD_LETTER_TOPIC, DEFAULT_TOPIC, parse_property,
-};
+use common::config::{parse_bytes, parse_http_url, parse_listen_addr};
+use common::kafka::{DEFAULT_DEAD_LETTER_TOPIC, KafkaArgs};
+use common::telemetry::LogArgs;
 use url::Url;
 
 use crate::batch::BatchPolicy;
@@ -19,30 +19,26 @@ use crate::bulk::DEFAULT_INDEX_PREFIX;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "es-sink", version, about, long_about)]
 pub struct Config {
-    /// Kafka bootstrap servers, comma-separated host:port.
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = DEFAULT_BOOTSTRAP_SERVERS)]
-    pub kafka_bootstrap_servers: String,
-
-    /// Topic of click events.
-    #[arg(long, env = "KAFKA_TOPIC", default_value = DEFAULT_TOPIC)]
-    pub kafka_topic: String,
+    /// Kafka settings; the extra properties apply to the consumer and the dead-letter producer.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
 
     /// Consumer group of the sink.
     #[arg(long, env = "KAFKA_GROUP_ID", default_value = "es-sink")]
     pub kafka_group_id: String,
 
-    /// Extra librdkafka properties for the consumer and the dead-letter producer,
-    /// comma-separated key=value (for example security.protocol=SASL_SSL,sasl.mechanism=PLAIN).
-    #[arg(long, env = "KAFKA_PROPERTIES", value_delimiter = ',', value_parser = parse_property)]
-    pub kafka_properties: Vec<(String, String)>,
+    /// How much the Kafka client may fetch ahead of indexing (B, KiB, MiB...). Memory: up to
+    /// this much.
+    #[arg(long, env = "KAFKA_PREFETCH_BYTES", default_value = "4MiB", value_parser = parse_bytes)]
+    pub kafka_prefetch_bytes: usize,
 
     /// Topic that receives records which cannot be indexed, with their partition, offset
     /// and reason in headers.
     #[arg(long, env = "DEAD_LETTER_TOPIC", default_value = DEFAULT_DEAD_LETTER_TOPIC)]
     pub dead_letter_topic: String,
 
-    /// Elasticsearch URL (http:// or https://).
-    #[arg(long, env = "ES_URL", default_value = "http://localhost:9200")]
+    /// Elasticsearch URL (http:// or https://); a password in it is never printed.
+    #[arg(long, env = "ES_URL", default_value = "http://localhost:9200", value_parser = parse_http_url, hide_env_values = true)]
     pub es_url: Url,
 
     /// Prefix of the daily indices: <prefix>-YYYY.MM.DD, and name of their index template.
@@ -85,8 +81,9 @@ pub struct Config {
     #[arg(long, env = "BULK_MAX_DOCS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub bulk_max_docs: u32,
 
-    /// Send a bulk request when its body reaches this many bytes.
-    #[arg(long, env = "BULK_MAX_BYTES", default_value_t = 5 * 1024 * 1024)]
+    /// Send a bulk request when its body reaches this many bytes (B, KiB, MiB...). Memory: up to
+    /// BULK_MAX_IN_FLIGHT + 1 batches of this size are held at once.
+    #[arg(long, env = "BULK_MAX_BYTES", default_value = "5MiB", value_parser = parse_bytes)]
     pub bulk_max_bytes: usize,
 
     /// Send a bulk request when its first document has waited this long.
@@ -111,9 +108,12 @@ pub struct Config {
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
 
-    /// Address of /healthz, /readyz and /metrics.
-    #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:9102")]
+    /// Address of /healthz, /readyz and /metrics (host:port; a host name is resolved at start).
+    #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:9102", value_parser = parse_listen_addr)]
     pub admin_addr: SocketAddr,
+
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 impl Config {
@@ -128,7 +128,7 @@ impl Config {
     /// The defaults, pointed at the given brokers and cluster.
     pub fn for_brokers(bootstrap_servers: &str, es_url: Url) -> Self {
         let mut config = Config::parse_from(["es-sink"]);
-        config.kafka_bootstrap_servers = bootstrap_servers.to_owned();
+        config.kafka.bootstrap_servers = bootstrap_servers.to_owned();
         config.es_url = es_url;
         config
     }
@@ -142,7 +142,7 @@ mod tests {
     fn defaults_work_on_one_machine() {
         let config = Config::try_parse_from(["es-sink"]).unwrap();
         assert_eq!(config.kafka_group_id, "es-sink");
-        assert_eq!(config.kafka_topic, "select-color");
+        assert_eq!(config.kafka.topic, "select-color");
         assert_eq!(config.dead_letter_topic, "select-color-dlq");
         assert_eq!(config.es_url.as_str(), "http://localhost:9200/");
         assert_eq!(config.es_index_prefix, "web-events");
@@ -171,6 +171,24 @@ mod tests {
             Config::try_parse_from(["es-sink", "--es-username", "elastic", "--es-password", "p"])
                 .unwrap();
         assert_eq!(config.es_password.as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn a_url_without_a_scheme_is_refused_at_start() {
+        let err = Config::try_parse_from(["es-sink", "--es-url", "localhost:9200"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--es-url") && err.contains("http://"), "{err}");
+        let config = Config::try_parse_from([
+            "es-sink",
+            "--bulk-max-bytes",
+            "2MiB",
+            "--admin-addr",
+            "localhost:19102",
+        ])
+        .unwrap();
+        assert_eq!(config.bulk_max_bytes, 2 << 20);
+        assert_eq!(config.admin_addr.port(), 19102);
     }
 
     #[test]

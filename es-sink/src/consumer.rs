@@ -6,13 +6,13 @@
 //! inside `poll` on that same thread, so a rebalance always sees a consistent state.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use common::kafka::{Continuity, consumer_config, report_gap};
+use common::host::LoopContext;
+use common::kafka::{ClientLog, Continuity, KafkaArgs, consumer_lags, group_consumer, report_gap};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -27,7 +27,10 @@ use crate::offsets::PartitionOffsets;
 /// What the consumer thread and the indexing tasks share.
 pub struct Shared {
     pub runtime: Handle,
-    pub topic: String,
+    pub kafka: KafkaArgs,
+    pub group: String,
+    pub prefetch_bytes: usize,
+    pub log: Arc<ClientLog>,
     pub policy: BatchPolicy,
     pub max_in_flight: usize,
     pub rebalance_timeout: Duration,
@@ -41,8 +44,6 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// How long every bulk slot may stay busy before fetching is paused. Shorter waits are
 /// absorbed by not polling; pausing drops what librdkafka prefetched, to be fetched again.
 const PAUSE_AFTER: Duration = Duration::from_secs(5);
-/// How often lag is measured.
-const LAG_INTERVAL: Duration = Duration::from_secs(5);
 /// How long an assignment waits for the group's committed offsets, which tell where reading
 /// resumes and so whether the first record follows on.
 const COMMITTED_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,7 +72,28 @@ pub struct SinkContext {
     done_rx: Mutex<mpsc::Receiver<Vec<RecordRef>>>,
 }
 
-impl ClientContext for SinkContext {}
+impl ClientContext for SinkContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.shared.log.log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.shared.log.error(&error, reason);
+    }
+
+    fn stats_raw(&self, statistics: &[u8]) {
+        let state = self.state();
+        for (partition, lag) in consumer_lags(statistics, &self.shared.kafka.topic) {
+            if state.partitions.contains_key(&partition) {
+                self.shared
+                    .metrics
+                    .lag
+                    .get_or_create(&PartitionLabel { partition })
+                    .set(lag);
+            }
+        }
+    }
+}
 
 impl ConsumerContext for SinkContext {
     fn rebalance(
@@ -188,7 +210,7 @@ impl SinkContext {
             Continuity::InOrder => {}
             Continuity::Gap { expected, missing } => report_gap(
                 consumer,
-                &self.shared.topic,
+                &self.shared.kafka.topic,
                 partition,
                 expected,
                 missing,
@@ -294,7 +316,7 @@ impl SinkContext {
             }
             if let Some(offset) = owned.offsets.take_commit() {
                 let _ = tpl.add_partition_offset(
-                    &self.shared.topic,
+                    &self.shared.kafka.topic,
                     *partition,
                     Offset::Offset(offset),
                 );
@@ -397,26 +419,6 @@ impl SinkContext {
         let state = self.state();
         state.open.is_empty() && state.in_flight == 0
     }
-
-    fn update_lag(&self, consumer: &BaseConsumer<Self>) {
-        let positions: Vec<(i32, i64)> = self
-            .state()
-            .partitions
-            .iter()
-            .filter_map(|(p, s)| s.offsets.committable().map(|o| (*p, o)))
-            .collect();
-        for (partition, position) in positions {
-            if let Ok((_, high)) =
-                consumer.fetch_watermarks(&self.shared.topic, partition, Duration::from_millis(500))
-            {
-                self.shared
-                    .metrics
-                    .lag
-                    .get_or_create(&PartitionLabel { partition })
-                    .set((high - position).max(0));
-            }
-        }
-    }
 }
 
 pub struct SinkConsumer {
@@ -424,12 +426,7 @@ pub struct SinkConsumer {
 }
 
 impl SinkConsumer {
-    pub fn new(
-        bootstrap: &str,
-        group: &str,
-        properties: &[(String, String)],
-        shared: Arc<Shared>,
-    ) -> KafkaResult<Self> {
+    pub fn new(shared: Arc<Shared>) -> KafkaResult<Self> {
         let (done_tx, done_rx) = mpsc::channel();
         let context = SinkContext {
             shared: Arc::clone(&shared),
@@ -437,27 +434,25 @@ impl SinkConsumer {
             done_tx,
             done_rx: Mutex::new(done_rx),
         };
-        let mut config = consumer_config(bootstrap, group, "es-sink");
-        // Eager assignors: a rebalance revokes everything, then assigns; the callback relies on it.
-        config.set("partition.assignment.strategy", "range,roundrobin");
-        for (key, value) in properties {
-            config.set(key, value);
-        }
-        let consumer: BaseConsumer<SinkContext> = config.create_with_context(context)?;
-        consumer.subscribe(&[&shared.topic])?;
+        let consumer = group_consumer(
+            &shared.kafka,
+            &shared.group,
+            "es-sink",
+            shared.prefetch_bytes,
+            context,
+        )?;
         Ok(SinkConsumer { consumer })
     }
 
-    /// Consumes and indexes until `stop` is set; then sends what is gathered, waits for batches
-    /// in flight until `shutdown_timeout`, commits what is done and leaves the group.
-    /// `finished` is called after the final commit, before leaving the group, which may take
-    /// long when the brokers are gone.
-    pub fn run(self, stop: &AtomicBool, shutdown_timeout: Duration, finished: impl FnOnce()) {
+    /// Consumes and indexes until the host says stop; then sends what is gathered, waits for
+    /// batches in flight until `shutdown_timeout`, commits what is done, says how many records
+    /// are not done, and leaves the group.
+    pub fn run(self, mut host: LoopContext, shutdown_timeout: Duration) {
         let consumer = &self.consumer;
         let context = consumer.context();
-        let mut last_lag = Instant::now();
         let mut blocked_since = None;
-        while !stop.load(Ordering::Relaxed) {
+        while !host.stopping() {
+            host.beat();
             let now = Instant::now();
             context.collect_done(consumer, Duration::ZERO);
             if context.dispatch(now, false) {
@@ -484,14 +479,11 @@ impl SinkConsumer {
                 Some(Err(err)) => tracing::warn!(%err, "consume error"),
                 None => {}
             }
-            if now.duration_since(last_lag) >= LAG_INTERVAL {
-                last_lag = now;
-                context.update_lag(consumer);
-            }
         }
         tracing::info!("stopping: indexing what was read");
         let deadline = Instant::now() + shutdown_timeout;
         loop {
+            host.beat();
             context.collect_done(consumer, Duration::ZERO);
             context.dispatch(Instant::now(), true);
             if context.idle() {
@@ -505,11 +497,16 @@ impl SinkConsumer {
             }
             context.collect_done(consumer, Duration::from_millis(50));
         }
-        {
+        let unfinished = {
             let mut state = context.state();
             context.commit(consumer, &mut state, None, CommitMode::Sync);
-        }
-        finished();
+            state
+                .partitions
+                .values()
+                .map(|p| p.offsets.outstanding())
+                .sum()
+        };
+        host.drained(unfinished);
         consumer.unsubscribe();
         tracing::info!("left the group");
     }

@@ -1,14 +1,16 @@
 //! The dead-letter topic: records the sink will not index, as they were read, with where they
 //! came from and why in headers. A dead letter counts as done only once Kafka acknowledged it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use common::backoff::retry_wait;
+use common::kafka::{ClientLog, KafkaArgs, LoggedContext};
 use rdkafka::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
-use crate::backoff::jittered;
 use crate::batch::DeadLetter;
 use crate::metrics::{ReasonLabel, SinkMetrics};
 
@@ -54,7 +56,7 @@ fn is_consumer_only(key: &str) -> bool {
 }
 
 pub struct DeadLetterProducer {
-    producer: FutureProducer,
+    producer: FutureProducer<LoggedContext>,
     topic: String,
     source_topic: String,
     max_backoff: Duration,
@@ -63,28 +65,31 @@ pub struct DeadLetterProducer {
 
 impl DeadLetterProducer {
     pub fn new(
-        bootstrap: &str,
-        properties: &[(String, String)],
+        kafka: &KafkaArgs,
+        log: Arc<ClientLog>,
         topic: &str,
-        source_topic: &str,
         max_backoff: Duration,
         metrics: SinkMetrics,
     ) -> Result<Self, KafkaError> {
         let mut config = ClientConfig::new();
         config
-            .set("bootstrap.servers", bootstrap)
+            .set("bootstrap.servers", &kafka.bootstrap_servers)
             .set("client.id", "es-sink-dead-letters")
             // A dead letter is the only trace of a record once its offset is committed.
             .set("acks", "all")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "30000");
-        for (key, value) in properties.iter().filter(|(k, _)| !is_consumer_only(k)) {
+        for (key, value) in kafka
+            .properties
+            .iter()
+            .filter(|(k, _)| !is_consumer_only(k))
+        {
             config.set(key, value);
         }
         Ok(DeadLetterProducer {
-            producer: config.create()?,
+            producer: config.create_with_context(LoggedContext(log))?,
             topic: topic.to_owned(),
-            source_topic: source_topic.to_owned(),
+            source_topic: kafka.topic.clone(),
             max_backoff,
             metrics,
         })
@@ -144,12 +149,7 @@ impl DeadLetterProducer {
             remaining = failed;
             if !remaining.is_empty() {
                 attempt += 1;
-                let wait = jittered(
-                    attempt,
-                    Duration::from_millis(200),
-                    self.max_backoff,
-                    fastrand::f64(),
-                );
+                let wait = retry_wait(attempt, Duration::from_millis(200), self.max_backoff);
                 tokio::time::sleep(wait).await;
             }
         }

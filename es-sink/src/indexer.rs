@@ -10,12 +10,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backoff::jittered;
 use crate::batch::PendingDoc;
 use crate::bulk::encode;
 use crate::elastic::{BulkAnswer, Elastic};
 use crate::metrics::{ReasonLabel, SinkMetrics};
 use crate::response::ItemOutcome;
+use common::backoff::retry_wait;
 
 /// First retry waits up to this long.
 const BASE_BACKOFF: Duration = Duration::from_millis(100);
@@ -71,7 +71,7 @@ impl Indexer {
             let answer = self.elastic.bulk(body, chunk.len()).await;
             report.requests += 1;
             self.metrics
-                .bulk_duration
+                .bulk_duration_seconds
                 .observe(started.elapsed().as_secs_f64());
             self.metrics.bulk_documents.observe(chunk.len() as f64);
             let (retry, kind, reason) = match answer {
@@ -132,7 +132,7 @@ impl Indexer {
                 continue;
             }
             failures += 1;
-            let wait = jittered(failures, BASE_BACKOFF, self.max_backoff, fastrand::f64());
+            let wait = retry_wait(failures, BASE_BACKOFF, self.max_backoff);
             self.metrics
                 .retried
                 .get_or_create(&ReasonLabel::new(&kind))

@@ -2,8 +2,8 @@
 //! effect (the document id is the event id), failures to a dead-letter topic.
 //!
 //! - [`config`] — settings;
-//! - [`bulk`], [`response`], [`template`], [`backoff`] — the pure core: encoding a `_bulk`
-//!   request, reading its answer item by item, the index template, retry spacing;
+//! - [`bulk`], [`response`], [`template`] — the pure core: encoding a `_bulk` request, reading
+//!   its answer item by item, the index template;
 //! - [`batch`], [`offsets`] — gathering records into batches, and which offset may be committed;
 //! - [`elastic`] — the cluster client; [`indexer`] — one batch until every document is done;
 //! - [`dead_letter`] — the dead-letter topic;
@@ -11,7 +11,6 @@
 //! - [`admin`], [`metrics`] — `/healthz`, `/readyz`, `/metrics`.
 
 pub mod admin;
-pub mod backoff;
 pub mod batch;
 pub mod bulk;
 pub mod config;
@@ -27,7 +26,6 @@ pub mod template;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub use config::Config;
@@ -47,6 +45,11 @@ pub enum Error {
         "the consumer stopped unexpectedly; restart the process (it resumes from the committed offsets)"
     )]
     ConsumerDied,
+    #[error(
+        "{} were not indexed before the shutdown deadline; they stay uncommitted and are read again on the next start",
+        records.map_or("some records".to_owned(), |n| format!("{n} records"))
+    )]
+    Unfinished { records: Option<usize> },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -73,12 +76,8 @@ async fn install_template(
             }
             Err(elastic::TemplateError::Retry(reason)) => {
                 attempt += 1;
-                let wait = backoff::jittered(
-                    attempt,
-                    Duration::from_millis(200),
-                    max_backoff,
-                    fastrand::f64(),
-                );
+                let wait =
+                    common::backoff::retry_wait(attempt, Duration::from_millis(200), max_backoff);
                 tracing::warn!(attempt, reason, retry_in = ?wait, "Elasticsearch not reachable yet; waiting before consuming");
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
@@ -89,78 +88,106 @@ async fn install_template(
     }
 }
 
-/// Runs the sink and its admin server until `shutdown` resolves, then finishes or abandons the
-/// batches in flight, commits what is done and leaves the group.
+/// How long the consumer loop may go without making progress before `/readyz` turns red.
+pub const STALL_ALLOWED: Duration = Duration::from_secs(20);
+
+/// Binds `ADMIN_ADDR` and [`serve`]s.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let mut shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(shutdown);
-    let metrics = metrics::SinkMetrics::default();
-    let elastic = Arc::new(elastic::Elastic::connect(&config)?);
-    let bootstrap = config.kafka_bootstrap_servers.clone();
-    let kafka = |source| Error::Kafka {
-        bootstrap: bootstrap.clone(),
-        source,
-    };
-
     let listener = tokio::net::TcpListener::bind(config.admin_addr)
         .await
         .map_err(|source| Error::Bind {
             addr: config.admin_addr,
             source,
         })?;
-    let readiness = Arc::new(admin::Readiness::default());
+    serve(listener, config, shutdown).await
+}
+
+/// Runs the sink, and its admin server on `listener`, until `shutdown` resolves; then finishes
+/// or abandons the batches in flight, commits what is done and leaves the group.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let mut shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(shutdown);
+    let metrics = metrics::SinkMetrics::default();
+    let elastic = Arc::new(elastic::Elastic::connect(&config)?);
+    let kafka = |source| Error::Kafka {
+        bootstrap: config.kafka.bootstrap_servers.clone(),
+        source,
+    };
+
+    let cluster = Arc::new(admin::ClusterState::default());
     let probe = tokio::spawn(admin::probe_forever(
         Arc::clone(&elastic),
-        Arc::clone(&readiness),
+        Arc::clone(&cluster),
     ));
-    let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-    let admin_task = tokio::spawn(common::http::serve_admin(
+    let (loops, beats) = common::heartbeat::Heartbeats::new(vec!["consumer".into()]);
+    let admin = common::host::AdminServer::start(
         listener,
-        admin::app(admin::AdminState::new(Arc::clone(&readiness), &metrics)),
-        async {
-            let _ = admin_stopped.await;
-        },
-    ));
-    let stop_admin = || async {
+        common::admin::router(
+            metrics.registry("es_sink"),
+            Some(common::admin::Progress {
+                loops,
+                allowed: STALL_ALLOWED,
+            }),
+            Arc::new(admin::SinkReadiness {
+                cluster: Arc::clone(&cluster),
+                retrying_documents: metrics.retrying_documents.clone(),
+            }),
+        ),
+    );
+    let stop_early = |admin: common::host::AdminServer| {
         probe.abort();
-        let _ = admin_stop.send(());
-        let _ = admin_task.await;
+        admin.stop()
     };
 
     tracing::info!(
-        topic = config.kafka_topic,
+        topic = config.kafka.topic,
         group = config.kafka_group_id,
-        elasticsearch = %config.es_url,
+        elasticsearch = common::config::redact_url(&config.es_url),
         dead_letter_topic = config.dead_letter_topic,
+        kafka_properties = config.kafka.property_keys(),
         "es-sink starting"
     );
     // Documents indexed before the template would get guessed mappings, so it comes first.
     match install_template(&elastic, config.bulk_retry_max_backoff, &mut shutdown).await {
-        Ok(true) => {}
+        Ok(true) => cluster
+            .template_in_place
+            .store(true, std::sync::atomic::Ordering::SeqCst),
         Ok(false) => {
-            stop_admin().await;
+            stop_early(admin).await;
             return Ok(());
         }
         Err(err) => {
-            stop_admin().await;
+            stop_early(admin).await;
             return Err(err);
         }
     }
 
-    let dead_letters = dead_letter::DeadLetterProducer::new(
-        &bootstrap,
-        &config.kafka_properties,
+    let log = Arc::new(common::kafka::ClientLog::default());
+    let dead_letters = match dead_letter::DeadLetterProducer::new(
+        &config.kafka,
+        Arc::clone(&log),
         &config.dead_letter_topic,
-        &config.kafka_topic,
         config.bulk_retry_max_backoff,
         metrics.clone(),
-    )
-    .map_err(kafka)?;
+    ) {
+        Ok(producer) => producer,
+        Err(err) => {
+            stop_early(admin).await;
+            return Err(kafka(err));
+        }
+    };
     let shared = Arc::new(consumer::Shared {
         runtime: tokio::runtime::Handle::current(),
-        topic: config.kafka_topic.clone(),
+        kafka: config.kafka.clone(),
+        group: config.kafka_group_id.clone(),
+        prefetch_bytes: config.kafka_prefetch_bytes,
+        log,
         policy: config.batch_policy(),
         max_in_flight: usize::from(config.bulk_max_in_flight),
         rebalance_timeout: config.rebalance_timeout,
@@ -172,90 +199,36 @@ pub async fn run(
         dead_letters: Arc::new(dead_letters),
         metrics,
     });
-    let sink = consumer::SinkConsumer::new(
-        &bootstrap,
-        &config.kafka_group_id,
-        &config.kafka_properties,
-        Arc::clone(&shared),
-    )
-    .map_err(kafka)?;
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let (finished_tx, finished_rx) = tokio::sync::oneshot::channel::<()>();
-    let (exited_tx, mut exited_rx) = tokio::sync::oneshot::channel::<()>();
-    let guard = RunningGuard::new(Arc::clone(&readiness), exited_tx);
-    let (thread_stop, timeout) = (Arc::clone(&stop), config.shutdown_timeout);
-    // Detached: a consumer stuck leaving the group must not keep the process alive.
-    std::thread::Builder::new()
-        .name("consumer".into())
-        .spawn(move || {
-            let _guard = guard;
-            sink.run(&thread_stop, timeout, || {
-                let _ = finished_tx.send(());
-            });
-        })
-        .expect("a thread starts");
-
-    let died = tokio::select! {
-        () = shutdown.as_mut() => false,
-        _ = &mut exited_rx => true,
+    let sink = match consumer::SinkConsumer::new(Arc::clone(&shared)) {
+        Ok(sink) => sink,
+        Err(err) => {
+            stop_early(admin).await;
+            return Err(kafka(err));
+        }
     };
-    if died {
-        tracing::error!("the consumer stopped unexpectedly");
-    }
-    stop.store(true, Ordering::SeqCst);
-    // Batches in flight get SHUTDOWN_TIMEOUT; leaving the group needs the brokers, which may be
-    // gone, so it gets a few seconds. Nothing unfinished is lost: it is uncommitted in Kafka.
-    if tokio::time::timeout(
-        config.shutdown_timeout + Duration::from_secs(5),
-        finished_rx,
+    let timeout = config.shutdown_timeout;
+    let consumer_loop =
+        common::host::PollLoop::new("consumer", move |host| sink.run(host, timeout));
+    // Batches in flight get SHUTDOWN_TIMEOUT; what is not done then is uncommitted in Kafka.
+    let outcome = common::host::supervise(
+        admin,
+        vec![consumer_loop],
+        beats,
+        shutdown,
+        config.shutdown_timeout + Duration::from_secs(3),
     )
-    .await
-    .is_err()
-    {
-        tracing::error!("the consumer did not finish before the shutdown deadline");
-    }
-    if tokio::time::timeout(Duration::from_secs(3), &mut exited_rx)
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "the consumer did not leave the group in time (brokers unreachable?); exiting without it"
-        );
-    }
+    .await;
     shared.dead_letters.flush(Duration::from_secs(1));
-    stop_admin().await;
+    probe.abort();
     tracing::info!("es-sink stopped");
-    if died {
-        Err(Error::ConsumerDied)
-    } else {
-        Ok(())
-    }
-}
-
-/// Marks the consumer running while it lives, and reports its end, panic included.
-struct RunningGuard {
-    readiness: Arc<admin::Readiness>,
-    exited: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl RunningGuard {
-    fn new(readiness: Arc<admin::Readiness>, exited: tokio::sync::oneshot::Sender<()>) -> Self {
-        readiness.consumer_running.store(true, Ordering::SeqCst);
-        RunningGuard {
-            readiness,
-            exited: Some(exited),
+    match outcome {
+        common::host::Outcome { died: Some(_), .. } => Err(Error::ConsumerDied),
+        common::host::Outcome { unreported, .. } if unreported > 0 => {
+            Err(Error::Unfinished { records: None })
         }
-    }
-}
-
-impl Drop for RunningGuard {
-    fn drop(&mut self) {
-        self.readiness
-            .consumer_running
-            .store(false, Ordering::SeqCst);
-        if let Some(exited) = self.exited.take() {
-            let _ = exited.send(());
-        }
+        common::host::Outcome { unfinished, .. } if unfinished > 0 => Err(Error::Unfinished {
+            records: Some(unfinished),
+        }),
+        _ => Ok(()),
     }
 }

@@ -4,7 +4,7 @@ use es_sink::Config;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    common::telemetry::init_tracing();
+    common::telemetry::init(&config.log, "info");
     es_sink::run(config, common::shutdown::shutdown_signal()).await?;
     Ok(())
 }

@@ -30,7 +30,7 @@ async fn a_second_sink_joins_the_group_and_every_event_is_indexed_while_partitio
     let mut produced = produce(&bootstrap, TOPIC, 4, 400);
 
     let first_config = config(&bootstrap, TOPIC, search.url.clone());
-    let first = spawn_sink(first_config.clone());
+    let first = spawn_sink(first_config.clone()).await;
     assert!(
         wait_until(Duration::from_secs(30), || {
             let n = search.indexed().len();
@@ -39,7 +39,7 @@ async fn a_second_sink_joins_the_group_and_every_event_is_indexed_while_partitio
         .await,
         "nothing indexed"
     );
-    let second = spawn_sink(first_config);
+    let second = spawn_sink(first_config).await;
     const ASSIGNED: &str = "es_sink_assigned_partitions";
     assert!(
         wait_until(Duration::from_secs(60), || async {
@@ -72,7 +72,7 @@ async fn a_sink_stopped_with_bulks_in_flight_commits_only_what_was_indexed() {
 
     let mut sink_config = config(&bootstrap, TOPIC, search.url.clone());
     sink_config.bulk_max_docs = 20;
-    let first = spawn_sink(sink_config.clone());
+    let first = spawn_sink(sink_config.clone()).await;
     assert!(
         wait_until(Duration::from_secs(30), || {
             let n = search.indexed().len();
@@ -89,7 +89,7 @@ async fn a_sink_stopped_with_bulks_in_flight_commits_only_what_was_indexed() {
 
     // The same group resumes from the committed offsets: everything arrives, and at most the
     // records the first sink had not finished are read again.
-    let second = spawn_sink(sink_config);
+    let second = spawn_sink(sink_config).await;
     assert!(search.wait_for(&produced, Duration::from_secs(60)).await);
     let reread = second.metric("es_sink_consumed_total").await as usize;
     assert!(
@@ -112,7 +112,7 @@ async fn a_sink_waiting_for_an_unreachable_cluster_still_stops_at_once() {
             .parse()
             .unwrap(),
     );
-    let sink = spawn_sink(sink_config);
+    let sink = spawn_sink(sink_config).await;
     assert!(
         sink.becomes_unready(Duration::from_secs(10)).await,
         "not ready without a cluster"
@@ -153,7 +153,7 @@ async fn records_deleted_by_retention_while_stopped_are_counted_and_the_rest_ind
     let search = AcceptingCluster::start(Duration::ZERO).await;
     let sink_config = config(&bootstrap, TOPIC, search.url.clone());
     let before = produce(&bootstrap, TOPIC, 1, 100);
-    let sink = spawn_sink(sink_config.clone());
+    let sink = spawn_sink(sink_config.clone()).await;
     assert!(search.wait_for(&before, Duration::from_secs(30)).await);
     sink.stop().await;
 
@@ -165,7 +165,7 @@ async fn records_deleted_by_retention_while_stopped_are_counted_and_the_rest_ind
     let deleted = log_start - 100;
     let kept = &while_away[deleted as usize..];
 
-    let sink = spawn_sink(sink_config);
+    let sink = spawn_sink(sink_config).await;
     assert!(search.wait_for(kept, Duration::from_secs(60)).await);
     assert_eq!(
         sink.metric(r#"es_sink_offset_gaps_total{cause="retention"}"#)
@@ -204,7 +204,7 @@ async fn a_committed_offset_past_a_recreated_topics_end_is_reported_and_the_topi
     group.commit(&committed, CommitMode::Sync).unwrap();
     drop(group);
 
-    let sink = spawn_sink(sink_config);
+    let sink = spawn_sink(sink_config).await;
     assert!(search.wait_for(&produced, Duration::from_secs(30)).await);
     assert_eq!(sink.metric("es_sink_committed_ahead_total").await, 1.0);
     sink.stop().await;

@@ -61,13 +61,13 @@ async fn clicks_become_searchable_once_even_when_replayed(
 ) {
     let osmem = Osmem::start();
     let mut api_config = producer_api::Config::for_brokers(bootstrap);
-    api_config.kafka_topic = topic.to_owned();
+    api_config.kafka.topic = topic.to_owned();
     let api = RunningApi::start(api_config).await;
 
     let mut sink_config = config(bootstrap, topic, osmem.url());
-    sink_config.kafka_properties = kafka_properties;
+    sink_config.kafka.properties = kafka_properties;
     let prefix = sink_config.es_index_prefix.clone();
-    let sink = spawn_sink(sink_config.clone());
+    let sink = spawn_sink(sink_config.clone()).await;
 
     let client = reqwest::Client::builder()
         .user_agent("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
@@ -141,7 +141,7 @@ async fn clicks_become_searchable_once_even_when_replayed(
     // A new group replays the whole topic: every document is overwritten, none added.
     let mut replay_config = sink_config;
     replay_config.kafka_group_id = format!("es-sink-replay-{}", uuid::Uuid::now_v7());
-    let replay = spawn_sink(replay_config);
+    let replay = spawn_sink(replay_config).await;
     support::wait_until(Duration::from_secs(60), || {
         let replay = &replay;
         async move { replay.metric("es_sink_indexed_total").await >= 60.0 }
@@ -196,7 +196,7 @@ async fn a_record_the_mapping_refuses_is_dead_lettered_while_its_neighbours_are_
 
     let sink_config = config(&bootstrap, topic, osmem.url());
     let prefix = sink_config.es_index_prefix.clone();
-    let sink = spawn_sink(sink_config.clone());
+    let sink = spawn_sink(sink_config.clone()).await;
     assert_eq!(
         osmem
             .wait_for_count(&prefix, 2, Duration::from_secs(30))
@@ -262,7 +262,7 @@ async fn a_record_the_mapping_refuses_is_dead_lettered_while_its_neighbours_are_
     sink.stop().await;
 
     // Offsets moved past all four records: the group reads nothing again.
-    let again = spawn_sink(sink_config);
+    let again = spawn_sink(sink_config).await;
     support::wait_until(Duration::from_secs(30), || {
         let again = &again;
         async move { again.metric("es_sink_assigned_partitions").await == 1.0 }
@@ -287,7 +287,7 @@ async fn the_search_server_stopped_and_restarted_mid_stream_loses_nothing() {
 
     let sink_config = config(&bootstrap, topic, osmem.url());
     let prefix = sink_config.es_index_prefix.clone();
-    let sink = spawn_sink(sink_config);
+    let sink = spawn_sink(sink_config).await;
     let before = produce_async(200).await.unwrap();
     assert_eq!(
         osmem

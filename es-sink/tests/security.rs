@@ -2,8 +2,7 @@
 //! key authentication, against a stand-in cluster served over TLS by Python's `ssl` module with
 //! a CA and certificate made by `openssl` for the test.
 
-#[path = "../../producer-api/tests/support/ports.rs"]
-mod ports;
+use test_support::ports;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -2,8 +2,7 @@
 //! when it is overloaded (429), unavailable (503), handed too large a request (413) or given
 //! bad credentials (401): answers the search server used elsewhere never gives.
 
-#[path = "../../producer-api/tests/support/ports.rs"]
-mod ports;
+use test_support::ports;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

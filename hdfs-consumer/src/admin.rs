@@ -1,26 +1,20 @@
-//! `/healthz` (process alive), `/readyz` (every worker running, storage answering, no
-//! partition halted) and `/metrics`.
+//! What `/readyz` checks beyond the loops' progress: storage answering, landings not failing,
+//! no partition halted. Answered at once from what is already known: a background probe asks
+//! the storage, so a storage that hangs never holds the answer up.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
-use axum::response::Response;
-use axum::routing::get;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
 
 use crate::landing::Landing;
-use crate::metrics::ConsumerMetrics;
+use crate::worker::FailingWrites;
 
 /// How often the storage is asked whether it answers, and how long it may take.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The storage's last answer to a probe, kept so that `/readyz` answers at once whatever the
-/// storage does.
+/// The storage's last answer to a probe.
 #[derive(Debug)]
 pub struct StorageProbe {
     storage: String,
@@ -82,56 +76,29 @@ pub async fn probe_storage(landing: Landing, probe: Arc<StorageProbe>) {
     }
 }
 
-#[derive(Clone)]
-pub struct AdminState {
-    storage: Arc<StorageProbe>,
-    registry: Arc<Registry>,
-    running: Arc<AtomicUsize>,
-    workers: usize,
-    halted_partitions: Gauge,
+/// The consumer's own readiness checks.
+pub struct ConsumerReadiness {
+    pub probe: Arc<StorageProbe>,
+    pub failing: Arc<FailingWrites>,
+    pub halted_partitions: Gauge,
 }
 
-impl AdminState {
-    pub fn new(
-        storage: Arc<StorageProbe>,
-        metrics: ConsumerMetrics,
-        running: Arc<AtomicUsize>,
-        workers: usize,
-    ) -> Self {
-        AdminState {
-            storage,
-            registry: Arc::new(metrics.registry()),
-            running,
-            workers,
-            halted_partitions: metrics.halted_partitions.clone(),
-        }
+impl common::admin::Readiness for ConsumerReadiness {
+    fn checks(&self) -> Vec<(&'static str, Result<(), String>)> {
+        let halted = self.halted_partitions.get();
+        vec![
+            ("storage", self.probe.status()),
+            ("landing", self.failing.check()),
+            (
+                "haltedPartitions",
+                if halted == 0 {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{halted} partitions end before their checkpoint; see the log"
+                    ))
+                },
+            ),
+        ]
     }
-}
-
-pub fn app(state: AdminState) -> Router {
-    Router::new()
-        .route("/healthz", get(common::http::healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(state)
-}
-
-async fn readyz(State(state): State<AdminState>) -> Response {
-    let running = state.running.load(Ordering::SeqCst);
-    let storage = state.storage.status();
-    let halted = state.halted_partitions.get();
-    let ready = running == state.workers && storage.is_ok() && halted == 0;
-    common::http::readiness_response(
-        ready,
-        serde_json::json!({
-            "workersRunning": running,
-            "workers": state.workers,
-            "storage": storage.err().unwrap_or_else(|| "ok".into()),
-            "haltedPartitions": halted,
-        }),
-    )
-}
-
-async fn metrics(State(state): State<AdminState>) -> Response {
-    common::http::metrics_response(&state.registry)
 }

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use common::kafka::{DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_TOPIC, parse_property};
+use common::config::{parse_bytes, parse_listen_addr};
+use common::kafka::KafkaArgs;
+use common::telemetry::LogArgs;
 use url::Url;
 
 use crate::buffer::FlushPolicy;
@@ -17,13 +19,8 @@ use crate::buffer::FlushPolicy;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "hdfs-consumer", version, about, long_about)]
 pub struct Config {
-    /// Kafka bootstrap servers, comma-separated host:port.
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = DEFAULT_BOOTSTRAP_SERVERS)]
-    pub kafka_bootstrap_servers: String,
-
-    /// Topic of click events.
-    #[arg(long, env = "KAFKA_TOPIC", default_value = DEFAULT_TOPIC)]
-    pub kafka_topic: String,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
 
     /// Consumer group shared by the workers.
     #[arg(
@@ -33,10 +30,10 @@ pub struct Config {
     )]
     pub kafka_group_id: String,
 
-    /// Extra librdkafka consumer properties, comma-separated key=value (for example
-    /// security.protocol=SASL_SSL,sasl.mechanism=PLAIN,session.timeout.ms=10000).
-    #[arg(long, env = "KAFKA_PROPERTIES", value_delimiter = ',', value_parser = parse_property)]
-    pub kafka_properties: Vec<(String, String)>,
+    /// How much each worker's Kafka client may fetch ahead of landing (B, KiB, MiB...).
+    /// Memory: up to this much per worker.
+    #[arg(long, env = "KAFKA_PREFETCH_BYTES", default_value = "4MiB", value_parser = parse_bytes)]
+    pub kafka_prefetch_bytes: usize,
 
     /// Worker threads, each a consumer in the group; default: the topic's partition count.
     #[arg(long, env = "WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -55,8 +52,10 @@ pub struct Config {
     #[arg(long, env = "FLUSH_MAX_RECORDS", default_value_t = 10_000)]
     pub flush_max_records: usize,
 
-    /// Land a partition's buffer when it holds this many bytes.
-    #[arg(long, env = "FLUSH_MAX_BYTES", default_value_t = 8 * 1024 * 1024)]
+    /// Land a partition's buffer when it holds this many bytes (B, KiB, MiB...). Memory: each
+    /// owned partition buffers up to this much (or FLUSH_MAX_RECORDS lines), and landing it
+    /// writes one more copy.
+    #[arg(long, env = "FLUSH_MAX_BYTES", default_value = "8MiB", value_parser = parse_bytes)]
     pub flush_max_bytes: usize,
 
     /// Land a partition's buffer when its oldest record has waited this long, even if no more
@@ -72,9 +71,12 @@ pub struct Config {
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
 
-    /// Address of /healthz, /readyz and /metrics.
-    #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:9101")]
+    /// Address of /healthz, /readyz and /metrics (host:port; a host name is resolved at start).
+    #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:9101", value_parser = parse_listen_addr)]
     pub admin_addr: SocketAddr,
+
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 impl Config {
@@ -89,7 +91,7 @@ impl Config {
     /// The defaults, pointed at the given brokers and landing URL.
     pub fn for_brokers(bootstrap_servers: &str, landing_url: Url) -> Self {
         let mut config = Config::parse_from(["hdfs-consumer"]);
-        config.kafka_bootstrap_servers = bootstrap_servers.to_owned();
+        config.kafka.bootstrap_servers = bootstrap_servers.to_owned();
         config.landing_url = landing_url;
         config
     }
@@ -103,7 +105,7 @@ mod tests {
     fn defaults_work_on_one_machine() {
         let config = Config::try_parse_from(["hdfs-consumer"]).unwrap();
         assert_eq!(config.kafka_group_id, "color-hdfs-save-consumer-group");
-        assert_eq!(config.kafka_topic, "select-color");
+        assert_eq!(config.kafka.topic, "select-color");
         assert_eq!(config.landing_url.scheme(), "file");
         assert_eq!(config.workers, None);
         assert_eq!(config.flush_max_age, Duration::from_secs(5));
@@ -118,7 +120,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            config.kafka_properties,
+            config.kafka.properties,
             [
                 ("session.timeout.ms".into(), "6000".into()),
                 ("a".into(), "b=c".into())
@@ -127,6 +129,25 @@ mod tests {
         assert!(
             Config::try_parse_from(["hdfs-consumer", "--kafka-properties", "novalue"]).is_err()
         );
+    }
+
+    #[test]
+    fn sizes_take_units_and_addresses_take_host_names() {
+        let config = Config::try_parse_from([
+            "hdfs-consumer",
+            "--flush-max-bytes",
+            "128MiB",
+            "--admin-addr",
+            "localhost:18180",
+        ])
+        .unwrap();
+        assert_eq!(config.flush_max_bytes, 128 << 20);
+        assert_eq!(config.admin_addr.port(), 18180);
+        assert_eq!(config.kafka_prefetch_bytes, 4 << 20);
+        let err = Config::try_parse_from(["hdfs-consumer", "--flush-max-bytes", "lots"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--flush-max-bytes"), "{err}");
     }
 
     #[test]

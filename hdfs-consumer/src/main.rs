@@ -7,7 +7,7 @@ async fn main() -> anyhow::Result<()> {
     // hdfs-native warns on every landing (OpenDAL's rename makes an empty target first and
     // drops its writer) and on every retry against a namenode or datanode that is away, naming
     // neither; the consumer's own logs say which storage and which operation failed.
-    common::telemetry::init_tracing_with_default("info,hdfs_native=error");
+    common::telemetry::init(&config.log, "info,hdfs_native=error");
     hdfs_consumer::run(config, common::shutdown::shutdown_signal()).await?;
     Ok(())
 }

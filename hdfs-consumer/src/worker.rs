@@ -1,86 +1,119 @@
-//! One worker: a consumer in the group, the buffers of the partitions it owns, and the loop
-//! that lands them. Landing runs on the polling thread, so a rebalance (which librdkafka runs
-//! inside `poll`) never happens in the middle of one.
+//! One worker: a member of the group, the partitions it owns ([`Partition`]) and the loop that
+//! lands them. librdkafka runs rebalances inside `poll`, on the loop's thread; the callback only
+//! assigns or unassigns, pauses what it assigned and records the change. The loop then asks
+//! storage where each new partition resumes, and lands, so a rebalance never happens in the
+//! middle of either.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::kafka::{Continuity, consumer_config, report_gap, watermarks};
+use common::host::LoopContext;
+use common::kafka::{ClientLog, Continuity, KafkaArgs, consumer_lags, group_consumer, report_gap};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::Message;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
-use crate::buffer::{BufferedRecord, FlushPolicy, FlushReason, PartitionBuffer};
-use crate::landing::Landing;
+use crate::buffer::{BufferedRecord, FlushPolicy, FlushReason};
+use crate::landing::{LandedBatch, Landing, StorageError};
 use crate::metrics::{ConsumerMetrics, PartitionLabel, ReasonLabel};
+use crate::partition::{Effect, Intake, Partition};
 
 /// What every worker of the process shares.
 pub struct Shared {
     pub landing: Landing,
     pub runtime: Handle,
-    pub topic: String,
+    pub kafka: KafkaArgs,
+    pub group: String,
+    pub prefetch_bytes: usize,
     pub policy: FlushPolicy,
     pub max_backoff: Duration,
     pub metrics: ConsumerMetrics,
-    /// Turns true when the process starts stopping.
-    pub stopping: watch::Receiver<bool>,
+    /// Partitions whose landing fails, and why: readiness reports them.
+    pub failing: Arc<FailingWrites>,
+    pub log: Arc<ClientLog>,
 }
 
-/// Where an owned partition's reading stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Position {
-    /// Storage did not answer at assignment: where to resume is unknown, so nothing is taken.
-    Unrecovered,
-    /// Taking records; `next` is the offset the next one should have, unknown until the first
-    /// record when nothing of the partition was ever landed.
-    Reading { next: Option<i64> },
-    /// The partition ends before its checkpoint: the topic was recreated or lost records.
-    /// Nothing is taken or landed, so nothing lands under names the checkpoint already used.
-    Halted,
-}
+/// Partitions whose last landing failed, with the reason, across the workers.
+#[derive(Debug, Default)]
+pub struct FailingWrites(Mutex<BTreeMap<i32, String>>);
 
-/// State of one owned partition.
-struct PartitionState {
-    position: Position,
-    buffer: PartitionBuffer,
-    /// Failed attempts in a row (landing or recovery) and when to try again.
-    failures: u32,
-    retry_at: Option<Instant>,
-    paused: bool,
-}
+impl FailingWrites {
+    fn set(&self, partition: i32, reason: Option<&str>) {
+        let mut failing = self.0.lock().expect("not poisoned");
+        match reason {
+            Some(reason) => failing.insert(partition, reason.to_owned()),
+            None => failing.remove(&partition),
+        };
+    }
 
-impl PartitionState {
-    fn new(position: Position) -> Self {
-        PartitionState {
-            position,
-            buffer: PartitionBuffer::default(),
-            failures: 0,
-            retry_at: None,
-            paused: false,
+    /// `Ok` when no landing is failing; otherwise which partitions' and why.
+    pub fn check(&self) -> Result<(), String> {
+        let failing = self.0.lock().expect("not poisoned");
+        if failing.is_empty() {
+            return Ok(());
         }
+        Err(failing
+            .iter()
+            .map(|(partition, reason)| format!("partition {partition}: {reason}"))
+            .collect::<Vec<_>>()
+            .join("; "))
     }
 }
 
-type Partitions = Arc<Mutex<HashMap<i32, PartitionState>>>;
+/// Longest a single storage call may take. A hung call must not keep the worker from polling
+/// past the group's rebalance timeout, or the partition would get a second owner while the
+/// first is still writing.
+const STORAGE_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Handles rebalances: on assignment, each partition resumes right after its last landed
-/// offset, found in storage; on revocation, its buffer is dropped.
-///
-/// Dropping is safe: nothing in a buffer was landed or committed, and the next owner resumes
-/// from storage, so it reads those records again. Landing instead would write from a consumer
-/// that no longer owns the partition, racing its next owner.
+/// How long a poll waits, and how often every owned partition is looked at.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+
+/// First wait after a failed storage call; later waits double, up to STORAGE_RETRY_MAX_BACKOFF.
+const BASE_BACKOFF: Duration = Duration::from_millis(200);
+
+/// A rebalance, as the callback saw it.
+#[derive(Debug)]
+enum Rebalance {
+    Assigned(Vec<i32>),
+    Revoked(Vec<i32>),
+}
+
+/// The consumer's context: librdkafka's callbacks, which only record what happened.
 pub struct WorkerContext {
     worker: usize,
     shared: Arc<Shared>,
-    partitions: Partitions,
+    rebalances: Mutex<Vec<Rebalance>>,
+    /// Partitions assigned to this worker, for the lag the statistics report.
+    owned: Mutex<HashSet<i32>>,
 }
 
-impl ClientContext for WorkerContext {}
+impl ClientContext for WorkerContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.shared.log.log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.shared.log.error(&error, reason);
+    }
+
+    fn stats_raw(&self, statistics: &[u8]) {
+        let owned = self.owned.lock().expect("not poisoned");
+        for (partition, lag) in consumer_lags(statistics, &self.shared.kafka.topic) {
+            if owned.contains(&partition) {
+                self.shared
+                    .metrics
+                    .lag
+                    .get_or_create(&PartitionLabel { partition })
+                    .set(lag);
+            }
+        }
+    }
+}
 
 impl ConsumerContext for WorkerContext {
     fn rebalance(
@@ -89,80 +122,32 @@ impl ConsumerContext for WorkerContext {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let mut unrecovered = TopicPartitionList::new();
-                let mut partitions = self.partitions.lock().expect("not poisoned");
-                let assigned: Vec<(String, i32)> = tpl
-                    .elements()
-                    .iter()
-                    .map(|e| (e.topic().to_owned(), e.partition()))
-                    .collect();
-                for (topic, partition) in assigned {
-                    let recovered = self.shared.recover(partition, CallBound::UntilStopping);
-                    let state = match recovered {
-                        Ok(last) => {
-                            let offset = last.map_or(Offset::Beginning, |l| Offset::Offset(l + 1));
-                            tracing::info!(worker = self.worker, partition, resume = ?offset, "partition assigned");
-                            let _ = tpl.set_partition_offset(&topic, partition, offset);
-                            PartitionState::new(Position::Reading {
-                                next: last.map(|l| l + 1),
-                            })
-                        }
-                        Err(err) => {
-                            if let CallError::Failed(err) = err {
-                                tracing::error!(
-                                    worker = self.worker,
-                                    partition,
-                                    err,
-                                    "cannot read landed state; partition paused until storage answers"
-                                );
-                                self.shared.metrics.storage_failures.inc();
-                            }
-                            unrecovered.add_partition(&topic, partition);
-                            let mut state = PartitionState::new(Position::Unrecovered);
-                            state.paused = true;
-                            state.failures = 1;
-                            state.retry_at =
-                                Some(Instant::now() + backoff(1, self.shared.max_backoff));
-                            state
-                        }
-                    };
-                    if partitions.insert(partition, state).is_none() {
-                        self.shared.metrics.assigned_partitions.inc();
-                    }
-                }
-                drop(partitions);
                 if let Err(err) = consumer.assign(tpl) {
                     tracing::error!(worker = self.worker, %err, "assign failed");
                 }
-                if unrecovered.count() > 0 {
-                    let _ = consumer.pause(&unrecovered);
+                // Nothing is read before storage says where each partition resumes.
+                if let Err(err) = consumer.pause(tpl) {
+                    tracing::error!(worker = self.worker, %err, "pause failed");
                 }
+                self.owned.lock().expect("not poisoned").extend(&partitions);
+                self.record(Rebalance::Assigned(partitions));
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                let mut partitions = self.partitions.lock().expect("not poisoned");
-                for element in tpl.elements() {
-                    if let Some(state) = partitions.remove(&element.partition()) {
-                        self.shared.metrics.assigned_partitions.dec();
-                        if state.position == Position::Halted {
-                            self.shared.metrics.halted_partitions.dec();
-                        }
-                        let dropped = state.buffer.len();
-                        self.shared.metrics.dropped_on_revoke.inc_by(dropped as u64);
-                        self.shared.metrics.buffered_records.dec_by(dropped as i64);
-                        tracing::info!(
-                            worker = self.worker,
-                            partition = element.partition(),
-                            dropped,
-                            "partition revoked; its buffer is left to the next owner"
-                        );
-                    }
+                let mut owned = self.owned.lock().expect("not poisoned");
+                for partition in &partitions {
+                    owned.remove(partition);
+                    self.shared.metrics.lag.remove(&PartitionLabel {
+                        partition: *partition,
+                    });
                 }
-                drop(partitions);
+                drop(owned);
                 if let Err(err) = consumer.unassign() {
                     tracing::error!(worker = self.worker, %err, "unassign failed");
                 }
+                self.record(Rebalance::Revoked(partitions));
             }
             other => tracing::error!(worker = self.worker, error = ?other, "rebalance error"),
         }
@@ -176,13 +161,18 @@ impl ConsumerContext for WorkerContext {
     }
 }
 
-/// Longest a single storage call may take. A hung call must not keep the worker from polling
-/// past the group's rebalance timeout, or the partition would get a second owner while the
-/// first is still writing.
-const STORAGE_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+impl WorkerContext {
+    fn record(&self, rebalance: Rebalance) {
+        self.rebalances
+            .lock()
+            .expect("not poisoned")
+            .push(rebalance);
+    }
 
-/// How long a poll waits, and how often every owned partition is looked at.
-const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+    fn take_rebalances(&self) -> Vec<Rebalance> {
+        std::mem::take(&mut *self.rebalances.lock().expect("not poisoned"))
+    }
+}
 
 /// How long a storage call may run.
 #[derive(Debug, Clone, Copy)]
@@ -202,195 +192,176 @@ enum CallError {
     Failed(String),
 }
 
-impl Shared {
-    fn recover(&self, partition: i32, bound: CallBound) -> Result<Option<i64>, CallError> {
-        self.bounded(self.landing.recover(partition), bound)
-    }
-
-    fn land(
-        &self,
-        partition: i32,
-        batch: &[BufferedRecord],
-        bound: CallBound,
-    ) -> Result<crate::landing::LandedBatch, CallError> {
-        self.bounded(self.landing.land(partition, batch), bound)
-    }
-
-    fn bounded<T>(
-        &self,
-        call: impl std::future::Future<Output = Result<T, crate::landing::StorageError>>,
-        bound: CallBound,
-    ) -> Result<T, CallError> {
-        let failed = |e: crate::landing::StorageError| CallError::Failed(e.to_string());
-        let mut stopping = self.stopping.clone();
-        // Timers must be made inside the runtime, hence the async blocks.
-        self.runtime.block_on(async {
-            match bound {
-                CallBound::UntilStopping => tokio::select! {
-                    result = call => result.map_err(failed),
-                    () = tokio::time::sleep(STORAGE_CALL_TIMEOUT) => Err(CallError::Failed(format!(
-                        "{}: no answer within {STORAGE_CALL_TIMEOUT:?}",
-                        self.landing.storage()
-                    ))),
-                    _ = stopping.wait_for(|stop| *stop) => Err(CallError::Stopping),
-                },
-                CallBound::Until(deadline) => tokio::select! {
-                    result = call => result.map_err(failed),
-                    () = tokio::time::sleep_until(deadline.into()) => Err(CallError::Failed(format!(
-                        "{}: no answer before the shutdown deadline",
-                        self.landing.storage()
-                    ))),
-                },
-            }
-        })
-    }
-}
-
-fn backoff(failures: u32, max: Duration) -> Duration {
-    let exp = Duration::from_millis(100).saturating_mul(1 << failures.min(16));
-    exp.min(max)
-}
-
 pub struct Worker {
     id: usize,
     consumer: BaseConsumer<WorkerContext>,
     shared: Arc<Shared>,
-    partitions: Partitions,
-    last_lag_check: Instant,
+    partitions: HashMap<i32, Partition>,
+    stopping: Option<watch::Receiver<bool>>,
 }
 
 impl Worker {
-    pub fn new(
-        id: usize,
-        bootstrap: &str,
-        group: &str,
-        properties: &[(String, String)],
-        shared: Arc<Shared>,
-    ) -> KafkaResult<Self> {
-        let partitions: Partitions = Arc::default();
+    pub fn new(id: usize, shared: Arc<Shared>) -> KafkaResult<Self> {
         let context = WorkerContext {
             worker: id,
             shared: Arc::clone(&shared),
-            partitions: Arc::clone(&partitions),
+            rebalances: Mutex::default(),
+            owned: Mutex::default(),
         };
-        let mut config = consumer_config(bootstrap, group, &format!("hdfs-consumer-{id}"));
-        // Eager assignors: a rebalance revokes everything, then assigns; the callback relies on it.
-        config.set("partition.assignment.strategy", "range,roundrobin");
-        for (key, value) in properties {
-            config.set(key, value);
-        }
-        let consumer: BaseConsumer<WorkerContext> = config.create_with_context(context)?;
-        consumer.subscribe(&[&shared.topic])?;
+        let consumer = group_consumer(
+            &shared.kafka,
+            &shared.group,
+            &format!("hdfs-consumer-{id}"),
+            shared.prefetch_bytes,
+            context,
+        )?;
         Ok(Worker {
             id,
             consumer,
             shared,
-            partitions,
-            last_lag_check: Instant::now(),
+            partitions: HashMap::new(),
+            stopping: None,
         })
     }
 
-    /// Consumes and lands until the process starts stopping, then lands what is buffered
-    /// (trying until `shutdown_timeout` passes), commits and leaves the group.
-    /// `landed` is called with the records still unlanded once the buffers are landed (or the
-    /// deadline passed), before the worker leaves the group, which may take long when the
-    /// brokers are gone.
-    pub fn run(mut self, shutdown_timeout: Duration, landed: impl FnOnce(usize)) {
+    /// Consumes and lands until the host says stop, then lands what is buffered (trying until
+    /// `shutdown_timeout` passes), says how many records it could not land, commits and leaves
+    /// the group.
+    pub fn run(mut self, mut host: LoopContext, shutdown_timeout: Duration) {
+        self.stopping = Some(host.stop_signal());
         let mut last_sweep = Instant::now();
-        while !*self.shared.stopping.borrow() {
-            if let Some(result) = self.consumer.poll(SWEEP_INTERVAL) {
-                match result {
-                    Ok(message) => {
-                        let partition = message.partition();
-                        let record = BufferedRecord::classify(
-                            message.topic(),
-                            partition,
-                            message.offset(),
-                            message.payload(),
-                        );
-                        if self.accept(partition, record) {
-                            self.service_partition(partition, Instant::now(), None);
-                        }
+        while !host.stopping() {
+            host.beat();
+            let polled = self.consumer.poll(SWEEP_INTERVAL).map(|result| {
+                result.map(|message| {
+                    let partition = message.partition();
+                    let record = BufferedRecord::classify(
+                        message.topic(),
+                        partition,
+                        message.offset(),
+                        message.payload(),
+                    );
+                    (partition, record)
+                })
+            });
+            // A rebalance runs inside poll: its record is applied before what poll returned.
+            self.apply_rebalances();
+            match polled {
+                Some(Ok((partition, record))) => {
+                    let due = self.take(partition, record);
+                    if due {
+                        self.land(partition, Instant::now(), None);
                     }
-                    Err(err) => tracing::warn!(worker = self.id, %err, "consume error"),
                 }
+                Some(Err(err)) => tracing::warn!(worker = self.id, %err, "consume error"),
+                None => {}
             }
-            // Ages, retries, recoveries and lag need no finer clock than this; checking them
-            // after every record would put a walk over all partitions on the hot path.
+            // Ages, retries and recoveries need no finer clock than this; checking them after
+            // every record would put a walk over all partitions on the hot path.
             let now = Instant::now();
             if now.duration_since(last_sweep) >= SWEEP_INTERVAL {
                 last_sweep = now;
-                self.service_partitions(now, None);
+                self.sweep(now, None);
             }
         }
         let deadline = Instant::now() + shutdown_timeout;
         tracing::info!(worker = self.id, "stopping: landing buffered records");
-        let pending = loop {
-            let pending = self.service_partitions(Instant::now(), Some(deadline));
-            if pending == 0 || Instant::now() >= deadline {
-                if pending > 0 {
+        let unlanded = loop {
+            host.beat();
+            self.sweep(Instant::now(), Some(deadline));
+            let unlanded: usize = self.partitions.values().map(Partition::buffered).sum();
+            if unlanded == 0 || Instant::now() >= deadline {
+                if unlanded > 0 {
                     tracing::error!(
                         worker = self.id,
-                        pending,
+                        unlanded,
                         "shutdown deadline passed; unlanded records stay in Kafka"
                     );
                 }
-                break pending;
+                break unlanded;
             }
             std::thread::sleep(Duration::from_millis(50));
         };
         self.commit_landed();
-        landed(pending);
+        host.drained(unlanded);
         self.consumer.unsubscribe();
         tracing::info!(worker = self.id, "left the group");
     }
 
-    /// Buffers a record of `partition`. True when the buffer is now due by count or size.
-    fn accept(&self, partition: i32, record: BufferedRecord) -> bool {
-        let expected = match self.position(partition) {
-            Some(Position::Reading { next }) => next,
-            // Revoked between fetch and here, or not recovered yet (read again from the right
-            // place once it is), or halted.
-            _ => return false,
-        };
-        match Continuity::of(expected, record.offset) {
-            Continuity::InOrder => {}
-            Continuity::Gap { expected, missing } => report_gap(
-                &self.consumer,
-                &self.shared.topic,
-                partition,
-                expected,
-                missing,
-                &self.shared.metrics.gaps,
-            ),
-            Continuity::Behind { expected } => {
-                self.halt_if_ahead(partition, expected);
-                return false;
+    /// Makes the partition states follow what the rebalance callback recorded.
+    fn apply_rebalances(&mut self) {
+        for rebalance in self.consumer.context().take_rebalances() {
+            match rebalance {
+                Rebalance::Assigned(partitions) => {
+                    for partition in partitions {
+                        if self
+                            .partitions
+                            .insert(partition, Partition::assigned())
+                            .is_none()
+                        {
+                            self.shared.metrics.assigned_partitions.inc();
+                        }
+                    }
+                }
+                Rebalance::Revoked(partitions) => {
+                    for partition in partitions {
+                        if let Some(state) = self.partitions.remove(&partition) {
+                            self.forget(partition, &state);
+                        }
+                    }
+                }
             }
         }
-        let now = Instant::now();
-        let mut partitions = self.partitions.lock().expect("not poisoned");
-        let Some(state) = partitions.get_mut(&partition) else {
-            return false;
-        };
-        state.position = Position::Reading {
-            next: Some(record.offset + 1),
-        };
-        state.buffer.push(record, now);
-        self.shared.metrics.buffered_records.inc();
-        state.retry_at.is_none()
-            && matches!(
-                state.buffer.due(&self.shared.policy, now),
-                Some(FlushReason::Records | FlushReason::Bytes)
-            )
     }
 
-    fn position(&self, partition: i32) -> Option<Position> {
-        self.partitions
-            .lock()
-            .expect("not poisoned")
-            .get(&partition)
-            .map(|s| s.position)
+    /// A partition left this worker: its buffer is dropped, not landed. Nothing in it was
+    /// landed or committed, and its next owner resumes from storage, so it reads those records
+    /// again; landing them would race the next owner.
+    fn forget(&self, partition: i32, state: &Partition) {
+        let metrics = &self.shared.metrics;
+        metrics.assigned_partitions.dec();
+        let dropped = state.buffered();
+        metrics.dropped_on_revoke.inc_by(dropped as u64);
+        metrics.buffered_records.dec_by(dropped as i64);
+        if state.is_halted() {
+            metrics.halted_partitions.dec();
+        }
+        self.shared.failing.set(partition, None);
+        tracing::info!(
+            worker = self.id,
+            partition,
+            dropped,
+            "partition revoked; its buffer is left to the next owner"
+        );
+    }
+
+    /// Offers a record to its partition. True when the partition is due for landing.
+    fn take(&mut self, partition: i32, record: BufferedRecord) -> bool {
+        let offset = record.offset;
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            return false; // revoked between fetch and here
+        };
+        match state.take(record, Instant::now(), &self.shared.policy) {
+            Intake::Taken { due, continuity } => {
+                self.shared.metrics.buffered_records.inc();
+                if let Continuity::Gap { expected, missing } = continuity {
+                    report_gap(
+                        &self.consumer,
+                        &self.shared.kafka.topic,
+                        partition,
+                        expected,
+                        missing,
+                        &self.shared.metrics.gaps,
+                    );
+                }
+                due
+            }
+            Intake::Ignored => false,
+            Intake::Behind { expected } => {
+                self.halt_if_ahead(partition, expected, offset);
+                false
+            }
+        }
     }
 
     /// A record older than the resume point means the broker reset the fetch position back,
@@ -398,8 +369,8 @@ impl Worker {
     /// or lost records, and the checkpoint describes another log. Landing would reuse file
     /// names the checkpoint already used, and skipping would drop the new records, so the
     /// partition is halted until a person moves the landed files aside.
-    fn halt_if_ahead(&self, partition: i32, expected: i64) {
-        let log = watermarks(&self.consumer, &self.shared.topic, partition);
+    fn halt_if_ahead(&mut self, partition: i32, expected: i64, offset: i64) {
+        let log = common::kafka::watermarks(&self.consumer, &self.shared.kafka.topic, partition);
         if let Some((_, end)) = log
             && end >= expected
         {
@@ -408,27 +379,21 @@ impl Worker {
                 worker = self.id,
                 partition,
                 expected,
+                offset,
                 log_end = end,
                 "a record below the resume point arrived; it is already landed, so it is dropped"
             );
             return;
         }
-        {
-            let mut partitions = self.partitions.lock().expect("not poisoned");
-            let Some(state) = partitions.get_mut(&partition) else {
-                return;
-            };
-            state.position = Position::Halted;
-            self.shared
-                .metrics
-                .buffered_records
-                .dec_by(state.buffer.len() as i64);
-            state.buffer.clear();
-        }
-        self.set_paused(partition, true);
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            return;
+        };
+        let (effects, dropped) = state.halt();
         let metrics = &self.shared.metrics;
+        metrics.buffered_records.dec_by(dropped as i64);
         metrics.checkpoint_ahead.inc();
         metrics.halted_partitions.inc();
+        self.perform(partition, &effects);
         tracing::error!(
             worker = self.id,
             partition,
@@ -440,193 +405,177 @@ impl Worker {
         );
     }
 
-    /// Lands due buffers, retries failed ones and recoveries, and updates lag. With a shutdown
-    /// deadline, every non-empty buffer is due. Returns how many records are still buffered.
-    fn service_partitions(&mut self, now: Instant, shutdown: Option<Instant>) -> usize {
-        let owned: Vec<i32> = self
-            .partitions
-            .lock()
-            .expect("not poisoned")
-            .keys()
-            .copied()
-            .collect();
-        let mut pending = 0;
+    /// Recovers, lands and retries what is due on every owned partition.
+    fn sweep(&mut self, now: Instant, shutdown: Option<Instant>) {
+        let owned: Vec<i32> = self.partitions.keys().copied().collect();
         for partition in owned {
-            self.service_partition(partition, now, shutdown);
-            pending += self
-                .partitions
-                .lock()
-                .expect("not poisoned")
-                .get(&partition)
-                .map_or(0, |s| s.buffer.len());
-        }
-        if now.duration_since(self.last_lag_check) >= Duration::from_secs(5) {
-            self.last_lag_check = now;
-            self.update_lag();
-        }
-        pending
-    }
-
-    fn service_partition(&mut self, partition: i32, now: Instant, shutdown: Option<Instant>) {
-        let bound = shutdown.map_or(CallBound::UntilStopping, CallBound::Until);
-        let mut partitions = self.partitions.lock().expect("not poisoned");
-        let Some(state) = partitions.get_mut(&partition) else {
-            return;
-        };
-        if state.retry_at.is_some_and(|at| now < at) {
-            return;
-        }
-        if state.position == Position::Halted {
-            return;
-        }
-        if state.position == Position::Unrecovered {
-            // Assignment found storage unavailable: try again, then read from the right place.
-            match self.shared.recover(partition, bound) {
-                Ok(last) => {
-                    let offset = last.map_or(Offset::Beginning, |l| Offset::Offset(l + 1));
-                    state.position = Position::Reading {
-                        next: last.map(|l| l + 1),
-                    };
-                    state.failures = 0;
-                    state.retry_at = None;
-                    drop(partitions);
-                    tracing::info!(worker = self.id, partition, resume = ?offset, "storage answered; partition resumes");
-                    if let Err(err) = self.consumer.seek(
-                        &self.shared.topic,
-                        partition,
-                        offset,
-                        Duration::from_secs(10),
-                    ) {
-                        tracing::warn!(worker = self.id, partition, %err, "seek failed");
-                    }
-                    self.set_paused(partition, false);
-                }
-                Err(CallError::Stopping) => {}
-                Err(CallError::Failed(err)) => self.note_failure(state, partition, &err),
-            }
-            return;
-        }
-        let reason = if shutdown.is_some() && !state.buffer.is_empty() {
-            Some(FlushReason::Shutdown)
-        } else if state.retry_at.is_some() {
-            Some(FlushReason::Age) // a retry of a landing that failed
-        } else {
-            state.buffer.due(&self.shared.policy, now)
-        };
-        let Some(reason) = reason else { return };
-        if state.buffer.is_empty() {
-            return;
-        }
-        let started = Instant::now();
-        match self.shared.land(partition, state.buffer.records(), bound) {
-            Ok(landed) => {
-                let metrics = &self.shared.metrics;
-                metrics
-                    .flush_duration
-                    .observe(started.elapsed().as_secs_f64());
-                metrics
-                    .flushes
-                    .get_or_create(&ReasonLabel {
-                        reason: reason.as_str(),
-                    })
-                    .inc();
-                metrics.files_landed.inc_by(landed.files.len() as u64);
-                metrics.bytes_landed.inc_by(landed.bytes as u64);
-                metrics.invalid_records.inc_by(landed.invalid as u64);
-                metrics
-                    .records_landed
-                    .inc_by((state.buffer.len() - landed.invalid) as u64);
-                for (path, records) in &landed.files {
-                    tracing::info!(worker = self.id, partition, records, path, "landed file");
-                }
-                if landed.invalid > 0 {
-                    tracing::warn!(
-                        worker = self.id,
-                        partition,
-                        invalid = landed.invalid,
-                        "records that are not events landed under _invalid/"
-                    );
-                }
-                metrics.buffered_records.dec_by(state.buffer.len() as i64);
-                state.buffer.clear();
-                let was_failing = state.failures > 0;
-                state.failures = 0;
-                state.retry_at = None;
-                let paused = state.paused;
-                drop(partitions);
-                if was_failing {
-                    tracing::info!(worker = self.id, partition, "storage recovered");
-                }
-                self.commit(partition, landed.last_offset + 1);
-                if paused {
-                    self.set_paused(partition, false);
-                }
-            }
-            // Stopping: the shutdown loop lands the buffer again, within its deadline.
-            Err(CallError::Stopping) => {}
-            Err(CallError::Failed(err)) => {
-                let paused = state.paused;
-                self.note_failure(state, partition, &err);
-                drop(partitions);
-                if !paused {
-                    self.set_paused(partition, true);
-                }
-            }
+            self.recover(partition, now, shutdown);
+            self.land(partition, now, shutdown);
         }
     }
 
-    fn note_failure(&self, state: &mut PartitionState, partition: i32, err: &str) {
-        state.failures += 1;
-        let wait = backoff(state.failures, self.shared.max_backoff);
-        state.retry_at = Some(Instant::now() + wait);
-        self.shared.metrics.storage_failures.inc();
-        tracing::error!(worker = self.id, partition, failures = state.failures, retry_in = ?wait, err, "storage write failed; partition paused, data stays in Kafka");
+    fn bound(shutdown: Option<Instant>) -> CallBound {
+        shutdown.map_or(CallBound::UntilStopping, CallBound::Until)
     }
 
-    fn set_paused(&self, partition: i32, paused: bool) {
-        let mut tpl = TopicPartitionList::new();
-        let _ = tpl.add_partition(&self.shared.topic, partition);
-        let result = if paused {
-            self.consumer.pause(&tpl)
-        } else {
-            self.consumer.resume(&tpl)
+    /// Asks storage where a newly assigned partition resumes, if that is due.
+    fn recover(&mut self, partition: i32, now: Instant, shutdown: Option<Instant>) {
+        if !self
+            .partitions
+            .get(&partition)
+            .is_some_and(|s| s.recovery_due(now))
+        {
+            return;
+        }
+        let result = self.call(
+            self.shared.landing.recover(partition),
+            Self::bound(shutdown),
+        );
+        let backoff = self.backoff();
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            return;
         };
         match result {
-            Ok(()) => {
-                if let Some(state) = self
-                    .partitions
-                    .lock()
-                    .expect("not poisoned")
-                    .get_mut(&partition)
-                {
-                    state.paused = paused;
-                }
+            Ok(last) => {
+                let effects = state.recovered(last);
+                tracing::info!(worker = self.id, partition, resume = ?effects.first(), "partition assigned");
+                self.perform(partition, &effects);
             }
-            Err(err) => {
-                tracing::warn!(worker = self.id, partition, paused, %err, "cannot change fetch state")
+            Err(CallError::Stopping) => {}
+            Err(CallError::Failed(err)) => {
+                state.recovery_failed(now, backoff);
+                self.shared.metrics.storage_failures.inc();
+                tracing::error!(
+                    worker = self.id,
+                    partition,
+                    err,
+                    "cannot read the landed state; the partition waits for storage"
+                );
             }
         }
     }
 
-    fn commit(&self, partition: i32, next_offset: i64) {
+    /// Lands the partition's buffer if it is due.
+    fn land(&mut self, partition: i32, now: Instant, shutdown: Option<Instant>) {
+        let Some(reason) = self
+            .partitions
+            .get(&partition)
+            .and_then(|s| s.landing_due(&self.shared.policy, now, shutdown.is_some()))
+        else {
+            return;
+        };
+        let started = Instant::now();
+        let batch = self.partitions[&partition].buffered_records();
+        let result = self.call(
+            self.shared.landing.land(partition, batch),
+            Self::bound(shutdown),
+        );
+        match result {
+            Ok(landed) => self.landed(partition, reason, &landed, started),
+            // Stopping: the shutdown sweep lands the buffer again, within its deadline.
+            Err(CallError::Stopping) => {}
+            Err(CallError::Failed(err)) => {
+                let backoff = self.backoff();
+                let Some(state) = self.partitions.get_mut(&partition) else {
+                    return;
+                };
+                let effects = state.landing_failed(err.clone(), now, backoff);
+                self.shared.metrics.storage_failures.inc();
+                self.shared.failing.set(partition, Some(&err));
+                tracing::error!(
+                    worker = self.id,
+                    partition,
+                    err,
+                    "storage write failed; partition paused, data stays in Kafka"
+                );
+                self.perform(partition, &effects);
+            }
+        }
+    }
+
+    fn landed(
+        &mut self,
+        partition: i32,
+        reason: FlushReason,
+        landed: &LandedBatch,
+        started: Instant,
+    ) {
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            return;
+        };
+        let records = state.buffered();
+        let was_failing = state.failing().is_some();
+        let effects = state.landed(landed.last_offset);
+        let metrics = &self.shared.metrics;
+        metrics
+            .flush_duration_seconds
+            .observe(started.elapsed().as_secs_f64());
+        metrics
+            .flushes
+            .get_or_create(&ReasonLabel {
+                reason: reason.as_str(),
+            })
+            .inc();
+        metrics.files_landed.inc_by(landed.files.len() as u64);
+        metrics.bytes_landed.inc_by(landed.bytes as u64);
+        metrics.invalid_records.inc_by(landed.invalid as u64);
+        metrics
+            .records_landed
+            .inc_by((records - landed.invalid) as u64);
+        metrics.buffered_records.dec_by(records as i64);
+        for (path, records) in &landed.files {
+            tracing::info!(worker = self.id, partition, records, path, "landed file");
+        }
+        if landed.invalid > 0 {
+            tracing::warn!(
+                worker = self.id,
+                partition,
+                invalid = landed.invalid,
+                "records that are not events landed under _invalid/"
+            );
+        }
+        if was_failing {
+            self.shared.failing.set(partition, None);
+            tracing::info!(worker = self.id, partition, "storage recovered");
+        }
+        self.perform(partition, &effects);
+    }
+
+    /// Does on the consumer what a partition's transition asks.
+    fn perform(&self, partition: i32, effects: &[Effect]) {
+        let topic = &self.shared.kafka.topic;
         let mut tpl = TopicPartitionList::new();
-        let _ =
-            tpl.add_partition_offset(&self.shared.topic, partition, Offset::Offset(next_offset));
-        if let Err(err) = self.consumer.commit(&tpl, CommitMode::Async) {
-            tracing::warn!(worker = self.id, partition, %err, "offset commit not sent");
+        let _ = tpl.add_partition(topic, partition);
+        for effect in effects {
+            let result = match *effect {
+                Effect::Seek(next) => {
+                    let offset = next.map_or(Offset::Beginning, Offset::Offset);
+                    self.consumer
+                        .seek(topic, partition, offset, Duration::from_secs(10))
+                }
+                Effect::Pause => self.consumer.pause(&tpl),
+                Effect::Resume => self.consumer.resume(&tpl),
+                Effect::Commit(next) => {
+                    let mut offsets = TopicPartitionList::new();
+                    let _ = offsets.add_partition_offset(topic, partition, Offset::Offset(next));
+                    self.consumer.commit(&offsets, CommitMode::Async)
+                }
+            };
+            if let Err(err) = result {
+                tracing::warn!(worker = self.id, partition, ?effect, %err, "the consumer refused");
+            }
         }
     }
 
-    /// Commits the offset after the last landed record of every owned partition.
+    /// Commits, for every owned partition, the offset before which everything is landed.
     fn commit_landed(&self) {
         let mut tpl = TopicPartitionList::new();
-        for (partition, state) in self.partitions.lock().expect("not poisoned").iter() {
-            if let Position::Reading { next: Some(next) } = state.position {
-                let landed_next = next - state.buffer.len() as i64;
+        for (partition, state) in &self.partitions {
+            if let Some(position) = state.landed_position() {
                 let _ = tpl.add_partition_offset(
-                    &self.shared.topic,
+                    &self.shared.kafka.topic,
                     *partition,
-                    Offset::Offset(landed_next),
+                    Offset::Offset(position),
                 );
             }
         }
@@ -639,30 +588,47 @@ impl Worker {
         }
     }
 
-    fn update_lag(&self) {
-        let owned: Vec<(i32, i64, usize)> = self
-            .partitions
-            .lock()
-            .expect("not poisoned")
-            .iter()
-            .filter_map(|(p, s)| match s.position {
-                Position::Reading { next: Some(next) } => Some((*p, next, s.buffer.len())),
-                _ => None,
-            })
-            .collect();
-        for (partition, next, buffered) in owned {
-            if let Ok((_, high)) = self.consumer.fetch_watermarks(
-                &self.shared.topic,
-                partition,
-                Duration::from_millis(500),
-            ) {
-                let landed_next = next - buffered as i64;
-                self.shared
-                    .metrics
-                    .lag
-                    .get_or_create(&PartitionLabel { partition })
-                    .set((high - landed_next).max(0));
+    fn backoff(&self) -> impl Fn(u32) -> Duration + use<> {
+        let max = self.shared.max_backoff;
+        move |failures| common::backoff::retry_wait(failures, BASE_BACKOFF, max)
+    }
+
+    /// Runs a storage call on the runtime, bounded as `bound` says.
+    fn call<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, StorageError>>,
+        bound: CallBound,
+    ) -> Result<T, CallError> {
+        let failed = |e: StorageError| CallError::Failed(e.to_string());
+        let storage = self.shared.landing.storage();
+        let mut stopping = self.stopping.clone();
+        // Timers must be made inside the runtime, hence the async block.
+        self.shared.runtime.block_on(async {
+            match bound {
+                CallBound::UntilStopping => tokio::select! {
+                    result = call => result.map_err(failed),
+                    () = tokio::time::sleep(STORAGE_CALL_TIMEOUT) => Err(CallError::Failed(format!(
+                        "{storage}: no answer within {STORAGE_CALL_TIMEOUT:?}"
+                    ))),
+                    () = stopped(&mut stopping) => Err(CallError::Stopping),
+                },
+                CallBound::Until(deadline) => tokio::select! {
+                    result = call => result.map_err(failed),
+                    () = tokio::time::sleep_until(deadline.into()) => Err(CallError::Failed(format!(
+                        "{storage}: no answer before the shutdown deadline"
+                    ))),
+                },
             }
+        })
+    }
+}
+
+/// Resolves when the host says stop (never, without a host).
+async fn stopped(stopping: &mut Option<watch::Receiver<bool>>) {
+    match stopping {
+        Some(stopping) => {
+            let _ = stopping.wait_for(|stop| *stop).await;
         }
+        None => std::future::pending().await,
     }
 }

@@ -30,7 +30,7 @@ async fn clicks_posted_to_the_collector_land_on_hdfs_in_the_hive_layout() {
     let storage = operator_for(&landing).unwrap();
     let mut consumer_config = config(&bootstrap, TOPIC, std::path::Path::new("/unused"), 3);
     consumer_config.landing_url = landing;
-    let consumer = spawn_consumer(consumer_config);
+    let consumer = spawn_consumer(consumer_config).await;
 
     let posted = post_bursts(&api, 300, 20, Duration::from_millis(20)).await;
     assert_eq!(
@@ -54,7 +54,7 @@ async fn the_datanode_then_the_namenode_down_and_back_mid_stream_loses_nothing()
     let mut consumer_config = config(&bootstrap, TOPIC, std::path::Path::new("/unused"), 3);
     consumer_config.landing_url = landing;
     consumer_config.storage_retry_max_backoff = Duration::from_secs(1);
-    let consumer = spawn_consumer(consumer_config);
+    let consumer = spawn_consumer(consumer_config).await;
 
     let mut produced = produce(&bootstrap, TOPIC, 3, 300);
     assert_eq!(

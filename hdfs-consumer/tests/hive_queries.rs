@@ -31,7 +31,7 @@ async fn land_known_clicks(landing: url::Url, storage: impl support::Storage) ->
     let api = RunningApi::start(producer_api::Config::for_brokers(&bootstrap)).await;
     let mut consumer_config = config(&bootstrap, TOPIC, Path::new("/unused"), 3);
     consumer_config.landing_url = landing;
-    let consumer = spawn_consumer(consumer_config);
+    let consumer = spawn_consumer(consumer_config).await;
     let client = reqwest::Client::new();
     for n in 0..40 {
         let colour = ["red", "red", "blue", "green", "purple"][n % 5];

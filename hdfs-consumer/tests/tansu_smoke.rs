@@ -30,14 +30,14 @@ async fn on_tansu_clicks_posted_to_the_collector_land_as_hive_files() {
     tansu.create_topic(&topic, 3).await;
 
     let mut api_config = producer_api::Config::for_brokers(&tansu.bootstrap);
-    api_config.kafka_topic = topic.clone();
+    api_config.kafka.topic = topic.clone();
     let api = RunningApi::start(api_config).await;
 
     let root = tempfile::tempdir().unwrap();
     let mut consumer_config = config(&tansu.bootstrap, &topic, root.path(), 1);
     // The shipped consumer settings; the short session timeout is the in-memory cluster's need.
-    consumer_config.kafka_properties.clear();
-    let consumer = spawn_consumer(consumer_config);
+    consumer_config.kafka.properties.clear();
+    let consumer = spawn_consumer(consumer_config).await;
 
     let client = reqwest::Client::new();
     let sent = post_clicks(&client, &api, 60, |n| format!("사용자 {n}")).await;

@@ -6,23 +6,21 @@ use std::time::Duration;
 use axum::http::HeaderValue;
 use clap::Parser;
 use common::Palette;
-use common::kafka::{DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_TOPIC, ProducerTuning};
+use common::config::parse_listen_addr;
+use common::kafka::{KafkaArgs, ProducerTuning};
+use common::telemetry::LogArgs;
 
 /// REST collector: turns each colour click into a JSON event and produces it to Kafka.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "producer-api", version, about)]
 pub struct Config {
-    /// Address the HTTP API listens on.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8081")]
+    /// Address the HTTP API listens on (host:port; a host name is resolved at start).
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8081", value_parser = parse_listen_addr)]
     pub listen_addr: SocketAddr,
 
-    /// Kafka bootstrap servers, comma-separated host:port.
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = DEFAULT_BOOTSTRAP_SERVERS)]
-    pub kafka_bootstrap_servers: String,
-
-    /// Topic the click events are produced to.
-    #[arg(long, env = "KAFKA_TOPIC", default_value = DEFAULT_TOPIC)]
-    pub kafka_topic: String,
+    /// Kafka settings; the extra properties apply to the producer, after the design's own.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
 
     /// Origins allowed to call the API from a browser, comma-separated (scheme://host:port).
     #[arg(
@@ -59,6 +57,9 @@ pub struct Config {
     /// younger than three intervals.
     #[arg(long, env = "READINESS_PROBE_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub readiness_probe_interval: Duration,
+
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 impl Config {
@@ -73,7 +74,7 @@ impl Config {
     /// The defaults, pointed at the given brokers: a starting point for tests and embedders.
     pub fn for_brokers(bootstrap_servers: &str) -> Self {
         let mut config = Config::parse_from(["producer-api"]);
-        config.kafka_bootstrap_servers = bootstrap_servers.to_owned();
+        config.kafka.bootstrap_servers = bootstrap_servers.to_owned();
         config
     }
 }
@@ -97,8 +98,8 @@ mod tests {
     fn defaults_work_on_one_machine() {
         let config = Config::try_parse_from(["producer-api"]).unwrap();
         assert_eq!(config.listen_addr.to_string(), "127.0.0.1:8081");
-        assert_eq!(config.kafka_bootstrap_servers, "localhost:9092");
-        assert_eq!(config.kafka_topic, "select-color");
+        assert_eq!(config.kafka.bootstrap_servers, "localhost:9092");
+        assert_eq!(config.kafka.topic, "select-color");
         assert_eq!(config.cors_allowed_origins.len(), 2);
         assert_eq!(config.color_palette, Palette::default());
     }

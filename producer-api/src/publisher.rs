@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::ColorEvent;
-use common::kafka::{ProducerTuning, producer_config};
+use common::kafka::{ClientLog, KafkaArgs, ProducerTuning, producer_config};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -32,12 +32,53 @@ pub trait EventPublisher: Send + Sync + 'static {
     fn is_ready(&self) -> bool;
 }
 
-/// Counts deliveries and logs failures; runs on the producer's polling thread.
-pub struct DeliveryReporter {
-    metrics: ApiMetrics,
+/// What deliveries and librdkafka's errors say of the brokers: readiness follows it, so that
+/// the collector reads unready as soon as the brokers are gone, not a probe window later.
+#[derive(Debug, Default)]
+struct BrokerHealth {
+    /// Why the brokers are taken to be away, and since when; cleared by a delivery or a
+    /// metadata answer.
+    away: Option<(Instant, String)>,
+    last_delivered: Option<Instant>,
+    last_failed: Option<Instant>,
 }
 
-impl ClientContext for DeliveryReporter {}
+impl BrokerHealth {
+    /// `Ok` unless the brokers are away or the latest delivery failed.
+    fn check(&self) -> Result<(), String> {
+        if let Some((_, why)) = &self.away {
+            return Err(why.clone());
+        }
+        match (self.last_failed, self.last_delivered) {
+            (Some(failed), delivered) if delivered.is_none_or(|d| d < failed) => {
+                Err("the latest delivery failed".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Counts deliveries and logs failures; runs on the producer's polling thread, and only
+/// records what it is told.
+pub struct DeliveryReporter {
+    metrics: ApiMetrics,
+    log: ClientLog,
+    health: Arc<Mutex<BrokerHealth>>,
+}
+
+impl ClientContext for DeliveryReporter {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.log.log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.health.lock().expect("not poisoned").away =
+                Some((Instant::now(), format!("all brokers are down: {reason}")));
+        }
+        self.log.error(&error, reason);
+    }
+}
 
 impl ProducerContext for DeliveryReporter {
     type DeliveryOpaque = ();
@@ -46,9 +87,13 @@ impl ProducerContext for DeliveryReporter {
         match result {
             Ok(_) => {
                 self.metrics.delivered.inc();
+                let mut health = self.health.lock().expect("not poisoned");
+                health.away = None;
+                health.last_delivered = Some(Instant::now());
             }
             Err((err, message)) => {
                 self.metrics.delivery_failures.inc();
+                self.health.lock().expect("not poisoned").last_failed = Some(Instant::now());
                 let event_id = message
                     .payload()
                     .and_then(|p| ColorEvent::from_json_slice(p).ok())
@@ -66,23 +111,32 @@ pub struct KafkaPublisher {
     topic: String,
     last_metadata_ok: Mutex<Option<Instant>>,
     ready_window: Duration,
+    health: Arc<Mutex<BrokerHealth>>,
 }
 
 impl KafkaPublisher {
     pub fn new(
-        bootstrap_servers: &str,
-        topic: &str,
+        kafka: &KafkaArgs,
         tuning: &ProducerTuning,
         metrics: ApiMetrics,
         probe_interval: Duration,
     ) -> Result<Self, KafkaError> {
-        let producer = producer_config(bootstrap_servers, "producer-api", tuning)
-            .create_with_context(DeliveryReporter { metrics })?;
+        let health = Arc::new(Mutex::new(BrokerHealth::default()));
+        let mut config = producer_config(&kafka.bootstrap_servers, "producer-api", tuning);
+        for (key, value) in &kafka.properties {
+            config.set(key, value);
+        }
+        let producer = config.create_with_context(DeliveryReporter {
+            metrics,
+            log: ClientLog::default(),
+            health: Arc::clone(&health),
+        })?;
         Ok(KafkaPublisher {
             producer,
-            topic: topic.to_owned(),
+            topic: kafka.topic.clone(),
             last_metadata_ok: Mutex::new(None),
             ready_window: probe_interval * 3,
+            health,
         })
     }
 
@@ -104,6 +158,7 @@ impl KafkaPublisher {
             ));
         }
         *self.last_metadata_ok.lock().expect("not poisoned") = Some(Instant::now());
+        self.health.lock().expect("not poisoned").away = None;
         Ok(partitions)
     }
 
@@ -161,5 +216,25 @@ impl EventPublisher for KafkaPublisher {
             .lock()
             .expect("not poisoned")
             .is_some_and(|at| at.elapsed() < self.ready_window)
+            && self.health.lock().expect("not poisoned").check().is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_follows_the_latest_delivery_and_the_brokers() {
+        let mut health = BrokerHealth::default();
+        assert_eq!(health.check(), Ok(()));
+        let start = Instant::now();
+        health.last_delivered = Some(start);
+        health.last_failed = Some(start + Duration::from_secs(1));
+        assert_eq!(health.check(), Err("the latest delivery failed".into()));
+        health.last_delivered = Some(start + Duration::from_secs(2));
+        assert_eq!(health.check(), Ok(()));
+        health.away = Some((start, "all brokers are down".into()));
+        assert_eq!(health.check(), Err("all brokers are down".into()));
     }
 }

@@ -52,14 +52,13 @@ pub async fn serve(
     let metrics = ApiMetrics::default();
     let publisher = Arc::new(
         KafkaPublisher::new(
-            &config.kafka_bootstrap_servers,
-            &config.kafka_topic,
+            &config.kafka,
             &config.producer_tuning(),
             metrics.clone(),
             config.readiness_probe_interval,
         )
         .map_err(|source| ServerError::Producer {
-            bootstrap: config.kafka_bootstrap_servers.clone(),
+            bootstrap: config.kafka.bootstrap_servers.clone(),
             source,
         })?,
     );
@@ -72,8 +71,9 @@ pub async fn serve(
     let addr = listener.local_addr().map_err(ServerError::Serve)?;
     tracing::info!(
         %addr,
-        topic = %config.kafka_topic,
-        bootstrap = %config.kafka_bootstrap_servers,
+        topic = %config.kafka.topic,
+        bootstrap = %config.kafka.bootstrap_servers,
+        kafka_properties = config.kafka.property_keys(),
         palette = %config.color_palette,
         "producer-api listening"
     );

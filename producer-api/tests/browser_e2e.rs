@@ -25,7 +25,7 @@ async fn a_person_clicks_every_colour_and_each_click_reaches_the_topic() {
     );
 
     let mut api_config = Config::for_brokers(&bootstrap);
-    api_config.kafka_topic = topic.to_owned();
+    api_config.kafka.topic = topic.to_owned();
     api_config.cors_allowed_origins = vec![format!("http://{web_addr}").parse().unwrap()];
     let api = RunningApi::start_on(api_listener, api_config);
 

@@ -33,9 +33,10 @@ fn click(n: usize) -> ColorEvent {
 }
 
 fn publisher(bootstrap: &str, tuning: &ProducerTuning) -> KafkaPublisher {
+    let mut kafka = common::kafka::KafkaArgs::for_brokers(bootstrap);
+    kafka.topic = TOPIC.to_owned();
     let publisher = KafkaPublisher::new(
-        bootstrap,
-        TOPIC,
+        &kafka,
         tuning,
         ApiMetrics::default(),
         Duration::from_secs(1),
@@ -205,9 +206,10 @@ async fn a_full_producer_queue_is_reported_not_waited_on() {
         queue_max_messages: 5,
         ..ProducerTuning::default()
     };
+    let mut kafka = common::kafka::KafkaArgs::for_brokers(&cluster.bootstrap_servers());
+    kafka.topic = TOPIC.to_owned();
     let publisher = KafkaPublisher::new(
-        &cluster.bootstrap_servers(),
-        TOPIC,
+        &kafka,
         &tuning,
         ApiMetrics::default(),
         Duration::from_secs(1),

@@ -26,7 +26,7 @@ async fn on_tansu_posted_events_arrive_in_the_topic_with_every_field() {
     let topic = format!("select-color-{}", uuid::Uuid::now_v7());
     tansu.create_topic(&topic, 3).await;
     let mut config = Config::for_brokers(&tansu.bootstrap);
-    config.kafka_topic = topic.clone();
+    config.kafka.topic = topic.clone();
     let api = RunningApi::start(config).await;
     let client = reqwest::Client::new();
 

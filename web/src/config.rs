@@ -11,7 +11,7 @@ use url::Url;
 #[command(name = "web", version, about)]
 pub struct Config {
     /// Address the page is served on.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080", value_parser = common::config::parse_listen_addr)]
     pub listen_addr: SocketAddr,
 
     /// Base URL of the producer API, as the person's browser reaches it; the page posts
@@ -22,6 +22,9 @@ pub struct Config {
     /// Colours offered, comma-separated; must match the producer API's palette.
     #[arg(long, env = "COLOR_PALETTE", default_value_t = Palette::default())]
     pub color_palette: Palette,
+
+    #[command(flatten)]
+    pub log: common::telemetry::LogArgs,
 }
 
 fn parse_base_url(raw: &str) -> Result<Url, String> {

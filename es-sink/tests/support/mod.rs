@@ -1,28 +1,12 @@
-//! Helpers shared by the es-sink integration tests.
-#![allow(dead_code, unused_imports)]
+//! Helpers of the es-sink integration tests; what every suite shares is in `test-support`.
+//! Each test binary uses some of these.
+#![allow(dead_code)]
 
-#[path = "../../../producer-api/tests/support/collector.rs"]
-pub mod collector;
-#[path = "../../../producer-api/tests/support/crash.rs"]
-pub mod crash;
-#[path = "../../../producer-api/tests/support/metrics.rs"]
-pub mod metrics;
-#[path = "../../../producer-api/tests/support/ports.rs"]
-pub mod ports;
-#[path = "../../../producer-api/tests/support/produce.rs"]
-pub mod produce;
-#[path = "../../../producer-api/tests/support/service.rs"]
-pub mod service;
-#[path = "../../../producer-api/tests/support/tansu.rs"]
-pub mod tansu;
-#[path = "../../../producer-api/tests/support/wait.rs"]
-pub mod wait;
+#[allow(unused_imports)]
+pub use test_support::*;
 
 pub mod accepting_cluster;
 pub mod osmem;
-
-pub use produce::{produce, produce_in_background, produce_raw};
-pub use wait::wait_until;
 
 use std::time::Duration;
 
@@ -30,8 +14,6 @@ use es_sink::Config;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 /// A fresh in-memory cluster of three brokers holding `topic` (replication factor 2) and its
@@ -55,7 +37,7 @@ pub fn broker(topic: &str, partitions: i32) -> dev_broker::DevBroker {
 /// The sink's defaults for a test: its own group and index prefix, small quick batches.
 pub fn config(bootstrap: &str, topic: &str, es_url: url::Url) -> Config {
     let mut config = Config::for_brokers(bootstrap, es_url);
-    config.kafka_topic = topic.to_owned();
+    config.kafka.topic = topic.to_owned();
     config.dead_letter_topic = format!("{topic}-dlq");
     config.kafka_group_id = format!("es-sink-{}", Uuid::now_v7());
     config.es_index_prefix = format!("t{}", Uuid::now_v7().simple());
@@ -63,17 +45,16 @@ pub fn config(bootstrap: &str, topic: &str, es_url: url::Url) -> Config {
     config.bulk_linger = Duration::from_millis(100);
     config.bulk_retry_max_backoff = Duration::from_millis(500);
     // What the in-memory cluster's group coordinator needs, as the demo gives it.
-    config.kafka_properties = dev_broker::client_properties();
+    config.kafka.properties = dev_broker::client_properties();
     config
 }
 
-/// The sink's `run`, in this process, with its own shutdown trigger.
+/// The sink's `serve`, in this process, with its own shutdown trigger.
 pub type RunningSink = service::RunningService<es_sink::Error>;
 
-/// Starts `es_sink::run` in this process with its admin server on a free port.
-pub fn spawn_sink(mut config: Config) -> RunningSink {
-    config.admin_addr = service::free_admin_addr();
-    RunningSink::spawn(config.admin_addr, |shutdown| es_sink::run(config, shutdown))
+/// Starts `es_sink::serve` in this process, its admin server on a port of its own.
+pub async fn spawn_sink(config: Config) -> RunningSink {
+    RunningSink::start(|listener, shutdown| es_sink::serve(listener, config, shutdown)).await
 }
 
 /// A record of the dead-letter topic.

@@ -1,29 +1,11 @@
-//! Helpers shared by the hdfs-consumer integration tests.
-#![allow(dead_code, unused_imports)]
+//! Helpers of the hdfs-consumer integration tests; what every suite shares is in
+//! `test-support`. Each test binary uses some of these.
+#![allow(dead_code)]
 
 pub mod hdfs;
 
-#[path = "../../../producer-api/tests/support/collector.rs"]
-pub mod collector;
-#[path = "../../../producer-api/tests/support/crash.rs"]
-pub mod crash;
-#[path = "../../../producer-api/tests/support/metrics.rs"]
-pub mod metrics;
-#[path = "../../../producer-api/tests/support/ports.rs"]
-pub mod ports;
-#[path = "../../../producer-api/tests/support/produce.rs"]
-pub mod produce;
-#[path = "../../../producer-api/tests/support/service.rs"]
-pub mod service;
-#[path = "../../../producer-api/tests/support/tansu.rs"]
-pub mod tansu;
-#[path = "../../../producer-api/tests/support/topic.rs"]
-pub mod topic;
-#[path = "../../../producer-api/tests/support/wait.rs"]
-pub mod wait;
-
-pub use produce::{produce, produce_in_background, produce_raw};
-pub use wait::wait_until;
+#[allow(unused_imports)]
+pub use test_support::*;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -31,19 +13,15 @@ use std::time::Duration;
 
 use common::ColorEvent;
 use hdfs_consumer::Config;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-/// A consumer process's `run`, in this process, with its own shutdown trigger.
+/// A consumer's `serve`, in this process, with its own shutdown trigger.
 pub type RunningConsumer = service::RunningService<hdfs_consumer::Error>;
 
-/// Starts `hdfs_consumer::run` in this process with its admin server on a free port.
-pub fn spawn_consumer(mut config: Config) -> RunningConsumer {
-    config.admin_addr = service::free_admin_addr();
-    RunningConsumer::spawn(config.admin_addr, |shutdown| {
-        hdfs_consumer::run(config, shutdown)
-    })
+/// Starts `hdfs_consumer::serve` in this process, its admin server on a port of its own.
+pub async fn spawn_consumer(config: Config) -> RunningConsumer {
+    RunningConsumer::start(|listener, shutdown| hdfs_consumer::serve(listener, config, shutdown))
+        .await
 }
 
 /// The consumer binary as `scripts/demo.sh` starts it: the in-memory cluster's client
@@ -69,15 +47,15 @@ pub fn start_consumer(
 
 pub fn config(bootstrap: &str, topic: &str, root: &Path, workers: u16) -> Config {
     let mut config = Config::for_brokers(bootstrap, url::Url::from_directory_path(root).unwrap());
-    config.kafka_topic = topic.to_owned();
+    config.kafka.topic = topic.to_owned();
     config.kafka_group_id = format!("hdfs-{}", Uuid::now_v7());
     config.workers = Some(workers);
     config.flush_max_age = Duration::from_millis(500);
     config.flush_max_records = 100;
     // What the in-memory cluster's group coordinator needs, as the demo gives it.
-    config.kafka_properties = dev_broker::client_properties();
+    config.kafka.properties = dev_broker::client_properties();
     if let Ok(debug) = std::env::var("KAFKA_DEBUG") {
-        config.kafka_properties.push(("debug".into(), debug));
+        config.kafka.properties.push(("debug".into(), debug));
     }
     config
 }

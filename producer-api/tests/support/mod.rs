@@ -1,22 +1,9 @@
-//! Helpers shared by the producer-api integration tests. The consumers' suites include some
-//! of these files too (`#[path]`), and `crash.rs`, `metrics.rs` and `service.rs`
-//! only there.
+//! Helpers of the producer-api integration tests; what every suite shares is in
+//! `test-support`. Each test binary uses some of these.
 #![allow(dead_code)]
 
-pub mod collector;
-pub mod ports;
-pub mod produce;
-pub mod tansu;
-pub mod topic;
-pub mod wait;
-
-// Each test binary uses some of these.
 #[allow(unused_imports)]
-pub use collector::{RunningApi, post_click};
-#[allow(unused_imports)]
-pub use topic::{partition_counts, read_topic_async};
-#[allow(unused_imports)]
-pub use wait::wait_until;
+pub use test_support::*;
 
 use std::sync::Mutex;
 

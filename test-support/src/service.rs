@@ -1,12 +1,17 @@
-//! A service's `run(config, shutdown)` spawned in this process, with its own shutdown trigger
-//! and its admin server on a free port.
+//! A service's `serve(listener, config, shutdown)` spawned in this process, with its own
+//! shutdown trigger and its admin server on a listener bound here to a port of its own.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+/// The shutdown future a test hands its service.
+pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 pub struct RunningService<E> {
     pub admin: SocketAddr,
@@ -14,25 +19,23 @@ pub struct RunningService<E> {
     task: JoinHandle<Result<(), E>>,
 }
 
-/// A free loopback address for an admin server.
-pub fn free_admin_addr() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], super::ports::free_port()))
-}
-
 impl<E: std::fmt::Debug + Send + 'static> RunningService<E> {
-    /// Spawns `run(shutdown)`, a service whose admin server listens on `admin`.
-    pub fn spawn<F>(
-        admin: SocketAddr,
-        run: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> F,
-    ) -> Self
+    /// Spawns `serve(listener, shutdown)`, a service whose admin server takes `listener`, bound
+    /// here to a free loopback port: nothing can take the port between the two.
+    pub async fn start<F>(serve: impl FnOnce(TcpListener, Shutdown) -> F) -> Self
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
         common::telemetry::init_tracing();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(run(Box::pin(async {
-            let _ = rx.await;
-        })));
+        let task = tokio::spawn(serve(
+            listener,
+            Box::pin(async {
+                let _ = rx.await;
+            }),
+        ));
         RunningService {
             admin,
             shutdown: Some(tx),
@@ -42,13 +45,13 @@ impl<E: std::fmt::Debug + Send + 'static> RunningService<E> {
 
     /// The value of a metric line that starts with `name` (labels included), 0 if absent.
     pub async fn metric(&self, name: &str) -> f64 {
-        super::metrics::metric(self.admin, name).await
+        crate::metrics::metric(self.admin, name).await
     }
 
     /// Whether `/readyz` answers 503 within `deadline`.
     pub async fn becomes_unready(&self, deadline: Duration) -> bool {
         let url = format!("http://{}/readyz", self.admin);
-        super::wait::wait_until(deadline, || {
+        crate::wait::wait_until(deadline, || {
             let url = url.clone();
             async move { reqwest::get(url).await.is_ok_and(|r| r.status() == 503) }
         })

@@ -20,7 +20,7 @@ impl Tansu {
         let bin = std::env::var("TANSU_BIN").expect(
             "TANSU_BIN names the tansu broker binary; scripts/test.sh installs it and sets it",
         );
-        let port = super::ports::free_port();
+        let port = crate::ports::free_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(bin)
             .args([

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use super::collector::{RunningApi, post_bursts};
+use crate::collector::{RunningApi, post_bursts};
 
 /// A pseudo-random duration in [min, max), from the clock: enough to vary kill moments.
 pub fn random_between(min: Duration, max: Duration) -> Duration {
@@ -35,8 +35,8 @@ pub async fn crash_round(
     let arriving = post_bursts(api, 300, 10, Duration::from_millis(100));
     let (posted, ()) = tokio::join!(arriving, async {
         if !first_round {
-            super::wait::wait_until(Duration::from_secs(60), || async {
-                super::metrics::metric(admin, assigned_metric).await >= 1.0
+            crate::wait::wait_until(Duration::from_secs(60), || async {
+                crate::metrics::metric(admin, assigned_metric).await >= 1.0
             })
             .await;
         }

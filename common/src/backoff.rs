@@ -1,7 +1,12 @@
-//! Spacing of retries: exponential, capped, with full jitter so that many partitions retrying
-//! at once do not hit a recovering cluster in step.
+//! Spacing of retries, for both sinks: exponential, capped, with full jitter so that many
+//! partitions retrying at once do not hit a recovering cluster or storage in step.
 
 use std::time::Duration;
+
+/// The wait before retry number `attempt`, jittered by a random draw.
+pub fn retry_wait(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    jittered(attempt, base, cap, fastrand::f64())
+}
 
 /// The wait before retry number `attempt` (1 for the first retry): a point in
 /// `[0, min(cap, base * 2^(attempt-1))]` chosen by `unit`, a number in `[0, 1)`.

@@ -1,0 +1,81 @@
+//! The Kafka settings every binary takes, written once and flattened into each `--help`.
+
+use clap::Args;
+
+use super::{DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_TOPIC, parse_property};
+
+/// Where Kafka is and which topic carries the clicks.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers, comma-separated host:port.
+    #[arg(long = "kafka-bootstrap-servers", env = "KAFKA_BOOTSTRAP_SERVERS", default_value = DEFAULT_BOOTSTRAP_SERVERS)]
+    pub bootstrap_servers: String,
+
+    /// Topic of click events.
+    #[arg(long = "kafka-topic", env = "KAFKA_TOPIC", default_value = DEFAULT_TOPIC)]
+    pub topic: String,
+
+    /// Extra librdkafka properties, comma-separated key=value, applied last (for example
+    /// security.protocol=SASL_SSL,sasl.mechanism=PLAIN,sasl.username=u,sasl.password=p). Their
+    /// values are never printed: they may hold secrets.
+    #[arg(
+        long = "kafka-properties",
+        env = "KAFKA_PROPERTIES",
+        value_delimiter = ',',
+        value_parser = parse_property,
+        hide_env_values = true
+    )]
+    pub properties: Vec<(String, String)>,
+}
+
+impl KafkaArgs {
+    /// The defaults, pointed at `bootstrap_servers`.
+    pub fn for_brokers(bootstrap_servers: &str) -> Self {
+        KafkaArgs {
+            bootstrap_servers: bootstrap_servers.to_owned(),
+            topic: DEFAULT_TOPIC.to_owned(),
+            properties: Vec::new(),
+        }
+    }
+
+    /// The extra properties' keys, for logs: the values may be secrets.
+    pub fn property_keys(&self) -> String {
+        self.properties
+            .iter()
+            .map(|(key, _)| key.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Debug, Parser)]
+    struct Binary {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    }
+
+    #[test]
+    fn properties_are_key_value_pairs_and_logs_name_only_their_keys() {
+        let parsed = Binary::try_parse_from([
+            "binary",
+            "--kafka-properties",
+            "sasl.password=hunter2,a=b=c",
+        ])
+        .unwrap();
+        assert_eq!(
+            parsed.kafka.properties,
+            [
+                ("sasl.password".into(), "hunter2".into()),
+                ("a".into(), "b=c".into())
+            ]
+        );
+        assert_eq!(parsed.kafka.property_keys(), "sasl.password,a");
+        let help = Binary::command().render_long_help().to_string();
+        assert!(help.contains("KAFKA_PROPERTIES"), "{help}");
+    }
+}

@@ -1,0 +1,206 @@
+//! Kafka client settings shared by the collector and the sinks, so the topic contract and the
+//! delivery semantics are written down once.
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
+
+mod args;
+mod continuity;
+mod log;
+
+pub use args::KafkaArgs;
+pub use continuity::{Continuity, GapCause, GapMetrics, WATERMARK_TIMEOUT, report_gap, watermarks};
+pub use log::{ClientLog, LoggedContext};
+
+/// Default bootstrap servers for a broker on this machine.
+pub const DEFAULT_BOOTSTRAP_SERVERS: &str = "localhost:9092";
+/// Default topic of click events.
+pub const DEFAULT_TOPIC: &str = "select-color";
+/// Default topic of records a sink could not take, with the reason in headers.
+pub const DEFAULT_DEAD_LETTER_TOPIC: &str = "select-color-dlq";
+/// Partitions the demo creates the topic with (`replication.factor` 2 on a real cluster).
+pub const DEMO_PARTITIONS: i32 = 3;
+pub const DEMO_REPLICATION_FACTOR: i32 = 2;
+
+/// Settings of the click producer that are not the design's fixed choices.
+#[derive(Debug, Clone)]
+pub struct ProducerTuning {
+    /// Records the local queue holds before `send` answers `QueueFull`.
+    pub queue_max_messages: u32,
+    /// How long librdkafka keeps trying to deliver a record before reporting it failed.
+    pub message_timeout_ms: u64,
+    /// How long a batch waits for more records before it is sent.
+    pub linger_ms: u64,
+    /// How long keyless records stick to one partition before another is picked.
+    pub sticky_partitioning_linger_ms: u64,
+}
+
+impl Default for ProducerTuning {
+    fn default() -> Self {
+        ProducerTuning {
+            queue_max_messages: 100_000,
+            message_timeout_ms: 30_000,
+            linger_ms: 5,
+            sticky_partitioning_linger_ms: 10,
+        }
+    }
+}
+
+/// The click producer's configuration.
+///
+/// The design's choices, and the librdkafka settings that make them:
+/// - `acks=1`: the partition leader's write is enough; speed over the last bit of safety;
+/// - no message key, and `partitioner=consistent_random`: keyless records take librdkafka's
+///   *sticky* path, which keeps sending to one partition for `sticky.partitioning.linger.ms`
+///   (so records sent together share a batch) and then picks another at random (so over time
+///   every partition receives records);
+/// - `compression.type=none`;
+/// - `enable.idempotence=false`, `retries` left at librdkafka's default: a retry may duplicate
+///   or reorder a record, and the sinks deduplicate on `eventId`.
+pub fn producer_config(
+    bootstrap_servers: &str,
+    client_id: &str,
+    tuning: &ProducerTuning,
+) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap_servers)
+        .set("client.id", client_id)
+        .set("acks", "1")
+        .set("partitioner", "consistent_random")
+        .set(
+            "sticky.partitioning.linger.ms",
+            tuning.sticky_partitioning_linger_ms.to_string(),
+        )
+        .set("linger.ms", tuning.linger_ms.to_string())
+        .set("compression.type", "none")
+        .set("enable.idempotence", "false")
+        .set(
+            "queue.buffering.max.messages",
+            tuning.queue_max_messages.to_string(),
+        )
+        .set("message.timeout.ms", tuning.message_timeout_ms.to_string());
+    config
+}
+
+/// A consumer that commits only what its caller says is durable downstream: auto-commit off,
+/// offsets reset to the earliest record, so a new group reads the whole topic.
+pub fn consumer_config(bootstrap_servers: &str, group_id: &str, client_id: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap_servers)
+        .set("group.id", group_id)
+        .set("client.id", client_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false");
+    config
+}
+
+/// How often librdkafka reports its statistics, which the sinks read their lag from.
+pub const STATISTICS_INTERVAL_MS: u32 = 5_000;
+
+/// A member of consumer group `group`, subscribed to the topic, with what both sinks share:
+/// - it commits only what its caller says is durable ([`consumer_config`]);
+/// - eager assignors: a rebalance revokes everything, then assigns, which the sinks' rebalance
+///   handling relies on;
+/// - statistics every [`STATISTICS_INTERVAL_MS`], for lag;
+/// - at most `prefetch_bytes` fetched ahead of the sink (librdkafka's default is 64 MiB per
+///   consumer, most of a sink's memory);
+/// - then the extra properties, which may override any of these.
+pub fn group_consumer<C: ConsumerContext>(
+    kafka: &KafkaArgs,
+    group: &str,
+    client_id: &str,
+    prefetch_bytes: usize,
+    context: C,
+) -> KafkaResult<BaseConsumer<C>> {
+    let kib = (prefetch_bytes / 1024).max(1);
+    let mut config = consumer_config(&kafka.bootstrap_servers, group, client_id);
+    config
+        .set("partition.assignment.strategy", "range,roundrobin")
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string())
+        .set("queued.max.messages.kbytes", kib.to_string())
+        .set("fetch.max.bytes", (kib * 1024).max(64 * 1024).to_string());
+    for (key, value) in &kafka.properties {
+        config.set(key, value);
+    }
+    let consumer: BaseConsumer<C> = config.create_with_context(context)?;
+    consumer.subscribe(&[&kafka.topic])?;
+    Ok(consumer)
+}
+
+/// Each partition's consumer lag in `topic` (records past the group's committed offset), from
+/// a librdkafka statistics document; partitions whose lag is not known yet are left out.
+pub fn consumer_lags(statistics: &[u8], topic: &str) -> Vec<(i32, i64)> {
+    let Ok(document) = serde_json::from_slice::<serde_json::Value>(statistics) else {
+        return Vec::new();
+    };
+    let Some(partitions) = document["topics"][topic]["partitions"].as_object() else {
+        return Vec::new();
+    };
+    let mut lags: Vec<(i32, i64)> = partitions
+        .iter()
+        .filter_map(|(id, partition)| {
+            let id: i32 = id.parse().ok().filter(|p| *p >= 0)?;
+            let lag = partition["consumer_lag"].as_i64().filter(|l| *l >= 0)?;
+            Some((id, lag))
+        })
+        .collect();
+    lags.sort_unstable();
+    lags
+}
+
+/// Parses one `key=value` librdkafka property given on the command line; the value may itself
+/// hold `=`.
+pub fn parse_property(raw: &str) -> Result<(String, String), String> {
+    let (key, value) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("{raw:?} is not key=value"))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(format!("{raw:?} has an empty key"));
+    }
+    Ok((key.to_owned(), value.trim().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn producer_config_carries_the_design_choices() {
+        let config = producer_config("b:9092", "test", &ProducerTuning::default());
+        for (key, value) in [
+            ("acks", "1"),
+            ("partitioner", "consistent_random"),
+            ("sticky.partitioning.linger.ms", "10"),
+            ("compression.type", "none"),
+            ("enable.idempotence", "false"),
+        ] {
+            assert_eq!(config.get(key), Some(value), "{key}");
+        }
+    }
+
+    #[test]
+    fn lags_come_from_the_statistics_of_known_partitions() {
+        let statistics = br#"{"topics": {"select-color": {"partitions": {
+            "0": {"consumer_lag": 12},
+            "1": {"consumer_lag": -1},
+            "2": {"consumer_lag": 0},
+            "-1": {"consumer_lag": -1}
+        }}, "other": {"partitions": {"0": {"consumer_lag": 5}}}}}"#;
+        assert_eq!(consumer_lags(statistics, "select-color"), [(0, 12), (2, 0)]);
+        assert_eq!(consumer_lags(b"not json", "select-color"), []);
+        assert_eq!(consumer_lags(statistics, "missing"), []);
+    }
+
+    #[test]
+    fn consumer_config_never_commits_on_its_own() {
+        let config = consumer_config("b:9092", "g", "c");
+        assert_eq!(config.get("enable.auto.commit"), Some("false"));
+        assert_eq!(config.get("auto.offset.reset"), Some("earliest"));
+    }
+}
