@@ -8,15 +8,39 @@
 //! block. A loop that cannot leave its group in time is left behind, not waited for.
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::heartbeat::Heartbeat;
+use crate::admin::{Progress, Readiness};
+use crate::heartbeat::{Heartbeat, Heartbeats};
 
 /// How long loops may take to leave their groups once they have finished.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long a loop may go without making progress before `/readyz` turns red: a call stuck
+/// that long (storage, a search cluster), or a loop that stopped.
+pub const STALL_ALLOWED: Duration = Duration::from_secs(20);
+
+/// The admin address could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    pub source: std::io::Error,
+}
+
+/// Binds the admin address; a service's `run` binds, then hands the listener to `serve`.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| BindError { addr, source })
+}
 
 /// The admin server, serving from its start until the host stops it.
 pub struct AdminServer {
@@ -25,8 +49,24 @@ pub struct AdminServer {
 }
 
 impl AdminServer {
+    /// Serves a sink's admin endpoints on `listener`: `/metrics` from `registry`, `/readyz` from
+    /// the `loops`' progress and the sink's own `readiness`.
+    pub fn for_sink(
+        listener: TcpListener,
+        registry: Registry,
+        loops: Heartbeats,
+        readiness: impl Readiness,
+    ) -> AdminServer {
+        let progress = Progress {
+            loops,
+            allowed: STALL_ALLOWED,
+        };
+        let router = crate::admin::router(registry, Some(progress), Arc::new(readiness));
+        AdminServer::start(listener, router)
+    }
+
     /// Serves `router` on `listener` (bound by the caller, so a test can use port 0).
-    pub fn start(listener: tokio::net::TcpListener, router: axum::Router) -> AdminServer {
+    pub fn start(listener: TcpListener, router: axum::Router) -> AdminServer {
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(crate::http::serve_admin(listener, router, async {
             let _ = stopped.await;

@@ -50,11 +50,8 @@ pub enum Error {
         records.map_or("some records".to_owned(), |n| format!("{n} records"))
     )]
     Unfinished { records: Option<usize> },
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] common::host::BindError),
 }
 
 /// Puts the index template, trying again while the cluster is unreachable. `Ok(false)` when
@@ -88,20 +85,12 @@ async fn install_template(
     }
 }
 
-/// How long the consumer loop may go without making progress before `/readyz` turns red.
-pub const STALL_ALLOWED: Duration = Duration::from_secs(20);
-
 /// Binds `ADMIN_ADDR` and [`serve`]s.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let listener = tokio::net::TcpListener::bind(config.admin_addr)
-        .await
-        .map_err(|source| Error::Bind {
-            addr: config.admin_addr,
-            source,
-        })?;
+    let listener = common::host::bind(config.admin_addr).await?;
     serve(listener, config, shutdown).await
 }
 
@@ -126,19 +115,14 @@ pub async fn serve(
         Arc::clone(&cluster),
     ));
     let (loops, beats) = common::heartbeat::Heartbeats::new(vec!["consumer".into()]);
-    let admin = common::host::AdminServer::start(
+    let admin = common::host::AdminServer::for_sink(
         listener,
-        common::admin::router(
-            metrics.registry("es_sink"),
-            Some(common::admin::Progress {
-                loops,
-                allowed: STALL_ALLOWED,
-            }),
-            Arc::new(admin::SinkReadiness {
-                cluster: Arc::clone(&cluster),
-                retrying_documents: metrics.retrying_documents.clone(),
-            }),
-        ),
+        metrics.registry("es_sink"),
+        loops,
+        admin::SinkReadiness {
+            cluster: Arc::clone(&cluster),
+            retrying_documents: metrics.retrying_documents.clone(),
+        },
     );
     let stop_early = |admin: common::host::AdminServer| {
         probe.abort();

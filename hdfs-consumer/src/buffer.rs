@@ -143,6 +143,19 @@ impl PartitionBuffer {
     }
 }
 
+/// A valid event's record at `offset` of partition 0, for tests.
+#[cfg(test)]
+pub(crate) fn test_record(offset: i64) -> BufferedRecord {
+    let event = ColorEvent::new(
+        "a".into(),
+        "red".into(),
+        String::new(),
+        chrono::Utc::now(),
+        None,
+    );
+    BufferedRecord::classify("t", 0, offset, Some(&event.to_json_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,7 +178,7 @@ mod tests {
     }
 
     fn record(offset: i64) -> BufferedRecord {
-        BufferedRecord::classify("t", 0, offset, Some(&event_json()))
+        test_record(offset)
     }
 
     #[test]

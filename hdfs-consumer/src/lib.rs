@@ -47,11 +47,8 @@ pub enum Error {
         "{workers} workers did not finish landing before the shutdown deadline ({storage}); what they held is read again on the next start"
     )]
     LandingUnfinished { workers: usize, storage: String },
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] common::host::BindError),
 }
 
 /// The topic's partition count, from broker metadata.
@@ -82,21 +79,12 @@ pub fn partition_count(args: &KafkaArgs) -> Result<usize, Error> {
         .ok_or_else(|| Error::NoSuchTopic(topic.to_owned()))
 }
 
-/// How long a worker may go without making progress before `/readyz` turns red: a storage
-/// call stuck that long, or a loop that stopped.
-pub const STALL_ALLOWED: Duration = Duration::from_secs(20);
-
 /// Binds `ADMIN_ADDR` and [`serve`]s.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let listener = tokio::net::TcpListener::bind(config.admin_addr)
-        .await
-        .map_err(|source| Error::Bind {
-            addr: config.admin_addr,
-            source,
-        })?;
+    let listener = common::host::bind(config.admin_addr).await?;
     serve(listener, config, shutdown).await
 }
 
@@ -128,16 +116,11 @@ pub async fn serve(
         failing: Arc::clone(&failing),
         halted_partitions: metrics.halted_partitions.clone(),
     };
-    let admin = common::host::AdminServer::start(
+    let admin = common::host::AdminServer::for_sink(
         listener,
-        common::admin::router(
-            metrics.registry("hdfs_consumer"),
-            Some(common::admin::Progress {
-                loops,
-                allowed: STALL_ALLOWED,
-            }),
-            Arc::new(readiness),
-        ),
+        metrics.registry("hdfs_consumer"),
+        loops,
+        readiness,
     );
 
     tracing::info!(

@@ -266,24 +266,13 @@ impl Partition {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::ColorEvent;
+    use crate::buffer::test_record as record;
 
     const POLICY: FlushPolicy = FlushPolicy {
         max_records: 3,
         max_bytes: 1 << 20,
         max_age: Duration::from_secs(5),
     };
-
-    fn record(offset: i64) -> BufferedRecord {
-        let event = ColorEvent::new(
-            "a".into(),
-            "red".into(),
-            String::new(),
-            chrono::Utc::now(),
-            None,
-        );
-        BufferedRecord::classify("t", 0, offset, Some(&event.to_json_bytes()))
-    }
 
     fn second(n: u32) -> Duration {
         Duration::from_secs(u64::from(n))
