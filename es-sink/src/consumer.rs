@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use common::host::LoopContext;
-use common::kafka::{ClientLog, Continuity, KafkaArgs, consumer_lags, group_consumer, report_gap};
+use common::kafka::{
+    ClientLog, Continuity, KafkaArgs, group_consumer, lag, partition_ends, report_gap,
+};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -83,13 +85,17 @@ impl ClientContext for SinkContext {
 
     fn stats_raw(&self, statistics: &[u8]) {
         let state = self.state();
-        for (partition, lag) in consumer_lags(statistics, &self.shared.kafka.topic) {
-            if state.partitions.contains_key(&partition) {
+        for (partition, end) in partition_ends(statistics, &self.shared.kafka.topic) {
+            let position = state
+                .partitions
+                .get(&partition)
+                .and_then(|p| p.offsets.position());
+            if let Some(position) = position {
                 self.shared
                     .metrics
                     .lag
                     .get_or_create(&PartitionLabel { partition })
-                    .set(lag);
+                    .set(lag(end, position));
             }
         }
     }

@@ -63,6 +63,12 @@ impl PartitionOffsets {
         self.pending.front().map(|(o, _)| *o).or(self.next)
     }
 
+    /// Where the partition stands for lag: before this offset everything is done, or was
+    /// committed before reading resumed. `None` when nothing was ever committed or read.
+    pub fn position(&self) -> Option<i64> {
+        self.committable().or(self.resume)
+    }
+
     /// The committable offset if it moved since the last call, which records it as committed.
     pub fn take_commit(&mut self) -> Option<i64> {
         let offset = self.committable()?;
@@ -88,6 +94,20 @@ mod tests {
         let mut offsets = PartitionOffsets::default();
         assert_eq!(offsets.committable(), None);
         assert_eq!(offsets.take_commit(), None);
+    }
+
+    #[test]
+    fn the_position_is_the_resume_point_until_records_are_read() {
+        assert_eq!(PartitionOffsets::default().position(), None);
+        let mut offsets = PartitionOffsets::resuming_at(Some(40));
+        assert_eq!(offsets.position(), Some(40));
+        offsets.read(40);
+        offsets.read(41);
+        assert_eq!(offsets.position(), Some(40));
+        offsets.done(40);
+        assert_eq!(offsets.position(), Some(41));
+        offsets.done(41);
+        assert_eq!(offsets.position(), Some(42));
     }
 
     #[test]

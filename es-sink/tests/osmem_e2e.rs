@@ -268,7 +268,23 @@ async fn a_record_the_mapping_refuses_is_dead_lettered_while_its_neighbours_are_
         async move { again.metric("es_sink_assigned_partitions").await == 1.0 }
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Its statistics report the partition at zero lag: the group's committed offset is the
+    // end of the topic, and the fetch from there brought nothing.
+    assert!(
+        support::wait_until(Duration::from_secs(30), || {
+            let again = &again;
+            async move {
+                again
+                    .series("es_sink_lag")
+                    .await
+                    .iter()
+                    .any(|(_, lag)| *lag == 0.0)
+            }
+        })
+        .await,
+        "the partition's lag never read zero: {:?}",
+        again.series("es_sink_lag").await
+    );
     assert_eq!(again.metric("es_sink_consumed_total").await, 0.0);
     again.stop().await;
 }
@@ -315,6 +331,19 @@ async fn the_search_server_stopped_and_restarted_mid_stream_loses_nothing() {
     assert!(
         sink.becomes_unready(Duration::from_secs(10)).await,
         "not ready without a cluster"
+    );
+    // Lag keeps counting while nothing is indexed: the 300 records of the outage.
+    let lag_total = || async {
+        let lags = sink.series("es_sink_lag").await;
+        lags.iter().map(|(_, lag)| lag).sum::<f64>()
+    };
+    assert!(
+        support::wait_until(Duration::from_secs(30), || async {
+            lag_total().await == 300.0
+        })
+        .await,
+        "lag did not count the records waiting for the server: {}",
+        lag_total().await
     );
 
     // An in-memory server comes back empty; every event produced while it was gone must

@@ -4,12 +4,14 @@
 //! storage where each new partition resumes, and lands, so a rebalance never happens in the
 //! middle of either.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::host::LoopContext;
-use common::kafka::{ClientLog, Continuity, KafkaArgs, consumer_lags, group_consumer, report_gap};
+use common::kafka::{
+    ClientLog, Continuity, KafkaArgs, group_consumer, lag, partition_ends, report_gap,
+};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::Message;
@@ -88,8 +90,8 @@ pub struct WorkerContext {
     worker: usize,
     shared: Arc<Shared>,
     rebalances: Mutex<Vec<Rebalance>>,
-    /// Partitions assigned to this worker, for the lag the statistics report.
-    owned: Mutex<HashSet<i32>>,
+    /// Partition ends from the latest statistics, until the loop measures lag against them.
+    ends: Mutex<Option<Vec<(i32, i64)>>>,
 }
 
 impl ClientContext for WorkerContext {
@@ -102,16 +104,8 @@ impl ClientContext for WorkerContext {
     }
 
     fn stats_raw(&self, statistics: &[u8]) {
-        let owned = self.owned.lock().expect("not poisoned");
-        for (partition, lag) in consumer_lags(statistics, &self.shared.kafka.topic) {
-            if owned.contains(&partition) {
-                self.shared
-                    .metrics
-                    .lag
-                    .get_or_create(&PartitionLabel { partition })
-                    .set(lag);
-            }
-        }
+        let ends = partition_ends(statistics, &self.shared.kafka.topic);
+        *self.ends.lock().expect("not poisoned") = Some(ends);
     }
 }
 
@@ -132,18 +126,9 @@ impl ConsumerContext for WorkerContext {
                 if let Err(err) = consumer.pause(tpl) {
                     tracing::error!(worker = self.worker, %err, "pause failed");
                 }
-                self.owned.lock().expect("not poisoned").extend(&partitions);
                 self.record(Rebalance::Assigned(partitions));
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                let mut owned = self.owned.lock().expect("not poisoned");
-                for partition in &partitions {
-                    owned.remove(partition);
-                    self.shared.metrics.lag.remove(&PartitionLabel {
-                        partition: *partition,
-                    });
-                }
-                drop(owned);
                 if let Err(err) = consumer.unassign() {
                     tracing::error!(worker = self.worker, %err, "unassign failed");
                 }
@@ -171,6 +156,10 @@ impl WorkerContext {
 
     fn take_rebalances(&self) -> Vec<Rebalance> {
         std::mem::take(&mut *self.rebalances.lock().expect("not poisoned"))
+    }
+
+    fn take_ends(&self) -> Option<Vec<(i32, i64)>> {
+        self.ends.lock().expect("not poisoned").take()
     }
 }
 
@@ -206,7 +195,7 @@ impl Worker {
             worker: id,
             shared: Arc::clone(&shared),
             rebalances: Mutex::default(),
-            owned: Mutex::default(),
+            ends: Mutex::default(),
         };
         let consumer = group_consumer(
             &shared.kafka,
@@ -262,6 +251,7 @@ impl Worker {
             if now.duration_since(last_sweep) >= SWEEP_INTERVAL {
                 last_sweep = now;
                 self.sweep(now, None);
+                self.measure_lag();
             }
         }
         let deadline = Instant::now() + shutdown_timeout;
@@ -320,6 +310,7 @@ impl Worker {
     fn forget(&self, partition: i32, state: &Partition) {
         let metrics = &self.shared.metrics;
         metrics.assigned_partitions.dec();
+        metrics.lag.remove(&PartitionLabel { partition });
         let dropped = state.buffered();
         metrics.dropped_on_revoke.inc_by(dropped as u64);
         metrics.buffered_records.dec_by(dropped as i64);
@@ -403,6 +394,27 @@ impl Worker {
              Nothing more is landed from it; move the topic's landed files aside (or set another \
              LANDING_URL) and restart"
         );
+    }
+
+    /// Sets each owned partition's lag from the latest statistics, if new ones came: records
+    /// from its landed position (buffered records count, as they are not landed) to its end.
+    fn measure_lag(&self) {
+        let Some(ends) = self.consumer.context().take_ends() else {
+            return;
+        };
+        for (partition, end) in ends {
+            if let Some(position) = self
+                .partitions
+                .get(&partition)
+                .and_then(Partition::landed_position)
+            {
+                self.shared
+                    .metrics
+                    .lag
+                    .get_or_create(&PartitionLabel { partition })
+                    .set(lag(end, position));
+            }
+        }
     }
 
     /// Recovers, lands and retries what is due on every owned partition.

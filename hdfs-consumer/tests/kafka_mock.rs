@@ -7,8 +7,8 @@ use std::time::Duration;
 use dev_broker::{DevBroker, TopicSpec};
 use rdkafka::mocking::MockCluster;
 use support::{
-    assert_exactly_once, config, landed_ids, produce, produce_raw, spawn_consumer, wait_for_landed,
-    wait_until,
+    assert_exactly_once, config, landed_ids, produce, produce_in_background, produce_raw,
+    spawn_consumer, wait_for_landed, wait_until,
 };
 
 const TOPIC: &str = "select-color";
@@ -51,8 +51,19 @@ async fn a_second_process_joins_the_group_and_every_event_lands_once() {
     produced.extend(produce(&bootstrap, TOPIC, 4, 400));
     let landed = wait_for_landed(root.path(), TOPIC, 800, Duration::from_secs(60)).await;
     assert_eq!(landed, 800);
-    // Give a rebalance that re-reads a partition the chance to show a duplicate.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The group settles: between them the two processes report every partition's lag, all
+    // zero, so no rebalance is left to re-read a partition and show a duplicate.
+    assert!(
+        wait_until(Duration::from_secs(60), || async {
+            let mut lags = first.series("hdfs_consumer_lag").await;
+            lags.extend(second.series("hdfs_consumer_lag").await);
+            lags.len() == 4 && lags.iter().all(|(_, lag)| *lag == 0.0)
+        })
+        .await,
+        "the group did not settle at zero lag: {:?} {:?}",
+        first.series("hdfs_consumer_lag").await,
+        second.series("hdfs_consumer_lag").await
+    );
     assert!(
         second.metric("hdfs_consumer_records_landed_total").await > 0.0,
         "the second process landed nothing"
@@ -72,10 +83,16 @@ async fn a_broker_down_and_back_loses_nothing() {
     let consumer = spawn_consumer(config(&bootstrap, TOPIC, root.path(), 3)).await;
     assert!(wait_for_landed(root.path(), TOPIC, 1, Duration::from_secs(30)).await > 0);
 
+    // Broker 2 leads partition 2 only (the mock cluster places replicas deterministically):
+    // while it is down the other partitions keep landing, and partition 2 waits for it.
     cluster.broker_down(2).unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let during = produce_in_background(&bootstrap, TOPIC, 3, 300);
+    assert!(
+        wait_for_landed(root.path(), TOPIC, 400, Duration::from_secs(60)).await >= 400,
+        "the partitions on the brokers still up stopped landing"
+    );
     cluster.broker_up(2).unwrap();
-    produced.extend(produce(&bootstrap, TOPIC, 3, 300));
+    produced.extend(during.await.unwrap());
 
     assert_eq!(
         wait_for_landed(root.path(), TOPIC, 600, Duration::from_secs(60)).await,
@@ -130,6 +147,16 @@ async fn storage_outage_pauses_landing_and_recovers_by_itself() {
         landed_ids(root.path(), TOPIC).await.len(),
         100,
         "data landed while storage was broken"
+    );
+    // The records waiting on storage show as lag: 50 per partition, buffered or not fetched.
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            let lags = consumer.series("hdfs_consumer_lag").await;
+            lags.len() == 2 && lags.iter().all(|(_, lag)| *lag == 50.0)
+        })
+        .await,
+        "lag did not show the records storage refused: {:?}",
+        consumer.series("hdfs_consumer_lag").await
     );
 
     std::fs::remove_file(&tmp).unwrap();

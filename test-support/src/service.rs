@@ -48,6 +48,11 @@ impl<E: std::fmt::Debug + Send + 'static> RunningService<E> {
         crate::metrics::metric(self.admin, name).await
     }
 
+    /// Every series of metric family `family`, as (labels, value).
+    pub async fn series(&self, family: &str) -> Vec<(String, f64)> {
+        crate::metrics::series(self.admin, family).await
+    }
+
     /// Whether `/readyz` answers 503 within `deadline`.
     pub async fn becomes_unready(&self, deadline: Duration) -> bool {
         let url = format!("http://{}/readyz", self.admin);

@@ -132,25 +132,36 @@ pub fn group_consumer<C: ConsumerContext>(
     Ok(consumer)
 }
 
-/// Each partition's consumer lag in `topic` (records past the group's committed offset), from
-/// a librdkafka statistics document; partitions whose lag is not known yet are left out.
-pub fn consumer_lags(statistics: &[u8], topic: &str) -> Vec<(i32, i64)> {
+/// Each partition's end offset in `topic` (where the next record will be written), from a
+/// librdkafka statistics document; partitions whose end is not known yet are left out.
+///
+/// The end is the last stable offset, the end a consumer reading committed records sees
+/// (librdkafka's default); it equals the high watermark on a topic without transactions. Lag
+/// is measured from it to the sink's own durable position rather than taken from librdkafka's
+/// `consumer_lag`, which stays unknown until this member commits: a caught-up sink after a
+/// restart would show no lag at all.
+pub fn partition_ends(statistics: &[u8], topic: &str) -> Vec<(i32, i64)> {
     let Ok(document) = serde_json::from_slice::<serde_json::Value>(statistics) else {
         return Vec::new();
     };
     let Some(partitions) = document["topics"][topic]["partitions"].as_object() else {
         return Vec::new();
     };
-    let mut lags: Vec<(i32, i64)> = partitions
+    let mut ends: Vec<(i32, i64)> = partitions
         .iter()
         .filter_map(|(id, partition)| {
             let id: i32 = id.parse().ok().filter(|p| *p >= 0)?;
-            let lag = partition["consumer_lag"].as_i64().filter(|l| *l >= 0)?;
-            Some((id, lag))
+            let known = |field: &str| partition[field].as_i64().filter(|o| *o >= 0);
+            Some((id, known("ls_offset").or_else(|| known("hi_offset"))?))
         })
         .collect();
-    lags.sort_unstable();
-    lags
+    ends.sort_unstable();
+    ends
+}
+
+/// Records between a partition's durable position and its end.
+pub fn lag(end: i64, position: i64) -> i64 {
+    (end - position).max(0)
 }
 
 /// Parses one `key=value` librdkafka property given on the command line; the value may itself
@@ -185,16 +196,28 @@ mod tests {
     }
 
     #[test]
-    fn lags_come_from_the_statistics_of_known_partitions() {
+    fn ends_come_from_the_statistics_of_known_partitions() {
         let statistics = br#"{"topics": {"select-color": {"partitions": {
-            "0": {"consumer_lag": 12},
-            "1": {"consumer_lag": -1},
-            "2": {"consumer_lag": 0},
-            "-1": {"consumer_lag": -1}
-        }}, "other": {"partitions": {"0": {"consumer_lag": 5}}}}}"#;
-        assert_eq!(consumer_lags(statistics, "select-color"), [(0, 12), (2, 0)]);
-        assert_eq!(consumer_lags(b"not json", "select-color"), []);
-        assert_eq!(consumer_lags(statistics, "missing"), []);
+            "0": {"hi_offset": 12, "ls_offset": 12},
+            "1": {"hi_offset": -1001, "ls_offset": -1001},
+            "2": {"hi_offset": 9, "ls_offset": 7},
+            "3": {"hi_offset": 5, "ls_offset": -1001},
+            "-1": {"hi_offset": -1001, "ls_offset": -1001}
+        }}, "other": {"partitions": {"0": {"hi_offset": 5}}}}}"#;
+        assert_eq!(
+            partition_ends(statistics, "select-color"),
+            [(0, 12), (2, 7), (3, 5)]
+        );
+        assert_eq!(partition_ends(b"not json", "select-color"), []);
+        assert_eq!(partition_ends(statistics, "missing"), []);
+    }
+
+    #[test]
+    fn lag_counts_from_the_position_and_is_never_negative() {
+        assert_eq!(lag(12, 4), 8);
+        assert_eq!(lag(12, 12), 0);
+        // Statistics are up to 5 s old, so a position may be past the end they report.
+        assert_eq!(lag(12, 15), 0);
     }
 
     #[test]
