@@ -68,6 +68,21 @@ async fn the_datanode_then_the_namenode_down_and_back_mid_stream_loses_nothing()
             .await;
         hdfs.stop(role);
         produced.extend(produce(&bootstrap, TOPIC, 3, 300));
+        if role == Role::NameNode {
+            // A worker waiting on the NameNode makes no progress, and readiness says so long
+            // before the call is given up.
+            let stalled = wait_until(Duration::from_secs(50), || async {
+                readiness(consumer.admin).await["loops"]
+                    .as_str()
+                    .is_some_and(|loops| loops.contains("made no progress"))
+            })
+            .await;
+            assert!(
+                stalled,
+                "readiness missed the stalled workers: {}",
+                readiness(consumer.admin).await
+            );
+        }
         // Without a NameNode, hdfs-native keeps trying for minutes; the consumer gives the
         // call up after 60 s, so the first failure comes then.
         assert!(
@@ -89,6 +104,16 @@ async fn the_datanode_then_the_namenode_down_and_back_mid_stream_loses_nothing()
     }
     consumer.stop().await;
     assert_exactly_once(&landed_ids(&storage, TOPIC).await, &produced);
+}
+
+/// The body of `/readyz` at `admin`.
+async fn readiness(admin: std::net::SocketAddr) -> serde_json::Value {
+    reqwest::get(format!("http://{admin}/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Runs `request` and says how long it took.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// One of the two daemons.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     NameNode,
     DataNode,
