@@ -1,4 +1,5 @@
 //! What the services' integration tests share:
+//! - [`cli`]: a binary's `--help`;
 //! - [`collector`]: the collector in-process, and clicks posted to it;
 //! - [`service`]: a sink's `serve(listener, config, shutdown)` in-process;
 //! - [`produce`], [`topic`]: records written to and read back from a topic;
@@ -7,6 +8,7 @@
 //! - [`tansu`]: the independent Kafka-protocol broker the smoke tests use;
 //! - [`ports`]: free loopback ports, for processes that cannot take a bound listener.
 
+pub mod cli;
 pub mod collector;
 pub mod crash;
 pub mod metrics;

@@ -55,6 +55,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn help_names_every_variable_the_page_reads() {
+        use clap::CommandFactory;
+        let help = Config::command().render_long_help().to_string();
+        for variable in [
+            "LISTEN_ADDR",
+            "API_BASE_URL",
+            "COLOR_PALETTE",
+            "RUST_LOG",
+            "LOG_FORMAT",
+        ] {
+            assert!(
+                help.contains(&format!("[env: {variable}")),
+                "{variable}: {help}"
+            );
+        }
+    }
+
+    #[test]
     fn defaults_point_the_page_at_the_local_api() {
         let config = Config::try_parse_from(["web"]).unwrap();
         assert_eq!(config.listen_addr.to_string(), "127.0.0.1:8080");
