@@ -63,7 +63,8 @@ pub fn normalize_user_name(raw: &str) -> Result<String, EventError> {
     Ok(trimmed.to_owned())
 }
 
-/// The browser as `woothee` sees it. Fields the parser cannot tell keep its own `UNKNOWN`.
+/// The browser a click came from, as the collector's user-agent parser (`woothee`) saw it.
+/// Fields the parser cannot tell hold [`BrowserInfo::UNKNOWN`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BrowserInfo {
@@ -76,24 +77,10 @@ pub struct BrowserInfo {
 }
 
 impl BrowserInfo {
-    /// The value `woothee` uses for anything it cannot tell.
-    pub const UNKNOWN: &'static str = woothee::woothee::VALUE_UNKNOWN;
+    /// The value of a field the parser cannot tell (the parser's own word for it).
+    pub const UNKNOWN: &'static str = "UNKNOWN";
 
-    /// Parses a raw `User-Agent` header.
-    pub fn from_user_agent(user_agent: &str) -> Self {
-        match woothee::parser::Parser::new().parse(user_agent) {
-            Some(parsed) => BrowserInfo {
-                name: parsed.name.to_owned(),
-                version: parsed.version.to_owned(),
-                category: parsed.category.to_owned(),
-                os: parsed.os.to_owned(),
-                os_version: parsed.os_version.into_owned(),
-                vendor: parsed.vendor.to_owned(),
-            },
-            None => BrowserInfo::unknown(),
-        }
-    }
-
+    /// A browser nothing is known of, as for a request without a `User-Agent`.
     pub fn unknown() -> Self {
         let unknown = || Self::UNKNOWN.to_owned();
         BrowserInfo {
@@ -133,27 +120,9 @@ pub struct ColorEvent {
 }
 
 impl ColorEvent {
-    /// Builds the event for a click the collector has already validated.
+    /// Builds the event for a click the collector has already validated, its user agent
+    /// already parsed into `browser`.
     pub fn new(
-        user_name: String,
-        color_name: String,
-        user_agent: String,
-        received_at: DateTime<Utc>,
-        client_timestamp: Option<DateTime<Utc>>,
-    ) -> Self {
-        let browser = Arc::new(BrowserInfo::from_user_agent(&user_agent));
-        Self::with_browser(
-            user_name,
-            color_name,
-            user_agent,
-            browser,
-            received_at,
-            client_timestamp,
-        )
-    }
-
-    /// As [`ColorEvent::new`], with the user agent already parsed (the collector caches it).
-    pub fn with_browser(
         user_name: String,
         color_name: String,
         user_agent: String,
@@ -210,6 +179,7 @@ pub fn json_field_names() -> (
         String::from("a"),
         String::from("red"),
         String::new(),
+        BrowserInfo::unknown().into(),
         Utc::now(),
         None,
     );
@@ -273,7 +243,22 @@ mod tests {
     fn sample() -> ColorEvent {
         let at = Utc.with_ymd_and_hms(2026, 11, 22, 9, 30, 5).unwrap()
             + chrono::Duration::microseconds(123_456);
-        ColorEvent::new("민수".into(), "blue".into(), CHROME_LINUX.into(), at, None)
+        ColorEvent::new(
+            "민수".into(),
+            "blue".into(),
+            CHROME_LINUX.into(),
+            BrowserInfo {
+                name: "Chrome".into(),
+                version: "120.0.0.0".into(),
+                category: "pc".into(),
+                os: "Linux".into(),
+                os_version: BrowserInfo::UNKNOWN.into(),
+                vendor: "Google".into(),
+            }
+            .into(),
+            at,
+            None,
+        )
     }
 
     #[test]
@@ -350,13 +335,6 @@ mod tests {
             format_timestamp(&event.timestamp),
             "2026-11-22T09:30:05.123Z"
         );
-    }
-
-    #[test]
-    fn unparseable_user_agent_keeps_woothee_unknown() {
-        let browser = BrowserInfo::from_user_agent("zq-probe 0.1");
-        assert_eq!(browser, BrowserInfo::unknown());
-        assert_eq!(BrowserInfo::from_user_agent(""), BrowserInfo::unknown());
     }
 
     #[test]

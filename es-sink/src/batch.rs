@@ -260,6 +260,7 @@ mod tests {
             "민수".into(),
             "blue".into(),
             String::new(),
+            common::BrowserInfo::unknown().into(),
             Utc::now(),
             None,
         )

@@ -170,6 +170,7 @@ async fn a_record_the_mapping_refuses_is_dead_lettered_while_its_neighbours_are_
             name.into(),
             "blue".into(),
             String::new(),
+            common::BrowserInfo::unknown().into(),
             chrono::Utc::now(),
             None,
         )

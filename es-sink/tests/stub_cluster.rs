@@ -93,6 +93,7 @@ fn docs(count: usize) -> Vec<PendingDoc> {
                 format!("user {n}"),
                 "red".into(),
                 String::new(),
+                common::BrowserInfo::unknown().into(),
                 chrono::Utc::now(),
                 None,
             );

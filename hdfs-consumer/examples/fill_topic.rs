@@ -31,12 +31,14 @@ fn main() -> anyhow::Result<()> {
     };
     let colours = ["red", "orange", "yellow", "green", "blue", "purple"];
     let agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+    let browser = std::sync::Arc::new(producer_api::user_agents::parse(agent));
     let started = Instant::now();
     for n in 0..count {
         let event = ColorEvent::new(
             format!("user-{}", n % 1000),
             colours[n % 6].into(),
             agent.into(),
+            browser.clone(),
             chrono::Utc::now(),
             None,
         );

@@ -150,6 +150,7 @@ pub(crate) fn test_record(offset: i64) -> BufferedRecord {
         "a".into(),
         "red".into(),
         String::new(),
+        common::BrowserInfo::unknown().into(),
         chrono::Utc::now(),
         None,
     );
@@ -171,6 +172,7 @@ mod tests {
             "a".into(),
             "red".into(),
             String::new(),
+            common::BrowserInfo::unknown().into(),
             chrono::Utc::now(),
             None,
         )
@@ -249,6 +251,7 @@ mod tests {
             "a".into(),
             "red".into(),
             String::new(),
+            common::BrowserInfo::unknown().into(),
             chrono::Utc::now(),
             None,
         );

@@ -29,6 +29,7 @@ fn batch(offsets: std::ops::Range<i64>) -> Vec<BufferedRecord> {
                 format!("u{offset}"),
                 "red".into(),
                 String::new(),
+                common::BrowserInfo::unknown().into(),
                 chrono::Utc::now(),
                 None,
             );

@@ -183,7 +183,7 @@ fn accept_click(
         })?
         .to_owned();
     let browser = state.user_agents.browser(&user_agent);
-    let event = ColorEvent::with_browser(
+    let event = ColorEvent::new(
         user_name,
         color_name,
         user_agent,

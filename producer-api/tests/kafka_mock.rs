@@ -27,6 +27,7 @@ fn click(n: usize) -> ColorEvent {
         format!("user-{n}"),
         "red".into(),
         String::new(),
+        common::BrowserInfo::unknown().into(),
         chrono::Utc::now(),
         None,
     )

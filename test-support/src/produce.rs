@@ -22,6 +22,7 @@ pub fn produce(bootstrap: &str, topic: &str, partitions: i32, count: usize) -> V
             format!("user-{n}"),
             "green".into(),
             String::new(),
+            common::BrowserInfo::unknown().into(),
             chrono::Utc::now(),
             None,
         );
