@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use common::ColorEvent;
 
 use crate::bulk::BulkDoc;
+use crate::dead_letter::{DeadLetter, INVALID_EVENT, failure_kind};
 
 /// When to send a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,25 +25,6 @@ pub struct RecordRef {
     pub offset: i64,
     pub generation: u64,
 }
-
-/// A record the sink will not index, on its way to the dead-letter topic.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
-    pub record: RecordRef,
-    pub key: Option<Vec<u8>>,
-    /// The record value exactly as read; `None` for a record without a value.
-    pub payload: Option<Vec<u8>>,
-    /// HTTP status of the refusal, when Elasticsearch refused it.
-    pub status: Option<u16>,
-    /// Short, stable kind of failure, used as a metric label (`invalid_event`,
-    /// `mapper_parsing_exception`, ...).
-    pub kind: String,
-    /// Human-readable reason.
-    pub reason: String,
-}
-
-/// Metric label and header value for records that are not valid events.
-pub const INVALID_EVENT: &str = "invalid_event";
 
 /// A record ready to index.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,28 +52,6 @@ impl PendingDoc {
             kind: failure_kind(reason),
             reason: reason.to_owned(),
         }
-    }
-}
-
-/// The error type of an Elasticsearch reason written as `type: detail`, else `http_<status>`-like
-/// text as given; kept to label characters so it can be a metric label.
-pub fn failure_kind(reason: &str) -> String {
-    let head = reason.split(':').next().unwrap_or_default().trim();
-    let kind: String = head
-        .chars()
-        .take(64)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if kind.is_empty() {
-        "unknown".to_owned()
-    } else {
-        kind
     }
 }
 
@@ -303,16 +263,6 @@ mod tests {
             doc.dead_letter(400, "x: y").payload.as_deref(),
             Some(pretty.as_slice())
         );
-    }
-
-    #[test]
-    fn failure_kinds_are_safe_metric_labels() {
-        assert_eq!(
-            failure_kind("strict_dynamic_mapping_exception: mapping set to strict"),
-            "strict_dynamic_mapping_exception"
-        );
-        assert_eq!(failure_kind("status 413 {weird}"), "status_413__weird_");
-        assert_eq!(failure_kind(""), "unknown");
     }
 
     #[test]

@@ -11,8 +11,49 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
-use crate::batch::DeadLetter;
+use crate::batch::RecordRef;
 use crate::metrics::{ReasonLabel, SinkMetrics};
+
+/// A record the sink will not index, on its way to the dead-letter topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub record: RecordRef,
+    pub key: Option<Vec<u8>>,
+    /// The record value exactly as read; `None` for a record without a value.
+    pub payload: Option<Vec<u8>>,
+    /// HTTP status of the refusal, when Elasticsearch refused it.
+    pub status: Option<u16>,
+    /// Short, stable kind of failure, used as a metric label (`invalid_event`,
+    /// `mapper_parsing_exception`, ...).
+    pub kind: String,
+    /// Human-readable reason.
+    pub reason: String,
+}
+
+/// Metric label and header value for records that are not valid events.
+pub const INVALID_EVENT: &str = "invalid_event";
+
+/// The error type of an Elasticsearch reason written as `type: detail`, else `http_<status>`-like
+/// text as given; kept to label characters so it can be a metric label.
+pub fn failure_kind(reason: &str) -> String {
+    let head = reason.split(':').next().unwrap_or_default().trim();
+    let kind: String = head
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if kind.is_empty() {
+        "unknown".to_owned()
+    } else {
+        kind
+    }
+}
 
 /// Header names of a dead letter.
 pub mod header {
@@ -186,7 +227,6 @@ impl DeadLetterProducer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::RecordRef;
 
     #[test]
     fn headers_say_where_the_record_came_from_and_why() {
@@ -226,5 +266,15 @@ mod tests {
                 .iter()
                 .any(|(k, _)| *k == header::STATUS)
         );
+    }
+
+    #[test]
+    fn failure_kinds_are_safe_metric_labels() {
+        assert_eq!(
+            failure_kind("strict_dynamic_mapping_exception: mapping set to strict"),
+            "strict_dynamic_mapping_exception"
+        );
+        assert_eq!(failure_kind("status 413 {weird}"), "status_413__weird_");
+        assert_eq!(failure_kind(""), "unknown");
     }
 }
