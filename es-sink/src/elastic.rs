@@ -1,6 +1,6 @@
 //! The cluster, as the sink sees it: a client built from the settings (authentication, CA),
-//! the index template, a reachability probe, and `_bulk` requests whose answers are already
-//! classified.
+//! the index template, a reachability probe, and `_bulk` requests. What each answer means is
+//! decided in [`crate::response`]; here only whether an answer came at all.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -13,20 +13,10 @@ use elasticsearch::{BulkParts, Elasticsearch};
 
 use crate::Error;
 use crate::config::Config;
-use crate::response::{BulkStatus, ItemOutcome, classify_items, classify_status};
+use crate::response::{
+    BulkAnswer, TemplateError, classify_bulk_answer, classify_probe, classify_template_answer,
+};
 use crate::template::index_template;
-
-/// The answer to one bulk request, read.
-#[derive(Debug)]
-pub enum BulkAnswer {
-    /// One outcome per document, in request order.
-    Items(Vec<ItemOutcome>),
-    /// Nothing was indexed for a passing reason; send everything again later.
-    /// `kind` is a short label (`unreachable`, `http_503`, ...).
-    Retry { kind: String, reason: String },
-    /// The request's content was refused as a whole (400, 413).
-    Split { status: u16, reason: String },
-}
 
 pub struct Elastic {
     client: Elasticsearch,
@@ -35,9 +25,6 @@ pub struct Elastic {
     /// so the template is put again before the next bulk request creates an index.
     template_unsure: AtomicBool,
 }
-
-/// Longest part of an error answer kept in a reason.
-const REASON_MAX: usize = 512;
 
 impl Elastic {
     pub fn connect(config: &Config) -> Result<Self, Error> {
@@ -78,15 +65,7 @@ impl Elastic {
     /// Whether the cluster answers (any HTTP answer below 500 counts: the process can reach it).
     pub async fn probe(&self) -> Result<(), String> {
         match self.client.info().send().await {
-            Ok(response) if response.status_code().as_u16() < 500 => {
-                let status = response.status_code().as_u16();
-                if status == 401 || status == 403 {
-                    Err(format!("cluster refuses our credentials (HTTP {status})"))
-                } else {
-                    Ok(())
-                }
-            }
-            Ok(response) => Err(format!("HTTP {}", response.status_code().as_u16())),
+            Ok(response) => classify_probe(response.status_code().as_u16()),
             Err(err) => Err(describe(&err)),
         }
     }
@@ -103,17 +82,10 @@ impl Elastic {
             .await
             .map_err(|e| TemplateError::Retry(describe(&e)))?;
         let status = response.status_code().as_u16();
-        if (200..300).contains(&status) {
-            self.template_unsure.store(false, Ordering::SeqCst);
-            return Ok(());
-        }
         let body = response.text().await.unwrap_or_default();
-        let reason = format!("HTTP {status}: {}", truncate(&body));
-        if status == 429 || status >= 500 {
-            Err(TemplateError::Retry(reason))
-        } else {
-            Err(TemplateError::Refused(reason))
-        }
+        classify_template_answer(status, &body)?;
+        self.template_unsure.store(false, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Sends one `_bulk` request of `docs` documents and reads its answer.
@@ -162,52 +134,8 @@ impl Elastic {
                 };
             }
         };
-        read_answer(status, &answer, docs)
+        classify_bulk_answer(status, &answer, docs)
     }
-}
-
-/// Reads a bulk answer of HTTP `status` with body `answer` for `docs` documents.
-pub fn read_answer(status: u16, answer: &[u8], docs: usize) -> BulkAnswer {
-    match classify_status(status) {
-        BulkStatus::ReadItems => match classify_items(answer, docs) {
-            Ok(items) => BulkAnswer::Items(items),
-            Err(err) => BulkAnswer::Retry {
-                kind: "unreadable_answer".into(),
-                reason: err.to_string(),
-            },
-        },
-        BulkStatus::RetryAll => BulkAnswer::Retry {
-            kind: format!("http_{status}"),
-            reason: format!(
-                "HTTP {status}: {}",
-                truncate(&String::from_utf8_lossy(answer))
-            ),
-        },
-        BulkStatus::Split => BulkAnswer::Split {
-            status,
-            reason: error_reason(answer)
-                .unwrap_or_else(|| format!("request refused with HTTP {status}")),
-        },
-    }
-}
-
-/// `type: reason` of an Elasticsearch error answer.
-fn error_reason(answer: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(answer).ok()?;
-    let error = &value["error"];
-    match (error["type"].as_str(), error["reason"].as_str()) {
-        (Some(kind), Some(reason)) => Some(format!("{kind}: {}", truncate(reason))),
-        (Some(kind), None) => Some(kind.to_owned()),
-        _ => error.as_str().map(|s| truncate(s).to_owned()),
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TemplateError {
-    #[error("{0}")]
-    Retry(String),
-    #[error("{0}")]
-    Refused(String),
 }
 
 /// The error with its causes: reqwest's top-level message alone ("error sending request")
@@ -224,62 +152,4 @@ fn describe(err: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
-}
-
-fn truncate(text: &str) -> &str {
-    if text.len() <= REASON_MAX {
-        return text;
-    }
-    let mut end = REASON_MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_413_is_split_with_the_clusters_reason() {
-        let answer = br#"{"error":{"type":"content_too_long_exception","reason":"request too large"},"status":413}"#;
-        match read_answer(413, answer, 10) {
-            BulkAnswer::Split { status, reason } => {
-                assert_eq!(status, 413);
-                assert_eq!(reason, "content_too_long_exception: request too large");
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            read_answer(413, b"", 1),
-            BulkAnswer::Split { status: 413, .. }
-        ));
-    }
-
-    #[test]
-    fn unavailable_and_unauthorized_are_retried_whole() {
-        for status in [429, 503, 401] {
-            match read_answer(status, b"{}", 3) {
-                BulkAnswer::Retry { kind, .. } => assert_eq!(kind, format!("http_{status}")),
-                other => panic!("{status}: {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn a_2xx_answer_that_cannot_be_read_is_retried_not_trusted() {
-        assert!(matches!(
-            read_answer(200, b"<html>", 3),
-            BulkAnswer::Retry { kind, .. } if kind == "unreadable_answer"
-        ));
-    }
-
-    #[test]
-    fn long_reasons_are_cut_on_a_character_boundary() {
-        let long = "가".repeat(400);
-        let cut = truncate(&long);
-        assert!(cut.len() <= REASON_MAX);
-        assert!(long.starts_with(cut));
-    }
 }

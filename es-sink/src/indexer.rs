@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use crate::batch::PendingDoc;
 use crate::bulk::encode;
-use crate::elastic::{BulkAnswer, Elastic};
+use crate::elastic::Elastic;
 use crate::metrics::{ReasonLabel, SinkMetrics};
-use crate::response::ItemOutcome;
+use crate::response::{BulkAnswer, ItemOutcome};
 use common::backoff::retry_wait;
 
 /// First retry waits up to this long.

@@ -2,8 +2,8 @@
 //! effect (the document id is the event id), failures to a dead-letter topic.
 //!
 //! - [`config`] — settings;
-//! - [`bulk`], [`response`], [`template`] — the pure core: encoding a `_bulk` request, reading
-//!   its answer item by item, the index template;
+//! - [`bulk`], [`response`], [`template`] — the pure core: encoding a `_bulk` request, what
+//!   each of the cluster's answers means (bulk items, template, probe), the index template;
 //! - [`batch`], [`offsets`] — gathering records into batches, and which offset may be committed;
 //! - [`elastic`] — the cluster client; [`indexer`] — one batch until every document is done;
 //! - [`dead_letter`] — the dead-letter topic;
@@ -68,10 +68,10 @@ async fn install_template(
                 tracing::info!(template = elastic.index_prefix(), "index template in place");
                 return Ok(true);
             }
-            Err(elastic::TemplateError::Refused(reason)) => {
+            Err(response::TemplateError::Refused(reason)) => {
                 return Err(Error::TemplateRefused(reason));
             }
-            Err(elastic::TemplateError::Retry(reason)) => {
+            Err(response::TemplateError::Retry(reason)) => {
                 attempt += 1;
                 let wait =
                     common::backoff::retry_wait(attempt, Duration::from_millis(200), max_backoff);
