@@ -123,7 +123,7 @@ def main():
     check('--topic "$KAFKA_TOPIC:3:2"' in demo, "demo.sh: topic not 3 partitions, RF 2")
     check('--topic "$DEAD_LETTER_TOPIC:1:2"' in demo, "demo.sh: dead-letter topic not created")
     check(f'DEAD_LETTER_TOPIC="${{DEAD_LETTER_TOPIC:-{dlq}}}"' in demo, "demo.sh: DLQ differs")
-    common_kafka = (ROOT / "common/src/kafka.rs").read_text()
+    common_kafka = (ROOT / "common/src/kafka/mod.rs").read_text()
     check("DEMO_PARTITIONS: i32 = 3;" in common_kafka, "common: DEMO_PARTITIONS is not 3")
     check("DEMO_REPLICATION_FACTOR: i32 = 2;" in common_kafka, "common: replication factor not 2")
     for name, variable in (("hdfs-consumer", "KAFKA_GROUP_ID"), ("es-sink", "KAFKA_GROUP_ID")):
