@@ -257,7 +257,7 @@ wait_for_metric() {
     done
 }
 
-# Peak resident memory of a running process, in MiB.
+# Peak resident memory so far of running process $1, in MiB.
 peak_rss_mib() {
     awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
 }

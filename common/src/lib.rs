@@ -8,10 +8,12 @@
 //!   and `http`);
 //! - [`metrics`]: metric sets declared once; [`heartbeat`]: loop progress for readiness;
 //! - [`backoff`]: the spacing of retries; [`config`]: parsers of sizes, addresses and URLs;
-//! - [`telemetry`] and [`shutdown`]: how every binary logs and stops.
+//! - [`telemetry`] and [`shutdown`]: how every binary logs and stops; [`allocator`]: the C
+//!   allocator's settings for the sinks, which hold librdkafka's fetch buffers.
 
 #[cfg(feature = "http")]
 pub mod admin;
+pub mod allocator;
 pub mod backoff;
 pub mod config;
 pub mod event;

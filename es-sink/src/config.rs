@@ -28,7 +28,8 @@ pub struct Config {
     pub kafka_group_id: String,
 
     /// How much the Kafka client may fetch ahead of indexing (B, KiB, MiB...). Memory: up to
-    /// this much.
+    /// about twice this (the client keeps a few hundred bytes beside each queued record), plus
+    /// one fetch response in flight.
     #[arg(long, env = "KAFKA_PREFETCH_BYTES", default_value = "4MiB", value_parser = parse_bytes)]
     pub kafka_prefetch_bytes: usize,
 

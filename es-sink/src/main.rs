@@ -5,6 +5,7 @@ use es_sink::Config;
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     common::telemetry::init(&config.log, "info");
+    common::allocator::return_large_blocks_to_the_system();
     es_sink::run(config, common::shutdown::shutdown_signal()).await?;
     Ok(())
 }

@@ -55,7 +55,7 @@ common::metric_set! {
         pub committed_ahead: Counter = Counter::default(),
         /// Partitions this process owns
         pub assigned_partitions: Gauge = Gauge::default(),
-        /// Records in the partition past the committed offset, from librdkafka's statistics
+        /// Records between the partition's committable offset and its end (from librdkafka's statistics)
         pub lag: Family<PartitionLabel, Gauge> = Family::default(),
     }
 }

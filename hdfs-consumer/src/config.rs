@@ -31,7 +31,8 @@ pub struct Config {
     pub kafka_group_id: String,
 
     /// How much each worker's Kafka client may fetch ahead of landing (B, KiB, MiB...).
-    /// Memory: up to this much per worker.
+    /// Memory: up to about twice this per worker (the client keeps a few hundred bytes beside
+    /// each queued record), plus one fetch response in flight.
     #[arg(long, env = "KAFKA_PREFETCH_BYTES", default_value = "4MiB", value_parser = parse_bytes)]
     pub kafka_prefetch_bytes: usize,
 
@@ -53,8 +54,8 @@ pub struct Config {
     pub flush_max_records: usize,
 
     /// Land a partition's buffer when it holds this many bytes (B, KiB, MiB...). Memory: each
-    /// owned partition buffers up to this much (or FLUSH_MAX_RECORDS lines), and landing it
-    /// writes one more copy.
+    /// owned partition buffers up to this much (or FLUSH_MAX_RECORDS lines); landing writes it
+    /// in chunks of 256 KiB.
     #[arg(long, env = "FLUSH_MAX_BYTES", default_value = "8MiB", value_parser = parse_bytes)]
     pub flush_max_bytes: usize,
 

@@ -102,6 +102,10 @@ pub fn operator_for(url: &Url) -> Result<Operator, StorageError> {
     }
 }
 
+/// A file is written in chunks of about this size, so landing costs one chunk of memory beside
+/// the buffer rather than a second copy of the whole file.
+const WRITE_CHUNK_BYTES: usize = 256 * 1024;
+
 /// How a failed operation is reported: which storage, which operation, on what.
 fn io<'a>(
     storage: &'a str,
@@ -209,18 +213,15 @@ impl Landing {
                     ("invalid", layout::invalid_path(&self.topic, &name))
                 }
             };
-            let mut body =
-                Vec::with_capacity(file.records.iter().map(|&i| batch[i].line.len() + 1).sum());
-            for &index in &file.records {
-                body.extend_from_slice(&batch[index].line);
-                body.push(b'\n');
-            }
-            landed.bytes += body.len();
             let tmp = layout::tmp_path(&self.topic, partition, kind, &name);
-            self.op
-                .write(&tmp, body)
-                .await
-                .map_err(io(&self.storage, "write", &tmp))?;
+            let lines = file
+                .records
+                .iter()
+                .map(|&index| batch[index].line.as_slice());
+            landed.bytes +=
+                self.write_lines(&tmp, lines)
+                    .await
+                    .map_err(io(&self.storage, "write", &tmp))?;
             landed.files.push((path.clone(), file.records.len()));
             renames.push(PendingRename { tmp, path });
         }
@@ -237,6 +238,37 @@ impl Landing {
             ))?;
         }
         Ok(landed)
+    }
+
+    /// Writes `lines`, each followed by a newline, as the file at `path` (replacing it), in
+    /// chunks of about [`WRITE_CHUNK_BYTES`]; returns the bytes written.
+    async fn write_lines<'a>(
+        &self,
+        path: &str,
+        lines: impl Iterator<Item = &'a [u8]>,
+    ) -> Result<usize, opendal::Error> {
+        let mut writer = self.op.writer(path).await?;
+        let mut chunk = Vec::with_capacity(WRITE_CHUNK_BYTES);
+        let mut written = 0;
+        for line in lines {
+            chunk.extend_from_slice(line);
+            chunk.push(b'\n');
+            if chunk.len() >= WRITE_CHUNK_BYTES {
+                written += chunk.len();
+                writer
+                    .write(std::mem::replace(
+                        &mut chunk,
+                        Vec::with_capacity(WRITE_CHUNK_BYTES),
+                    ))
+                    .await?;
+            }
+        }
+        written += chunk.len();
+        if !chunk.is_empty() {
+            writer.write(chunk).await?;
+        }
+        writer.close().await?;
+        Ok(written)
     }
 
     /// The last offset landed for `partition`, finishing an interrupted landing first.

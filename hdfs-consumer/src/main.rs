@@ -8,6 +8,7 @@ async fn main() -> anyhow::Result<()> {
     // drops its writer) and on every retry against a namenode or datanode that is away, naming
     // neither; the consumer's own logs say which storage and which operation failed.
     common::telemetry::init(&config.log, "info,hdfs_native=error");
+    common::allocator::return_large_blocks_to_the_system();
     hdfs_consumer::run(config, common::shutdown::shutdown_signal()).await?;
     Ok(())
 }

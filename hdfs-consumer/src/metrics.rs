@@ -45,7 +45,7 @@ common::metric_set! {
         pub halted_partitions: Gauge = Gauge::default(),
         /// Partitions this process owns
         pub assigned_partitions: Gauge = Gauge::default(),
-        /// Records in the partition past the committed (landed) offset, from librdkafka's statistics
+        /// Records between the partition's landed position and its end (from librdkafka's statistics)
         pub lag: Family<PartitionLabel, Gauge> = Family::default(),
     }
 }
