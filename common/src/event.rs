@@ -98,7 +98,8 @@ impl BrowserInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ColorEvent {
-    /// UUID v7 made by the collector; sinks deduplicate on it.
+    /// UUID v7 made by the page when the click happened, or by the collector; Elasticsearch
+    /// keeps one document per id.
     pub event_id: Uuid,
     pub schema_version: u32,
     /// When the collector received the click (UTC, millisecond precision).

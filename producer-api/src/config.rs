@@ -10,6 +10,8 @@ use common::config::parse_listen_addr;
 use common::kafka::{KafkaArgs, ProducerTuning};
 use common::telemetry::LogArgs;
 
+use crate::routes::EventIdSettings;
+
 /// REST collector: turns each colour click into a JSON event and produces it to Kafka.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "producer-api", version, about)]
@@ -53,6 +55,22 @@ pub struct Config {
     #[arg(long, env = "SHUTDOWN_FLUSH_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_flush_timeout: Duration,
 
+    /// How far from the collector's clock the time inside a click's own eventId (a UUID v7)
+    /// may be; further is refused. Pages keep clicks made offline and send them later.
+    #[arg(long, env = "EVENT_ID_MAX_SKEW", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub event_id_max_skew: Duration,
+
+    /// How long an accepted click's own eventId is remembered: a repeat within it is answered
+    /// as accepted and not produced again (the sinks deduplicate beyond it).
+    #[arg(long, env = "DEDUP_WINDOW", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub dedup_window: Duration,
+
+    /// Most eventIds remembered at once; the oldest are forgotten first. Memory: about 80
+    /// bytes each.
+    #[arg(long, env = "DEDUP_MAX_IDS", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
+    pub dedup_max_ids: u32,
+
     /// How often broker metadata is fetched for /readyz; ready while the last success is
     /// younger than three intervals.
     #[arg(long, env = "READINESS_PROBE_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
@@ -63,6 +81,14 @@ pub struct Config {
 }
 
 impl Config {
+    pub fn event_ids(&self) -> EventIdSettings {
+        EventIdSettings {
+            max_skew: self.event_id_max_skew,
+            dedup_window: self.dedup_window,
+            dedup_max_ids: self.dedup_max_ids as usize,
+        }
+    }
+
     pub fn producer_tuning(&self) -> ProducerTuning {
         ProducerTuning {
             queue_max_messages: self.producer_queue_max_messages,

@@ -2,7 +2,7 @@
 //! `{"error": {"code": "...", "message": "..."}}`. A client's mistake is always a 4xx.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use common::EventError;
@@ -18,10 +18,30 @@ pub enum ApiError {
     MalformedJson(String),
     #[error("request body does not match the expected fields: {0}")]
     InvalidBody(String),
-    #[error("expected a request with `Content-Type: application/json`")]
+    #[error(
+        "expected a request with `Content-Type: application/json`, or `text/plain` holding JSON (a beacon), in UTF-8"
+    )]
     UnsupportedMediaType,
+    #[error("`Content-Encoding: {0}` is not taken; send gzip or no encoding")]
+    UnsupportedEncoding(String),
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("request body is not a valid gzip stream: {0}")]
+    MalformedGzip(String),
+    #[error(
+        "request body inflates to more than {limit} bytes or {ratio} times its compressed size"
+    )]
+    InflatesTooFar { limit: usize, ratio: usize },
+    #[error("a batch holds at least one click")]
+    EmptyBatch,
+    #[error("a batch holds at most {limit} clicks; this one holds {sent}")]
+    TooManyClicks { sent: usize, limit: usize },
+    #[error("{0}")]
+    InvalidEventId(#[from] crate::dedup::EventIdError),
+    #[error("origin {0} is not allowed to send clicks")]
+    OriginNotAllowed(String),
+    #[error("a text/plain request must name its Origin")]
+    OriginRequired,
     #[error("cannot read the request body: {0}")]
     UnreadableBody(String),
     #[error("query string is invalid: {0}")]
@@ -48,9 +68,17 @@ impl ApiError {
             | ApiError::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MalformedJson(_)
             | ApiError::UnreadableBody(_)
-            | ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            | ApiError::InvalidQuery(_)
+            | ApiError::MalformedGzip(_)
+            | ApiError::EmptyBatch
+            | ApiError::InvalidEventId(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType | ApiError::UnsupportedEncoding(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            ApiError::PayloadTooLarge { .. }
+            | ApiError::InflatesTooFar { .. }
+            | ApiError::TooManyClicks { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::OriginNotAllowed(_) | ApiError::OriginRequired => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::QueueFull | ApiError::ProducerUnavailable(_) => {
@@ -66,7 +94,15 @@ impl ApiError {
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::InvalidBody(_) => "invalid_body",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::UnsupportedEncoding(_) => "unsupported_encoding",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::MalformedGzip(_) => "malformed_gzip",
+            ApiError::InflatesTooFar { .. } => "inflates_too_far",
+            ApiError::EmptyBatch => "empty_batch",
+            ApiError::TooManyClicks { .. } => "too_many_clicks",
+            ApiError::InvalidEventId(_) => "invalid_event_id",
+            ApiError::OriginNotAllowed(_) => "origin_not_allowed",
+            ApiError::OriginRequired => "origin_required",
             ApiError::UnreadableBody(_) => "unreadable_body",
             ApiError::InvalidQuery(_) => "invalid_query",
             ApiError::NotFound => "not_found",
@@ -75,16 +111,22 @@ impl ApiError {
             ApiError::ProducerUnavailable(_) => "producer_unavailable",
         }
     }
+
+    /// What the client is told: `{"code": "...", "message": "..."}`, the value of the answer's
+    /// `error` field (and of a refused click's in a batch). Logs what only operators need.
+    pub fn body(&self) -> serde_json::Value {
+        if let ApiError::ProducerUnavailable(detail) = self {
+            // The detail is for operators; the client only learns to come back later.
+            tracing::error!(%detail, "cannot enqueue event");
+        }
+        json!({ "code": self.code(), "message": self.to_string() })
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if let ApiError::ProducerUnavailable(detail) = &self {
-            // The detail is for operators; the client only learns to come back later.
-            tracing::error!(%detail, "cannot enqueue event");
-        }
-        let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        let body = json!({ "error": self.body() });
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
@@ -98,18 +140,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        match rejection {
-            JsonRejection::JsonDataError(e) => ApiError::InvalidBody(e.body_text()),
-            JsonRejection::JsonSyntaxError(e) => ApiError::MalformedJson(e.body_text()),
-            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
-            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::PayloadTooLarge {
-                    limit: crate::routes::MAX_BODY_BYTES,
-                }
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge {
+                limit: crate::intake::MAX_BODY_BYTES,
             }
-            other => ApiError::UnreadableBody(other.body_text()),
+        } else {
+            ApiError::UnreadableBody(rejection.body_text())
         }
     }
 }

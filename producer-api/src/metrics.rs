@@ -1,11 +1,10 @@
-//! Prometheus metrics of the collector, served as text on `/metrics`.
+//! Prometheus metrics of the collector, served as text on `/metrics` as `producer_api_<name>`.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
@@ -23,63 +22,32 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 16))
 }
 
-/// Counters shared by the request handlers and the producer's delivery callback.
-#[derive(Clone)]
-pub struct ApiMetrics {
-    pub accepted: Counter,
-    pub rejected: Family<ReasonLabel, Counter>,
-    pub delivered: Counter,
-    pub delivery_failures: Counter,
-    pub queue_depth: Gauge,
-    pub request_duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+fn clicks_histogram() -> Histogram {
+    // 1 to 128 clicks.
+    Histogram::new(exponential_buckets(1.0, 2.0, 8))
 }
 
-impl Default for ApiMetrics {
-    fn default() -> Self {
-        ApiMetrics {
-            accepted: Counter::default(),
-            rejected: Family::default(),
-            delivered: Counter::default(),
-            delivery_failures: Counter::default(),
-            queue_depth: Gauge::default(),
-            request_duration: Family::new_with_constructor(latency_histogram),
-        }
-    }
-}
-
-impl ApiMetrics {
-    pub fn registry(&self) -> Registry {
-        let mut registry = Registry::with_prefix("producer_api");
-        registry.register(
-            "events_accepted",
-            "Events answered 202 and queued for Kafka",
-            self.accepted.clone(),
-        );
-        registry.register(
-            "events_rejected",
-            "Requests refused, by reason",
-            self.rejected.clone(),
-        );
-        registry.register(
-            "events_delivered",
-            "Events acknowledged by the partition leader",
-            self.delivered.clone(),
-        );
-        registry.register(
-            "delivery_failures",
-            "Accepted events the producer gave up delivering",
-            self.delivery_failures.clone(),
-        );
-        registry.register(
-            "producer_queue_depth",
-            "Producer outbound queue: records not yet acknowledged, plus pending broker requests",
-            self.queue_depth.clone(),
-        );
-        registry.register(
-            "request_duration_seconds",
-            "Time from request to response, by route and status",
-            self.request_duration.clone(),
-        );
-        registry
+common::metric_set! {
+    /// Counters shared by the request handlers and the producer's delivery callback.
+    pub struct ApiMetrics {
+        /// Events answered as accepted and queued for Kafka
+        pub events_accepted: Counter = Counter::default(),
+        /// Clicks refused, by reason (a refused request counts once, each refused click of a batch once)
+        pub events_rejected: Family<ReasonLabel, Counter> = Family::default(),
+        /// Clicks whose eventId was accepted recently: answered as accepted, not produced again
+        pub events_duplicate: Counter = Counter::default(),
+        /// Events acknowledged by the partition leader
+        pub events_delivered: Counter = Counter::default(),
+        /// Accepted events the producer gave up delivering
+        pub delivery_failures: Counter = Counter::default(),
+        /// Producer outbound queue: records not yet acknowledged, plus pending broker requests
+        pub producer_queue_depth: Gauge = Gauge::default(),
+        /// Requests carrying an Origin that CORS_ALLOWED_ORIGINS does not list
+        pub origins_refused: Counter = Counter::default(),
+        /// Clicks per POST /api/events request
+        pub clicks_per_request: Histogram = clicks_histogram(),
+        /// Time from request to response, by route and status
+        pub request_duration_seconds: Family<RouteLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram),
     }
 }

@@ -28,8 +28,39 @@ pub trait EventPublisher: Send + Sync + 'static {
     fn enqueue(&self, event: &ColorEvent) -> Result<(), EnqueueError>;
     /// Records queued or in flight.
     fn queue_depth(&self) -> i64;
-    /// Whether the brokers answered recently.
-    fn is_ready(&self) -> bool;
+    /// `Ok` while the brokers answered recently, else why not.
+    fn readiness(&self) -> Result<(), String>;
+}
+
+/// Why the topic's metadata could not be had; `/readyz` names it.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("brokers not reachable: {0}")]
+    Unreachable(KafkaError),
+    #[error("topic {0:?} does not exist on the brokers (check KAFKA_TOPIC)")]
+    NoSuchTopic(String),
+}
+
+/// What the readiness probe last learnt of the topic's metadata.
+#[derive(Debug, Default)]
+struct MetadataProbe {
+    last_ok: Option<Instant>,
+    /// Why the latest probe failed; cleared by a success.
+    last_error: Option<String>,
+}
+
+impl MetadataProbe {
+    /// `Ok` while the last success is younger than `window`; else the latest probe's failure.
+    fn check(&self, now: Instant, window: Duration) -> Result<(), String> {
+        match self.last_ok {
+            Some(at) if now.duration_since(at) < window => Ok(()),
+            last_ok => Err(match (&self.last_error, last_ok) {
+                (Some(why), _) => why.clone(),
+                (None, None) => "broker metadata not fetched yet".into(),
+                (None, Some(_)) => "broker metadata not fetched recently".into(),
+            }),
+        }
+    }
 }
 
 /// What deliveries and librdkafka's errors say of the brokers: readiness follows it, so that
@@ -86,7 +117,7 @@ impl ProducerContext for DeliveryReporter {
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         match result {
             Ok(_) => {
-                self.metrics.delivered.inc();
+                self.metrics.events_delivered.inc();
                 let mut health = self.health.lock().expect("not poisoned");
                 health.away = None;
                 health.last_delivered = Some(Instant::now());
@@ -109,7 +140,7 @@ impl ProducerContext for DeliveryReporter {
 pub struct KafkaPublisher {
     producer: ThreadedProducer<DeliveryReporter>,
     topic: String,
-    last_metadata_ok: Mutex<Option<Instant>>,
+    metadata: Mutex<MetadataProbe>,
     ready_window: Duration,
     health: Arc<Mutex<BrokerHealth>>,
 }
@@ -134,32 +165,39 @@ impl KafkaPublisher {
         Ok(KafkaPublisher {
             producer,
             topic: kafka.topic.clone(),
-            last_metadata_ok: Mutex::new(None),
+            metadata: Mutex::default(),
             ready_window: probe_interval * 3,
             health,
         })
     }
 
-    /// Fetches the topic's metadata once (blocking, up to `timeout`) and records a success.
-    pub fn probe_metadata(&self, timeout: Duration) -> Result<usize, KafkaError> {
-        let metadata = self
+    /// Fetches the topic's metadata once (blocking, up to `timeout`) and records the outcome:
+    /// the time of a success, or why it failed.
+    pub fn probe_metadata(&self, timeout: Duration) -> Result<usize, MetadataError> {
+        let outcome = self
             .producer
             .client()
-            .fetch_metadata(Some(&self.topic), Timeout::After(timeout))?;
-        let partitions = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == self.topic && t.error().is_none())
-            .map(|t| t.partitions().len())
-            .unwrap_or(0);
-        if partitions == 0 {
-            return Err(KafkaError::MetadataFetch(
-                RDKafkaErrorCode::UnknownTopicOrPartition,
-            ));
+            .fetch_metadata(Some(&self.topic), Timeout::After(timeout))
+            .map_err(MetadataError::Unreachable)
+            .and_then(|metadata| {
+                metadata
+                    .topics()
+                    .iter()
+                    .find(|t| t.name() == self.topic && t.error().is_none())
+                    .map(|t| t.partitions().len())
+                    .filter(|&partitions| partitions > 0)
+                    .ok_or_else(|| MetadataError::NoSuchTopic(self.topic.clone()))
+            });
+        let mut metadata = self.metadata.lock().expect("not poisoned");
+        match &outcome {
+            Ok(_) => {
+                metadata.last_ok = Some(Instant::now());
+                metadata.last_error = None;
+                self.health.lock().expect("not poisoned").away = None;
+            }
+            Err(err) => metadata.last_error = Some(err.to_string()),
         }
-        *self.last_metadata_ok.lock().expect("not poisoned") = Some(Instant::now());
-        self.health.lock().expect("not poisoned").away = None;
-        Ok(partitions)
+        outcome
     }
 
     /// Probes the brokers every `interval` until the returned task is aborted.
@@ -211,18 +249,47 @@ impl EventPublisher for KafkaPublisher {
         i64::from(self.producer.in_flight_count())
     }
 
-    fn is_ready(&self) -> bool {
-        self.last_metadata_ok
+    fn readiness(&self) -> Result<(), String> {
+        self.metadata
             .lock()
             .expect("not poisoned")
-            .is_some_and(|at| at.elapsed() < self.ready_window)
-            && self.health.lock().expect("not poisoned").check().is_ok()
+            .check(Instant::now(), self.ready_window)?;
+        self.health.lock().expect("not poisoned").check()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readiness_names_why_the_metadata_is_missing() {
+        let window = Duration::from_secs(15);
+        let now = Instant::now();
+        let mut probe = MetadataProbe::default();
+        assert_eq!(
+            probe.check(now, window),
+            Err("broker metadata not fetched yet".into())
+        );
+        probe.last_error = Some(MetadataError::NoSuchTopic("select-colr".into()).to_string());
+        let err = probe.check(now, window).unwrap_err();
+        assert!(err.contains("\"select-colr\" does not exist"), "{err}");
+        probe.last_ok = Some(now);
+        probe.last_error = None;
+        assert_eq!(probe.check(now + Duration::from_secs(14), window), Ok(()));
+        assert_eq!(
+            probe.check(now + window, window),
+            Err("broker metadata not fetched recently".into())
+        );
+        probe.last_error = Some(
+            MetadataError::Unreachable(KafkaError::MetadataFetch(
+                RDKafkaErrorCode::BrokerTransportFailure,
+            ))
+            .to_string(),
+        );
+        let err = probe.check(now + window, window).unwrap_err();
+        assert!(err.starts_with("brokers not reachable"), "{err}");
+    }
 
     #[test]
     fn readiness_follows_the_latest_delivery_and_the_brokers() {

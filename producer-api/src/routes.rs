@@ -1,10 +1,13 @@
 //! The HTTP API: `fn app(state) -> Router`, driven by tests without a socket.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,13 +21,13 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use uuid::Uuid;
 
+use crate::dedup::{Claim, RecentIds, parse_client_event_id};
 use crate::error::{ApiError, RejectionReason};
+use crate::intake::{self, BodyEncoding, BodyFormat, ClickRequest, Clicks, MAX_BODY_BYTES};
 use crate::metrics::{ApiMetrics, ReasonLabel, RouteLabels};
+use crate::origins::{OriginGuard, check_origin};
 use crate::publisher::{EnqueueError, EventPublisher};
 use crate::user_agents::UserAgentCache;
-
-/// Largest request body accepted, in bytes.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -32,18 +35,51 @@ pub struct AppState {
     pub palette: Arc<Palette>,
     pub metrics: Arc<ApiMetrics>,
     user_agents: Arc<UserAgentCache>,
+    recent_ids: Arc<RecentIds>,
+    event_id_max_skew: Duration,
     registry: Arc<Registry>,
 }
 
 impl AppState {
-    pub fn new(publisher: Arc<dyn EventPublisher>, palette: Palette, metrics: ApiMetrics) -> Self {
-        let registry = Arc::new(metrics.registry());
+    pub fn new(
+        publisher: Arc<dyn EventPublisher>,
+        palette: Palette,
+        metrics: ApiMetrics,
+        event_ids: &EventIdSettings,
+    ) -> Self {
+        let registry = Arc::new(metrics.registry("producer_api"));
         AppState {
             publisher,
             palette: Arc::new(palette),
             metrics: Arc::new(metrics),
             user_agents: Arc::default(),
+            recent_ids: Arc::new(RecentIds::new(
+                event_ids.dedup_window,
+                event_ids.dedup_max_ids,
+            )),
+            event_id_max_skew: event_ids.max_skew,
             registry,
+        }
+    }
+}
+
+/// How clicks that carry their own `eventId` are checked and remembered.
+#[derive(Debug, Clone)]
+pub struct EventIdSettings {
+    /// How far a client's id may be from the collector's clock.
+    pub max_skew: Duration,
+    /// How long an accepted id is remembered, so a retry is not produced again.
+    pub dedup_window: Duration,
+    /// Most ids remembered at once; the oldest are forgotten first.
+    pub dedup_max_ids: usize,
+}
+
+impl Default for EventIdSettings {
+    fn default() -> Self {
+        EventIdSettings {
+            max_skew: Duration::from_secs(24 * 3600),
+            dedup_window: Duration::from_secs(600),
+            dedup_max_ids: 100_000,
         }
     }
 }
@@ -51,7 +87,7 @@ impl AppState {
 /// HTTP behaviour that is configuration rather than state.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
-    pub cors_allowed_origins: Vec<axum::http::HeaderValue>,
+    pub cors_allowed_origins: Vec<HeaderValue>,
     pub request_timeout: Duration,
 }
 
@@ -59,10 +95,11 @@ pub fn app(state: AppState, settings: &HttpSettings) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(settings.cors_allowed_origins.clone()))
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE])
+        .allow_headers([header::CONTENT_TYPE, header::CONTENT_ENCODING])
         .max_age(Duration::from_secs(3600));
+    let origins = OriginGuard::new(&settings.cors_allowed_origins, state.metrics.clone());
     Router::new()
-        .route("/api/events", post(post_event))
+        .route("/api/events", post(post_events))
         .route("/api/select", get(select_color))
         .route("/healthz", get(common::http::healthz))
         .route("/readyz", get(readyz))
@@ -79,18 +116,9 @@ pub fn app(state: AppState, settings: &HttpSettings) -> Router {
             settings.request_timeout,
         ))
         .layer(cors)
+        // Outside CORS, so that refused preflights are seen too.
+        .layer(middleware::from_fn_with_state(origins, check_origin))
         .with_state(state)
-}
-
-/// `POST /api/events` body.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClickRequest {
-    pub user_name: String,
-    pub color_name: String,
-    /// When the page saw the click, RFC 3339.
-    #[serde(default)]
-    pub client_timestamp: Option<String>,
 }
 
 /// `GET /api/select` query, the reference design's endpoint.
@@ -100,16 +128,23 @@ pub struct SelectQuery {
     pub user: String,
 }
 
+/// The answer for an accepted click.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
     pub event_id: Uuid,
+    /// The click's `eventId` was accepted moments ago: it is not produced again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
 }
 
-/// JSON body extractor whose rejections are [`ApiError`]s.
-#[derive(FromRequest)]
-#[from_request(via(Json), rejection(ApiError))]
-pub struct ApiJson<T>(pub T);
+/// One entry of a batch's answer, in the order of the clicks.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ClickOutcome {
+    Accepted(Accepted),
+    Refused { error: serde_json::Value },
+}
 
 /// The raw `User-Agent` header, empty when absent; read without copying the other headers.
 pub struct UserAgent(pub String);
@@ -135,11 +170,91 @@ impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct ApiQuery<T>(pub T);
 
-async fn post_event(
+async fn post_events(
     State(state): State<AppState>,
     UserAgent(user_agent): UserAgent,
-    ApiJson(click): ApiJson<ClickRequest>,
-) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let format = intake::body_format(headers.get(header::CONTENT_TYPE))?;
+    let encoding = intake::body_encoding(headers.get(header::CONTENT_ENCODING))?;
+    // A beacon is a simple request, which CORS does not guard; browsers always name its
+    // origin, and one not allowed was refused before this.
+    if format == BodyFormat::Beacon && !headers.contains_key(header::ORIGIN) {
+        return Err(ApiError::OriginRequired);
+    }
+    let body = body?;
+    let json = match encoding {
+        BodyEncoding::Identity => Cow::Borrowed(&body[..]),
+        BodyEncoding::Gzip => Cow::Owned(intake::inflate(&body)?),
+    };
+    match intake::parse_clicks(&json)? {
+        Clicks::One(click) => {
+            state.metrics.clicks_per_request.observe(1.0);
+            let accepted = accept_request(&state, user_agent, click)?;
+            Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+        }
+        Clicks::Batch(clicks) => {
+            state
+                .metrics
+                .clicks_per_request
+                .observe(clicks.len() as f64);
+            Ok(accept_batch(&state, &user_agent, clicks))
+        }
+    }
+}
+
+/// Accepts each click of a batch on its own. The answer is 202 when any click was accepted;
+/// when none was, it takes the status the first refusal would have alone (503 with
+/// `Retry-After` when the queue was full). Either way the body lists every click's outcome.
+fn accept_batch(
+    state: &AppState,
+    user_agent: &str,
+    clicks: Vec<Result<ClickRequest, ApiError>>,
+) -> Response {
+    let mut first_refusal = None;
+    let mut any_accepted = false;
+    let outcomes: Vec<ClickOutcome> = clicks
+        .into_iter()
+        .map(|click| {
+            match click.and_then(|click| accept_request(state, user_agent.to_owned(), click)) {
+                Ok(accepted) => {
+                    any_accepted = true;
+                    ClickOutcome::Accepted(accepted)
+                }
+                Err(err) => {
+                    state
+                        .metrics
+                        .events_rejected
+                        .get_or_create(&ReasonLabel { reason: err.code() })
+                        .inc();
+                    let error = err.body();
+                    first_refusal.get_or_insert(err);
+                    ClickOutcome::Refused { error }
+                }
+            }
+        })
+        .collect();
+    let status = match (&first_refusal, any_accepted) {
+        (Some(err), false) => err.status(),
+        _ => StatusCode::ACCEPTED,
+    };
+    let mut response = (status, Json(serde_json::json!({ "results": outcomes }))).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+/// Reads what a posted click adds to the colour and name: its time and its own id.
+fn accept_request(
+    state: &AppState,
+    user_agent: String,
+    click: ClickRequest,
+) -> Result<Accepted, ApiError> {
+    let received_at = Utc::now();
     let client_timestamp = click
         .client_timestamp
         .map(|raw| {
@@ -148,12 +263,18 @@ async fn post_event(
                 .map_err(|_| ApiError::InvalidClientTimestamp(raw))
         })
         .transpose()?;
+    let client_event_id = click
+        .event_id
+        .map(|raw| parse_client_event_id(&raw, received_at, state.event_id_max_skew))
+        .transpose()?;
     accept_click(
-        &state,
+        state,
         user_agent,
         &click.user_name,
         &click.color_name,
+        received_at,
         client_timestamp,
+        client_event_id,
     )
 }
 
@@ -162,17 +283,29 @@ async fn select_color(
     UserAgent(user_agent): UserAgent,
     ApiQuery(query): ApiQuery<SelectQuery>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    accept_click(&state, user_agent, &query.user, &query.color, None)
+    let accepted = accept_click(
+        &state,
+        user_agent,
+        &query.user,
+        &query.color,
+        Utc::now(),
+        None,
+        None,
+    )?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
+/// Validates a click, makes its event and queues it, unless its own id was accepted within
+/// the dedup window: then it is answered as accepted again and not produced.
 fn accept_click(
     state: &AppState,
     user_agent: String,
     user_name: &str,
     color_name: &str,
+    received_at: DateTime<Utc>,
     client_timestamp: Option<DateTime<Utc>>,
-) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let received_at = Utc::now();
+    client_event_id: Option<Uuid>,
+) -> Result<Accepted, ApiError> {
     let user_name = normalize_user_name(user_name)?;
     let color_name = state
         .palette
@@ -183,7 +316,7 @@ fn accept_click(
         })?
         .to_owned();
     let browser = state.user_agents.browser(&user_agent);
-    let event = ColorEvent::new(
+    let mut event = ColorEvent::new(
         user_name,
         color_name,
         user_agent,
@@ -191,31 +324,49 @@ fn accept_click(
         received_at,
         client_timestamp,
     );
-    state.publisher.enqueue(&event).map_err(|err| match err {
-        EnqueueError::QueueFull => ApiError::QueueFull,
-        EnqueueError::Producer(detail) => ApiError::ProducerUnavailable(detail),
-    })?;
-    state.metrics.accepted.inc();
+    if let Some(id) = client_event_id {
+        event.event_id = id;
+        if state.recent_ids.claim(id, Instant::now()) == Claim::Duplicate {
+            state.metrics.events_duplicate.inc();
+            tracing::debug!(event_id = %id, "repeated click answered, not produced again");
+            return Ok(Accepted {
+                event_id: id,
+                duplicate: true,
+            });
+        }
+    }
+    if let Err(err) = state.publisher.enqueue(&event) {
+        if let Some(id) = client_event_id {
+            state.recent_ids.release(id);
+        }
+        return Err(match err {
+            EnqueueError::QueueFull => ApiError::QueueFull,
+            EnqueueError::Producer(detail) => ApiError::ProducerUnavailable(detail),
+        });
+    }
+    state.metrics.events_accepted.inc();
     tracing::debug!(event_id = %event.event_id, color = %event.color_name, "event accepted");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            event_id: event.event_id,
-        }),
-    ))
+    Ok(Accepted {
+        event_id: event.event_id,
+        duplicate: false,
+    })
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    if state.publisher.is_ready() {
-        Json(serde_json::json!({ "status": "ready" })).into_response()
-    } else {
-        let body = serde_json::json!({ "status": "not ready", "reason": "broker metadata not fetched recently" });
-        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    match state.publisher.readiness() {
+        Ok(()) => Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Err(reason) => {
+            let body = serde_json::json!({ "status": "not ready", "reason": reason });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    state.metrics.queue_depth.set(state.publisher.queue_depth());
+    state
+        .metrics
+        .producer_queue_depth
+        .set(state.publisher.queue_depth());
     common::http::metrics_response(&state.registry)
 }
 
@@ -230,12 +381,12 @@ async fn track_requests(
     let response = next.run(request).await;
     if let Some(RejectionReason(reason)) = response.extensions().get::<RejectionReason>() {
         metrics
-            .rejected
+            .events_rejected
             .get_or_create(&ReasonLabel { reason })
             .inc();
     }
     metrics
-        .request_duration
+        .request_duration_seconds
         .get_or_create(&RouteLabels {
             route,
             status: response.status().as_u16(),

@@ -63,7 +63,12 @@ pub async fn serve(
         })?,
     );
     let probe = publisher.spawn_readiness_probe(config.readiness_probe_interval);
-    let state = AppState::new(publisher.clone(), config.color_palette.clone(), metrics);
+    let state = AppState::new(
+        publisher.clone(),
+        config.color_palette.clone(),
+        metrics,
+        &config.event_ids(),
+    );
     let settings = HttpSettings {
         cors_allowed_origins: config.cors_allowed_origins.clone(),
         request_timeout: config.request_timeout,

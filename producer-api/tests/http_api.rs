@@ -10,8 +10,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::{ColorEvent, Palette};
 use http_body_util::BodyExt;
+use producer_api::intake::MAX_BODY_BYTES;
 use producer_api::metrics::ApiMetrics;
-use producer_api::routes::{AppState, HttpSettings, app};
+use producer_api::routes::{AppState, EventIdSettings, HttpSettings, app};
 use support::RecordingPublisher;
 use tower::ServiceExt;
 
@@ -19,7 +20,12 @@ const FIREFOX: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0";
 
 fn router(publisher: Arc<RecordingPublisher>) -> Router {
-    let state = AppState::new(publisher, Palette::default(), ApiMetrics::default());
+    let state = AppState::new(
+        publisher,
+        Palette::default(),
+        ApiMetrics::default(),
+        &EventIdSettings::default(),
+    );
     let settings = HttpSettings {
         cors_allowed_origins: vec!["http://127.0.0.1:8080".parse().unwrap()],
         request_timeout: std::time::Duration::from_secs(5),
@@ -118,7 +124,7 @@ async fn every_client_mistake_is_a_4xx_with_a_json_error() {
     let too_long = "가".repeat(65);
     let big = format!(
         r#"{{"userName":"{}","colorName":"red"}}"#,
-        "a".repeat(17 * 1024)
+        "a".repeat(MAX_BODY_BYTES)
     );
     let cases: Vec<(&str, Request<Body>, StatusCode, &str)> = vec![
         (
@@ -170,7 +176,7 @@ async fn every_client_mistake_is_a_4xx_with_a_json_error() {
             "invalid_client_timestamp",
         ),
         (
-            "body over 16 KiB",
+            "body over 64 KiB",
             post_json(big),
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
@@ -191,6 +197,68 @@ async fn every_client_mistake_is_a_4xx_with_a_json_error() {
                 .unwrap(),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
+        ),
+        (
+            "brotli body",
+            Request::post("/api/events")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::CONTENT_ENCODING, "br")
+                .body(Body::from("x"))
+                .unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+        ),
+        (
+            "gzip header on a plain body",
+            Request::post("/api/events")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::CONTENT_ENCODING, "gzip")
+                .body(Body::from(r#"{"userName":"a","colorName":"red"}"#))
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "malformed_gzip",
+        ),
+        (
+            "empty batch",
+            post_json("[]"),
+            StatusCode::BAD_REQUEST,
+            "empty_batch",
+        ),
+        (
+            "101 clicks",
+            post_json(format!(
+                "[{}]",
+                vec![r#"{"userName":"a","colorName":"red"}"#; 101].join(",")
+            )),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_clicks",
+        ),
+        (
+            "eventId not a UUID v7",
+            post_json(
+                r#"{"userName":"a","colorName":"red","eventId":"936da01f-9abd-4d9d-80c7-02af85c822a8"}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_event_id",
+        ),
+        (
+            "beacon without an origin",
+            Request::post("/api/events")
+                .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
+                .body(Body::from(r#"{"userName":"a","colorName":"red"}"#))
+                .unwrap(),
+            StatusCode::FORBIDDEN,
+            "origin_required",
+        ),
+        (
+            "beacon from another site",
+            Request::post("/api/events")
+                .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
+                .header(header::ORIGIN, "http://evil.example")
+                .body(Body::from(r#"{"userName":"a","colorName":"red"}"#))
+                .unwrap(),
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
         ),
         (
             "select without user",
@@ -343,6 +411,263 @@ async fn metrics_count_accepted_and_rejected_by_reason() {
         assert!(
             text.lines().any(|l| l == line),
             "missing {line:?} in\n{text}"
+        );
+    }
+}
+
+const PAGE: &str = "http://127.0.0.1:8080";
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+async fn metrics_text(router: &Router) -> String {
+    let (_, _, body) = call(
+        router,
+        Request::get("/metrics").body(Body::empty()).unwrap(),
+    )
+    .await;
+    body.as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_batch_answers_each_click_in_order_and_produces_the_good_ones() {
+    let publisher = Arc::new(RecordingPublisher::default());
+    let router = router(publisher.clone());
+    let body = r#"[
+        {"userName":"a","colorName":"red"},
+        {"userName":"b","colorName":"magenta"},
+        {"userName":"c"},
+        {"userName":"d","colorName":"Blue","clientTimestamp":"2026-11-22T09:00:00Z"}
+    ]"#;
+    let (status, _, answer) = call(&router, post_json(body)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4, "{answer}");
+    let events = publisher.events.lock().unwrap().clone();
+    assert_eq!(events.len(), 2);
+    assert_eq!(results[0]["eventId"], events[0].event_id.to_string());
+    assert_eq!(results[1]["error"]["code"], "unknown_color");
+    assert_eq!(results[2]["error"]["code"], "invalid_body");
+    assert_eq!(results[3]["eventId"], events[1].event_id.to_string());
+    assert_eq!(
+        (events[0].user_name.as_str(), events[1].color_name.as_str()),
+        ("a", "blue")
+    );
+    assert!(events.iter().all(|e| e.browser.name == "Firefox"));
+
+    let text = metrics_text(&router).await;
+    for line in [
+        "producer_api_events_accepted_total 2",
+        r#"producer_api_events_rejected_total{reason="unknown_color"} 1"#,
+        r#"producer_api_events_rejected_total{reason="invalid_body"} 1"#,
+        "producer_api_clicks_per_request_sum 4.0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_batch_with_nothing_accepted_takes_its_first_refusals_status() {
+    let publisher = Arc::new(RecordingPublisher::default());
+    let router = router(publisher.clone());
+    let (status, _, answer) = call(
+        &router,
+        post_json(r#"[{"userName":"","colorName":"red"},{"userName":"a","colorName":"pink"}]"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["results"][0]["error"]["code"], "empty_user_name");
+    assert_eq!(answer["results"][1]["error"]["code"], "unknown_color");
+
+    publisher.full.store(true, Ordering::SeqCst);
+    let (status, headers, answer) = call(
+        &router,
+        post_json(r#"[{"userName":"a","colorName":"red"},{"userName":"b","colorName":"red"}]"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    assert_eq!(answer["results"][1]["error"]["code"], "queue_full");
+    assert!(publisher.events.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_beacon_from_the_page_is_taken_as_json_is() {
+    let publisher = Arc::new(RecordingPublisher::default());
+    let router = router(publisher.clone());
+    let request = Request::post("/api/events")
+        .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
+        .header(header::ORIGIN, PAGE)
+        .header(header::USER_AGENT, FIREFOX)
+        .body(Body::from(r#"[{"userName":"a","colorName":"red"}]"#))
+        .unwrap();
+    let (status, _, answer) = call(&router, request).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let events = publisher.events.lock().unwrap().clone();
+    assert_eq!(
+        answer["results"][0]["eventId"],
+        events[0].event_id.to_string()
+    );
+}
+
+#[tokio::test]
+async fn requests_from_origins_not_allowed_are_refused_counted_and_not_produced() {
+    let publisher = Arc::new(RecordingPublisher::default());
+    let router = router(publisher.clone());
+    let json_from = |origin: &str| {
+        Request::post("/api/events")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ORIGIN, origin)
+            .body(Body::from(r#"{"userName":"a","colorName":"red"}"#))
+            .unwrap()
+    };
+    let (status, _, answer) = call(&router, json_from("http://evil.example")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert_eq!(answer["error"]["code"], "origin_not_allowed");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("http://evil.example")
+    );
+    assert!(publisher.events.lock().unwrap().is_empty());
+    // The page's own origin still gets through.
+    assert_eq!(call(&router, json_from(PAGE)).await.0, StatusCode::ACCEPTED);
+    let preflight = Request::builder()
+        .method("OPTIONS")
+        .uri("/api/events")
+        .header(header::ORIGIN, "http://evil.example")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .body(Body::empty())
+        .unwrap();
+    call(&router, preflight).await;
+    let text = metrics_text(&router).await;
+    for line in [
+        "producer_api_origins_refused_total 2",
+        r#"producer_api_events_rejected_total{reason="origin_not_allowed"} 1"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_taken_and_bombs_refused_unread() {
+    let publisher = Arc::new(RecordingPublisher::default());
+    let router = router(publisher.clone());
+    let gzipped = |body: Vec<u8>| {
+        Request::post("/api/events")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_ENCODING, "gzip")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let batch = format!(
+        "[{}]",
+        vec![r#"{"userName":"같은 이름","colorName":"green"}"#; 100].join(",")
+    );
+    let (status, _, answer) = call(&router, gzipped(gzip(batch.as_bytes()))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["results"].as_array().unwrap().len(), 100);
+    assert_eq!(publisher.events.lock().unwrap().len(), 100);
+
+    // 16 MiB of spaces: a small body that would inflate far past both caps.
+    let bomb = gzip(&vec![b' '; 16 * 1024 * 1024]);
+    assert!(bomb.len() < MAX_BODY_BYTES);
+    let (status, _, answer) = call(&router, gzipped(bomb)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert_eq!(answer["error"]["code"], "inflates_too_far");
+    assert_eq!(publisher.events.lock().unwrap().len(), 100);
+}
+
+#[tokio::test]
+async fn a_click_sent_again_with_its_own_id_is_answered_but_produced_once() {
+    let publisher = Arc::new(RecordingPublisher::default());
+    let router = router(publisher.clone());
+    let id = uuid::Uuid::now_v7();
+    let click = format!(r#"{{"userName":"a","colorName":"red","eventId":"{id}"}}"#);
+
+    let (status, _, first) = call(&router, post_json(click.clone())).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    assert_eq!(first["eventId"], id.to_string());
+    assert!(first.get("duplicate").is_none(), "{first}");
+    // Again alone, and again inside a batch: accepted, flagged, not produced.
+    let (status, _, again) = call(&router, post_json(click.clone())).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        (again["eventId"].clone(), again["duplicate"].clone()),
+        (id.to_string().into(), true.into())
+    );
+    let (_, _, batch) = call(&router, post_json(format!("[{click}]"))).await;
+    assert_eq!(batch["results"][0]["duplicate"], true);
+
+    let events = publisher.events.lock().unwrap().clone();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_id, id);
+    let text = metrics_text(&router).await;
+    assert!(
+        text.lines()
+            .any(|l| l == "producer_api_events_duplicate_total 2"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == "producer_api_events_accepted_total 1"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_click_refused_for_a_full_queue_is_produced_when_sent_again() {
+    let publisher = Arc::new(RecordingPublisher::default());
+    let router = router(publisher.clone());
+    let id = uuid::Uuid::now_v7();
+    let click = format!(r#"{{"userName":"a","colorName":"red","eventId":"{id}"}}"#);
+    publisher.full.store(true, Ordering::SeqCst);
+    assert_eq!(
+        call(&router, post_json(click.clone())).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    publisher.full.store(false, Ordering::SeqCst);
+    let (status, _, answer) = call(&router, post_json(click)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(answer.get("duplicate").is_none(), "{answer}");
+    assert_eq!(publisher.events.lock().unwrap()[0].event_id, id);
+}
+
+#[tokio::test]
+async fn an_event_id_far_from_the_clock_is_refused_naming_the_field() {
+    let router = router(Arc::new(RecordingPublisher::default()));
+    let two_days_ago = chrono::Utc::now() - chrono::Duration::days(2);
+    let old = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        two_days_ago.timestamp() as u64,
+        0,
+    ));
+    for id in [old.to_string(), "12345".into()] {
+        let (status, _, answer) = call(
+            &router,
+            post_json(format!(
+                r#"{{"userName":"a","colorName":"red","eventId":"{id}"}}"#
+            )),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["error"]["code"], "invalid_event_id");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("eventId")
         );
     }
 }

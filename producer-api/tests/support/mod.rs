@@ -29,7 +29,11 @@ impl EventPublisher for RecordingPublisher {
     fn queue_depth(&self) -> i64 {
         self.events.lock().unwrap().len() as i64
     }
-    fn is_ready(&self) -> bool {
-        self.ready.load(std::sync::atomic::Ordering::SeqCst)
+    fn readiness(&self) -> Result<(), String> {
+        if self.ready.load(std::sync::atomic::Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err("told to be unready".into())
+        }
     }
 }

@@ -1,0 +1,307 @@
+//! What a `POST /api/events` body may be, decoded before any click in it is looked at: JSON sent
+//! by `fetch`, or the same JSON as `text/plain` sent by `navigator.sendBeacon` (which cannot set
+//! a JSON content type without a CORS preflight that does not finish while a page closes);
+//! either one gzip-compressed; one click, or a batch of up to [`MAX_BATCH_CLICKS`].
+//!
+//! Everything here is pure: headers and bytes in, a decision out.
+
+use std::io::Read;
+
+use axum::http::HeaderValue;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::error::ApiError;
+
+/// Largest request body accepted, in bytes, compressed or not, and largest body a compressed
+/// one may inflate to. Browsers allow a page about 64 KiB of keep-alive requests in flight,
+/// which a beacon sent while the page closes must fit in.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Most clicks in one batch.
+pub const MAX_BATCH_CLICKS: usize = 100;
+
+/// A compressed body may inflate to at most this many times its size. Clicks compress about
+/// ten-fold; a body that inflates far more was made to.
+pub const MAX_INFLATE_RATIO: usize = 50;
+
+/// How the body is framed, from its `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// `application/json`, as `fetch` sends it after a CORS preflight.
+    Json,
+    /// `text/plain` holding the same JSON: what `sendBeacon` sends without a preflight, so the
+    /// collector checks its origin itself.
+    Beacon,
+}
+
+/// How the body is encoded, from its `Content-Encoding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyEncoding {
+    Identity,
+    Gzip,
+}
+
+/// One click as the page sends it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClickRequest {
+    pub user_name: String,
+    pub color_name: String,
+    /// When the page saw the click, RFC 3339.
+    #[serde(default)]
+    pub client_timestamp: Option<String>,
+    /// The page's own id for the click, so a retry can be recognised: a UUID v7.
+    #[serde(default)]
+    pub event_id: Option<String>,
+}
+
+/// The clicks of one request.
+#[derive(Debug)]
+pub enum Clicks {
+    /// A single JSON object: answered as one click, exactly as before batches existed.
+    One(ClickRequest),
+    /// A JSON array: each element read on its own, so one bad click refuses only itself.
+    Batch(Vec<Result<ClickRequest, ApiError>>),
+}
+
+/// Reads the body's format from `Content-Type`. Parameters other than a UTF-8 charset are
+/// refused with the type, as is anything but JSON and plain text.
+pub fn body_format(content_type: Option<&HeaderValue>) -> Result<BodyFormat, ApiError> {
+    let raw = content_type
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::UnsupportedMediaType)?;
+    let mut parts = raw.split(';').map(str::trim);
+    let essence = parts.next().unwrap_or_default().to_ascii_lowercase();
+    let format = match essence.as_str() {
+        "application/json" => BodyFormat::Json,
+        "text/plain" => BodyFormat::Beacon,
+        _ => return Err(ApiError::UnsupportedMediaType),
+    };
+    for parameter in parts.filter(|p| !p.is_empty()) {
+        let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+        let value = value.trim_matches('"');
+        if !name.trim().eq_ignore_ascii_case("charset")
+            || !(value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8"))
+        {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    Ok(format)
+}
+
+/// Reads `Content-Encoding`: none, `identity` or `gzip`; anything else is refused by name.
+pub fn body_encoding(content_encoding: Option<&HeaderValue>) -> Result<BodyEncoding, ApiError> {
+    let Some(value) = content_encoding else {
+        return Ok(BodyEncoding::Identity);
+    };
+    let raw = value.to_str().unwrap_or_default().trim();
+    if raw.eq_ignore_ascii_case("identity") || raw.is_empty() {
+        Ok(BodyEncoding::Identity)
+    } else if raw.eq_ignore_ascii_case("gzip") || raw.eq_ignore_ascii_case("x-gzip") {
+        Ok(BodyEncoding::Gzip)
+    } else {
+        Err(ApiError::UnsupportedEncoding(
+            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        ))
+    }
+}
+
+/// Inflates a gzip body, stopping as soon as it passes [`MAX_BODY_BYTES`] or
+/// [`MAX_INFLATE_RATIO`] times its compressed size: a bomb is refused after at most that much
+/// output, never inflated whole.
+pub fn inflate(compressed: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let limit = MAX_BODY_BYTES.min(compressed.len().saturating_mul(MAX_INFLATE_RATIO));
+    let mut inflated = Vec::with_capacity(limit.min(compressed.len() * 8) + 1);
+    flate2::read::GzDecoder::new(compressed)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|err| ApiError::MalformedGzip(err.to_string()))?;
+    if inflated.len() > limit {
+        return Err(ApiError::InflatesTooFar {
+            limit: MAX_BODY_BYTES,
+            ratio: MAX_INFLATE_RATIO,
+        });
+    }
+    Ok(inflated)
+}
+
+/// Reads one click (a JSON object) or a batch (a JSON array of 1 to [`MAX_BATCH_CLICKS`]).
+pub fn parse_clicks(json: &[u8]) -> Result<Clicks, ApiError> {
+    let first = json.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'[') {
+        return serde_json::from_slice(json)
+            .map(Clicks::One)
+            .map_err(json_error);
+    }
+    let elements: Vec<&RawValue> = serde_json::from_slice(json).map_err(json_error)?;
+    if elements.is_empty() {
+        return Err(ApiError::EmptyBatch);
+    }
+    if elements.len() > MAX_BATCH_CLICKS {
+        return Err(ApiError::TooManyClicks {
+            sent: elements.len(),
+            limit: MAX_BATCH_CLICKS,
+        });
+    }
+    Ok(Clicks::Batch(
+        elements
+            .into_iter()
+            .map(|raw| serde_json::from_str(raw.get()).map_err(json_error))
+            .collect(),
+    ))
+}
+
+/// A JSON error as the client's mistake it is: unreadable JSON, or JSON of the wrong shape.
+fn json_error(err: serde_json::Error) -> ApiError {
+    match err.classify() {
+        serde_json::error::Category::Data => ApiError::InvalidBody(err.to_string()),
+        _ => ApiError::MalformedJson(err.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn header(value: &str) -> HeaderValue {
+        HeaderValue::from_str(value).unwrap()
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn json_and_beacon_content_types_are_told_apart() {
+        for (value, want) in [
+            ("application/json", BodyFormat::Json),
+            ("Application/JSON; charset=utf-8", BodyFormat::Json),
+            ("text/plain;charset=UTF-8", BodyFormat::Beacon),
+            ("text/plain", BodyFormat::Beacon),
+        ] {
+            assert_eq!(body_format(Some(&header(value))).unwrap(), want, "{value}");
+        }
+        for value in [
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "text/plain; charset=latin1",
+            "text/html",
+        ] {
+            assert!(
+                matches!(
+                    body_format(Some(&header(value))),
+                    Err(ApiError::UnsupportedMediaType)
+                ),
+                "{value}"
+            );
+        }
+        assert!(matches!(
+            body_format(None),
+            Err(ApiError::UnsupportedMediaType)
+        ));
+    }
+
+    #[test]
+    fn gzip_is_the_only_compression_taken() {
+        assert_eq!(body_encoding(None).unwrap(), BodyEncoding::Identity);
+        assert_eq!(
+            body_encoding(Some(&header("identity"))).unwrap(),
+            BodyEncoding::Identity
+        );
+        assert_eq!(
+            body_encoding(Some(&header("GZIP"))).unwrap(),
+            BodyEncoding::Gzip
+        );
+        for other in ["br", "deflate", "gzip, br", "zstd"] {
+            let err = body_encoding(Some(&header(other))).unwrap_err();
+            assert!(err.to_string().contains(other), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_gzip_body_inflates_to_what_was_compressed() {
+        let json = br#"[{"userName":"a","colorName":"red"},{"userName":"b","colorName":"blue"}]"#;
+        assert_eq!(inflate(&gzip(json)).unwrap(), json);
+    }
+
+    #[test]
+    fn a_bomb_is_refused_after_the_cap_not_inflated_whole() {
+        // 16 MiB of zeros compress to about 16 KiB: past both caps.
+        let bomb = gzip(&vec![0u8; 16 * 1024 * 1024]);
+        assert!(bomb.len() < MAX_BODY_BYTES * 2);
+        assert!(matches!(
+            inflate(&bomb),
+            Err(ApiError::InflatesTooFar { .. })
+        ));
+        // Within the size cap but past the ratio: 60 KiB of one byte compress to ~100 bytes.
+        let dense = gzip(&vec![b' '; 60 * 1024]);
+        assert!(dense.len() * MAX_INFLATE_RATIO < 60 * 1024);
+        assert!(matches!(
+            inflate(&dense),
+            Err(ApiError::InflatesTooFar { .. })
+        ));
+        // Past the size cap, whatever the ratio.
+        let random: Vec<u8> = (0..MAX_BODY_BYTES + 10).map(|_| fastrand::u8(..)).collect();
+        assert!(matches!(
+            inflate(&gzip(&random)),
+            Err(ApiError::InflatesTooFar { .. })
+        ));
+    }
+
+    #[test]
+    fn a_broken_gzip_stream_is_a_client_error() {
+        let mut cut = gzip(br#"{"userName":"a","colorName":"red"}"#);
+        cut.truncate(cut.len() / 2);
+        assert!(matches!(inflate(&cut), Err(ApiError::MalformedGzip(_))));
+        assert!(matches!(
+            inflate(b"not gzip at all"),
+            Err(ApiError::MalformedGzip(_))
+        ));
+    }
+
+    #[test]
+    fn an_object_is_one_click_and_an_array_a_batch_read_element_by_element() {
+        let one = parse_clicks(br#" {"userName":"a","colorName":"red","eventId":"x"}"#).unwrap();
+        assert!(
+            matches!(one, Clicks::One(ClickRequest { ref event_id, .. }) if event_id.as_deref() == Some("x"))
+        );
+
+        let batch = parse_clicks(
+            br#"[{"userName":"a","colorName":"red"}, {"userName":1}, {"userName":"b","colorName":"blue"}, 7]"#,
+        )
+        .unwrap();
+        let Clicks::Batch(clicks) = batch else {
+            panic!("not a batch")
+        };
+        assert_eq!(clicks.len(), 4);
+        assert_eq!(clicks[0].as_ref().unwrap().color_name, "red");
+        assert!(matches!(clicks[1], Err(ApiError::InvalidBody(_))));
+        assert_eq!(clicks[2].as_ref().unwrap().user_name, "b");
+        assert!(matches!(clicks[3], Err(ApiError::InvalidBody(_))));
+    }
+
+    #[test]
+    fn batches_are_bounded_and_never_empty() {
+        assert!(matches!(parse_clicks(b"[]"), Err(ApiError::EmptyBatch)));
+        let click = r#"{"userName":"a","colorName":"red"}"#;
+        let full = format!("[{}]", vec![click; MAX_BATCH_CLICKS].join(","));
+        assert!(
+            matches!(parse_clicks(full.as_bytes()), Ok(Clicks::Batch(c)) if c.len() == MAX_BATCH_CLICKS)
+        );
+        let over = format!("[{}]", vec![click; MAX_BATCH_CLICKS + 1].join(","));
+        assert!(matches!(
+            parse_clicks(over.as_bytes()),
+            Err(ApiError::TooManyClicks { sent: 101, .. })
+        ));
+        assert!(matches!(
+            parse_clicks(b"[{\"userName\":"),
+            Err(ApiError::MalformedJson(_))
+        ));
+        assert!(matches!(parse_clicks(b""), Err(ApiError::MalformedJson(_))));
+    }
+}
