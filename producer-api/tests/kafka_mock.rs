@@ -264,3 +264,114 @@ async fn readiness_follows_broker_reachability() {
     );
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_batch_reaches_the_topic_once_and_gzip_bodies_alike() {
+    let cluster = cluster();
+    let bootstrap = cluster.bootstrap_servers();
+    let api = RunningApi::start(Config::for_brokers(&bootstrap)).await;
+    let client = reqwest::Client::new();
+    // What the page sends after an answer was lost: the same 50 clicks, same ids, three times,
+    // the last time compressed.
+    let clicks: Vec<serde_json::Value> = (0..50)
+        .map(|n| {
+            let color = ["red", "green", "blue"][n % 3];
+            serde_json::json!({
+                "userName": format!("user-{n}"),
+                "colorName": color,
+                "eventId": uuid::Uuid::now_v7().to_string(),
+                "clientTimestamp": chrono::Utc::now().to_rfc3339(),
+            })
+        })
+        .collect();
+    let body = serde_json::to_vec(&clicks).unwrap();
+    let gzipped = {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(&body).unwrap();
+        encoder.finish().unwrap()
+    };
+    let mut answers = Vec::new();
+    for (payload, encoding) in [(body.clone(), None), (body, None), (gzipped, Some("gzip"))] {
+        let mut request = client
+            .post(api.url("/api/events"))
+            .header("content-type", "application/json")
+            .body(payload);
+        if let Some(encoding) = encoding {
+            request = request.header("content-encoding", encoding);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 202);
+        answers.push(response.json::<serde_json::Value>().await.unwrap());
+    }
+    for (n, click) in clicks.iter().enumerate() {
+        assert_eq!(answers[0]["results"][n]["eventId"], click["eventId"]);
+        assert!(answers[0]["results"][n].get("duplicate").is_none());
+        assert_eq!(answers[1]["results"][n]["duplicate"], true);
+        assert_eq!(answers[2]["results"][n]["duplicate"], true);
+    }
+    api.stop().await;
+
+    // Everything in the topic (its partitions' ends, after the stop flushed the producer):
+    // each click once, under its own id.
+    let in_topic = {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let reader: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .create()
+            .unwrap();
+        (0..3)
+            .map(|p| {
+                let (low, high) = reader
+                    .fetch_watermarks(TOPIC, p, Duration::from_secs(10))
+                    .unwrap();
+                (high - low) as usize
+            })
+            .sum::<usize>()
+    };
+    assert_eq!(in_topic, 50, "replays reached the topic");
+    let landed = read_topic_async(&bootstrap, TOPIC, 3, 50, Duration::from_secs(20)).await;
+    let mut ids: Vec<String> = landed
+        .iter()
+        .map(|r| r.event.event_id.to_string())
+        .collect();
+    ids.sort();
+    let mut sent: Vec<String> = clicks
+        .iter()
+        .map(|c| c["eventId"].as_str().unwrap().to_owned())
+        .collect();
+    sent.sort();
+    assert_eq!(ids, sent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_names_a_topic_the_brokers_do_not_have() {
+    let cluster = cluster();
+    let mut config = Config::for_brokers(&cluster.bootstrap_servers());
+    config.kafka.topic = "select-colour".into();
+    // As production clusters are set up: a mistyped topic is not created by asking for it.
+    config
+        .kafka
+        .properties
+        .push(("allow.auto.create.topics".into(), "false".into()));
+    config.readiness_probe_interval = Duration::from_millis(200);
+    let api = RunningApi::start(config).await;
+    let readyz = api.url("/readyz");
+    let names_the_topic = || {
+        let url = readyz.clone();
+        async move {
+            let response = reqwest::get(url).await.unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            status == 503
+                && body["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("\"select-colour\" does not exist"))
+        }
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), names_the_topic).await,
+        "readiness never named the missing topic"
+    );
+    api.stop().await;
+}
