@@ -1,5 +1,6 @@
 //! A person's path, in a real browser: headless Chromium opens the page, types a name, clicks
-//! every colour; the events are read back from an in-memory Kafka cluster (`dev-broker`).
+//! every colour, then clicks offline, during a 503, across a reload and just before leaving;
+//! the events are read back from an in-memory Kafka cluster (`dev-broker`), each exactly once.
 
 mod support;
 
@@ -67,15 +68,26 @@ async fn a_person_clicks_every_colour_and_each_click_reaches_the_topic() {
         ["red", "orange", "yellow", "green", "blue", "purple"]
     );
 
-    let landed = read_topic_async(&bootstrap, topic, 3, 6, Duration::from_secs(60)).await;
+    // Every click the person made, the lost-connection ones included, reaches the topic
+    // exactly once: no more records than clicks, and every click's colour among them.
+    let sent: Vec<String> = serde_json::from_value(report["sent"].clone()).unwrap();
+    assert!(sent.len() > colours.len(), "{report}");
+    let landed = read_topic_async(&bootstrap, topic, 3, sent.len(), Duration::from_secs(60)).await;
     let mut landed_colours: Vec<String> =
         landed.iter().map(|r| r.event.color_name.clone()).collect();
     landed_colours.sort();
-    let mut expected = colours.clone();
+    let mut expected = sent.clone();
     expected.sort();
     assert_eq!(
         landed_colours, expected,
         "one event per click, no more, no less"
+    );
+    let ids: std::collections::HashSet<_> = landed.iter().map(|r| r.event.event_id).collect();
+    assert_eq!(ids.len(), sent.len(), "an event id landed twice");
+    assert_eq!(
+        topic_size(&bootstrap, topic),
+        sent.len(),
+        "more records in the topic than clicks"
     );
     for record in &landed {
         let event = &record.event;
@@ -86,9 +98,31 @@ async fn a_person_clicks_every_colour_and_each_click_reaches_the_topic() {
             .client_timestamp
             .expect("the page sends its click time");
         assert!((event.timestamp - client_time).num_seconds().abs() < 60);
+        assert_eq!(
+            event.event_id.get_version_num(),
+            7,
+            "the page makes a UUID v7"
+        );
     }
 
     let _ = stop_web.send(());
     web_task.await.unwrap().unwrap();
     api.stop().await;
+}
+
+/// Records in `topic`, from its partitions' watermarks.
+fn topic_size(bootstrap: &str, topic: &str) -> usize {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let reader: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    (0..common::kafka::DEMO_PARTITIONS)
+        .map(|p| {
+            let (low, high) = reader
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .unwrap();
+            (high - low) as usize
+        })
+        .sum()
 }
