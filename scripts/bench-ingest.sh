@@ -2,7 +2,11 @@
 # Ingest benchmark: wrk at 64 connections for 20 s against producer-api backed by dev-broker
 # (the in-memory Kafka cluster of the demo: 3 brokers, 3 partitions, replication factor 2), and
 # in the same run against a bare axum handler that answers 202 without Kafka (the baseline).
-# Prints requests/s, p50/p99 latency, peak RSS, and the ratio to the baseline.
+# Then producer-api again with batches of 50 clicks per request. Prints requests/s, events/s,
+# p50/p99 latency, peak RSS (each server's high-water mark over its whole life), and the ratios.
+#
+# Goals, pinned: at least 0.8 of the bare handler's requests/s, p99 under 10 ms, peak RSS at
+# most 50 MiB; with 50-click batches at least 5 times the single-click events/s.
 #
 # It measures twice:
 #   shared  every process may use every core, as in a deployment where the collector has the
@@ -11,6 +15,8 @@
 #           compare the CPU each server spends per request. Needs at least two cores.
 #
 #   CONNECTIONS (64)  DURATION (20s)  WRK_THREADS (1)  MODES ("shared pinned")
+#   PROFILE=1: in pinned mode, also records producer-api's single-click run with perf and
+#   prints the top entries (needs perf: Debian's linux-perf).
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -25,15 +31,17 @@ stop_pids() { for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true;
 trap 'stop_pids; rm -rf "$WORK_DIR"' EXIT
 
 ensure_debian_packages wrk curl util-linux
+[ "${PROFILE:-0}" = 1 ] && ensure_debian_packages linux-perf
 log "building release binaries"
 cargo build --locked --release -p producer-api -p dev-broker --bins --example bare_accept
 BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release"
 
-# Runs wrk against $1 and prints "requests_per_s p50_ms p99_ms non_2xx".
+# Runs wrk against $1 with the request script $2 (post-event.lua by default) and prints
+# "requests_per_s p50_ms p99_ms non_2xx".
 load() {
-    local url="$1" out="$WORK_DIR/wrk.out"
+    local url="$1" script="${2:-scripts/bench/post-event.lua}" out="$WORK_DIR/wrk.out"
     "${LOAD_CPUS[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
-        -s scripts/bench/post-event.lua "$url" >"$out"
+        -s "$script" "$url" >"$out"
     python3 - "$out" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
@@ -47,7 +55,9 @@ print(f"{rps:.0f} {ms('50%'):.3f} {ms('99%'):.3f} {int(bad.group(1)) if bad else
 PY
 }
 
-row() { printf '  %-22s %10s   %6s   %6s   %12s   %7s\n' "$@"; }
+row() { printf '  %-30s %10s %10s   %6s   %6s   %12s   %7s\n' "$@"; }
+# The peak RSS a server wrote when it stopped (scripts/bench/peak-rss.py).
+stopped_rss() { stop_pids; cat "$WORK_DIR/$1.rss"; }
 REPORT="$WORK_DIR/report"
 : >"$REPORT"
 
@@ -60,46 +70,82 @@ for mode in $MODES; do
     fi
 
     bare_port="$(free_port)"
-    "${SERVER_CPUS[@]}" "$BIN/examples/bare_accept" "127.0.0.1:$bare_port" 2>/dev/null &
+    "${SERVER_CPUS[@]}" scripts/bench/peak-rss.py "$WORK_DIR/bare.rss" \
+        "$BIN/examples/bare_accept" "127.0.0.1:$bare_port" 2>/dev/null &
     bare_pid=$!; PIDS+=("$bare_pid")
     wait_for_port 127.0.0.1 "$bare_port"
     log "$mode: bare axum handler, $CONNECTIONS connections, $DURATION"
     read -r bare_rps bare_p50 bare_p99 bare_bad <<<"$(load "http://127.0.0.1:$bare_port/api/events")"
-    bare_rss="$(peak_rss_mib "$bare_pid")"
-    stop_pids
+    bare_rss="$(stopped_rss bare)"
 
-    api_port="$(free_port)"
-    start_dev_broker "$BIN/dev-broker" "$WORK_DIR/dev-broker.log"; PIDS+=("$DEV_BROKER_PID")
-    [ ${#LOAD_CPUS[@]} -eq 0 ] || taskset -a -p -c "${LOAD_CPUS[2]}" "$DEV_BROKER_PID" >/dev/null
-    KAFKA_BOOTSTRAP_SERVERS="$DEV_BROKER_BOOTSTRAP" LISTEN_ADDR="127.0.0.1:$api_port" RUST_LOG=warn \
-        "${SERVER_CPUS[@]}" "$BIN/producer-api" >"$WORK_DIR/api.log" 2>&1 &
-    api_pid=$!; PIDS+=("$api_pid")
-    wait_for_http "http://127.0.0.1:$api_port/readyz" 60
+    # Starts producer-api on a fresh broker; its peak RSS goes to $1.rss.
+    start_api() {
+        api_port="$(free_port)"
+        start_dev_broker "$BIN/dev-broker" "$WORK_DIR/dev-broker.log"; PIDS+=("$DEV_BROKER_PID")
+        [ ${#LOAD_CPUS[@]} -eq 0 ] || taskset -a -p -c "${LOAD_CPUS[2]}" "$DEV_BROKER_PID" >/dev/null
+        KAFKA_BOOTSTRAP_SERVERS="$DEV_BROKER_BOOTSTRAP" LISTEN_ADDR="127.0.0.1:$api_port" RUST_LOG=warn \
+            "${SERVER_CPUS[@]}" scripts/bench/peak-rss.py "$WORK_DIR/$1.rss" "$BIN/producer-api" \
+            >"$WORK_DIR/$1.log" 2>&1 &
+        api_pid=$!; PIDS+=("$api_pid")
+        wait_for_http "http://127.0.0.1:$api_port/readyz" 60
+    }
+    # Every accepted event delivered? Prints "accepted delivered failed" once the queue drained.
+    deliveries() {
+        local metrics deadline=$((SECONDS + 30))
+        while :; do
+            metrics="$(curl -fsS "http://127.0.0.1:$api_port/metrics")"
+            [ "$(awk '$1 == "producer_api_producer_queue_depth" { print $2 }' <<<"$metrics")" = 0 ] && break
+            [ $SECONDS -lt $deadline ] || break
+            sleep 0.2
+        done
+        awk '$1 == "producer_api_events_accepted_total" { a = $2 } $1 == "producer_api_events_delivered_total" { d = $2 }
+             $1 == "producer_api_delivery_failures_total" { f = $2 } END { print a + 0, d + 0, f + 0 }' <<<"$metrics"
+    }
+
+    start_api single
     log "$mode: producer-api on dev-broker, $CONNECTIONS connections, $DURATION"
+    if [ "${PROFILE:-0}" = 1 ] && [ "$mode" = pinned ]; then
+        perf record -F 999 -g -o "$WORK_DIR/perf.data" -p "$(pgrep -P "$api_pid" -f producer-api)" \
+            >"$WORK_DIR/perf.log" 2>&1 &
+        perf_pid=$!
+    fi
     read -r api_rps api_p50 api_p99 api_bad <<<"$(load "http://127.0.0.1:$api_port/api/events")"
-    api_rss="$(peak_rss_mib "$api_pid")"
-    sleep 2
-    metrics="$(curl -fsS "http://127.0.0.1:$api_port/metrics")"
-    metric() { awk -v m="$1" '$1 == m { print $2 }' <<<"$metrics"; }
-    accepted="$(metric producer_api_events_accepted_total)"
-    delivered="$(metric producer_api_events_delivered_total)"
-    failed="$(metric producer_api_delivery_failures_total)"
-    stop_pids
+    if [ -n "${perf_pid:-}" ]; then
+        kill -INT "$perf_pid"; wait "$perf_pid" || true; unset perf_pid
+        perf report -i "$WORK_DIR/perf.data" --no-children --sort symbol --percent-limit 1.5 --stdio 2>/dev/null \
+            | grep -E '^ +[0-9.]+%' | head -25 >"$WORK_DIR/profile"
+    fi
+    read -r accepted delivered failed <<<"$(deliveries)"
+    api_rss="$(stopped_rss single)"
 
-    ratio="$(python3 -c "print(f'{$api_rps / $bare_rps:.2f}')")"
+    start_api batch
+    log "$mode: producer-api on dev-broker, batches of 50 clicks, $CONNECTIONS connections, $DURATION"
+    read -r batch_rps batch_p50 batch_p99 batch_bad <<<"$(load "http://127.0.0.1:$api_port/api/events" scripts/bench/post-batch.lua)"
+    read -r batch_accepted batch_delivered batch_failed <<<"$(deliveries)"
+    batch_rss="$(stopped_rss batch)"
+
+    read -r ratio batch_ratio batch_events <<<"$(python3 -c "print(f'{$api_rps / $bare_rps:.2f} {$batch_rps * 50 / $api_rps:.2f} {$batch_rps * 50:.0f}')")"
     {
         echo
         echo "[$mode] server ${SERVER_CPUS[*]:-on any core}; wrk and broker ${LOAD_CPUS[*]:-on any core}"
-        row "" "requests/s" "p50 ms" "p99 ms" "peak RSS MiB" "non-2xx"
-        row "bare axum handler" "$bare_rps" "$bare_p50" "$bare_p99" "$bare_rss" "$bare_bad"
-        row "producer-api + broker" "$api_rps" "$api_p50" "$api_p99" "$api_rss" "$api_bad"
-        echo "  throughput ratio: $ratio (goal >= 0.80); producer-api p99 $api_p99 ms (goal < 10 ms)"
-        echo "  events accepted $accepted, delivered to Kafka $delivered, delivery failures $failed"
+        row "" "requests/s" "events/s" "p50 ms" "p99 ms" "peak RSS MiB" "non-2xx"
+        row "bare axum handler" "$bare_rps" "$bare_rps" "$bare_p50" "$bare_p99" "$bare_rss" "$bare_bad"
+        row "producer-api + broker" "$api_rps" "$api_rps" "$api_p50" "$api_p99" "$api_rss" "$api_bad"
+        row "producer-api, 50-click batches" "$batch_rps" "$batch_events" "$batch_p50" "$batch_p99" "$batch_rss" "$batch_bad"
+        echo "  throughput ratio: $ratio (goal >= 0.80); p99 $api_p99 ms (goal < 10 ms); peak RSS $api_rss MiB (goal <= 50)"
+        echo "  batches: $batch_ratio times the single-click events/s (goal >= 5)"
+        echo "  single clicks: accepted $accepted, delivered to Kafka $delivered, delivery failures $failed"
+        echo "  batches: accepted $batch_accepted, delivered to Kafka $batch_delivered, delivery failures $batch_failed"
+        if [ -s "$WORK_DIR/profile" ]; then
+            echo "  producer-api's profile, single clicks (perf, self time by symbol):"
+            sed 's/^/    /' "$WORK_DIR/profile"
+            : >"$WORK_DIR/profile"
+        fi
     } >>"$REPORT"
 done
 
 echo
 echo "ingest benchmark: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)," \
      "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "wrk $WRK_THREADS thread, $CONNECTIONS connections, $DURATION, POST /api/events (a JSON click)"
+echo "wrk $WRK_THREADS thread, $CONNECTIONS connections, $DURATION, POST /api/events (a JSON click, or 50)"
 cat "$REPORT"

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use producer_api::Config;
-use support::{RunningApi, read_topic_async};
+use support::{RunningApi, read_topic_async, topic_size};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium and playwright-core: run scripts/test.sh"]
@@ -85,7 +85,7 @@ async fn a_person_clicks_every_colour_and_each_click_reaches_the_topic() {
     let ids: std::collections::HashSet<_> = landed.iter().map(|r| r.event.event_id).collect();
     assert_eq!(ids.len(), sent.len(), "an event id landed twice");
     assert_eq!(
-        topic_size(&bootstrap, topic),
+        topic_size(&bootstrap, topic, common::kafka::DEMO_PARTITIONS),
         sent.len(),
         "more records in the topic than clicks"
     );
@@ -108,21 +108,4 @@ async fn a_person_clicks_every_colour_and_each_click_reaches_the_topic() {
     let _ = stop_web.send(());
     web_task.await.unwrap().unwrap();
     api.stop().await;
-}
-
-/// Records in `topic`, from its partitions' watermarks.
-fn topic_size(bootstrap: &str, topic: &str) -> usize {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let reader: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .unwrap();
-    (0..common::kafka::DEMO_PARTITIONS)
-        .map(|p| {
-            let (low, high) = reader
-                .fetch_watermarks(topic, p, Duration::from_secs(10))
-                .unwrap();
-            (high - low) as usize
-        })
-        .sum()
 }

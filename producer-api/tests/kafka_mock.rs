@@ -12,7 +12,7 @@ use producer_api::Config;
 use producer_api::metrics::ApiMetrics;
 use producer_api::publisher::{EnqueueError, EventPublisher, KafkaPublisher};
 use rdkafka::mocking::MockCluster;
-use support::{RunningApi, partition_counts, post_click, read_topic_async, wait_until};
+use support::{RunningApi, partition_counts, post_click, read_topic_async, topic_size, wait_until};
 
 const TOPIC: &str = "select-color";
 
@@ -314,21 +314,7 @@ async fn a_replayed_batch_reaches_the_topic_once_and_gzip_bodies_alike() {
 
     // Everything in the topic (its partitions' ends, after the stop flushed the producer):
     // each click once, under its own id.
-    let in_topic = {
-        use rdkafka::consumer::{BaseConsumer, Consumer};
-        let reader: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .create()
-            .unwrap();
-        (0..3)
-            .map(|p| {
-                let (low, high) = reader
-                    .fetch_watermarks(TOPIC, p, Duration::from_secs(10))
-                    .unwrap();
-                (high - low) as usize
-            })
-            .sum::<usize>()
-    };
+    let in_topic = topic_size(&bootstrap, TOPIC, 3);
     assert_eq!(in_topic, 50, "replays reached the topic");
     let landed = read_topic_async(&bootstrap, TOPIC, 3, 50, Duration::from_secs(20)).await;
     let mut ids: Vec<String> = landed

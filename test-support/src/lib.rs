@@ -21,5 +21,5 @@ pub mod wait;
 
 pub use collector::{RunningApi, post_bursts, post_click, post_clicks};
 pub use produce::{produce, produce_in_background, produce_raw};
-pub use topic::{partition_counts, read_topic, read_topic_async};
+pub use topic::{partition_counts, read_topic, read_topic_async, topic_size};
 pub use wait::wait_until;

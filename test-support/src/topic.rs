@@ -70,6 +70,23 @@ pub async fn read_topic_async(
         .unwrap()
 }
 
+/// Records in `topic` now, from the watermarks of its first `partitions` partitions: with
+/// [`read_topic`] it tells "each record once" from "these records and more".
+pub fn topic_size(bootstrap: &str, topic: &str, partitions: i32) -> usize {
+    let reader: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    (0..partitions)
+        .map(|p| {
+            let (low, high) = reader
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .unwrap();
+            usize::try_from(high - low).unwrap()
+        })
+        .sum()
+}
+
 /// Events per partition.
 pub fn partition_counts(landed: &[Landed]) -> HashMap<i32, usize> {
     let mut counts = HashMap::new();
