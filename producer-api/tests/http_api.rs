@@ -671,3 +671,60 @@ async fn an_event_id_far_from_the_clock_is_refused_naming_the_field() {
         );
     }
 }
+
+#[tokio::test]
+async fn malformed_requests_of_every_kind_get_a_4xx_never_a_5xx() {
+    let publisher = Arc::new(RecordingPublisher::default());
+    let router = router(publisher.clone());
+    let mut rng = fastrand::Rng::with_seed(7);
+    let click = r#"{"userName":"a","colorName":"red"}"#;
+    let mut bodies: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"null".to_vec(),
+        b"[null]".to_vec(),
+        b"[[]]".to_vec(),
+        b"\"text\"".to_vec(),
+        b"{\"userName\":\"a\",\"colorName\":\"red\",\"eventId\":7}".to_vec(),
+        b"{\"userName\":\"a\",\"colorName\":\"red\",\"clientTimestamp\":[]}".to_vec(),
+        "[".repeat(10_000).into_bytes(),
+        format!("[{}", click).into_bytes(),
+        format!("[{click},]").into_bytes(),
+        vec![0xff, 0xfe, 0x00],
+        gzip(b"{oops"),
+        gzip(&gzip(click.as_bytes())),
+    ];
+    // Valid clicks cut at every length, and random bytes.
+    let batch = format!("[{click},{click}]");
+    bodies.extend((1..batch.len()).map(|n| batch.as_bytes()[..n].to_vec()));
+    bodies.extend((0..40).map(|_| {
+        let len = rng.usize(1..400);
+        (0..len).map(|_| rng.u8(..)).collect()
+    }));
+    let mut requests = 0;
+    for body in &bodies {
+        for (content_type, encoding) in [
+            ("application/json", None),
+            ("text/plain;charset=UTF-8", None),
+            ("application/json", Some("gzip")),
+            ("application/json; charset=latin1", None),
+        ] {
+            let mut request = Request::post("/api/events")
+                .header(header::CONTENT_TYPE, content_type)
+                .header(header::ORIGIN, PAGE);
+            if let Some(encoding) = encoding {
+                request = request.header(header::CONTENT_ENCODING, encoding);
+            }
+            let (status, _, answer) =
+                call(&router, request.body(Body::from(body.clone())).unwrap()).await;
+            requests += 1;
+            assert!(
+                status.is_client_error()
+                    && (answer["error"]["code"].is_string() || answer["results"].is_array()),
+                "{status} for {:?} as {content_type} {encoding:?}: {answer}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+    assert!(publisher.events.lock().unwrap().is_empty());
+    assert!(requests > 300, "{requests}");
+}
