@@ -56,8 +56,15 @@ PY
 }
 
 row() { printf '  %-30s %10s %10s   %6s   %6s   %12s   %7s\n' "$@"; }
-# The peak RSS a server wrote when it stopped (scripts/bench/peak-rss.py).
-stopped_rss() { stop_pids; cat "$WORK_DIR/$1.rss"; }
+# The peak RSS a server wrote when it stopped (scripts/bench/peak-rss.py); call stop_pids first.
+stopped_rss() {
+    local file="$WORK_DIR/$1.rss" deadline=$((SECONDS + 30))
+    until [ -s "$file" ]; do
+        [ $SECONDS -lt $deadline ] || die "$1: no peak RSS written within 30 s of its stop"
+        sleep 0.1
+    done
+    cat "$file"
+}
 REPORT="$WORK_DIR/report"
 : >"$REPORT"
 
@@ -76,7 +83,7 @@ for mode in $MODES; do
     wait_for_port 127.0.0.1 "$bare_port"
     log "$mode: bare axum handler, $CONNECTIONS connections, $DURATION"
     read -r bare_rps bare_p50 bare_p99 bare_bad <<<"$(load "http://127.0.0.1:$bare_port/api/events")"
-    bare_rss="$(stopped_rss bare)"
+    stop_pids; bare_rss="$(stopped_rss bare)"
 
     # Starts producer-api on a fresh broker; its peak RSS goes to $1.rss.
     start_api() {
@@ -116,13 +123,13 @@ for mode in $MODES; do
             | grep -E '^ +[0-9.]+%' | head -25 >"$WORK_DIR/profile"
     fi
     read -r accepted delivered failed <<<"$(deliveries)"
-    api_rss="$(stopped_rss single)"
+    stop_pids; api_rss="$(stopped_rss single)"
 
     start_api batch
     log "$mode: producer-api on dev-broker, batches of 50 clicks, $CONNECTIONS connections, $DURATION"
     read -r batch_rps batch_p50 batch_p99 batch_bad <<<"$(load "http://127.0.0.1:$api_port/api/events" scripts/bench/post-batch.lua)"
     read -r batch_accepted batch_delivered batch_failed <<<"$(deliveries)"
-    batch_rss="$(stopped_rss batch)"
+    stop_pids; batch_rss="$(stopped_rss batch)"
 
     read -r ratio batch_ratio batch_events <<<"$(python3 -c "print(f'{$api_rps / $bare_rps:.2f} {$batch_rps * 50 / $api_rps:.2f} {$batch_rps * 50:.0f}')")"
     {

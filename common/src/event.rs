@@ -193,7 +193,40 @@ pub fn json_field_names() -> (
 
 /// Formats a time the way every event field carries it: RFC 3339, UTC, milliseconds, `Z`.
 pub fn format_timestamp(at: &DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+    let mut buffer = [0; TIMESTAMP_LEN];
+    match write_timestamp(at, &mut buffer) {
+        Some(text) => text.to_owned(),
+        None => at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+const TIMESTAMP_LEN: usize = 24;
+
+/// Writes `at` as [`format_timestamp`] does into `buffer`, digit by digit: every event carries
+/// two times, and chrono's general formatter costs more than the rest of the encoding. `None`
+/// for years outside 0 to 9999, which that shape cannot hold.
+fn write_timestamp<'b>(at: &DateTime<Utc>, buffer: &'b mut [u8; TIMESTAMP_LEN]) -> Option<&'b str> {
+    use chrono::{Datelike, Timelike};
+    let year = u32::try_from(at.year()).ok().filter(|y| *y <= 9999)?;
+    let millis = at.timestamp_subsec_millis().min(999);
+    let fields = [
+        (0, year, 4),
+        (5, at.month(), 2),
+        (8, at.day(), 2),
+        (11, at.hour(), 2),
+        (14, at.minute(), 2),
+        (17, at.second(), 2),
+        (20, millis, 3),
+    ];
+    *buffer = *b"0000-00-00T00:00:00.000Z";
+    for (start, mut value, width) in fields {
+        for at in (start..start + width).rev() {
+            buffer[at] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    std::str::from_utf8(buffer).ok()
 }
 
 fn truncate_to_millis(at: DateTime<Utc>) -> DateTime<Utc> {
@@ -205,7 +238,11 @@ mod rfc3339_millis {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::format_timestamp(at))
+        let mut buffer = [0; super::TIMESTAMP_LEN];
+        match super::write_timestamp(at, &mut buffer) {
+            Some(text) => s.serialize_str(text),
+            None => s.serialize_str(&super::format_timestamp(at)),
+        }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
@@ -238,6 +275,39 @@ mod rfc3339_millis_option {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn timestamps_are_written_as_chrono_writes_them() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        let edges = [
+            0,
+            1,
+            999,
+            253_402_300_799_999,
+            951_782_400_000,
+            1_767_225_599_999,
+        ];
+        let randoms = (0..10_000).map(|_| rng.i64(0..253_402_300_800_000));
+        for millis in edges.into_iter().chain(randoms) {
+            let at = DateTime::from_timestamp_millis(millis).unwrap();
+            assert_eq!(
+                format_timestamp(&at),
+                at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                "{millis}"
+            );
+        }
+        // Beyond what four digits of year hold, chrono's own form.
+        let far = Utc.with_ymd_and_hms(12_345, 1, 2, 3, 4, 5).unwrap();
+        assert_eq!(
+            format_timestamp(&far),
+            far.to_rfc3339_opts(SecondsFormat::Millis, true)
+        );
+        let before = DateTime::from_timestamp_millis(-62_198_755_200_000).unwrap();
+        assert_eq!(
+            format_timestamp(&before),
+            before.to_rfc3339_opts(SecondsFormat::Millis, true)
+        );
+    }
 
     const CHROME_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 

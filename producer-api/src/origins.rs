@@ -47,9 +47,9 @@ impl Throttle {
 }
 
 impl OriginGuard {
-    pub fn new(allowed: &[HeaderValue], metrics: Arc<ApiMetrics>) -> Self {
+    pub fn new(allowed: Arc<[HeaderValue]>, metrics: Arc<ApiMetrics>) -> Self {
         OriginGuard {
-            allowed: allowed.into(),
+            allowed,
             metrics,
             log: Arc::default(),
         }

@@ -92,12 +92,17 @@ pub struct HttpSettings {
 }
 
 pub fn app(state: AppState, settings: &HttpSettings) -> Router {
+    // Shared, not copied: the layers are cloned for every request.
+    let allowed: Arc<[HeaderValue]> = settings.cors_allowed_origins.clone().into();
     let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::list(settings.cors_allowed_origins.clone()))
+        .allow_origin(AllowOrigin::predicate({
+            let allowed = Arc::clone(&allowed);
+            move |origin, _| allowed.contains(origin)
+        }))
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::CONTENT_TYPE, header::CONTENT_ENCODING])
         .max_age(Duration::from_secs(3600));
-    let origins = OriginGuard::new(&settings.cors_allowed_origins, state.metrics.clone());
+    let origins = OriginGuard::new(allowed, state.metrics.clone());
     Router::new()
         .route("/api/events", post(post_events))
         .route("/api/select", get(select_color))
