@@ -120,7 +120,8 @@ for mode in $MODES; do
     if [ -n "${perf_pid:-}" ]; then
         kill -INT "$perf_pid"; wait "$perf_pid" || true; unset perf_pid
         perf report -i "$WORK_DIR/perf.data" --no-children --sort symbol --percent-limit 1.5 --stdio 2>/dev/null \
-            | grep -E '^ +[0-9.]+%' | head -25 >"$WORK_DIR/profile"
+            | grep -E '^ +[0-9.]+%' | awk '{ $1 = $1; print }' | sed 's/ - -$//' | cut -c1-110 \
+            | head -25 >"$WORK_DIR/profile"
     fi
     read -r accepted delivered failed <<<"$(deliveries)"
     stop_pids; api_rss="$(stopped_rss single)"

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -175,19 +175,37 @@ impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct ApiQuery<T>(pub T);
 
+/// How a POST body is framed and encoded, read from its headers without copying them; a beacon
+/// must name its origin.
+pub struct BodyKind {
+    pub encoding: BodyEncoding,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for BodyKind {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let headers = &parts.headers;
+        let format = intake::body_format(headers.get(header::CONTENT_TYPE))?;
+        let encoding = intake::body_encoding(headers.get(header::CONTENT_ENCODING))?;
+        // A beacon is a simple request, which CORS does not guard; browsers always name its
+        // origin, and one not allowed was refused before this.
+        if format == BodyFormat::Beacon && !headers.contains_key(header::ORIGIN) {
+            return Err(ApiError::OriginRequired);
+        }
+        Ok(BodyKind { encoding })
+    }
+}
+
 async fn post_events(
     State(state): State<AppState>,
     UserAgent(user_agent): UserAgent,
-    headers: HeaderMap,
+    BodyKind { encoding }: BodyKind,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let format = intake::body_format(headers.get(header::CONTENT_TYPE))?;
-    let encoding = intake::body_encoding(headers.get(header::CONTENT_ENCODING))?;
-    // A beacon is a simple request, which CORS does not guard; browsers always name its
-    // origin, and one not allowed was refused before this.
-    if format == BodyFormat::Beacon && !headers.contains_key(header::ORIGIN) {
-        return Err(ApiError::OriginRequired);
-    }
     let body = body?;
     let json = match encoding {
         BodyEncoding::Identity => Cow::Borrowed(&body[..]),
