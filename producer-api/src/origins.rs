@@ -8,13 +8,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-use crate::metrics::{ApiMetrics, ReasonLabel};
+use crate::metrics::ApiMetrics;
 
 /// Shortest time between two log lines about refused origins.
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -59,6 +57,22 @@ impl OriginGuard {
         self.allowed.contains(origin)
     }
 
+    pub fn metrics(&self) -> &ApiMetrics {
+        &self.metrics
+    }
+
+    /// Counts and logs a request from an origin not allowed; a POST from one is refused.
+    pub fn refusal(&self, request: &Request) -> Option<ApiError> {
+        let origin = request.headers().get(header::ORIGIN)?;
+        if self.allows(origin) {
+            return None;
+        }
+        self.refused(origin, request.method(), request.uri().path());
+        (request.method() == Method::POST).then(|| {
+            ApiError::OriginNotAllowed(String::from_utf8_lossy(origin.as_bytes()).into_owned())
+        })
+    }
+
     fn refused(&self, origin: &HeaderValue, method: &Method, path: &str) {
         self.metrics.origins_refused.inc();
         let due = self
@@ -77,32 +91,6 @@ impl OriginGuard {
             );
         }
     }
-}
-
-/// Middleware: counts and logs requests from origins not allowed, and refuses their POSTs.
-pub async fn check_origin(
-    State(guard): State<OriginGuard>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if let Some(origin) = request.headers().get(header::ORIGIN)
-        && !guard.allows(origin)
-    {
-        guard.refused(origin, request.method(), request.uri().path());
-        if request.method() == Method::POST {
-            let refusal =
-                ApiError::OriginNotAllowed(String::from_utf8_lossy(origin.as_bytes()).into_owned());
-            guard
-                .metrics
-                .events_rejected
-                .get_or_create(&ReasonLabel {
-                    reason: refusal.code(),
-                })
-                .inc();
-            return refusal.into_response();
-        }
-    }
-    next.run(request).await
 }
 
 #[cfg(test)]
