@@ -23,6 +23,12 @@ pub enum EventError {
     UserNameTooLong { chars: usize },
     #[error("userName contains a control character (U+{code_point:04X})")]
     UserNameControlCharacter { code_point: u32 },
+    #[error(
+        "userName contains a bidirectional control (U+{code_point:04X}), which can make text read differently from what it is"
+    )]
+    UserNameBidiControl { code_point: u32 },
+    #[error("userName has no visible character")]
+    UserNameInvisible,
     #[error("colorName {color:?} is not in the palette ({palette})")]
     UnknownColor { color: String, palette: String },
     #[error("schemaVersion {found} is not supported (this build reads {SCHEMA_VERSION})")]
@@ -38,6 +44,8 @@ impl EventError {
             EventError::EmptyUserName => "empty_user_name",
             EventError::UserNameTooLong { .. } => "user_name_too_long",
             EventError::UserNameControlCharacter { .. } => "user_name_control_character",
+            EventError::UserNameBidiControl { .. } => "user_name_bidi_control",
+            EventError::UserNameInvisible => "user_name_invisible",
             EventError::UnknownColor { .. } => "unknown_color",
             EventError::UnsupportedSchemaVersion { .. } => "unsupported_schema_version",
             EventError::Malformed(_) => "malformed_event",
@@ -45,7 +53,8 @@ impl EventError {
     }
 }
 
-/// Trims a user name and checks it: 1 to 64 characters of any script, no control characters.
+/// Trims a user name and checks it: 1 to 64 characters of any script, at least one of them
+/// visible, no control characters and no bidirectional controls.
 pub fn normalize_user_name(raw: &str) -> Result<String, EventError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
@@ -56,11 +65,36 @@ pub fn normalize_user_name(raw: &str) -> Result<String, EventError> {
             code_point: control as u32,
         });
     }
+    if let Some(bidi) = trimmed.chars().find(|&c| is_bidi_control(c)) {
+        return Err(EventError::UserNameBidiControl {
+            code_point: bidi as u32,
+        });
+    }
+    if trimmed.chars().all(is_invisible) {
+        return Err(EventError::UserNameInvisible);
+    }
     let chars = trimmed.chars().count();
     if chars > USER_NAME_MAX_CHARS {
         return Err(EventError::UserNameTooLong { chars });
     }
     Ok(trimmed.to_owned())
+}
+
+/// Characters that reorder the text around them (Unicode's explicit bidirectional formatting
+/// and marks): in a name they can make it display as something else.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that show nothing on their own: white space and Unicode's default-ignorable
+/// code points (zero-width spaces and joiners, fillers, variation selectors, tags).
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}'
+            | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+            | '\u{E0000}'..='\u{E0FFF}')
 }
 
 /// The browser a click came from, as the collector's user-agent parser (`woothee`) saw it.
@@ -435,6 +469,39 @@ mod tests {
             normalize_user_name("a\u{0007}b"),
             Err(EventError::UserNameControlCharacter { code_point: 7 })
         );
+        assert_eq!(
+            normalize_user_name("abc\u{202E}gpj.exe"),
+            Err(EventError::UserNameBidiControl { code_point: 0x202E })
+        );
+        assert_eq!(
+            normalize_user_name("\u{2067}x"),
+            Err(EventError::UserNameBidiControl { code_point: 0x2067 })
+        );
+        for invisible in [
+            "\u{200B}",
+            "\u{200B}\u{200B}\u{FEFF}",
+            "\u{3164}",
+            "\u{2060} \u{00AD}",
+        ] {
+            assert_eq!(
+                normalize_user_name(invisible),
+                Err(EventError::UserNameInvisible),
+                "{invisible:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_with_joiners_between_visible_characters_are_kept() {
+        for name in [
+            "👨\u{200D}👩\u{200D}👧",
+            "❤\u{FE0F}",
+            "a\u{200B}b",
+            "עברית",
+            "العربية",
+        ] {
+            assert_eq!(normalize_user_name(name).as_deref(), Ok(name));
+        }
     }
 
     #[test]

@@ -40,7 +40,9 @@ pub enum ApiError {
     InvalidEventId(#[from] crate::dedup::EventIdError),
     #[error("origin {0} is not allowed to send clicks")]
     OriginNotAllowed(String),
-    #[error("a text/plain request must name its Origin")]
+    #[error(
+        "this request must come from an allowed page: a text/plain POST must name its Origin, and a cross-site GET is refused"
+    )]
     OriginRequired,
     #[error("cannot read the request body: {0}")]
     UnreadableBody(String),

@@ -130,9 +130,7 @@ pub fn inflate(compressed: &[u8]) -> Result<Vec<u8>, ApiError> {
 pub fn parse_clicks(json: &[u8]) -> Result<Clicks, ApiError> {
     let first = json.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'[') {
-        return serde_json::from_slice(json)
-            .map(Clicks::One)
-            .map_err(json_error);
+        return parse_click(json).map(Clicks::One);
     }
     let elements: Vec<&RawValue> = serde_json::from_slice(json).map_err(json_error)?;
     if elements.is_empty() {
@@ -147,9 +145,25 @@ pub fn parse_clicks(json: &[u8]) -> Result<Clicks, ApiError> {
     Ok(Clicks::Batch(
         elements
             .into_iter()
-            .map(|raw| serde_json::from_str(raw.get()).map_err(json_error))
+            .map(|raw| parse_click(raw.get().as_bytes()))
             .collect(),
     ))
+}
+
+/// Reads one click, which must be a JSON object: serde would also read the fields in order
+/// from an array, so `["a","red"]` would pass for a click.
+fn parse_click(json: &[u8]) -> Result<ClickRequest, ApiError> {
+    let first = json.iter().find(|b| !b.is_ascii_whitespace());
+    if matches!(
+        first,
+        Some(b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9')
+    ) {
+        // Valid JSON of the wrong kind is the body's shape, not its syntax.
+        if serde_json::from_slice::<serde::de::IgnoredAny>(json).is_ok() {
+            return Err(ApiError::InvalidBody("a click is a JSON object".into()));
+        }
+    }
+    serde_json::from_slice(json).map_err(json_error)
 }
 
 /// A JSON error as the client's mistake it is: unreadable JSON, or JSON of the wrong shape.
@@ -283,6 +297,28 @@ mod tests {
         assert!(matches!(clicks[1], Err(ApiError::InvalidBody(_))));
         assert_eq!(clicks[2].as_ref().unwrap().user_name, "b");
         assert!(matches!(clicks[3], Err(ApiError::InvalidBody(_))));
+
+        // Fields in order, as an array, are not a click, alone or in a batch.
+        let Clicks::Batch(clicks) = parse_clicks(br#"[["arr","red"]]"#).unwrap() else {
+            panic!("not a batch")
+        };
+        assert!(matches!(&clicks[0], Err(ApiError::InvalidBody(m)) if m.contains("object")));
+        let Clicks::Batch(clicks) = parse_clicks(br#"["arr","red"]"#).unwrap() else {
+            panic!("not a batch")
+        };
+        assert!(
+            clicks
+                .iter()
+                .all(|c| matches!(c, Err(ApiError::InvalidBody(_))))
+        );
+        assert!(matches!(
+            parse_clicks(b"\"text\""),
+            Err(ApiError::InvalidBody(_))
+        ));
+        assert!(matches!(
+            parse_clicks(b"[1,"),
+            Err(ApiError::MalformedJson(_))
+        ));
     }
 
     #[test]

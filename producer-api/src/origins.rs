@@ -13,6 +13,22 @@ use axum::http::{HeaderValue, Method, header};
 
 use crate::error::ApiError;
 use crate::metrics::ApiMetrics;
+use crate::throttle::Throttle;
+
+/// The reference design's click endpoint, a simple GET.
+const SELECT_PATH: &str = "/api/select";
+
+/// The origin (`scheme://host:port`) of a `Referer`; an unreadable one stands for itself, which
+/// no allow-list holds.
+fn origin_of_referer(referer: &HeaderValue) -> HeaderValue {
+    referer
+        .to_str()
+        .ok()
+        .and_then(|text| url::Url::parse(text).ok())
+        .map(|url| url.origin().ascii_serialization())
+        .and_then(|origin| HeaderValue::from_str(&origin).ok())
+        .unwrap_or_else(|| referer.clone())
+}
 
 /// Shortest time between two log lines about refused origins.
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -22,26 +38,6 @@ pub struct OriginGuard {
     allowed: Arc<[HeaderValue]>,
     metrics: Arc<ApiMetrics>,
     log: Arc<Mutex<Throttle>>,
-}
-
-/// When the last line was logged, and how many refusals went unlogged since.
-#[derive(Debug, Default)]
-struct Throttle {
-    last: Option<Instant>,
-    unlogged: u64,
-}
-
-impl Throttle {
-    /// Records one refusal at `now`; returns how many (this one included) to report if a line
-    /// is due.
-    fn record(&mut self, now: Instant, every: Duration) -> Option<u64> {
-        self.unlogged += 1;
-        if self.last.is_some_and(|at| now.duration_since(at) < every) {
-            return None;
-        }
-        self.last = Some(now);
-        Some(std::mem::take(&mut self.unlogged))
-    }
 }
 
 impl OriginGuard {
@@ -61,16 +57,49 @@ impl OriginGuard {
         &self.metrics
     }
 
-    /// Counts and logs a request from an origin not allowed; a POST from one is refused.
+    /// Counts and logs a request from an origin not allowed, and says why it is refused: a
+    /// POST from such an origin, and a click by `GET /api/select` from one.
+    ///
+    /// `GET /api/select` is a simple request that any page can make with an `<img>`, which
+    /// names no `Origin`: there the page is known by its `Referer`, and where a browser sends
+    /// neither (a `no-referrer` policy), by `Sec-Fetch-Site: cross-site`. A request naming no
+    /// page at all (curl, a server) is taken, as the reference design's clients send it.
     pub fn refusal(&self, request: &Request) -> Option<ApiError> {
-        let origin = request.headers().get(header::ORIGIN)?;
-        if self.allows(origin) {
-            return None;
+        let headers = request.headers();
+        let is_click = request.method() == Method::POST
+            || (request.method() == Method::GET && request.uri().path() == SELECT_PATH);
+        let page = match headers.get(header::ORIGIN) {
+            Some(origin) => Some(origin.clone()),
+            None if is_click && request.method() == Method::GET => {
+                headers.get(header::REFERER).map(origin_of_referer)
+            }
+            None => None,
+        };
+        match page {
+            Some(page) if !self.allows(&page) => {
+                self.refused(&page, request.method(), request.uri().path());
+                is_click.then(|| {
+                    ApiError::OriginNotAllowed(
+                        String::from_utf8_lossy(page.as_bytes()).into_owned(),
+                    )
+                })
+            }
+            Some(_) => None,
+            None if is_click
+                && request.method() == Method::GET
+                && headers
+                    .get("sec-fetch-site")
+                    .is_some_and(|site| site == "cross-site") =>
+            {
+                self.refused(
+                    &HeaderValue::from_static("a cross-site page"),
+                    request.method(),
+                    request.uri().path(),
+                );
+                Some(ApiError::OriginRequired)
+            }
+            None => None,
         }
-        self.refused(origin, request.method(), request.uri().path());
-        (request.method() == Method::POST).then(|| {
-            ApiError::OriginNotAllowed(String::from_utf8_lossy(origin.as_bytes()).into_owned())
-        })
     }
 
     fn refused(&self, origin: &HeaderValue, method: &Method, path: &str) {
@@ -90,33 +119,5 @@ impl OriginGuard {
                 "request from an origin CORS_ALLOWED_ORIGINS does not list"
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refusals_are_logged_at_most_once_per_interval_with_the_count_between() {
-        let mut throttle = Throttle::default();
-        let start = Instant::now();
-        assert_eq!(throttle.record(start, LOG_EVERY), Some(1));
-        assert_eq!(
-            throttle.record(start + Duration::from_secs(1), LOG_EVERY),
-            None
-        );
-        assert_eq!(
-            throttle.record(start + Duration::from_secs(9), LOG_EVERY),
-            None
-        );
-        assert_eq!(
-            throttle.record(start + Duration::from_secs(10), LOG_EVERY),
-            Some(3)
-        );
-        assert_eq!(
-            throttle.record(start + Duration::from_secs(25), LOG_EVERY),
-            Some(1)
-        );
     }
 }

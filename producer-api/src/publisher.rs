@@ -12,6 +12,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::{ClientContext, util::Timeout};
 
 use crate::metrics::ApiMetrics;
+use crate::throttle::Throttle;
 
 /// Why an event could not be queued. Both mean "not accepted": the client gets a 503.
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +96,13 @@ pub struct DeliveryReporter {
     metrics: ApiMetrics,
     log: ClientLog,
     health: Arc<Mutex<BrokerHealth>>,
+    /// With the brokers away, every queued record fails at its timeout: one line now and then
+    /// says how many, not one line each.
+    failures_log: Mutex<Throttle>,
 }
+
+/// Shortest time between two log lines about failed deliveries.
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl ClientContext for DeliveryReporter {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
@@ -130,7 +137,20 @@ impl ProducerContext for DeliveryReporter {
                     .and_then(|p| ColorEvent::from_json_slice(p).ok())
                     .map(|e| e.event_id.to_string())
                     .unwrap_or_default();
-                tracing::error!(%err, event_id, topic = message.topic(), "event accepted but not delivered");
+                let due = self
+                    .failures_log
+                    .lock()
+                    .expect("not poisoned")
+                    .record(Instant::now(), FAILURE_LOG_EVERY);
+                if let Some(failed) = due {
+                    tracing::error!(
+                        %err,
+                        failed,
+                        latest_event_id = event_id,
+                        topic = message.topic(),
+                        "accepted events not delivered since the last report"
+                    );
+                }
             }
         }
     }
@@ -161,6 +181,7 @@ impl KafkaPublisher {
             metrics,
             log: ClientLog::default(),
             health: Arc::clone(&health),
+            failures_log: Mutex::default(),
         })?;
         Ok(KafkaPublisher {
             producer,

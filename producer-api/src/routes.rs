@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, RawQuery, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -184,6 +184,16 @@ impl<S: Send + Sync> FromRequestParts<S> for BodyKind {
         _: &S,
     ) -> Result<Self, Self::Rejection> {
         let headers = &parts.headers;
+        // A declared length past the limit is refused before any of the body is awaited.
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+            return Err(ApiError::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            });
+        }
         let format = intake::body_format(headers.get(header::CONTENT_TYPE))?;
         let encoding = intake::body_encoding(headers.get(header::CONTENT_ENCODING))?;
         // A beacon is a simple request, which CORS does not guard; browsers always name its
@@ -297,10 +307,17 @@ fn accept_request(
 }
 
 async fn select_color(
+    method: Method,
     State(state): State<AppState>,
     UserAgent(user_agent): UserAgent,
+    RawQuery(raw): RawQuery,
     ApiQuery(query): ApiQuery<SelectQuery>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    // axum routes HEAD to GET handlers; a HEAD must not make an event.
+    if method == Method::HEAD {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    check_query_is_utf8(raw.as_deref().unwrap_or_default())?;
     let accepted = accept_click(
         &state,
         user_agent,
@@ -311,6 +328,23 @@ async fn select_color(
         None,
     )?;
     Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+/// Refuses a query whose values are not UTF-8 once percent-decoded (`user=%FF`): the query
+/// parser would put U+FFFD in their place, where a POST body with the same bytes is refused.
+fn check_query_is_utf8(raw: &str) -> Result<(), ApiError> {
+    for part in raw.split(['&', '=']) {
+        let spaced = part.replace('+', " ");
+        if percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .is_err()
+        {
+            return Err(ApiError::InvalidQuery(format!(
+                "{part:?} is not UTF-8 once decoded"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Validates a click, makes its event and queues it, unless its own id was accepted within

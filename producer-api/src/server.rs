@@ -50,6 +50,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let metrics = ApiMetrics::default();
+    let outcomes = metrics.clone();
     let publisher = Arc::new(
         KafkaPublisher::new(
             &config.kafka,
@@ -92,8 +93,26 @@ pub async fn serve(
     let remaining = tokio::task::spawn_blocking(move || publisher.flush(flush_timeout))
         .await
         .unwrap_or(-1);
-    if remaining == 0 {
-        tracing::info!("producer flushed; every accepted event was handed to Kafka");
+    let (delivered, failed) = (
+        outcomes.events_delivered.get(),
+        outcomes.delivery_failures.get(),
+    );
+    match (remaining, failed) {
+        (0, 0) => tracing::info!(
+            delivered,
+            "producer flushed; every accepted event was delivered"
+        ),
+        (0, _) => tracing::warn!(
+            delivered,
+            failed,
+            "producer flushed; some accepted events were not delivered (see the ERROR lines)"
+        ),
+        _ => tracing::error!(
+            delivered,
+            failed,
+            remaining,
+            "producer not flushed; events still queued are lost"
+        ),
     }
     served.map_err(ServerError::Serve)
 }

@@ -728,3 +728,101 @@ async fn malformed_requests_of_every_kind_get_a_4xx_never_a_5xx() {
     assert!(publisher.events.lock().unwrap().is_empty());
     assert!(requests > 300, "{requests}");
 }
+
+#[tokio::test]
+async fn probing_finds_no_way_to_make_an_event_it_should_not() {
+    let publisher = Arc::new(RecordingPublisher::default());
+    let router = router(publisher.clone());
+    let select = |query: &str| Request::get(format!("/api/select?{query}"));
+    let cases: Vec<(&str, Request<Body>, StatusCode, &str)> = vec![
+        (
+            "HEAD of the click endpoint",
+            Request::head("/api/select?color=red&user=a")
+                .body(Body::empty())
+                .unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "",
+        ),
+        (
+            "a name that is not UTF-8",
+            select("color=red&user=%FF").body(Body::empty()).unwrap(),
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "an <img> on a foreign page",
+            select("color=red&user=a")
+                .header(header::REFERER, "http://evil.example/page.html")
+                .body(Body::empty())
+                .unwrap(),
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+        ),
+        (
+            "an <img> on a foreign page that hides its address",
+            select("color=red&user=a")
+                .header("sec-fetch-site", "cross-site")
+                .body(Body::empty())
+                .unwrap(),
+            StatusCode::FORBIDDEN,
+            "origin_required",
+        ),
+        (
+            "fields in order, as an array",
+            post_json(r#"["arr","red"]"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "",
+        ),
+        (
+            "a name of zero-width spaces",
+            post_json(r#"{"userName":"\u200b\u200b","colorName":"red"}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "user_name_invisible",
+        ),
+        (
+            "a name that turns text around",
+            post_json(r#"{"userName":"abc\u202egpj.exe","colorName":"red"}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "user_name_bidi_control",
+        ),
+        (
+            "a declared length past the limit",
+            Request::post("/api/events")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::CONTENT_LENGTH, "1000000000")
+                .body(Body::from(r#"{"userName":"a","colorName":"red"}"#))
+                .unwrap(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+    ];
+    for (name, request, want_status, want_code) in cases {
+        let (status, _, body) = call(&router, request).await;
+        assert_eq!(status, want_status, "{name}: {body}");
+        if !want_code.is_empty() {
+            assert_eq!(body["error"]["code"], want_code, "{name}: {body}");
+        }
+    }
+    assert!(
+        publisher.events.lock().unwrap().is_empty(),
+        "a probe made an event"
+    );
+
+    // The page itself, and clients that name no page, still click by GET.
+    for request in [
+        select("color=red&user=%ED%95%9C").header(header::REFERER, format!("{PAGE}/")),
+        select("color=red&user=a").header("sec-fetch-site", "same-site"),
+        select("color=red&user=a+b"),
+    ] {
+        let (status, _, body) = call(&router, request.body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let names: Vec<String> = publisher
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.user_name.clone())
+        .collect();
+    assert_eq!(names, ["한", "a", "a b"]);
+}
