@@ -10,6 +10,7 @@ use common::config::parse_listen_addr;
 use common::kafka::{KafkaArgs, ProducerTuning};
 use common::telemetry::LogArgs;
 
+use crate::listener::ConnectionLimits;
 use crate::routes::EventIdSettings;
 
 /// REST collector: turns each colour click into a JSON event and produces it to Kafka.
@@ -51,6 +52,21 @@ pub struct Config {
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
 
+    /// A request's headers must arrive whole within this, from their first byte; a client
+    /// trickling them is disconnected.
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub http_header_read_timeout: Duration,
+
+    /// A connection that sends and receives nothing for this long is closed.
+    #[arg(long, env = "HTTP_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub http_idle_timeout: Duration,
+
+    /// Connections open at once; one more is closed as soon as it is accepted. Keep it below
+    /// the process's open-file limit. Memory: a few KiB each.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub http_max_connections: u32,
+
     /// On shutdown, how long to wait for queued records to reach the broker.
     #[arg(long, env = "SHUTDOWN_FLUSH_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_flush_timeout: Duration,
@@ -86,6 +102,16 @@ impl Config {
             max_skew: self.event_id_max_skew,
             dedup_window: self.dedup_window,
             dedup_max_ids: self.dedup_max_ids as usize,
+        }
+    }
+
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            header_read_timeout: self.http_header_read_timeout,
+            idle_timeout: self.http_idle_timeout,
+            max_connections: self.http_max_connections as usize,
+            // No request may take longer than this anyway.
+            drain_timeout: self.request_timeout + Duration::from_secs(1),
         }
     }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod dedup;
 pub mod error;
 pub mod intake;
+pub mod listener;
 pub mod metrics;
 pub mod origins;
 pub mod publisher;

@@ -83,9 +83,13 @@ pub async fn serve(
         palette = %config.color_palette,
         "producer-api listening"
     );
-    let served = axum::serve(listener, app(state, &settings))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    crate::listener::serve(
+        listener,
+        app(state, &settings),
+        config.connection_limits(),
+        shutdown,
+    )
+    .await;
     probe.abort();
     let flush_timeout = config.shutdown_flush_timeout;
     let queued = publisher.queue_depth();
@@ -114,5 +118,5 @@ pub async fn serve(
             "producer not flushed; events still queued are lost"
         ),
     }
-    served.map_err(ServerError::Serve)
+    Ok(())
 }

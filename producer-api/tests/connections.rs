@@ -1,0 +1,159 @@
+//! What one client can hold of the collector, over real sockets: slow headers, idle
+//! connections, more connections than allowed, and a stop with a client half-way through.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use producer_api::Config;
+use rdkafka::mocking::MockCluster;
+use support::{RunningApi, post_click, wait_until};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn cluster() -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster
+        .create_topic(common::kafka::DEFAULT_TOPIC, 1, 1)
+        .unwrap();
+    cluster
+}
+
+fn config(cluster: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>) -> Config {
+    Config::for_brokers(&cluster.bootstrap_servers())
+}
+
+/// Whether the server closes `stream` within `within` (a read sees the end, or an error).
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buffer = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            // An answer (408, say) may come first; the close follows.
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_trickling_its_headers_is_disconnected() {
+    let cluster = cluster();
+    let mut config = config(&cluster);
+    config.http_header_read_timeout = Duration::from_secs(1);
+    let api = RunningApi::start(config).await;
+
+    let stream = TcpStream::connect(api.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    writer
+        .write_all(b"POST /api/events HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    // One byte every 100 ms: always active, never done.
+    let trickle = tokio::spawn(async move {
+        while writer.write_all(b"X").await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let started = Instant::now();
+    let mut buffer = [0u8; 1024];
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while !matches!(reader.read(&mut buffer).await, Ok(0) | Err(_)) {}
+    })
+    .await;
+    trickle.abort();
+    assert!(
+        closed.is_ok(),
+        "a trickling client held its connection for {:?}",
+        started.elapsed()
+    );
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_is_closed_and_a_busy_one_kept() {
+    let cluster = cluster();
+    let mut config = config(&cluster);
+    config.http_idle_timeout = Duration::from_secs(1);
+    let api = RunningApi::start(config).await;
+
+    let mut idle = TcpStream::connect(api.addr).await.unwrap();
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(5)).await,
+        "an idle connection stayed open"
+    );
+    // A keep-alive client that keeps clicking keeps its connection.
+    let client = reqwest::Client::new();
+    for n in 0..8 {
+        let (status, _) = post_click(&client, &api, &format!("user-{n}"), "red").await;
+        assert_eq!(status, 202);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_are_closed_at_once_and_clients_get_in_when_they_go() {
+    let cluster = cluster();
+    let mut config = config(&cluster);
+    config.http_max_connections = 4;
+    let api = RunningApi::start(config).await;
+
+    let mut held = Vec::new();
+    let mut closed = 0;
+    for _ in 0..6 {
+        let mut stream = TcpStream::connect(api.addr).await.unwrap();
+        if closed_within(&mut stream, Duration::from_millis(500)).await {
+            closed += 1;
+        } else {
+            held.push(stream);
+        }
+    }
+    assert_eq!((held.len(), closed), (4, 2));
+    drop(held);
+    let client = reqwest::Client::new();
+    let clicked = || {
+        let client = client.clone();
+        let url = api.url("/api/events");
+        async move {
+            client
+                .post(url)
+                .json(&serde_json::json!({ "userName": "a", "colorName": "red" }))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 202)
+        }
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), clicked).await,
+        "no client got in after the held connections went"
+    );
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_does_not_wait_for_a_client_half_way_through_its_headers() {
+    let cluster = cluster();
+    let mut config = config(&cluster);
+    config.http_header_read_timeout = Duration::from_secs(60);
+    config.http_idle_timeout = Duration::from_secs(60);
+    let api = RunningApi::start(config).await;
+
+    let mut half = TcpStream::connect(api.addr).await.unwrap();
+    half.write_all(b"POST /api/events HTTP/1.1\r\nHost: x\r\nContent-")
+        .await
+        .unwrap();
+    // A keep-alive client answered once: connections are taken in turn, so the half-way one
+    // was taken before it.
+    let client = reqwest::Client::new();
+    assert_eq!(post_click(&client, &api, "a", "red").await.0, 202);
+    let started = Instant::now();
+    api.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the stop waited {:?}",
+        started.elapsed()
+    );
+    assert!(closed_within(&mut half, Duration::from_secs(1)).await);
+}
