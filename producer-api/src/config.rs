@@ -21,6 +21,11 @@ pub struct Config {
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8081", value_parser = parse_listen_addr)]
     pub listen_addr: SocketAddr,
 
+    /// Serve /metrics on this address (host:port) instead of LISTEN_ADDR, so that the public
+    /// listener answers only clicks and probes. Unset: /metrics is on LISTEN_ADDR.
+    #[arg(long, env = "METRICS_ADDR", value_parser = parse_listen_addr)]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// Kafka settings; the extra properties apply to the producer, after the design's own.
     #[command(flatten)]
     pub kafka: KafkaArgs,

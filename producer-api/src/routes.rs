@@ -89,6 +89,8 @@ impl Default for EventIdSettings {
 pub struct HttpSettings {
     pub cors_allowed_origins: Vec<HeaderValue>,
     pub request_timeout: Duration,
+    /// Whether `/metrics` is served here; off when it has an address of its own.
+    pub serve_metrics: bool,
 }
 
 pub fn app(state: AppState, settings: &HttpSettings) -> Router {
@@ -103,12 +105,17 @@ pub fn app(state: AppState, settings: &HttpSettings) -> Router {
         .allow_headers([header::CONTENT_TYPE, header::CONTENT_ENCODING])
         .max_age(Duration::from_secs(3600));
     let origins = OriginGuard::new(allowed, state.metrics.clone());
-    Router::new()
+    let router = Router::new()
         .route("/api/events", post(post_events))
         .route("/api/select", get(select_color))
         .route("/healthz", get(common::http::healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz));
+    let router = if settings.serve_metrics {
+        router.route("/metrics", get(metrics))
+    } else {
+        router
+    };
+    router
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NotFound })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -118,6 +125,14 @@ pub fn app(state: AppState, settings: &HttpSettings) -> Router {
         ))
         .layer(cors)
         .layer(middleware::from_fn_with_state(origins, guard_requests))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for an address of its own (`METRICS_ADDR`), off the public listener.
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::NotFound })
         .with_state(state)
 }
 

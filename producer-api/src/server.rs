@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::metrics::ApiMetrics;
 use crate::publisher::{EventPublisher, KafkaPublisher};
-use crate::routes::{AppState, HttpSettings, app};
+use crate::routes::{AppState, HttpSettings, app, metrics_app};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -73,6 +73,20 @@ pub async fn serve(
     let settings = HttpSettings {
         cors_allowed_origins: config.cors_allowed_origins.clone(),
         request_timeout: config.request_timeout,
+        serve_metrics: config.metrics_addr.is_none(),
+    };
+    let metrics_server = match config.metrics_addr {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            tracing::info!(%addr, "metrics listening");
+            let router = metrics_app(state.clone());
+            Some(tokio::spawn(
+                async move { axum::serve(listener, router).await },
+            ))
+        }
+        None => None,
     };
     let addr = listener.local_addr().map_err(ServerError::Serve)?;
     tracing::info!(
@@ -91,6 +105,9 @@ pub async fn serve(
     )
     .await;
     probe.abort();
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
+    }
     let flush_timeout = config.shutdown_flush_timeout;
     let queued = publisher.queue_depth();
     tracing::info!(queued, timeout = ?flush_timeout, "HTTP stopped; flushing producer");

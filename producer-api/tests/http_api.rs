@@ -29,6 +29,7 @@ fn router(publisher: Arc<RecordingPublisher>) -> Router {
     let settings = HttpSettings {
         cors_allowed_origins: vec!["http://127.0.0.1:8080".parse().unwrap()],
         request_timeout: std::time::Duration::from_secs(5),
+        serve_metrics: true,
     };
     app(state, &settings)
 }
@@ -825,4 +826,46 @@ async fn probing_finds_no_way_to_make_an_event_it_should_not() {
         .map(|e| e.user_name.clone())
         .collect();
     assert_eq!(names, ["한", "a", "a b"]);
+}
+
+#[tokio::test]
+async fn metrics_can_leave_the_public_listener_for_an_address_of_their_own() {
+    let publisher = Arc::new(RecordingPublisher::default());
+    let state = AppState::new(
+        publisher,
+        Palette::default(),
+        ApiMetrics::default(),
+        &EventIdSettings::default(),
+    );
+    let settings = HttpSettings {
+        cors_allowed_origins: vec![PAGE.parse().unwrap()],
+        request_timeout: std::time::Duration::from_secs(5),
+        serve_metrics: false,
+    };
+    let public = app(state.clone(), &settings);
+    let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+    assert_eq!(
+        call(&public, get("/metrics")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&public, post_json(r#"{"userName":"a","colorName":"red"}"#))
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+    let private = producer_api::routes::metrics_app(state);
+    let (status, _, text) = call(&private, get("/metrics")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        text.as_str()
+            .unwrap()
+            .lines()
+            .any(|l| l == "producer_api_events_accepted_total 1"),
+        "{text}"
+    );
+    assert_eq!(
+        call(&private, get("/api/events")).await.0,
+        StatusCode::NOT_FOUND
+    );
 }
