@@ -65,7 +65,7 @@ pub async fn probe_storage(landing: Landing, probe: Arc<StorageProbe>) {
             Ok(Err(err)) => Err(format!(
                 "{}: list / failed: {}",
                 landing.storage(),
-                crate::landing::reason(&err)
+                crate::storage::reason(&err)
             )),
             Err(_) => Err(format!(
                 "{}: list / brought no answer within {PROBE_TIMEOUT:?}",

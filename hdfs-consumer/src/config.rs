@@ -45,7 +45,7 @@ pub struct Config {
         long,
         env = "LANDING_URL",
         default_value = "file:///tmp/web-events/landing",
-        value_parser = crate::landing::parse_landing_url
+        value_parser = crate::storage::parse_landing_url
     )]
     pub landing_url: Url,
 

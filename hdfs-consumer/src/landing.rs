@@ -1,139 +1,34 @@
-//! Landing batches in storage through OpenDAL, and finding where a partition left off.
+//! Landing a partition's batches, fenced by its commit log ([`crate::commit_log`]).
 //!
-//! A batch is landed in three steps, so that a crash at any moment leaves either the previous
-//! state or one that recovery completes:
-//! 1. each file is written under `_tmp/`;
-//! 2. a per-partition checkpoint naming the batch's last offset and its (temporary, final)
-//!    file pairs replaces the previous one;
-//! 3. the files are renamed into place, in offset order.
+//! **Claim.** A member given a partition reads the latest entry of its log, finishes that
+//! entry's renames (a landing interrupted after its commit), and publishes the next entry as a
+//! claim of its own: from then on, any commit by an earlier owner is refused. It then removes the
+//! temporary files earlier owners left, and resumes after the entry's last offset. Without a log
+//! it reads the checkpoint of earlier versions; without either, or when the log names a file
+//! that is gone, the landed file names are the truth.
 //!
-//! Recovery reads the checkpoint and finishes any rename still pending; the partition resumes
-//! after the checkpoint's offset. Without a readable checkpoint it falls back to the truth, the
-//! landed file names, and lists the topic's directories. Temporary files the checkpoint does
-//! not name are leftovers of a batch that never reached step 2 and are removed.
+//! **Land.** A batch is landed in three steps, so that a crash at any moment leaves either the
+//! previous state or one the next claim completes:
+//! 1. its files are written under `_tmp/`, named for the claim that writes them;
+//! 2. its commit entry (last offset, file pairs) is published as the number after the one its
+//!    writer holds, which fails if another member claimed the partition in between: the
+//!    landing is refused, and its files are deleted without ever being visible;
+//! 3. its files are published under their final names, in offset order.
 
-use opendal::{ErrorKind, Operator};
-use serde::{Deserialize, Serialize};
+use opendal::ErrorKind;
 use url::Url;
 
 use crate::buffer::BufferedRecord;
+use crate::commit_log::{CommitLog, Entry, EntryKind, Found, Held, Owner, PendingRename};
 use crate::layout::{self, Destination};
-
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    #[error(
-        "LANDING_URL {0:?} is not a place to land: give file:///absolute/dir, /absolute/dir or hdfs://namenode:port/dir"
-    )]
-    UnsupportedUrl(String),
-    #[error("cannot use LANDING_URL {url}: {reason}")]
-    Open { url: String, reason: String },
-    /// An operation on the storage failed; `storage` names it (the namenode, or the folder).
-    #[error("{storage}: {operation} {path} failed: {reason}")]
-    Io {
-        storage: String,
-        operation: &'static str,
-        path: String,
-        reason: String,
-        kind: ErrorKind,
-    },
-}
-
-/// What went wrong, in the words of the deepest cause (`Connection refused (os error 111)`)
-/// rather than the storage library's whole context.
-pub fn reason(err: &opendal::Error) -> String {
-    let mut cause: &dyn std::error::Error = err;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    let innermost = cause.to_string();
-    // hdfs-native wraps I/O errors in a Debug rendering: keep its message.
-    match innermost.split_once("message: \"") {
-        Some((_, rest)) => rest.split('"').next().unwrap_or(&innermost).to_owned(),
-        None => innermost,
-    }
-}
-
-/// Reads a `LANDING_URL`: `file:///dir`, an absolute path, or `hdfs://namenode:port/dir`.
-pub fn parse_landing_url(raw: &str) -> Result<Url, String> {
-    let unsupported = || StorageError::UnsupportedUrl(raw.to_owned()).to_string();
-    if raw.starts_with('/') {
-        return Url::from_directory_path(raw).map_err(|()| unsupported());
-    }
-    let url = Url::parse(raw).map_err(|_| unsupported())?;
-    match url.scheme() {
-        "file" if url.to_file_path().is_ok() => Ok(url),
-        "hdfs" if url.host_str().is_some_and(|h| !h.is_empty()) => Ok(url),
-        _ => Err(unsupported()),
-    }
-}
-
-/// Opens the storage a `LANDING_URL` names: `file:///dir` or `hdfs://namenode:8020/dir`. A
-/// local folder is made if missing; HDFS is only contacted by the first operation.
-pub fn operator_for(url: &Url) -> Result<Operator, StorageError> {
-    let unsupported = || StorageError::UnsupportedUrl(url.to_string());
-    match url.scheme() {
-        "file" => {
-            let root = url.to_file_path().map_err(|_| unsupported())?;
-            let builder = opendal::services::Fs::default().root(&root.to_string_lossy());
-            Operator::new(builder).map_err(|err| StorageError::Open {
-                url: url.to_string(),
-                reason: format!(
-                    "cannot make the folder {}: {}",
-                    root.display(),
-                    reason(&err)
-                ),
-            })
-        }
-        "hdfs" => {
-            let host = url.host_str().ok_or_else(unsupported)?;
-            let name_node = match url.port() {
-                Some(port) => format!("hdfs://{host}:{port}"),
-                None => format!("hdfs://{host}"),
-            };
-            let builder = opendal::services::HdfsNative::default()
-                .name_node(&name_node)
-                .root(url.path());
-            Operator::new(builder).map_err(|err| StorageError::Open {
-                url: url.to_string(),
-                reason: reason(&err),
-            })
-        }
-        _ => Err(unsupported()),
-    }
-}
+use crate::storage::{Publish, Storage, StorageError};
 
 /// A file is written in chunks of about this size, so landing costs one chunk of memory beside
 /// the buffer rather than a second copy of the whole file.
 const WRITE_CHUNK_BYTES: usize = 256 * 1024;
 
-/// How a failed operation is reported: which storage, which operation, on what.
-fn io<'a>(
-    storage: &'a str,
-    operation: &'static str,
-    path: &'a str,
-) -> impl FnOnce(opendal::Error) -> StorageError + 'a {
-    move |err| StorageError::Io {
-        storage: storage.to_owned(),
-        operation,
-        path: path.to_owned(),
-        reason: reason(&err),
-        kind: err.kind(),
-    }
-}
-
-/// The checkpoint: the last offset of the latest batch and the files it consists of.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Checkpoint {
-    last_offset: i64,
-    files: Vec<PendingRename>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct PendingRename {
-    tmp: String,
-    path: String,
-}
+/// How often a claim reads the log again when other members keep publishing first.
+const CLAIM_ATTEMPTS: usize = 10;
 
 /// What one landing wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,101 +38,354 @@ pub struct LandedBatch {
     pub files: Vec<(String, usize)>,
     pub bytes: usize,
     pub invalid: usize,
+    /// The landing's commit entry, which its writer now holds.
+    pub held: Held,
+}
+
+/// What became of a landing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Landed {
+    /// Committed and visible.
+    Visible(LandedBatch),
+    /// Committed, but not every file could be published yet: the next claim finishes them.
+    Committed { batch: LandedBatch, reason: String },
+    /// Another member holds the partition: nothing of the batch is visible.
+    Refused { holder: String },
+}
+
+/// Why a landing brought no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum LandingError {
+    /// Nothing was published: the same batch may be landed again under the same hold.
+    #[error(transparent)]
+    NotPublished(StorageError),
+    /// The commit may or may not have been published; only a new claim can tell.
+    #[error(transparent)]
+    Uncertain(StorageError),
+}
+
+/// What a claim took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub held: Held,
+    /// Whose entry it claimed over, if any.
+    pub previous: Option<Owner>,
+    /// Temporary files of earlier owners it removed.
+    pub removed: usize,
+}
+
+/// The checkpoint of earlier versions: the last offset of the latest batch and its files.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LegacyCheckpoint {
+    last_offset: i64,
+    files: Vec<PendingRename>,
 }
 
 /// Lands batches of one topic under one root.
 #[derive(Clone)]
 pub struct Landing {
-    op: Operator,
+    storage: Storage,
+    log: CommitLog,
     topic: String,
-    /// The storage as errors name it: `hdfs://namenode:port/root` or the local folder.
-    storage: String,
 }
 
 impl Landing {
-    /// Lands under the storage `op` reaches; errors name its root.
-    pub fn new(op: Operator, topic: &str) -> Self {
-        let storage = op.info().root().to_owned();
+    /// Lands `topic` in `storage`.
+    pub fn new(storage: Storage, topic: &str) -> Self {
         Landing {
-            op,
-            topic: topic.to_owned(),
+            log: CommitLog::new(storage.clone(), topic),
             storage,
+            topic: topic.to_owned(),
         }
     }
 
     /// Lands where a `LANDING_URL` says; errors name it (the namenode, for HDFS).
     pub fn open(url: &Url, topic: &str) -> Result<Self, StorageError> {
-        let mut named = url.clone();
-        // Errors are logged: never a password.
-        let _ = named.set_password(None);
-        Ok(Landing {
-            storage: named.to_string(),
-            ..Landing::new(operator_for(url)?, topic)
-        })
+        Ok(Landing::new(Storage::open(url)?, topic))
+    }
+
+    /// Keeps `kept` commit log entries per partition (see [`CommitLog::keeping`]).
+    pub fn keeping(mut self, kept: u64) -> Self {
+        self.log = self.log.keeping(kept);
+        self
     }
 
     /// The storage itself, for probes.
-    pub fn operator(&self) -> &Operator {
-        &self.op
+    pub fn operator(&self) -> &opendal::Operator {
+        self.storage.operator()
     }
 
     /// The storage as errors name it.
     pub fn storage(&self) -> &str {
-        &self.storage
+        self.storage.name()
     }
 
-    /// Writes a non-empty batch (records of one partition in offset order) and makes it
-    /// visible. Safe to call again with the same or an overlapping batch after a failure.
+    /// The partitions' commit logs.
+    pub fn log(&self) -> &CommitLog {
+        &self.log
+    }
+
+    /// Takes `partition` over for `member`: finishes what its latest entry left undone, claims
+    /// it, and removes earlier owners' temporary files. Never waits for another member.
+    pub async fn claim(&self, partition: i32, member: &str) -> Result<Claimed, StorageError> {
+        let owner = Owner::new(member);
+        for _ in 0..CLAIM_ATTEMPTS {
+            let seqs = self.log.seqs(partition).await?;
+            let latest = seqs.iter().copied().max();
+            let (last_offset, previous) = match latest {
+                None => (self.without_log(partition).await?, None),
+                Some(seq) => match self.log.read(partition, seq).await? {
+                    Some(entry) => {
+                        let last = if self.finish(partition, &entry.files).await? {
+                            entry.last_offset
+                        } else {
+                            self.scan_last_offset(partition).await?
+                        };
+                        (last, Some(entry.owner))
+                    }
+                    None => (self.scan_last_offset(partition).await?, None),
+                },
+            };
+            let seq = latest.map_or(0, |s| s + 1);
+            let claim = Entry {
+                kind: EntryKind::Claim,
+                owner: owner.clone(),
+                last_offset,
+                files: Vec::new(),
+            };
+            match self.log.publish(partition, seq, &claim).await? {
+                Publish::Published => {
+                    self.log.expire(partition, seqs, seq).await;
+                    let removed = self.remove_leftovers(partition, &owner, seq).await?;
+                    return Ok(Claimed {
+                        held: Held {
+                            seq,
+                            owner,
+                            last_offset,
+                        },
+                        previous,
+                        removed,
+                    });
+                }
+                // Another member published first: read again.
+                Publish::TargetExists | Publish::SourceMissing => continue,
+            }
+        }
+        Err(StorageError::Io {
+            storage: self.storage.name().to_owned(),
+            operation: "claim",
+            path: layout::commit_dir(&self.topic, partition),
+            reason: format!("other members published first {CLAIM_ATTEMPTS} times in a row"),
+            kind: ErrorKind::Unexpected,
+        })
+    }
+
+    /// Lands a non-empty batch (records of one partition in offset order, after `held`'s last
+    /// offset) if `held` is still the partition's latest entry.
     pub async fn land(
         &self,
         partition: i32,
+        held: &Held,
         batch: &[BufferedRecord],
-    ) -> Result<LandedBatch, StorageError> {
+    ) -> Result<Landed, LandingError> {
         let plan: Vec<(i64, Destination)> =
             batch.iter().map(|r| (r.offset, r.destination)).collect();
-        let files = layout::plan_files(&plan);
-        let mut renames = Vec::with_capacity(files.len());
-        let mut landed = LandedBatch {
-            last_offset: batch.last().map_or(-1, |r| r.offset),
-            files: Vec::new(),
-            bytes: 0,
-            invalid: 0,
-        };
-        for file in &files {
+        let tag = held.owner.tag();
+        let mut renames = Vec::new();
+        let mut files = Vec::new();
+        let (mut bytes, mut invalid) = (0, 0);
+        for file in layout::plan_files(&plan) {
             let name =
                 layout::file_name(&self.topic, partition, file.first_offset, file.last_offset);
             let (kind, path) = match &file.destination {
                 Destination::Hour(hour) => ("data", layout::data_path(&self.topic, hour, &name)),
                 Destination::Invalid => {
-                    landed.invalid += file.records.len();
+                    invalid += file.records.len();
                     ("invalid", layout::invalid_path(&self.topic, &name))
                 }
             };
-            let tmp = layout::tmp_path(&self.topic, partition, kind, &name);
+            let tmp = layout::tmp_path(&self.topic, partition, &tag, kind, &name);
             let lines = file
                 .records
                 .iter()
                 .map(|&index| batch[index].line.as_slice());
-            landed.bytes +=
-                self.write_lines(&tmp, lines)
-                    .await
-                    .map_err(io(&self.storage, "write", &tmp))?;
-            landed.files.push((path.clone(), file.records.len()));
+            match self.write_lines(&tmp, lines).await {
+                Ok(written) => bytes += written,
+                // A member that claimed the partition removes earlier owners' files, maybe
+                // while they are written.
+                Err(_)
+                    if self
+                        .log
+                        .contains(partition, held.seq + 1)
+                        .await
+                        .unwrap_or(false) =>
+                {
+                    self.discard(&renames).await;
+                    let _ = self.storage.operator().delete(&tmp).await;
+                    return Ok(Landed::Refused {
+                        holder: self.holder(partition, Some(held.seq + 1)).await,
+                    });
+                }
+                Err(err) => {
+                    return Err(LandingError::NotPublished(self
+                        .storage
+                        .failed("write", &tmp)(
+                        err
+                    )));
+                }
+            }
+            files.push((path.clone(), file.records.len()));
             renames.push(PendingRename { tmp, path });
         }
-        let checkpoint = Checkpoint {
-            last_offset: landed.last_offset,
-            files: renames,
-        };
-        self.write_checkpoint(partition, &checkpoint).await?;
-        for rename in &checkpoint.files {
-            self.op.rename(&rename.tmp, &rename.path).await.map_err(io(
-                &self.storage,
-                "rename",
-                &rename.tmp,
-            ))?;
+        let last_offset = batch.last().map_or(-1, |r| r.offset);
+        let (seq, entry) = held.commit(last_offset, renames);
+        match self.log.publish(partition, seq, &entry).await {
+            Ok(Publish::Published) => {}
+            // The number is taken by another member's claim.
+            Ok(Publish::TargetExists) => {
+                self.discard(&entry.files).await;
+                return Ok(Landed::Refused {
+                    holder: self.holder(partition, Some(seq)).await,
+                });
+            }
+            // A new owner's clean-up removed the entry's copy before it was published.
+            Ok(Publish::SourceMissing) => {
+                self.discard(&entry.files).await;
+                return Ok(Landed::Refused {
+                    holder: self.holder(partition, None).await,
+                });
+            }
+            Err(err) => return Err(LandingError::Uncertain(err)),
         }
-        Ok(landed)
+        // The number was free. If the entry before it is gone, old entries were deleted past
+        // it while this member was away: it no longer holds the partition.
+        match self.log.contains(partition, held.seq).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.discard(&entry.files).await;
+                return Ok(Landed::Refused {
+                    holder: self.holder(partition, None).await,
+                });
+            }
+            Err(err) => return Err(LandingError::Uncertain(err)),
+        }
+        let landed = LandedBatch {
+            last_offset,
+            files,
+            bytes,
+            invalid,
+            held: held.committed(seq, last_offset),
+        };
+        if let Err(err) = self.make_visible(&entry.files).await {
+            return Ok(Landed::Committed {
+                batch: landed,
+                reason: err.to_string(),
+            });
+        }
+        self.log.expire_after(partition, seq).await;
+        Ok(Landed::Visible(landed))
+    }
+
+    /// Publishes a commit's files under their final names.
+    async fn make_visible(&self, files: &[PendingRename]) -> Result<(), StorageError> {
+        for rename in files {
+            match self.storage.publish(&rename.tmp, &rename.path).await? {
+                Publish::Published => {}
+                // Published before, by a member finishing this commit.
+                Publish::TargetExists => self.delete(&rename.tmp).await?,
+                Publish::SourceMissing if self.exists(&rename.path).await? => {}
+                Publish::SourceMissing => {
+                    return Err(StorageError::Io {
+                        storage: self.storage.name().to_owned(),
+                        operation: "publish",
+                        path: rename.tmp.clone(),
+                        reason: "the written file is gone".to_owned(),
+                        kind: ErrorKind::NotFound,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Finishes a commit's renames. False if a file is in neither place: the entry cannot be
+    /// trusted, and the landed file names are read instead.
+    async fn finish(&self, partition: i32, files: &[PendingRename]) -> Result<bool, StorageError> {
+        for rename in files {
+            match self.storage.publish(&rename.tmp, &rename.path).await? {
+                Publish::Published => {
+                    tracing::info!(
+                        partition,
+                        path = rename.path,
+                        "finished an interrupted landing"
+                    );
+                }
+                Publish::TargetExists => self.delete(&rename.tmp).await?,
+                Publish::SourceMissing if self.exists(&rename.path).await? => {}
+                Publish::SourceMissing => {
+                    tracing::warn!(
+                        partition,
+                        path = rename.path,
+                        "the commit log names a file that is missing; reading the landed file names"
+                    );
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Removes files a refused landing wrote; the next claim removes any this misses.
+    async fn discard(&self, files: &[PendingRename]) {
+        for rename in files {
+            let _ = self.storage.operator().delete(&rename.tmp).await;
+        }
+    }
+
+    /// Who holds the partition, for a refused landing's log: the owner of entry `seq`, or of
+    /// the latest entry.
+    async fn holder(&self, partition: i32, seq: Option<u64>) -> String {
+        let entry = match seq {
+            Some(seq) => self.log.read(partition, seq).await,
+            None => match self.log.latest(partition).await {
+                Ok(Found::Entry { entry, .. }) => Ok(entry),
+                Ok(Found::Empty) => Ok(None),
+                Err(err) => Err(err),
+            },
+        };
+        match entry {
+            Ok(Some(entry)) => entry.owner.to_string(),
+            _ => "another member".to_owned(),
+        }
+    }
+
+    /// Where a partition without a commit log resumes: after the checkpoint of earlier
+    /// versions, once its renames are finished, or else after the landed file names.
+    async fn without_log(&self, partition: i32) -> Result<Option<i64>, StorageError> {
+        let path = layout::legacy_checkpoint_path(&self.topic, partition);
+        let checkpoint = match self.storage.operator().read(&path).await {
+            Ok(bytes) => serde_json::from_slice::<LegacyCheckpoint>(&bytes.to_vec()).ok(),
+            Err(err) if err.kind() == ErrorKind::NotFound => None,
+            Err(err) => return Err(self.storage.failed("read", &path)(err)),
+        };
+        let Some(checkpoint) = checkpoint else {
+            return self.scan_last_offset(partition).await;
+        };
+        for rename in &checkpoint.files {
+            // Earlier versions renamed with OpenDAL, which on HDFS may leave an empty file at
+            // the target: a temporary copy still present is always the one to keep.
+            if self.exists(&rename.tmp).await? {
+                self.storage
+                    .operator()
+                    .rename(&rename.tmp, &rename.path)
+                    .await
+                    .map_err(self.storage.failed("rename", &rename.tmp))?;
+            } else if !self.exists(&rename.path).await? {
+                return self.scan_last_offset(partition).await;
+            }
+        }
+        Ok(Some(checkpoint.last_offset))
     }
 
     /// Writes `lines`, each followed by a newline, as the file at `path` (replacing it), in
@@ -247,7 +395,7 @@ impl Landing {
         path: &str,
         lines: impl Iterator<Item = &'a [u8]>,
     ) -> Result<usize, opendal::Error> {
-        let mut writer = self.op.writer(path).await?;
+        let mut writer = self.storage.operator().writer(path).await?;
         let mut chunk = Vec::with_capacity(WRITE_CHUNK_BYTES);
         let mut written = 0;
         for line in lines {
@@ -269,89 +417,6 @@ impl Landing {
         }
         writer.close().await?;
         Ok(written)
-    }
-
-    /// The last offset landed for `partition`, finishing an interrupted landing first.
-    /// `None` when nothing was ever landed.
-    pub async fn recover(&self, partition: i32) -> Result<Option<i64>, StorageError> {
-        let last = match self.read_checkpoint(partition).await? {
-            Some(checkpoint) if self.complete(&checkpoint).await? => Some(checkpoint.last_offset),
-            _ => self.scan_last_offset(partition).await?,
-        };
-        self.remove_leftovers(partition).await?;
-        Ok(last)
-    }
-
-    async fn write_checkpoint(
-        &self,
-        partition: i32,
-        checkpoint: &Checkpoint,
-    ) -> Result<(), StorageError> {
-        let path = layout::checkpoint_path(&self.topic, partition);
-        // A name of its own, so two writers (a partition's old and new owner during a
-        // rebalance) never rename each other's checkpoint.
-        let tmp = format!(
-            "{}/_tmp/{partition}.checkpoint.{}",
-            self.topic,
-            uuid::Uuid::now_v7()
-        );
-        let body = serde_json::to_vec(checkpoint).expect("a checkpoint serializes");
-        self.op
-            .write(&tmp, body)
-            .await
-            .map_err(io(&self.storage, "write", &tmp))?;
-        self.op
-            .rename(&tmp, &path)
-            .await
-            .map_err(io(&self.storage, "rename", &tmp))
-    }
-
-    async fn read_checkpoint(&self, partition: i32) -> Result<Option<Checkpoint>, StorageError> {
-        let path = layout::checkpoint_path(&self.topic, partition);
-        match self.op.read(&path).await {
-            Ok(bytes) => match serde_json::from_slice(&bytes.to_vec()) {
-                Ok(checkpoint) => Ok(Some(checkpoint)),
-                Err(err) => {
-                    tracing::warn!(partition, %err, path, "unreadable checkpoint; scanning landed files");
-                    Ok(None)
-                }
-            },
-            Err(err) if err.kind() == ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(io(&self.storage, "read", &path)(err)),
-        }
-    }
-
-    /// Finishes the checkpoint's renames. False if a file is in neither place, which means
-    /// the checkpoint cannot be trusted.
-    async fn complete(&self, checkpoint: &Checkpoint) -> Result<bool, StorageError> {
-        for rename in &checkpoint.files {
-            // A temporary file still present means its rename did not happen (HDFS may even
-            // have created an empty target first), so renaming it now is always right.
-            if self
-                .op
-                .exists(&rename.tmp)
-                .await
-                .map_err(io(&self.storage, "stat", &rename.tmp))?
-            {
-                self.op.rename(&rename.tmp, &rename.path).await.map_err(io(
-                    &self.storage,
-                    "rename",
-                    &rename.tmp,
-                ))?;
-                tracing::info!(path = rename.path, "finished an interrupted landing");
-            } else if !self.op.exists(&rename.path).await.map_err(io(
-                &self.storage,
-                "stat",
-                &rename.path,
-            ))? {
-                tracing::warn!(
-                    path = rename.path,
-                    "checkpoint names a file that is missing; scanning landed files"
-                );
-                return Ok(false);
-            }
-        }
-        Ok(true)
     }
 
     /// The highest last offset in the names of this partition's landed files.
@@ -379,31 +444,63 @@ impl Landing {
         Ok(last)
     }
 
-    async fn remove_leftovers(&self, partition: i32) -> Result<(), StorageError> {
+    /// Removes the partition's temporary files that are not `owner`'s, once its claim `seq`
+    /// is the latest entry: files written before that claim belong to owners it fenced, whose
+    /// landings can no longer commit. A member that claimed since does its own clean-up.
+    async fn remove_leftovers(
+        &self,
+        partition: i32,
+        owner: &Owner,
+        seq: u64,
+    ) -> Result<usize, StorageError> {
         let dir = layout::tmp_dir(&self.topic);
         let prefix = layout::tmp_prefix(partition);
-        for name in self.list_files(&dir).await? {
-            if name.starts_with(&prefix) {
-                let path = format!("{dir}{name}");
-                self.op
-                    .delete(&path)
-                    .await
-                    .map_err(io(&self.storage, "delete", &path))?;
-                tracing::info!(
-                    partition,
-                    path,
-                    "removed a file of a batch that never landed"
-                );
-            }
+        let tag = owner.tag();
+        let leftovers: Vec<String> = self
+            .list_files(&dir)
+            .await?
+            .into_iter()
+            .filter(|name| name.starts_with(&prefix) && !name.contains(&tag))
+            .collect();
+        if leftovers.is_empty() || self.log.seqs(partition).await?.into_iter().max() != Some(seq) {
+            return Ok(0);
         }
-        Ok(())
+        for name in &leftovers {
+            let path = format!("{dir}{name}");
+            self.delete(&path).await?;
+            tracing::info!(
+                partition,
+                path,
+                "removed a file of a landing that never committed"
+            );
+        }
+        Ok(leftovers.len())
+    }
+
+    async fn exists(&self, path: &str) -> Result<bool, StorageError> {
+        self.storage
+            .operator()
+            .exists(path)
+            .await
+            .map_err(self.storage.failed("stat", path))
+    }
+
+    /// Deletes a file; one that is gone, even while this runs (two members cleaning up), is
+    /// not an error.
+    async fn delete(&self, path: &str) -> Result<(), StorageError> {
+        match self.storage.operator().delete(path).await {
+            Err(err) if err.kind() != ErrorKind::NotFound => {
+                Err(self.storage.failed("delete", path)(err))
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn list(&self, dir: &str) -> Result<Vec<opendal::Entry>, StorageError> {
-        match self.op.list(dir).await {
+        match self.storage.operator().list(dir).await {
             Ok(entries) => Ok(entries),
             Err(err) if err.kind() == ErrorKind::NotFound => Ok(Vec::new()),
-            Err(err) => Err(io(&self.storage, "list", dir)(err)),
+            Err(err) => Err(self.storage.failed("list", dir)(err)),
         }
     }
 
@@ -425,47 +522,5 @@ impl Landing {
             .filter(|e| e.metadata().is_file())
             .map(|e| e.name().to_owned())
             .collect())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_landing_url_is_a_file_url_an_absolute_path_or_an_hdfs_url() {
-        assert_eq!(
-            parse_landing_url("/tmp/landing").unwrap().as_str(),
-            "file:///tmp/landing/"
-        );
-        assert_eq!(
-            parse_landing_url("file:///tmp/landing").unwrap().as_str(),
-            "file:///tmp/landing"
-        );
-        assert_eq!(
-            parse_landing_url("hdfs://namenode:8020/data/web-events")
-                .unwrap()
-                .host_str(),
-            Some("namenode")
-        );
-        for wrong in ["relative/dir", "s3://bucket/x", "hdfs:///no-namenode", ""] {
-            let err = parse_landing_url(wrong).unwrap_err();
-            assert!(err.contains("file:///absolute/dir"), "{wrong}: {err}");
-        }
-    }
-
-    #[test]
-    fn a_folder_that_cannot_be_made_is_said_once_in_plain_words() {
-        let url = parse_landing_url("file:///proc/forbidden/landing").unwrap();
-        let err = operator_for(&url).expect_err("refused").to_string();
-        assert!(
-            err.starts_with("cannot use LANDING_URL file:///proc/forbidden/landing: cannot make the folder /proc/forbidden/landing:"),
-            "{err}"
-        );
-        assert!(
-            !err.contains("Builder::build"),
-            "library context leaked: {err}"
-        );
-        assert_eq!(err.matches("No such file").count(), 1, "{err}");
     }
 }

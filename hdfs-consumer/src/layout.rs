@@ -4,9 +4,13 @@
 //! ```text
 //! <root>/<topic>/dt=YYYY-MM-DD/hour=HH/<topic>+<partition>+<firstOffset>+<lastOffset>.json
 //! <root>/<topic>/_invalid/<topic>+<partition>+<firstOffset>+<lastOffset>.json
-//! <root>/<topic>/_tmp/...            files being written (Hive skips names starting with _)
-//! <root>/<topic>/_checkpoints/<topic>+<partition>.json
+//! <root>/<topic>/_tmp/<partition>.<owner>.<kind>.<name>   files being written
+//! <root>/<topic>/_commits/<partition>/<entry>.json          each partition's commit log
 //! ```
+//!
+//! Hive skips names that start with `_`. Earlier versions kept one checkpoint per partition in
+//! `<root>/<topic>/_checkpoints/<topic>+<partition>.json`; it is read once, when a partition has
+//! no commit log yet.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
@@ -76,18 +80,46 @@ pub fn tmp_dir(topic: &str) -> String {
     format!("{topic}/_tmp/")
 }
 
-/// Temporary files carry the partition in their name so one partition's leftovers can be
-/// found and removed without touching another's.
-pub fn tmp_path(topic: &str, partition: i32, kind: &str, name: &str) -> String {
-    format!("{topic}/_tmp/{partition}.{kind}.{name}")
+/// Temporary files carry the partition in their name, so one partition's leftovers can be
+/// found and removed without touching another's, and their writer's claim, so two members
+/// writing the same offsets never write the same file.
+pub fn tmp_path(topic: &str, partition: i32, owner: &str, kind: &str, name: &str) -> String {
+    format!("{topic}/_tmp/{partition}.{owner}.{kind}.{name}")
 }
 
+/// How the names of a partition's temporary files start.
 pub fn tmp_prefix(partition: i32) -> String {
     format!("{partition}.")
 }
 
-pub fn checkpoint_path(topic: &str, partition: i32) -> String {
+/// The checkpoint earlier versions kept, one file per partition.
+pub fn legacy_checkpoint_path(topic: &str, partition: i32) -> String {
     format!("{topic}/_checkpoints/{topic}+{partition}.json")
+}
+
+/// Entry numbers in names are zero-padded to this width, so names sort by number.
+const ENTRY_WIDTH: usize = 20;
+
+/// The folder of a partition's commit log.
+pub fn commit_dir(topic: &str, partition: i32) -> String {
+    format!("{topic}/_commits/{partition}/")
+}
+
+/// Where entry `seq` of a partition's commit log is published.
+pub fn commit_entry_path(topic: &str, partition: i32, seq: u64) -> String {
+    format!(
+        "{}{seq:0w$}.json",
+        commit_dir(topic, partition),
+        w = ENTRY_WIDTH
+    )
+}
+
+/// The number of a commit log entry, from its file name.
+pub fn parse_commit_entry_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".json")?;
+    (digits.len() == ENTRY_WIDTH && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
 }
 
 /// Where one record of a batch goes.
@@ -182,6 +214,37 @@ mod tests {
         assert_eq!(
             parse_file_name("select-color+2+1+4.json.tmp", "select-color", 2),
             None
+        );
+    }
+
+    #[test]
+    fn commit_entries_are_numbered_and_their_names_parse_back() {
+        let path = commit_entry_path("select-color", 2, 41);
+        assert_eq!(path, "select-color/_commits/2/00000000000000000041.json");
+        let name = path.rsplit('/').next().unwrap();
+        assert_eq!(parse_commit_entry_name(name), Some(41));
+        assert_eq!(
+            parse_commit_entry_name(&format!("{}.json", u64::MAX)),
+            Some(u64::MAX)
+        );
+        for other in [
+            "41.json",
+            "0000000000000000004x.json",
+            "00000000000000000041.tmp",
+            "",
+        ] {
+            assert_eq!(parse_commit_entry_name(other), None, "{other}");
+        }
+        assert_eq!(
+            tmp_path("t", 2, "0192abcd", "data", "x.json"),
+            "t/_tmp/2.0192abcd.data.x.json"
+        );
+        assert!(
+            tmp_path("t", 2, "o", "data", "x")
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .starts_with(&tmp_prefix(2))
         );
     }
 

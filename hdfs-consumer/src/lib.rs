@@ -4,17 +4,21 @@
 //! - [`buffer`] — per-partition buffers and when to land them (pure);
 //! - [`layout`] — file names and the Hive layout (pure);
 //! - [`partition`] — an owned partition's states and transitions (pure);
-//! - [`landing`] — writing through OpenDAL, and recovering where a partition left off;
+//! - [`storage`] — the landing storage (a folder or HDFS) and what it must guarantee;
+//! - [`commit_log`] — each partition's commit point, which an owner that lost it cannot pass;
+//! - [`landing`] — claiming a partition and landing its batches through the commit log;
 //! - [`worker`] — one consumer of the group and its loop, run by `common::host`;
 //! - [`admin`], [`metrics`] — what `/readyz` checks, and `/metrics`.
 
 pub mod admin;
 pub mod buffer;
+pub mod commit_log;
 pub mod config;
 pub mod landing;
 pub mod layout;
 pub mod metrics;
 pub mod partition;
+pub mod storage;
 pub mod worker;
 
 use std::future::Future;
@@ -29,7 +33,7 @@ pub use config::Config;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Storage(#[from] landing::StorageError),
+    Storage(#[from] storage::StorageError),
     #[error("Kafka at {bootstrap}: {source}")]
     Kafka {
         bootstrap: String,
@@ -49,6 +53,21 @@ pub enum Error {
     LandingUnfinished { workers: usize, storage: String },
     #[error(transparent)]
     Bind(#[from] common::host::BindError),
+}
+
+/// How much longer than the group's session timeout a fenced partition waits for the
+/// rebalance that moves it.
+const RECLAIM_MARGIN: Duration = Duration::from_secs(5);
+
+/// This process as its claims name it: `<host> pid <pid>`.
+fn member_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_owned());
+    format!("{host} pid {}", std::process::id())
 }
 
 /// The topic's partition count, from broker metadata.
@@ -139,6 +158,8 @@ pub async fn serve(
         prefetch_bytes: config.kafka_prefetch_bytes,
         policy: config.flush_policy(),
         max_backoff: config.storage_retry_max_backoff,
+        reclaim_after: config.kafka.session_timeout() + RECLAIM_MARGIN,
+        member: member_name(),
         metrics,
         failing,
         log: Arc::default(),

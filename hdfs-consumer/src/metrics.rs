@@ -35,6 +35,12 @@ common::metric_set! {
         pub storage_failures: Counter = Counter::default(),
         /// Buffered records dropped when their partition was revoked (re-read by the next owner)
         pub dropped_on_revoke: Counter = Counter::default(),
+        /// Partitions claimed in storage: taken over, at assignment or after a refusal
+        pub claims: Counter = Counter::default(),
+        /// Landings refused because another member had claimed the partition (nothing of them became visible)
+        pub fenced_commits: Counter = Counter::default(),
+        /// Buffered records dropped when a landing was refused or its outcome was unknown (landed by the partition's holder)
+        pub dropped_on_fence: Counter = Counter::default(),
         /// Records read and waiting to be landed
         pub buffered_records: Gauge = Gauge::default(),
         /// Offset gaps and the offsets they skipped, by cause (offset_gaps, skipped_offsets)

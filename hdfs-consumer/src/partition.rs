@@ -3,24 +3,31 @@
 //! consumer, so they are tested here without a broker or storage.
 //!
 //! ```text
-//!            assigned
-//!               │
-//!               ▼         recovery failed (retry later)
-//!          Recovering ◀──────────────┐
-//!               │ recovered: seek, resume
-//!               ▼
-//!   ┌────▶ Consuming ──── landing failed: pause ────▶ Failing ──┐ landing failed again
-//!   │           │                                      │ ▲      │ (retry later)
-//!   └── landed: commit         landed: commit, resume ◀┘ └──────┘
-//!               │
-//!               └── a record behind the checkpoint: pause ───▶ Halted
+//!            assigned                        recovery failed (retry later)
+//!               │        ┌──────────────────────────────┐
+//!               ▼        ▼                              │
+//!          Recovering ───┴── claimed: seek, resume ──▶ Consuming ◀──── landed: commit ────┐
+//!            ▲    ▲                                    │  │  │                          │
+//!            │    └─ outcome unknown, or committed ────┘  │  └─ not written: pause ─▶ Failing
+//!            │       but not all visible: pause           │                  (retried; landed:
+//!            │                                            │                   commit, resume)
+//!   no rebalance by                  refused (another member claimed): pause
+//!   reclaim time ──── Fenced ◀────────────────────────────┘  (from Failing too)
+//!
+//!          Consuming ── a record behind the checkpoint: pause ──▶ Halted
 //! ```
+//!
+//! A partition holds its claim ([`Held`]) while it consumes: landing publishes the next entry
+//! of its commit log, which only succeeds while no other member claimed it. A refusal drops the
+//! buffer (the holder lands those records) and waits for the rebalance that moves the partition;
+//! if none comes, the partition is claimed again, as the assignment still stands.
 
 use std::time::{Duration, Instant};
 
 use common::kafka::Continuity;
 
 use crate::buffer::{BufferedRecord, FlushPolicy, FlushReason, PartitionBuffer};
+use crate::commit_log::Held;
 
 /// When a failed storage call is made again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,21 +50,28 @@ impl Retry {
 /// Where an owned partition stands.
 #[derive(Debug)]
 pub enum Partition {
-    /// Just assigned, its fetching paused until storage says where it resumes.
+    /// Assigned, its fetching paused until a claim says where it resumes.
     Recovering { retry: Option<Retry> },
-    /// Reading: `next` is the offset the next record should have (unknown until the first
-    /// record when nothing of the partition was ever landed); records wait in `buffer`.
+    /// Reading under the claim `held`: `next` is the offset the next record should have
+    /// (unknown until the first record when nothing was ever landed); records wait in `buffer`.
     Consuming {
+        held: Held,
         next: Option<i64>,
         buffer: PartitionBuffer,
     },
-    /// A landing failed: fetching paused, the buffer kept and landed again at `retry`.
+    /// A landing could not be written: fetching paused, the buffer kept and landed again at
+    /// `retry`, under the same claim.
     Failing {
+        held: Held,
         next: Option<i64>,
         buffer: PartitionBuffer,
         retry: Retry,
         reason: String,
     },
+    /// Another member claimed the partition: nothing is taken or landed. The rebalance that
+    /// moves it normally follows at once; if none has come by `reclaim_at`, the assignment
+    /// stands and the partition is claimed again.
+    Fenced { holder: String, reclaim_at: Instant },
     /// The partition ends before its checkpoint (the topic was recreated or lost records):
     /// nothing is taken or landed, so nothing lands under names the checkpoint already used.
     Halted,
@@ -79,7 +93,7 @@ pub enum Effect {
 pub enum Intake {
     /// Buffered; `due` when the buffer is now full by count or size.
     Taken { due: bool, continuity: Continuity },
-    /// Not taken: the partition is not reading (recovering, failing, halted).
+    /// Not taken: the partition is not reading (recovering, failing, fenced, halted).
     Ignored,
     /// Not taken: older than the offset expected, so the broker moved the position back.
     Behind { expected: i64 },
@@ -93,7 +107,7 @@ impl Partition {
 
     /// Offers a record read from the broker.
     pub fn take(&mut self, record: BufferedRecord, now: Instant, policy: &FlushPolicy) -> Intake {
-        let Partition::Consuming { next, buffer } = self else {
+        let Partition::Consuming { next, buffer, .. } = self else {
             return Intake::Ignored;
         };
         let continuity = Continuity::of(*next, record.offset);
@@ -109,27 +123,37 @@ impl Partition {
         Intake::Taken { due, continuity }
     }
 
-    /// Whether recovery should be tried now.
+    /// Whether the partition should be claimed now: when it was assigned (or lost track of
+    /// its claim) and its retry is due, or when it was fenced and no rebalance came.
     pub fn recovery_due(&self, now: Instant) -> bool {
-        matches!(self, Partition::Recovering { retry } if retry.is_none_or(|r| now >= r.at))
+        match self {
+            Partition::Recovering { retry } => retry.is_none_or(|r| now >= r.at),
+            Partition::Fenced { reclaim_at, .. } => now >= *reclaim_at,
+            _ => false,
+        }
     }
 
-    /// Storage said the last landed offset (`None`: nothing landed yet).
-    pub fn recovered(&mut self, last: Option<i64>) -> Vec<Effect> {
-        let next = last.map(|l| l + 1);
+    /// The partition is claimed: it resumes after the claim's last offset.
+    pub fn claimed(&mut self, held: Held) -> Vec<Effect> {
+        let next = held.last_offset.map(|l| l + 1);
         *self = Partition::Consuming {
+            held,
             next,
             buffer: PartitionBuffer::default(),
         };
         vec![Effect::Seek(next), Effect::Resume]
     }
 
-    /// Storage did not answer where to resume; it is asked again later.
+    /// Storage did not answer the claim; it is tried again later.
     pub fn recovery_failed(&mut self, now: Instant, backoff: impl Fn(u32) -> Duration) {
-        if let Partition::Recovering { retry } = self {
-            let failures = retry.map_or(1, |r| r.failures + 1);
-            *retry = Some(Retry::after(failures, now, backoff));
-        }
+        let failures = match self {
+            Partition::Recovering { retry } => retry.map_or(1, |r| r.failures + 1),
+            Partition::Fenced { .. } => 1,
+            _ => return,
+        };
+        *self = Partition::Recovering {
+            retry: Some(Retry::after(failures, now, backoff)),
+        };
     }
 
     /// Whether the buffer should be landed now, and why: full or old enough while consuming,
@@ -159,41 +183,54 @@ impl Partition {
         }
     }
 
-    /// The buffered records, in offset order.
-    pub fn buffered_records(&self) -> &[BufferedRecord] {
+    /// The claim a landing commits under, and the records it lands, in offset order.
+    pub fn landing(&self) -> Option<(&Held, &[BufferedRecord])> {
         match self {
-            Partition::Consuming { buffer, .. } | Partition::Failing { buffer, .. } => {
-                buffer.records()
+            Partition::Consuming { held, buffer, .. } | Partition::Failing { held, buffer, .. } => {
+                Some((held, buffer.records()))
             }
-            _ => &[],
+            _ => None,
         }
     }
 
     /// How many records are buffered.
     pub fn buffered(&self) -> usize {
-        self.buffered_records().len()
+        self.landing().map_or(0, |(_, records)| records.len())
     }
 
-    /// The buffer up to `last_offset` is landed.
-    pub fn landed(&mut self, last_offset: i64) -> Vec<Effect> {
+    /// The buffer is landed, and its commit `held` is now the partition's latest entry.
+    pub fn landed(&mut self, held: Held) -> Vec<Effect> {
         let was_failing = matches!(self, Partition::Failing { .. });
         let next = match self {
             Partition::Consuming { next, .. } | Partition::Failing { next, .. } => *next,
             _ => return Vec::new(),
         };
+        let commit = held.last_offset.map(|l| Effect::Commit(l + 1));
         *self = Partition::Consuming {
+            held,
             next,
             buffer: PartitionBuffer::default(),
         };
-        let mut effects = vec![Effect::Commit(last_offset + 1)];
+        let mut effects: Vec<Effect> = commit.into_iter().collect();
         if was_failing {
             effects.push(Effect::Resume);
         }
         effects
     }
 
-    /// A landing failed for `reason`; the buffer is kept, fetching paused, and the landing
-    /// tried again later.
+    /// The buffer is committed up to `last_offset`, but not all its files are visible yet:
+    /// claiming the partition again finishes them, and reading resumes after that.
+    pub fn committed_unfinished(&mut self, last_offset: i64) -> Vec<Effect> {
+        let (was_reading, _) = self.leave(Partition::Recovering { retry: None });
+        let mut effects = vec![Effect::Commit(last_offset + 1)];
+        if was_reading {
+            effects.push(Effect::Pause);
+        }
+        effects
+    }
+
+    /// A landing could not be written (nothing was published); the buffer is kept, fetching
+    /// paused, and the landing tried again later under the same claim.
     pub fn landing_failed(
         &mut self,
         reason: String,
@@ -201,20 +238,24 @@ impl Partition {
         backoff: impl Fn(u32) -> Duration,
     ) -> Vec<Effect> {
         let current = std::mem::replace(self, Partition::Halted);
-        let (next, buffer, failures, effects) = match current {
-            Partition::Consuming { next, buffer } => (next, buffer, 1, vec![Effect::Pause]),
+        let (held, next, buffer, failures, effects) = match current {
+            Partition::Consuming { held, next, buffer } => {
+                (held, next, buffer, 1, vec![Effect::Pause])
+            }
             Partition::Failing {
+                held,
                 next,
                 buffer,
                 retry,
                 ..
-            } => (next, buffer, retry.failures + 1, Vec::new()),
+            } => (held, next, buffer, retry.failures + 1, Vec::new()),
             other => {
                 *self = other;
                 return Vec::new();
             }
         };
         *self = Partition::Failing {
+            held,
             next,
             buffer,
             retry: Retry::after(failures, now, backoff),
@@ -223,19 +264,43 @@ impl Partition {
         effects
     }
 
+    /// Whether a landing's commit was published is unknown: the buffer is dropped, and the
+    /// partition is claimed again at its next retry, which reads what the log says.
+    pub fn landing_uncertain(
+        &mut self,
+        now: Instant,
+        backoff: impl Fn(u32) -> Duration,
+    ) -> (Vec<Effect>, usize) {
+        let failures = match self {
+            Partition::Failing { retry, .. } => retry.failures + 1,
+            _ => 1,
+        };
+        let (was_reading, dropped) = self.leave(Partition::Recovering {
+            retry: Some(Retry::after(failures, now, backoff)),
+        });
+        (pause_if(was_reading), dropped)
+    }
+
+    /// Another member, `holder`, claimed the partition and its landing was refused: the buffer
+    /// is dropped and nothing is read until a rebalance, or `reclaim_at`.
+    pub fn refused(&mut self, holder: String, reclaim_at: Instant) -> (Vec<Effect>, usize) {
+        let (was_reading, dropped) = self.leave(Partition::Fenced { holder, reclaim_at });
+        (pause_if(was_reading), dropped)
+    }
+
     /// Stops taking and landing records for good; returns the effects and the records dropped.
     pub fn halt(&mut self) -> (Vec<Effect>, usize) {
+        let (was_reading, dropped) = self.leave(Partition::Halted);
+        (pause_if(was_reading), dropped)
+    }
+
+    /// Moves to `next`, which reads nothing; says whether fetching was on, and how many
+    /// buffered records were dropped.
+    fn leave(&mut self, next: Partition) -> (bool, usize) {
         let dropped = self.buffered();
         let was_reading = matches!(self, Partition::Consuming { .. });
-        *self = Partition::Halted;
-        (
-            if was_reading {
-                vec![Effect::Pause]
-            } else {
-                Vec::new()
-            },
-            dropped,
-        )
+        *self = next;
+        (was_reading, dropped)
     }
 
     /// The offset before which everything is landed: the first buffered record's, or the next
@@ -243,7 +308,7 @@ impl Partition {
     /// from `next`.
     pub fn landed_position(&self) -> Option<i64> {
         match self {
-            Partition::Consuming { next, buffer } | Partition::Failing { next, buffer, .. } => {
+            Partition::Consuming { next, buffer, .. } | Partition::Failing { next, buffer, .. } => {
                 buffer.records().first().map(|r| r.offset).or(*next)
             }
             _ => None,
@@ -258,8 +323,24 @@ impl Partition {
         }
     }
 
+    /// Who holds the partition, while this member is fenced from it.
+    pub fn fenced_by(&self) -> Option<&str> {
+        match self {
+            Partition::Fenced { holder, .. } => Some(holder),
+            _ => None,
+        }
+    }
+
     pub fn is_halted(&self) -> bool {
         matches!(self, Partition::Halted)
+    }
+}
+
+fn pause_if(was_reading: bool) -> Vec<Effect> {
+    if was_reading {
+        vec![Effect::Pause]
+    } else {
+        Vec::new()
     }
 }
 
@@ -267,6 +348,7 @@ impl Partition {
 mod tests {
     use super::*;
     use crate::buffer::test_record as record;
+    use crate::commit_log::Owner;
 
     const POLICY: FlushPolicy = FlushPolicy {
         max_records: 3,
@@ -278,18 +360,37 @@ mod tests {
         Duration::from_secs(u64::from(n))
     }
 
+    /// The claim a member publishes as entry `seq`, resuming after `last`.
+    fn claim(seq: u64, last: Option<i64>) -> Held {
+        Held {
+            seq,
+            owner: Owner::new("host pid 1 worker 0"),
+            last_offset: last,
+        }
+    }
+
     fn consuming_from(last: Option<i64>) -> Partition {
         let mut partition = Partition::assigned();
-        partition.recovered(last);
+        partition.claimed(claim(0, last));
         partition
     }
 
+    /// What the landing of the partition's buffer publishes: the next entry, under its claim.
+    fn commit_of(partition: &Partition) -> Held {
+        let (held, records) = partition.landing().expect("holds a claim");
+        held.committed(held.seq + 1, records.last().unwrap().offset)
+    }
+
     #[test]
-    fn an_assigned_partition_takes_nothing_until_recovered_then_seeks_and_resumes() {
+    fn an_assigned_partition_takes_nothing_until_claimed_then_seeks_past_the_claim_and_resumes() {
         let now = Instant::now();
         let mut partition = Partition::assigned();
         assert!(partition.recovery_due(now));
         assert_eq!(partition.take(record(0), now, &POLICY), Intake::Ignored);
+        assert!(
+            partition.landing().is_none(),
+            "no claim, nothing to land under"
+        );
 
         partition.recovery_failed(now, second);
         assert!(!partition.recovery_due(now), "waits for its retry");
@@ -298,9 +399,10 @@ mod tests {
         assert!(!partition.recovery_due(now + second(1)), "waits longer");
 
         assert_eq!(
-            partition.recovered(Some(41)),
+            partition.claimed(claim(7, Some(41))),
             [Effect::Seek(Some(42)), Effect::Resume]
         );
+        assert!(!partition.recovery_due(now + second(60)));
         assert!(matches!(
             partition.take(record(42), now, &POLICY),
             Intake::Taken {
@@ -309,14 +411,24 @@ mod tests {
             }
         ));
         assert_eq!(
+            partition.landing().unwrap().0.seq,
+            7,
+            "lands under its claim"
+        );
+        assert_eq!(
             consuming_from(None).landed_position(),
             None,
             "nothing landed yet"
         );
+        assert_eq!(
+            Partition::assigned().claimed(claim(0, None)),
+            [Effect::Seek(None), Effect::Resume],
+            "nothing ever landed: from the beginning"
+        );
     }
 
     #[test]
-    fn a_full_buffer_is_due_and_landing_it_commits_after_its_last_record() {
+    fn a_full_buffer_is_due_and_its_commit_becomes_the_claim_it_holds_next() {
         let now = Instant::now();
         let mut partition = consuming_from(Some(9));
         partition.take(record(10), now, &POLICY);
@@ -331,9 +443,100 @@ mod tests {
         );
         assert_eq!(partition.buffered(), 3);
         assert_eq!(partition.landed_position(), Some(10));
-        assert_eq!(partition.landed(12), [Effect::Commit(13)]);
+        let commit = commit_of(&partition);
+        assert_eq!((commit.seq, commit.last_offset), (1, Some(12)));
+        assert_eq!(partition.landed(commit), [Effect::Commit(13)]);
         assert_eq!(partition.buffered(), 0);
         assert_eq!(partition.landed_position(), Some(13));
+        partition.take(record(13), now, &POLICY);
+        assert_eq!(
+            commit_of(&partition).seq,
+            2,
+            "the next landing publishes the entry after its own commit"
+        );
+    }
+
+    #[test]
+    fn a_refused_commit_drops_the_buffer_pauses_and_waits_for_the_rebalance_or_reclaims() {
+        let now = Instant::now();
+        let mut partition = consuming_from(Some(244));
+        for offset in 245..=246 {
+            partition.take(record(offset), now, &POLICY);
+        }
+        let reclaim_at = now + second(50);
+        assert_eq!(
+            partition.refused("host-b pid 9 worker 1 (claim x)".into(), reclaim_at),
+            (vec![Effect::Pause], 2)
+        );
+        assert_eq!(
+            partition.fenced_by(),
+            Some("host-b pid 9 worker 1 (claim x)")
+        );
+        assert_eq!(partition.buffered(), 0);
+        assert!(partition.landing().is_none(), "nothing left to land");
+        assert_eq!(partition.landed_position(), None, "no lag counted for it");
+        assert_eq!(partition.take(record(247), now, &POLICY), Intake::Ignored);
+        assert_eq!(partition.landing_due(&POLICY, now + second(10), true), None);
+        assert!(
+            !partition.recovery_due(now + second(49)),
+            "the rebalance comes first"
+        );
+        assert!(
+            partition.recovery_due(reclaim_at),
+            "no rebalance: claim again"
+        );
+        assert_eq!(
+            partition.claimed(claim(9, Some(1196))),
+            [Effect::Seek(Some(1197)), Effect::Resume],
+            "resumes after what the holder landed"
+        );
+    }
+
+    #[test]
+    fn a_fenced_partition_whose_claim_fails_retries_like_any_recovery() {
+        let now = Instant::now();
+        let mut partition = consuming_from(Some(1));
+        partition.refused("b".into(), now);
+        partition.recovery_failed(now, second);
+        assert_eq!(partition.fenced_by(), None);
+        assert!(!partition.recovery_due(now));
+        assert!(partition.recovery_due(now + second(1)));
+    }
+
+    #[test]
+    fn a_failing_partition_refused_at_its_retry_is_fenced_without_a_second_pause() {
+        let now = Instant::now();
+        let mut partition = consuming_from(Some(-1));
+        partition.take(record(0), now, &POLICY);
+        partition.landing_failed("denied".into(), now, second);
+        assert_eq!(partition.refused("b".into(), now), (vec![], 1));
+    }
+
+    #[test]
+    fn a_commit_of_unknown_outcome_drops_the_buffer_and_claims_again_after_a_wait() {
+        let now = Instant::now();
+        let mut partition = consuming_from(Some(4));
+        partition.take(record(5), now, &POLICY);
+        assert_eq!(
+            partition.landing_uncertain(now, second),
+            (vec![Effect::Pause], 1)
+        );
+        assert!(!partition.recovery_due(now));
+        assert!(partition.recovery_due(now + second(1)));
+        assert_eq!(partition.take(record(6), now, &POLICY), Intake::Ignored);
+    }
+
+    #[test]
+    fn a_committed_batch_not_all_visible_is_counted_landed_and_finished_by_a_new_claim() {
+        let now = Instant::now();
+        let mut partition = consuming_from(Some(4));
+        partition.take(record(5), now, &POLICY);
+        assert_eq!(
+            partition.committed_unfinished(5),
+            [Effect::Commit(6), Effect::Pause]
+        );
+        assert!(partition.recovery_due(now), "claimed again at once");
+        assert_eq!(partition.buffered(), 0);
     }
 
     #[test]
@@ -370,7 +573,16 @@ mod tests {
             "stopping does not wait"
         );
         assert_eq!(partition.buffered(), 2);
-        assert_eq!(partition.landed(1), [Effect::Commit(2), Effect::Resume]);
+        assert_eq!(
+            partition.landing().unwrap().0.seq,
+            0,
+            "the retry commits under the same claim"
+        );
+        let commit = commit_of(&partition);
+        assert_eq!(
+            partition.landed(commit),
+            [Effect::Commit(2), Effect::Resume]
+        );
         assert_eq!(partition.failing(), None);
     }
 
@@ -387,6 +599,10 @@ mod tests {
         assert!(partition.is_halted());
         assert_eq!(partition.take(record(1), now, &POLICY), Intake::Ignored);
         assert_eq!(partition.landing_due(&POLICY, now, true), None);
+        assert!(
+            !partition.recovery_due(now + second(3600)),
+            "halted for good"
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! One worker: a member of the group, the partitions it owns ([`Partition`]) and the loop that
 //! lands them. librdkafka runs rebalances inside `poll`, on the loop's thread; the callback only
-//! assigns or unassigns, pauses what it assigned and records the change. The loop then asks
-//! storage where each new partition resumes, and lands, so a rebalance never happens in the
-//! middle of either.
+//! assigns or unassigns, pauses what it assigned and records the change. The loop then claims
+//! each new partition in storage, which says where it resumes, and lands, so a rebalance never
+//! happens in the middle of either. A worker may still be told late that it lost a partition
+//! (its process was paused, or cut from the brokers): storage tells it first, by refusing its
+//! next commit.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -21,9 +23,10 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use crate::buffer::{BufferedRecord, FlushPolicy, FlushReason};
-use crate::landing::{LandedBatch, Landing, StorageError};
+use crate::landing::{Landed, LandedBatch, Landing, LandingError};
 use crate::metrics::{ConsumerMetrics, PartitionLabel, ReasonLabel};
 use crate::partition::{Effect, Intake, Partition};
+use crate::storage::StorageError;
 
 /// What every worker of the process shares.
 pub struct Shared {
@@ -34,6 +37,12 @@ pub struct Shared {
     pub prefetch_bytes: usize,
     pub policy: FlushPolicy,
     pub max_backoff: Duration,
+    /// How long a fenced partition waits for the rebalance that moves it before it is claimed
+    /// again: longer than the group's session timeout, within which a member that lost the
+    /// partition hears of it.
+    pub reclaim_after: Duration,
+    /// This process as claims name it (host and process id); each worker adds its number.
+    pub member: String,
     pub metrics: ConsumerMetrics,
     /// Partitions whose landing fails, and why: readiness reports them.
     pub failing: Arc<FailingWrites>,
@@ -175,14 +184,16 @@ enum CallBound {
 
 /// Why a storage call brought no result.
 #[derive(Debug)]
-enum CallError {
+enum CallError<E> {
     /// The process started stopping; nothing failed.
     Stopping,
-    Failed(String),
+    Failed(E),
 }
 
 pub struct Worker {
     id: usize,
+    /// The worker as its claims name it.
+    member: String,
     consumer: BaseConsumer<WorkerContext>,
     shared: Arc<Shared>,
     partitions: HashMap<i32, Partition>,
@@ -206,6 +217,7 @@ impl Worker {
         )?;
         Ok(Worker {
             id,
+            member: format!("{} worker {id}", shared.member),
             consumer,
             shared,
             partitions: HashMap::new(),
@@ -250,7 +262,7 @@ impl Worker {
             let now = Instant::now();
             if now.duration_since(last_sweep) >= SWEEP_INTERVAL {
                 last_sweep = now;
-                self.sweep(now, None);
+                self.sweep(now);
                 self.measure_lag();
             }
         }
@@ -258,7 +270,9 @@ impl Worker {
         tracing::info!(worker = self.id, "stopping: landing buffered records");
         let unlanded = loop {
             host.beat();
-            self.sweep(Instant::now(), Some(deadline));
+            // Only what is buffered is landed: a partition still to be claimed holds nothing,
+            // and its next owner claims it.
+            self.land_all(Instant::now(), Some(deadline));
             let unlanded: usize = self.partitions.values().map(Partition::buffered).sum();
             if unlanded == 0 || Instant::now() >= deadline {
                 if unlanded > 0 {
@@ -417,11 +431,19 @@ impl Worker {
         }
     }
 
-    /// Recovers, lands and retries what is due on every owned partition.
-    fn sweep(&mut self, now: Instant, shutdown: Option<Instant>) {
+    /// Claims, lands and retries what is due on every owned partition.
+    fn sweep(&mut self, now: Instant) {
         let owned: Vec<i32> = self.partitions.keys().copied().collect();
         for partition in owned {
-            self.recover(partition, now, shutdown);
+            self.claim(partition, now);
+            self.land(partition, now, None);
+        }
+    }
+
+    /// Lands what is due on every owned partition.
+    fn land_all(&mut self, now: Instant, shutdown: Option<Instant>) {
+        let owned: Vec<i32> = self.partitions.keys().copied().collect();
+        for partition in owned {
             self.land(partition, now, shutdown);
         }
     }
@@ -430,8 +452,8 @@ impl Worker {
         shutdown.map_or(CallBound::UntilStopping, CallBound::Until)
     }
 
-    /// Asks storage where a newly assigned partition resumes, if that is due.
-    fn recover(&mut self, partition: i32, now: Instant, shutdown: Option<Instant>) {
+    /// Claims a partition in storage, if that is due: it then resumes where the log says.
+    fn claim(&mut self, partition: i32, now: Instant) {
         if !self
             .partitions
             .get(&partition)
@@ -440,17 +462,27 @@ impl Worker {
             return;
         }
         let result = self.call(
-            self.shared.landing.recover(partition),
-            Self::bound(shutdown),
+            self.shared.landing.claim(partition, &self.member),
+            CallBound::UntilStopping,
         );
         let backoff = self.backoff();
         let Some(state) = self.partitions.get_mut(&partition) else {
             return;
         };
         match result {
-            Ok(last) => {
-                let effects = state.recovered(last);
-                tracing::info!(worker = self.id, partition, resume = ?effects.first(), "partition assigned");
+            Ok(claimed) => {
+                let resume = claimed.held.last_offset.map(|l| l + 1);
+                let previous = claimed.previous.as_ref().map(ToString::to_string);
+                let effects = state.claimed(claimed.held);
+                self.shared.metrics.claims.inc();
+                tracing::info!(
+                    worker = self.id,
+                    partition,
+                    resume,
+                    previous,
+                    removed = claimed.removed,
+                    "partition claimed"
+                );
                 self.perform(partition, &effects);
             }
             Err(CallError::Stopping) => {}
@@ -461,7 +493,7 @@ impl Worker {
                     worker = self.id,
                     partition,
                     err,
-                    "cannot read the landed state; the partition waits for storage"
+                    "cannot claim the partition in storage; it waits for storage"
                 );
             }
         }
@@ -477,16 +509,34 @@ impl Worker {
             return;
         };
         let started = Instant::now();
-        let batch = self.partitions[&partition].buffered_records();
-        let result = self.call(
-            self.shared.landing.land(partition, batch),
+        let Some((held, batch)) = self.partitions[&partition].landing() else {
+            return;
+        };
+        let result = self.call_landing(
+            self.shared.landing.land(partition, held, batch),
             Self::bound(shutdown),
         );
         match result {
-            Ok(landed) => self.landed(partition, reason, &landed, started),
+            Ok(Landed::Visible(landed)) => self.landed(partition, reason, &landed, started),
+            Ok(Landed::Committed { batch, reason: why }) => {
+                self.landed(partition, reason, &batch, started);
+                self.shared.metrics.storage_failures.inc();
+                tracing::warn!(
+                    worker = self.id,
+                    partition,
+                    err = why,
+                    "landed, but not every file is visible yet; claiming the partition again finishes them"
+                );
+                if let Some(state) = self.partitions.get_mut(&partition) {
+                    let effects = state.committed_unfinished(batch.last_offset);
+                    self.perform(partition, &effects);
+                }
+            }
+            Ok(Landed::Refused { holder }) => self.refused(partition, holder),
             // Stopping: the shutdown sweep lands the buffer again, within its deadline.
             Err(CallError::Stopping) => {}
-            Err(CallError::Failed(err)) => {
+            Err(CallError::Failed(LandingError::NotPublished(err))) => {
+                let err = err.to_string();
                 let backoff = self.backoff();
                 let Some(state) = self.partitions.get_mut(&partition) else {
                     return;
@@ -502,7 +552,59 @@ impl Worker {
                 );
                 self.perform(partition, &effects);
             }
+            Err(CallError::Failed(LandingError::Uncertain(err))) => {
+                let err = err.to_string();
+                let backoff = self.backoff();
+                let Some(state) = self.partitions.get_mut(&partition) else {
+                    return;
+                };
+                let (effects, dropped) = state.landing_uncertain(now, backoff);
+                let metrics = &self.shared.metrics;
+                metrics.storage_failures.inc();
+                metrics.buffered_records.dec_by(dropped as i64);
+                self.shared.failing.set(partition, Some(&err));
+                tracing::error!(
+                    worker = self.id,
+                    partition,
+                    err,
+                    dropped,
+                    "no answer to a commit; the partition is claimed again, which reads whether it landed"
+                );
+                self.perform(partition, &effects);
+            }
         }
+    }
+
+    /// Another member claimed the partition while this one still took it for its own: its
+    /// landing is refused, nothing of it is visible, and its records are the holder's to land.
+    fn refused(&mut self, partition: i32, holder: String) {
+        let reclaim_at = Instant::now() + self.shared.reclaim_after;
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            return;
+        };
+        let owner = state
+            .landing()
+            .map(|(held, _)| held.owner.to_string())
+            .unwrap_or_default();
+        let was_failing = state.failing().is_some();
+        let (effects, dropped) = state.refused(holder.clone(), reclaim_at);
+        let metrics = &self.shared.metrics;
+        metrics.fenced_commits.inc();
+        metrics.dropped_on_fence.inc_by(dropped as u64);
+        metrics.buffered_records.dec_by(dropped as i64);
+        metrics.lag.remove(&PartitionLabel { partition });
+        if was_failing {
+            self.shared.failing.set(partition, None);
+        }
+        tracing::warn!(
+            worker = self.id,
+            partition,
+            owner,
+            holder,
+            dropped,
+            "commit refused: another member claimed the partition; nothing of this landing is visible and its records are left to the holder"
+        );
+        self.perform(partition, &effects);
     }
 
     fn landed(
@@ -517,7 +619,7 @@ impl Worker {
         };
         let records = state.buffered();
         let was_failing = state.failing().is_some();
-        let effects = state.landed(landed.last_offset);
+        let effects = state.landed(landed.held.clone());
         let metrics = &self.shared.metrics;
         metrics
             .flush_duration_seconds
@@ -610,25 +712,69 @@ impl Worker {
         &self,
         call: impl std::future::Future<Output = Result<T, StorageError>>,
         bound: CallBound,
-    ) -> Result<T, CallError> {
-        let failed = |e: StorageError| CallError::Failed(e.to_string());
+    ) -> Result<T, CallError<String>> {
+        self.bounded(call, bound, |err| err.to_string())
+            .map_err(|err| match err {
+                CallError::Failed(Some(reason)) => CallError::Failed(reason),
+                CallError::Failed(None) => CallError::Failed(self.no_answer(bound)),
+                CallError::Stopping => CallError::Stopping,
+            })
+    }
+
+    /// Runs a landing on the runtime, bounded as `bound` says. A landing given up without an
+    /// answer may have published its commit.
+    fn call_landing<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, LandingError>>,
+        bound: CallBound,
+    ) -> Result<T, CallError<LandingError>> {
+        self.bounded(call, bound, |err| err)
+            .map_err(|err| match err {
+                CallError::Failed(Some(err)) => CallError::Failed(err),
+                CallError::Failed(None) => {
+                    CallError::Failed(LandingError::Uncertain(StorageError::Io {
+                        storage: self.shared.landing.storage().to_owned(),
+                        operation: "land",
+                        path: String::new(),
+                        reason: self.no_answer(bound),
+                        kind: opendal::ErrorKind::Unexpected,
+                    }))
+                }
+                CallError::Stopping => CallError::Stopping,
+            })
+    }
+
+    fn no_answer(&self, bound: CallBound) -> String {
         let storage = self.shared.landing.storage();
+        match bound {
+            CallBound::UntilStopping => {
+                format!("{storage}: no answer within {STORAGE_CALL_TIMEOUT:?}")
+            }
+            CallBound::Until(_) => format!("{storage}: no answer before the shutdown deadline"),
+        }
+    }
+
+    /// Runs `call` on the runtime until it answers, the bound passes (`Failed(None)`) or the
+    /// host says stop while consuming (`Stopping`). A call given up is dropped: behind the
+    /// commit log, whatever it did not finish is finished or removed by the next claim.
+    fn bounded<T, E, F>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, E>>,
+        bound: CallBound,
+        failed: impl FnOnce(E) -> F,
+    ) -> Result<T, CallError<Option<F>>> {
         let mut stopping = self.stopping.clone();
         // Timers must be made inside the runtime, hence the async block.
         self.shared.runtime.block_on(async {
             match bound {
                 CallBound::UntilStopping => tokio::select! {
-                    result = call => result.map_err(failed),
-                    () = tokio::time::sleep(STORAGE_CALL_TIMEOUT) => Err(CallError::Failed(format!(
-                        "{storage}: no answer within {STORAGE_CALL_TIMEOUT:?}"
-                    ))),
+                    result = call => result.map_err(|e| CallError::Failed(Some(failed(e)))),
+                    () = tokio::time::sleep(STORAGE_CALL_TIMEOUT) => Err(CallError::Failed(None)),
                     () = stopped(&mut stopping) => Err(CallError::Stopping),
                 },
                 CallBound::Until(deadline) => tokio::select! {
-                    result = call => result.map_err(failed),
-                    () = tokio::time::sleep_until(deadline.into()) => Err(CallError::Failed(format!(
-                        "{storage}: no answer before the shutdown deadline"
-                    ))),
+                    result = call => result.map_err(|e| CallError::Failed(Some(failed(e)))),
+                    () = tokio::time::sleep_until(deadline.into()) => Err(CallError::Failed(None)),
                 },
             }
         })

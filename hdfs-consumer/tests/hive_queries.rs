@@ -151,7 +151,7 @@ async fn the_example_queries_answer_what_was_posted_over_a_local_folder() {
 async fn the_example_queries_answer_what_was_posted_over_hdfs() {
     let hdfs = LocalHdfs::start();
     let landing = hdfs.landing_url("/data/web-events");
-    let storage = hdfs_consumer::landing::operator_for(&landing).unwrap();
+    let storage = hdfs_consumer::storage::operator_for(&landing).unwrap();
     let events = land_known_clicks(landing.clone(), &storage).await;
     let answers = example_answers(landing.as_str());
     assert_answers_are_what_was_posted(&answers, &events);

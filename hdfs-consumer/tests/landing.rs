@@ -1,25 +1,23 @@
-//! Landing and recovery through OpenDAL, each case on a local directory and on a real HDFS
-//! (an Apache Hadoop NameNode and DataNode, `support::hdfs`).
-//!
-//! On HDFS, OpenDAL renames in two steps: it deletes an existing target, or creates an empty
-//! one (to make its parent folders), and then renames over it. A process killed between the
-//! steps leaves either no checkpoint or an empty file at a landed file's name; both cases are
-//! here.
+//! Claiming partitions and landing batches through their commit logs, each case on a local
+//! folder and on a real HDFS (an Apache Hadoop NameNode and DataNode, `support::hdfs`).
+//! Members are `Landing`s on the same storage, as processes on several machines would be.
 
 mod support;
 
 use common::ColorEvent;
 use hdfs_consumer::buffer::BufferedRecord;
-use hdfs_consumer::landing::{Landing, operator_for};
+use hdfs_consumer::commit_log::{EntryKind, Found, Held};
+use hdfs_consumer::landing::{Landed, LandedBatch, Landing};
+use hdfs_consumer::storage::Storage;
 use opendal::Operator;
 use support::hdfs::LocalHdfs;
 
 const TOPIC: &str = "select-color";
 
-fn local() -> (tempfile::TempDir, Operator) {
+fn local() -> (tempfile::TempDir, Storage) {
     let dir = tempfile::tempdir().unwrap();
-    let op = operator_for(&url::Url::from_directory_path(dir.path()).unwrap()).unwrap();
-    (dir, op)
+    let storage = Storage::folder(dir.path()).unwrap();
+    (dir, storage)
 }
 
 fn batch(offsets: std::ops::Range<i64>) -> Vec<BufferedRecord> {
@@ -53,27 +51,65 @@ async fn files_under(op: &Operator) -> Vec<String> {
     files
 }
 
+/// The landed data files: what Hive sees.
+async fn visible(op: &Operator) -> Vec<String> {
+    files_under(op)
+        .await
+        .into_iter()
+        .filter(|f| f.contains("/dt="))
+        .collect()
+}
+
+async fn tmp_files(op: &Operator) -> Vec<String> {
+    files_under(op)
+        .await
+        .into_iter()
+        .filter(|f| f.contains("/_tmp/"))
+        .collect()
+}
+
 async fn exists(op: &Operator, path: &str) -> bool {
     op.exists(path).await.unwrap()
 }
 
-/// Where the landing's temporary copy of the landed file `path` lived before its rename.
-fn tmp_of(path: &str) -> String {
-    let name = path.rsplit('/').next().unwrap();
-    format!("{TOPIC}/_tmp/0.data.{name}")
+/// Lands `records` and expects them visible.
+async fn land(landing: &Landing, held: &Held, records: &[BufferedRecord]) -> LandedBatch {
+    match landing.land(0, held, records).await.unwrap() {
+        Landed::Visible(batch) => batch,
+        other => panic!("not visible: {other:?}"),
+    }
 }
 
-async fn landed_batch_is_visible_under_its_hour_and_recovery_finds_its_end(op: Operator) {
-    let landing = Landing::new(op.clone(), TOPIC);
-    assert_eq!(
-        landing.recover(0).await.unwrap(),
-        None,
-        "nothing landed yet"
-    );
+/// The last offsets of a partition's log entries, in entry order.
+async fn log_offsets(landing: &Landing) -> Vec<Option<i64>> {
+    let mut seqs = landing.log().seqs(0).await.unwrap();
+    seqs.sort_unstable();
+    let mut offsets = Vec::new();
+    for seq in seqs {
+        if let Some(entry) = landing.log().read(0, seq).await.unwrap() {
+            offsets.push(entry.last_offset);
+        }
+    }
+    offsets
+}
+
+async fn a_landed_batch_is_visible_under_its_hour_and_the_next_claim_resumes_after_it(
+    storage: Storage,
+) {
+    let op = storage.operator().clone();
+    let first = Landing::new(storage.clone(), TOPIC);
+    let claimed = first.claim(0, "member a").await.unwrap();
+    assert_eq!(claimed.held.last_offset, None, "nothing landed yet");
+    assert_eq!(claimed.held.seq, 0);
+    assert_eq!(claimed.previous, None);
 
     let records = batch(0..5);
-    let landed = landing.land(0, &records).await.unwrap();
+    let landed = land(&first, &claimed.held, &records).await;
     assert_eq!(landed.last_offset, 4);
+    assert_eq!(
+        landed.held.seq, 1,
+        "the commit is the entry after the claim"
+    );
     assert_eq!(landed.files.len(), 1);
     let (path, count) = &landed.files[0];
     assert_eq!(*count, 5);
@@ -82,7 +118,6 @@ async fn landed_batch_is_visible_under_its_hour_and_recovery_finds_its_end(op: O
         path.ends_with("/select-color+0+0000000000000000000+0000000000000000004.json"),
         "{path}"
     );
-
     let text = op.read(path).await.unwrap().to_vec();
     let lines: Vec<&[u8]> = text
         .split(|b| *b == b'\n')
@@ -92,190 +127,406 @@ async fn landed_batch_is_visible_under_its_hour_and_recovery_finds_its_end(op: O
     for (line, record) in lines.iter().zip(&records) {
         assert_eq!(*line, record.line.as_slice());
     }
-    assert!(
-        !files_under(&op).await.iter().any(|f| f.contains("_tmp/")),
+    assert_eq!(
+        tmp_files(&op).await,
+        Vec::<String>::new(),
         "temporary file left"
     );
-    assert_eq!(landing.recover(0).await.unwrap(), Some(4));
+    let Found::Entry {
+        seq,
+        entry: Some(entry),
+    } = first.log().latest(0).await.unwrap()
+    else {
+        panic!("no commit entry");
+    };
     assert_eq!(
-        landing.recover(1).await.unwrap(),
+        (seq, entry.kind, entry.last_offset),
+        (1, EntryKind::Commit, Some(4))
+    );
+
+    let second = Landing::new(storage, TOPIC);
+    let taken = second.claim(0, "member b").await.unwrap();
+    assert_eq!(taken.held.last_offset, Some(4));
+    assert_eq!(taken.held.seq, 2);
+    assert_eq!(taken.previous.unwrap().member, "member a");
+    assert_eq!(
+        second.claim(1, "member b").await.unwrap().held.last_offset,
         None,
         "another partition is independent"
     );
 }
 
-async fn an_interrupted_rename_is_finished_by_recovery(op: Operator) {
-    let landing = Landing::new(op.clone(), TOPIC);
-    landing.land(0, &batch(0..3)).await.unwrap();
-    let landed = landing.land(0, &batch(3..6)).await.unwrap();
-    let (path, _) = &landed.files[0];
-    let content = op.read(path).await.unwrap().to_vec();
+/// The issue this protocol exists for: a member paused with a batch in hand wakes up after
+/// another member took its partition over, and lands.
+async fn a_commit_after_another_members_claim_is_refused_and_leaves_nothing_visible(
+    storage: Storage,
+) {
+    let op = storage.operator().clone();
+    let old = Landing::new(storage.clone(), TOPIC);
+    let new = Landing::new(storage, TOPIC);
+    let paused = old.claim(0, "member a").await.unwrap().held;
+    let paused = land(&old, &paused, &batch(0..246)).await.held;
+    let before = visible(&op).await;
 
-    // The process died after writing the checkpoint and before the rename: the file is still
-    // under _tmp/.
-    op.rename(path, &tmp_of(path)).await.unwrap();
-    assert_eq!(landing.recover(0).await.unwrap(), Some(5));
-    assert_eq!(op.read(path).await.unwrap().to_vec(), content);
-    assert!(!exists(&op, &tmp_of(path)).await);
+    let taken = new.claim(0, "member b").await.unwrap();
+    assert_eq!(taken.held.last_offset, Some(245));
+    let moved_on = land(&new, &taken.held, &batch(246..1198)).await;
 
-    // It died inside the rename, once the empty target was made: the temporary copy wins.
-    op.rename(path, &tmp_of(path)).await.unwrap();
-    op.write(path, Vec::<u8>::new()).await.unwrap();
-    assert_eq!(landing.recover(0).await.unwrap(), Some(5));
+    // The old owner wakes up with records it read before the takeover, and lands them.
+    match old.land(0, &paused, &batch(246..500)).await.unwrap() {
+        Landed::Refused { holder } => {
+            assert!(holder.starts_with("member b (claim "), "{holder}")
+        }
+        other => panic!("a stale owner landed: {other:?}"),
+    }
+    let mut expected = before.clone();
+    expected.extend(moved_on.files.iter().map(|(path, _)| path.clone()));
+    expected.sort();
     assert_eq!(
-        op.read(path).await.unwrap().to_vec(),
-        content,
-        "the empty file was not replaced"
+        visible(&op).await,
+        expected,
+        "something of the refused batch is visible"
     );
-    assert!(!exists(&op, &tmp_of(path)).await);
+    assert_eq!(
+        tmp_files(&op).await,
+        Vec::<String>::new(),
+        "the refused batch left files"
+    );
+    assert_eq!(
+        log_offsets(&new).await,
+        [None, Some(245), Some(245), Some(1197)],
+        "the checkpoint moved"
+    );
+    // It may also try a batch behind what is landed: refused the same way.
+    assert!(matches!(
+        old.land(0, &paused, &batch(100..120)).await.unwrap(),
+        Landed::Refused { .. }
+    ));
+    assert_eq!(
+        new.claim(0, "member c").await.unwrap().held.last_offset,
+        Some(1197)
+    );
 }
 
-async fn a_checkpoint_lost_inside_its_rename_falls_back_to_the_landed_files(op: Operator) {
-    let landing = Landing::new(op.clone(), TOPIC);
-    landing.land(0, &batch(0..3)).await.unwrap();
-    let landed = landing.land(0, &batch(3..6)).await.unwrap();
-    let (path, _) = &landed.files[0];
-
-    // The process died inside the second checkpoint's rename, after the old checkpoint was
-    // deleted: no checkpoint, and the second batch still under _tmp/.
-    op.delete(&format!("{TOPIC}/_checkpoints/{TOPIC}+0.json"))
-        .await
-        .unwrap();
-    op.rename(path, &tmp_of(path)).await.unwrap();
-    assert_eq!(
-        landing.recover(0).await.unwrap(),
-        Some(2),
-        "the second batch never landed, so it is read again"
+async fn files_a_refused_landing_leaves_are_removed_by_the_next_claim(storage: Storage) {
+    let op = storage.operator().clone();
+    let old = Landing::new(storage.clone(), TOPIC);
+    let paused = old.claim(0, "member a").await.unwrap().held;
+    let new = Landing::new(storage, TOPIC);
+    new.claim(0, "member b").await.unwrap();
+    // The old owner was writing when it was fenced, and died before its commit.
+    let tag = paused.owner.tag();
+    let orphan = format!(
+        "select-color/_tmp/0.{tag}.data.select-color+0+0000000000000000003+0000000000000000009.json"
     );
-    assert!(
-        !exists(&op, &tmp_of(path)).await,
-        "its temporary file was kept"
+    op.write(&orphan, b"{}\n".to_vec()).await.unwrap();
+    let other_partition = format!(
+        "select-color/_tmp/1.{tag}.data.select-color+1+0000000000000000000+0000000000000000001.json"
     );
-    assert!(!exists(&op, path).await);
-}
+    op.write(&other_partition, b"{}\n".to_vec()).await.unwrap();
 
-async fn files_written_before_the_checkpoint_are_removed_and_not_counted(op: Operator) {
-    let landing = Landing::new(op.clone(), TOPIC);
-    landing.land(0, &batch(0..3)).await.unwrap();
-    // A batch that died before its checkpoint: only a temporary file exists.
-    let orphan =
-        "select-color/_tmp/0.data.select-color+0+0000000000000000003+0000000000000000009.json";
-    op.write(orphan, b"{}\n".to_vec()).await.unwrap();
-    let other_partition =
-        "select-color/_tmp/1.data.select-color+1+0000000000000000000+0000000000000000001.json";
-    op.write(other_partition, b"{}\n".to_vec()).await.unwrap();
-
-    assert_eq!(landing.recover(0).await.unwrap(), Some(2));
-    assert!(!exists(&op, orphan).await, "leftover temporary file kept");
+    let next = new.claim(0, "member c").await.unwrap();
+    assert_eq!(next.removed, 1);
+    assert!(!exists(&op, &orphan).await, "leftover temporary file kept");
     assert!(
-        exists(&op, other_partition).await,
+        exists(&op, &other_partition).await,
         "another partition's file was touched"
     );
+    assert_eq!(visible(&op).await, Vec::<String>::new());
 }
 
-async fn without_a_checkpoint_the_file_names_are_the_truth(op: Operator) {
-    let landing = Landing::new(op.clone(), TOPIC);
-    landing.land(0, &batch(0..4)).await.unwrap();
-    let mut mixed = batch(4..8);
-    mixed[2] = BufferedRecord::classify(TOPIC, 0, 6, Some(b"not an event"));
-    landing.land(0, &mixed).await.unwrap();
-    let mut invalid_last = batch(8..9);
-    invalid_last[0] = BufferedRecord::classify(TOPIC, 0, 8, Some(b"{}"));
-    landing.land(0, &invalid_last).await.unwrap();
+async fn a_landing_interrupted_after_its_commit_is_finished_by_the_next_claim(storage: Storage) {
+    let op = storage.operator().clone();
+    let first = Landing::new(storage.clone(), TOPIC);
+    let held = first.claim(0, "member a").await.unwrap().held;
+    let held = land(&first, &held, &batch(0..3)).await.held;
+    land(&first, &held, &batch(3..6)).await;
+    let Found::Entry {
+        entry: Some(commit),
+        ..
+    } = first.log().latest(0).await.unwrap()
+    else {
+        panic!("no commit");
+    };
+    let file = &commit.files[0];
+    let content = op.read(&file.path).await.unwrap().to_vec();
 
-    let checkpoint = "select-color/_checkpoints/select-color+0.json";
-    op.delete(checkpoint).await.unwrap();
+    // The process died after its commit and before the rename: the file is still under _tmp/.
+    op.rename(&file.path, &file.tmp).await.unwrap();
+    let next = Landing::new(storage.clone(), TOPIC);
     assert_eq!(
-        landing.recover(0).await.unwrap(),
-        Some(8),
-        "an invalid record's offset counts as landed"
+        next.claim(0, "member b").await.unwrap().held.last_offset,
+        Some(5)
+    );
+    assert_eq!(op.read(&file.path).await.unwrap().to_vec(), content);
+    assert!(!exists(&op, &file.tmp).await);
+
+    // It died between the two steps of a folder's publish (link, then unlink): both names.
+    op.write(&file.tmp, content.clone()).await.unwrap();
+    let claimed = next.claim(0, "member c").await.unwrap();
+    assert_eq!(claimed.held.last_offset, Some(5));
+    assert_eq!(op.read(&file.path).await.unwrap().to_vec(), content);
+    assert!(!exists(&op, &file.tmp).await);
+}
+
+/// Three members are given one partition at once (a rebalance seen late by two of them): each
+/// claim succeeds in turn, and only the last one's landing commits.
+async fn members_claiming_at_once_all_claim_and_only_the_last_commits(storage: Storage) {
+    for partition in 0..5 {
+        let members: Vec<Landing> = (0..3)
+            .map(|_| Landing::new(storage.clone(), TOPIC))
+            .collect();
+        let (a, b, c) = tokio::join!(
+            members[0].claim(partition, "member a"),
+            members[1].claim(partition, "member b"),
+            members[2].claim(partition, "member c"),
+        );
+        let mut claims: Vec<(Held, &Landing)> = [a, b, c]
+            .into_iter()
+            .zip(&members)
+            .map(|(claimed, landing)| (claimed.unwrap().held, landing))
+            .collect();
+        claims.sort_by_key(|(held, _)| held.seq);
+        let seqs: Vec<u64> = claims.iter().map(|(held, _)| held.seq).collect();
+        assert_eq!(seqs, [0, 1, 2], "one claim after the other");
+        let records: Vec<BufferedRecord> = batch(0..4)
+            .into_iter()
+            .map(|r| BufferedRecord::classify(TOPIC, partition, r.offset, Some(&r.line)))
+            .collect();
+        let (last, stale) = claims.split_last().unwrap();
+        for (held, landing) in stale {
+            assert!(matches!(
+                landing.land(partition, held, &records).await.unwrap(),
+                Landed::Refused { .. }
+            ));
+        }
+        assert!(matches!(
+            last.1.land(partition, &last.0, &records).await.unwrap(),
+            Landed::Visible(_)
+        ));
+    }
+    assert_eq!(
+        visible(storage.operator()).await.len(),
+        5,
+        "one file per partition"
+    );
+    assert_eq!(tmp_files(storage.operator()).await, Vec::<String>::new());
+}
+
+/// Old entries are deleted; a member paused for longer than the kept entries publishes into a
+/// freed number, finds the entry it held gone, and is refused all the same.
+async fn a_member_paused_past_the_kept_entries_is_still_refused(storage: Storage) {
+    let op = storage.operator().clone();
+    let old = Landing::new(storage.clone(), TOPIC).keeping(3);
+    let new = Landing::new(storage.clone(), TOPIC).keeping(3);
+    let paused = old.claim(0, "member a").await.unwrap().held;
+    let paused = land(&old, &paused, &batch(0..2)).await.held;
+    let mut held = new.claim(0, "member b").await.unwrap().held;
+    for start in (2..12).step_by(2) {
+        held = land(&new, &held, &batch(start..start + 2)).await.held;
+    }
+    let mut seqs = new.log().seqs(0).await.unwrap();
+    seqs.sort_unstable();
+    assert_eq!(seqs, [5, 6, 7], "three entries kept");
+    let landed = visible(&op).await;
+
+    match old.land(0, &paused, &batch(2..4)).await.unwrap() {
+        Landed::Refused { holder } => assert!(holder.starts_with("member b"), "{holder}"),
+        other => panic!("a stale owner landed through a freed number: {other:?}"),
+    }
+    assert_eq!(visible(&op).await, landed);
+    assert_eq!(tmp_files(&op).await, Vec::<String>::new());
+    let next = new.claim(0, "member c").await.unwrap();
+    assert_eq!(next.held.last_offset, Some(11));
+    let mut seqs = new.log().seqs(0).await.unwrap();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        [6, 7, 8],
+        "the stale entry was deleted with the old ones"
+    );
+}
+
+async fn without_a_log_the_earlier_checkpoint_or_the_file_names_say_where_to_resume(
+    storage: Storage,
+) {
+    let op = storage.operator().clone();
+    // What an earlier version left: two landed files and a checkpoint whose second file it
+    // died before renaming.
+    let first = "select-color/dt=2026-12-01/hour=10/select-color+0+0000000000000000000+0000000000000000003.json";
+    let second = "select-color/dt=2026-12-01/hour=10/select-color+0+0000000000000000004+0000000000000000006.json";
+    let second_tmp =
+        "select-color/_tmp/0.data.select-color+0+0000000000000000004+0000000000000000006.json";
+    op.write(first, b"{}\n".to_vec()).await.unwrap();
+    op.write(second_tmp, b"{\"a\":1}\n".to_vec()).await.unwrap();
+    let checkpoint = serde_json::json!({
+        "lastOffset": 6,
+        "files": [{"tmp": second_tmp, "path": second}]
+    });
+    op.write(
+        "select-color/_checkpoints/select-color+0.json",
+        serde_json::to_vec(&checkpoint).unwrap(),
+    )
+    .await
+    .unwrap();
+    let landing = Landing::new(storage.clone(), TOPIC);
+    assert_eq!(
+        landing.claim(0, "member a").await.unwrap().held.last_offset,
+        Some(6)
+    );
+    assert_eq!(op.read(second).await.unwrap().to_vec(), b"{\"a\":1}\n");
+    assert!(!exists(&op, second_tmp).await);
+
+    // Partition 1 has landed files and no checkpoint at all: the names are the truth.
+    let names = "select-color/_invalid/select-color+1+0000000000000000000+0000000000000000008.json";
+    op.write(names, b"{}\n".to_vec()).await.unwrap();
+    assert_eq!(
+        landing.claim(1, "member a").await.unwrap().held.last_offset,
+        Some(8)
+    );
+}
+
+async fn an_unreadable_or_broken_latest_entry_falls_back_to_the_landed_file_names(
+    storage: Storage,
+) {
+    let op = storage.operator().clone();
+    let landing = Landing::new(storage.clone(), TOPIC);
+    let held = landing.claim(0, "member a").await.unwrap().held;
+    let held = land(&landing, &held, &batch(0..4)).await.held;
+    let last = land(&landing, &held, &batch(4..9)).await;
+
+    // A person deleted the last landed file: its records are landed again.
+    op.delete(&last.files[0].0).await.unwrap();
+    assert_eq!(
+        landing.claim(0, "member b").await.unwrap().held.last_offset,
+        Some(3)
     );
 
-    op.write(checkpoint, b"garbage".to_vec()).await.unwrap();
-    assert_eq!(landing.recover(0).await.unwrap(), Some(8));
-    let invalid: Vec<String> = files_under(&op)
+    // The latest entry holds garbage.
+    let seq = landing
+        .log()
+        .seqs(0)
         .await
+        .unwrap()
         .into_iter()
-        .filter(|f| f.contains("_invalid/"))
-        .collect();
-    assert_eq!(invalid.len(), 2, "{invalid:?}");
+        .max()
+        .unwrap();
+    op.write(
+        &format!("select-color/_commits/0/{:020}.json", seq + 1),
+        b"garbage".to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        landing.claim(0, "member c").await.unwrap().held.last_offset,
+        Some(3)
+    );
 }
 
-async fn an_unwritable_topic_folder_is_an_error_not_a_panic(op: Operator) {
-    let landing = Landing::new(op.clone(), TOPIC);
+async fn an_unwritable_topic_folder_is_an_error_not_a_panic(storage: Storage) {
+    let op = storage.operator().clone();
     // A regular file where the topic's folder should be.
     op.write(TOPIC, b"in the way".to_vec()).await.unwrap();
-    assert!(landing.land(0, &batch(0..2)).await.is_err());
-    // A directory refuses to look inside a file; HDFS answers that nothing is there, which
-    // recovery reads as nothing landed yet. Either way nothing lands, and nothing panics.
-    let recovered = landing.recover(0).await;
-    assert!(matches!(recovered, Err(_) | Ok(None)), "{recovered:?}");
+    let landing = Landing::new(storage, TOPIC);
+    assert!(landing.claim(0, "member a").await.is_err());
 }
 
 #[tokio::test]
-async fn landed_batch_is_visible_under_its_hour_and_recovery_finds_its_end_on_a_directory() {
-    let (_dir, op) = local();
-    landed_batch_is_visible_under_its_hour_and_recovery_finds_its_end(op).await;
+async fn on_a_folder_a_landed_batch_is_visible_and_the_next_claim_resumes_after_it() {
+    let (_dir, storage) = local();
+    a_landed_batch_is_visible_under_its_hour_and_the_next_claim_resumes_after_it(storage).await;
 }
 
 #[tokio::test]
-async fn an_interrupted_rename_is_finished_by_recovery_on_a_directory() {
-    let (_dir, op) = local();
-    an_interrupted_rename_is_finished_by_recovery(op).await;
+async fn on_a_folder_a_commit_after_another_members_claim_is_refused_and_leaves_nothing_visible() {
+    let (_dir, storage) = local();
+    a_commit_after_another_members_claim_is_refused_and_leaves_nothing_visible(storage).await;
 }
 
 #[tokio::test]
-async fn a_checkpoint_lost_inside_its_rename_falls_back_to_the_landed_files_on_a_directory() {
-    let (_dir, op) = local();
-    a_checkpoint_lost_inside_its_rename_falls_back_to_the_landed_files(op).await;
+async fn on_a_folder_files_a_refused_landing_leaves_are_removed_by_the_next_claim() {
+    let (_dir, storage) = local();
+    files_a_refused_landing_leaves_are_removed_by_the_next_claim(storage).await;
 }
 
 #[tokio::test]
-async fn files_written_before_the_checkpoint_are_removed_and_not_counted_on_a_directory() {
-    let (_dir, op) = local();
-    files_written_before_the_checkpoint_are_removed_and_not_counted(op).await;
+async fn on_a_folder_a_landing_interrupted_after_its_commit_is_finished_by_the_next_claim() {
+    let (_dir, storage) = local();
+    a_landing_interrupted_after_its_commit_is_finished_by_the_next_claim(storage).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn on_a_folder_members_claiming_at_once_all_claim_and_only_the_last_commits() {
+    let (_dir, storage) = local();
+    members_claiming_at_once_all_claim_and_only_the_last_commits(storage).await;
 }
 
 #[tokio::test]
-async fn without_a_checkpoint_the_file_names_are_the_truth_on_a_directory() {
-    let (_dir, op) = local();
-    without_a_checkpoint_the_file_names_are_the_truth(op).await;
+async fn on_a_folder_a_member_paused_past_the_kept_entries_is_still_refused() {
+    let (_dir, storage) = local();
+    a_member_paused_past_the_kept_entries_is_still_refused(storage).await;
 }
 
 #[tokio::test]
-async fn an_unwritable_topic_folder_is_an_error_not_a_panic_on_a_directory() {
-    let (_dir, op) = local();
-    an_unwritable_topic_folder_is_an_error_not_a_panic(op).await;
+async fn on_a_folder_without_a_log_the_earlier_checkpoint_or_the_file_names_say_where_to_resume() {
+    let (_dir, storage) = local();
+    without_a_log_the_earlier_checkpoint_or_the_file_names_say_where_to_resume(storage).await;
+}
+
+#[tokio::test]
+async fn on_a_folder_an_unreadable_or_broken_latest_entry_falls_back_to_the_landed_file_names() {
+    let (_dir, storage) = local();
+    an_unreadable_or_broken_latest_entry_falls_back_to_the_landed_file_names(storage).await;
+}
+
+#[tokio::test]
+async fn on_a_folder_an_unwritable_topic_folder_is_an_error_not_a_panic() {
+    let (_dir, storage) = local();
+    an_unwritable_topic_folder_is_an_error_not_a_panic(storage).await;
 }
 
 /// Every case above on one real HDFS, each under a root of its own.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Java and Hadoop's jars: run scripts/test.sh"]
-async fn on_hdfs_landing_and_every_recovery_case_hold() {
+async fn on_hdfs_claims_landings_refusals_and_every_recovery_case_hold() {
     let hdfs = LocalHdfs::start();
-    let root = |case: &str| operator_for(&hdfs.landing_url(&format!("/landing/{case}"))).unwrap();
-    landed_batch_is_visible_under_its_hour_and_recovery_finds_its_end(root("visible")).await;
-    an_interrupted_rename_is_finished_by_recovery(root("interrupted")).await;
-    a_checkpoint_lost_inside_its_rename_falls_back_to_the_landed_files(root("lost")).await;
-    files_written_before_the_checkpoint_are_removed_and_not_counted(root("orphans")).await;
-    without_a_checkpoint_the_file_names_are_the_truth(root("names")).await;
+    let root = |case: &str| Storage::open(&hdfs.landing_url(&format!("/landing/{case}"))).unwrap();
+    a_landed_batch_is_visible_under_its_hour_and_the_next_claim_resumes_after_it(root("visible"))
+        .await;
+    a_commit_after_another_members_claim_is_refused_and_leaves_nothing_visible(root("refused"))
+        .await;
+    files_a_refused_landing_leaves_are_removed_by_the_next_claim(root("leftovers")).await;
+    a_landing_interrupted_after_its_commit_is_finished_by_the_next_claim(root("interrupted")).await;
+    members_claiming_at_once_all_claim_and_only_the_last_commits(root("race")).await;
+    a_member_paused_past_the_kept_entries_is_still_refused(root("expired")).await;
+    without_a_log_the_earlier_checkpoint_or_the_file_names_say_where_to_resume(root("legacy"))
+        .await;
+    an_unreadable_or_broken_latest_entry_falls_back_to_the_landed_file_names(root("broken")).await;
     an_unwritable_topic_folder_is_an_error_not_a_panic(root("unwritable")).await;
 }
 
 #[test]
 fn landing_urls_pick_the_storage() {
     let hdfs = url::Url::parse("hdfs://namenode:8020/data/web-events").unwrap();
-    let op =
-        operator_for(&hdfs).expect("an HDFS operator is built without contacting the namenode");
-    assert_eq!(op.info().scheme().to_string(), "hdfs-native");
-    assert_eq!(op.info().root(), "/data/web-events/");
+    let storage =
+        Storage::open(&hdfs).expect("an HDFS storage is opened without contacting the namenode");
+    assert_eq!(
+        storage.operator().info().scheme().to_string(),
+        "hdfs-native"
+    );
+    assert_eq!(storage.operator().info().root(), "/data/web-events/");
     let local = url::Url::parse("file:///tmp/landing").unwrap();
     assert_eq!(
-        operator_for(&local).unwrap().info().scheme().to_string(),
+        Storage::open(&local)
+            .unwrap()
+            .operator()
+            .info()
+            .scheme()
+            .to_string(),
         "fs"
     );
     for unsupported in ["s3://bucket/x", "http://example.org/x"] {
-        let err = operator_for(&url::Url::parse(unsupported).unwrap())
+        let err = Storage::open(&url::Url::parse(unsupported).unwrap())
             .err()
             .unwrap();
         assert!(err.to_string().contains("is not a place to land"), "{err}");

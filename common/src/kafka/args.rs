@@ -38,6 +38,19 @@ impl KafkaArgs {
         }
     }
 
+    /// The group session timeout the consumers run with: `session.timeout.ms` from the extra
+    /// properties, or librdkafka's default of 45 s.
+    pub fn session_timeout(&self) -> std::time::Duration {
+        let ms = self
+            .properties
+            .iter()
+            .rev()
+            .find(|(key, _)| key == "session.timeout.ms")
+            .and_then(|(_, value)| value.parse::<u64>().ok())
+            .unwrap_or(45_000);
+        std::time::Duration::from_millis(ms)
+    }
+
     /// The extra properties' keys, for logs: the values may be secrets.
     pub fn property_keys(&self) -> String {
         self.properties
@@ -75,6 +88,15 @@ mod tests {
             ]
         );
         assert_eq!(parsed.kafka.property_keys(), "sasl.password,a");
+        assert_eq!(
+            parsed.kafka.session_timeout().as_secs(),
+            45,
+            "librdkafka's default"
+        );
+        let short =
+            Binary::try_parse_from(["binary", "--kafka-properties", "session.timeout.ms=6000"])
+                .unwrap();
+        assert_eq!(short.kafka.session_timeout().as_millis(), 6000);
         let help = Binary::command().render_long_help().to_string();
         assert!(help.contains("KAFKA_PROPERTIES"), "{help}");
     }

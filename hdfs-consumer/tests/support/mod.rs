@@ -68,7 +68,7 @@ pub trait Storage {
 
 impl Storage for &Path {
     fn operator(&self) -> opendal::Operator {
-        hdfs_consumer::landing::operator_for(&url::Url::from_directory_path(self).unwrap()).unwrap()
+        hdfs_consumer::storage::operator_for(&url::Url::from_directory_path(self).unwrap()).unwrap()
     }
 }
 

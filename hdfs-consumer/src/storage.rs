@@ -1,0 +1,420 @@
+//! Where landed files live, a local folder or HDFS, and the one storage call the commit protocol
+//! cannot take from OpenDAL.
+//!
+//! Reads, writes, listings and deletes go through [OpenDAL](opendal), so the same landing code
+//! runs on both backends. What the commit protocol ([`crate::commit_log`]) relies on from a
+//! backend, each tested on a folder and on a real NameNode (`tests/storage.rs`):
+//!
+//! 1. **[`Storage::publish`] is atomic and exclusive.** It renames a file to a name only if no
+//!    file has that name: of several members racing to publish one name exactly one succeeds,
+//!    the others are told [`Publish::TargetExists`] and the target keeps the winner's content.
+//!    The name appears with the file's whole content, never part of it. A folder does it with
+//!    `link(2)`, which refuses an existing name, then `unlink(2)` of the source; HDFS with the
+//!    NameNode's `rename2` without `OVERWRITE`. Both make missing parent folders first.
+//! 2. **Publishing a missing file changes nothing**: [`Publish::SourceMissing`], and the target,
+//!    if any, is left as it was.
+//! 3. **A file written and closed is read back whole** by any later reader.
+//! 4. **A listing shows every name published before it began** (a folder, and the NameNode,
+//!    are strongly consistent).
+//! 5. **Deleting a missing file succeeds**, so clean-ups can be repeated. (Two members deleting
+//!    the same file at once may see `NotFound` on a folder, which OpenDAL stats first; the
+//!    landing takes it as done.)
+//!
+//! OpenDAL's own `rename` replaces an existing target on both backends (on HDFS it first
+//! deletes the target, or creates an empty one to make the parent folders, then renames over
+//! it), and its `write` replaces an existing file: neither may publish, so neither is used to.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use opendal::{ErrorKind, Operator};
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error(
+        "LANDING_URL {0:?} is not a place to land: give file:///absolute/dir, /absolute/dir or hdfs://namenode:port/dir"
+    )]
+    UnsupportedUrl(String),
+    #[error("cannot use LANDING_URL {url}: {reason}")]
+    Open { url: String, reason: String },
+    /// An operation on the storage failed; `storage` names it (the namenode, or the folder).
+    #[error("{storage}: {operation} {path} failed: {reason}")]
+    Io {
+        storage: String,
+        operation: &'static str,
+        path: String,
+        reason: String,
+        kind: ErrorKind,
+    },
+}
+
+impl StorageError {
+    /// Whether the operation failed because its path does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Io {
+                kind: ErrorKind::NotFound,
+                ..
+            }
+        )
+    }
+}
+
+/// What became of a [`Storage::publish`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publish {
+    /// The file now has the new name, and no longer the old one.
+    Published,
+    /// Another file has the name; nothing changed.
+    TargetExists,
+    /// There is no file to publish; nothing changed.
+    SourceMissing,
+}
+
+/// What went wrong, in the words of the deepest cause (`Connection refused (os error 111)`)
+/// rather than the storage library's whole context.
+pub fn reason(err: &opendal::Error) -> String {
+    let mut cause: &dyn std::error::Error = err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    let innermost = cause.to_string();
+    // hdfs-native wraps I/O errors in a Debug rendering: keep its message.
+    match innermost.split_once("message: \"") {
+        Some((_, rest)) => rest.split('"').next().unwrap_or(&innermost).to_owned(),
+        None => innermost,
+    }
+}
+
+/// Reads a `LANDING_URL`: `file:///dir`, an absolute path, or `hdfs://namenode:port/dir`.
+pub fn parse_landing_url(raw: &str) -> Result<Url, String> {
+    let unsupported = || StorageError::UnsupportedUrl(raw.to_owned()).to_string();
+    if raw.starts_with('/') {
+        return Url::from_directory_path(raw).map_err(|()| unsupported());
+    }
+    let url = Url::parse(raw).map_err(|_| unsupported())?;
+    match url.scheme() {
+        "file" if url.to_file_path().is_ok() => Ok(url),
+        "hdfs" if url.host_str().is_some_and(|h| !h.is_empty()) => Ok(url),
+        _ => Err(unsupported()),
+    }
+}
+
+/// The NameNode of an `hdfs://` URL, as HDFS clients take it.
+fn name_node(url: &Url) -> Option<String> {
+    let host = url.host_str().filter(|h| !h.is_empty())?;
+    Some(match url.port() {
+        Some(port) => format!("hdfs://{host}:{port}"),
+        None => format!("hdfs://{host}"),
+    })
+}
+
+/// A folder path with the trailing slash OpenDAL's roots have.
+fn dir_path(path: &str) -> String {
+    if path.ends_with('/') {
+        path.to_owned()
+    } else {
+        format!("{path}/")
+    }
+}
+
+/// Opens the storage a `LANDING_URL` names: `file:///dir` or `hdfs://namenode:8020/dir`. A
+/// local folder is made if missing; HDFS is only contacted by the first operation.
+pub fn operator_for(url: &Url) -> Result<Operator, StorageError> {
+    let unsupported = || StorageError::UnsupportedUrl(url.to_string());
+    match url.scheme() {
+        "file" => {
+            let root = url.to_file_path().map_err(|_| unsupported())?;
+            let builder = opendal::services::Fs::default().root(&root.to_string_lossy());
+            Operator::new(builder).map_err(|err| StorageError::Open {
+                url: url.to_string(),
+                reason: format!(
+                    "cannot make the folder {}: {}",
+                    root.display(),
+                    reason(&err)
+                ),
+            })
+        }
+        "hdfs" => {
+            let builder = opendal::services::HdfsNative::default()
+                .name_node(&name_node(url).ok_or_else(unsupported)?)
+                .root(url.path());
+            Operator::new(builder).map_err(|err| StorageError::Open {
+                url: url.to_string(),
+                reason: reason(&err),
+            })
+        }
+        _ => Err(unsupported()),
+    }
+}
+
+/// How a backend publishes: the call OpenDAL has no exclusive form of.
+#[derive(Clone)]
+enum Publisher {
+    Folder {
+        root: PathBuf,
+    },
+    Hdfs {
+        client: Arc<hdfs_native::Client>,
+        /// The landing root, absolute, with a trailing slash.
+        root: String,
+    },
+}
+
+/// The landing storage: OpenDAL for most calls, and [`Storage::publish`].
+#[derive(Clone)]
+pub struct Storage {
+    op: Operator,
+    publisher: Publisher,
+    /// The storage as errors name it: `hdfs://namenode:port/root` or the local folder.
+    name: String,
+}
+
+impl Storage {
+    /// The storage a `LANDING_URL` names; errors name it (without a password).
+    pub fn open(url: &Url) -> Result<Self, StorageError> {
+        let op = operator_for(url)?;
+        let publisher = match url.scheme() {
+            "hdfs" => {
+                let name_node =
+                    name_node(url).ok_or_else(|| StorageError::UnsupportedUrl(url.to_string()))?;
+                let client = hdfs_native::ClientBuilder::new()
+                    .with_url(&name_node)
+                    .build()
+                    .map_err(|err| StorageError::Open {
+                        url: url.to_string(),
+                        reason: hdfs_reason(&err),
+                    })?;
+                Publisher::Hdfs {
+                    client: Arc::new(client),
+                    root: dir_path(url.path()),
+                }
+            }
+            _ => Publisher::Folder {
+                root: url
+                    .to_file_path()
+                    .map_err(|()| StorageError::UnsupportedUrl(url.to_string()))?,
+            },
+        };
+        let mut named = url.clone();
+        // Errors are logged: never a password.
+        let _ = named.set_password(None);
+        Ok(Storage {
+            op,
+            publisher,
+            name: named.to_string(),
+        })
+    }
+
+    /// A local folder, for tests and tools.
+    pub fn folder(root: &Path) -> Result<Self, StorageError> {
+        let url = Url::from_directory_path(root)
+            .map_err(|()| StorageError::UnsupportedUrl(root.display().to_string()))?;
+        Storage::open(&url)
+    }
+
+    /// OpenDAL's operator, for every call but publishing.
+    pub fn operator(&self) -> &Operator {
+        &self.op
+    }
+
+    /// The storage as errors name it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How a failed OpenDAL call is reported: which storage, which operation, on what.
+    pub fn failed<'a>(
+        &'a self,
+        operation: &'static str,
+        path: &'a str,
+    ) -> impl FnOnce(opendal::Error) -> StorageError + 'a {
+        move |err| StorageError::Io {
+            storage: self.name.clone(),
+            operation,
+            path: path.to_owned(),
+            reason: reason(&err),
+            kind: err.kind(),
+        }
+    }
+
+    /// Gives the file `from` the name `to` if no file has that name (both relative to the
+    /// root), making `to`'s parent folders as needed. See the module's first two rules.
+    pub async fn publish(&self, from: &str, to: &str) -> Result<Publish, StorageError> {
+        let failed = |reason: String, kind| StorageError::Io {
+            storage: self.name.clone(),
+            operation: "publish",
+            path: format!("{from} as {to}"),
+            reason,
+            kind,
+        };
+        match &self.publisher {
+            Publisher::Folder { root } => {
+                let (from, to) = (root.join(from), root.join(to));
+                tokio::task::spawn_blocking(move || publish_in_folder(&from, &to))
+                    .await
+                    .map_err(|err| failed(err.to_string(), ErrorKind::Unexpected))?
+                    .map_err(|err| {
+                        let kind = match err.kind() {
+                            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+                            std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                            _ => ErrorKind::Unexpected,
+                        };
+                        failed(err.to_string(), kind)
+                    })
+            }
+            Publisher::Hdfs { client, root } => {
+                let (from, to) = (format!("{root}{from}"), format!("{root}{to}"));
+                publish_on_hdfs(client, &from, &to)
+                    .await
+                    .map_err(|err| failed(hdfs_reason(&err), ErrorKind::Unexpected))
+            }
+        }
+    }
+}
+
+/// [`Storage::publish`] in a local folder: `link(2)` refuses an existing name, so the name
+/// is taken atomically, with the file's whole content; the source name is removed after.
+fn publish_in_folder(from: &Path, to: &Path) -> std::io::Result<Publish> {
+    use std::io::ErrorKind as Io;
+    let linked = match std::fs::hard_link(from, to) {
+        // The parent folder is missing (the source being there): make it and try again.
+        Err(err) if err.kind() == Io::NotFound && from.exists() => {
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::hard_link(from, to)
+        }
+        other => other,
+    };
+    match linked {
+        Ok(()) => match std::fs::remove_file(from) {
+            Err(err) if err.kind() != Io::NotFound => Err(err),
+            _ => Ok(Publish::Published),
+        },
+        Err(err) if err.kind() == Io::AlreadyExists => Ok(Publish::TargetExists),
+        Err(err) if err.kind() == Io::NotFound => Ok(Publish::SourceMissing),
+        Err(err) => Err(err),
+    }
+}
+
+/// [`Storage::publish`] on HDFS: the NameNode's rename without `OVERWRITE` refuses an existing
+/// target (`FileAlreadyExistsException`) and a missing parent folder, which is then made.
+async fn publish_on_hdfs(
+    client: &hdfs_native::Client,
+    from: &str,
+    to: &str,
+) -> Result<Publish, hdfs_native::HdfsError> {
+    use hdfs_native::HdfsError;
+    let mut parent_made = false;
+    loop {
+        match client.rename(from, to, false).await {
+            Ok(()) => return Ok(Publish::Published),
+            Err(HdfsError::AlreadyExists(_)) => return Ok(Publish::TargetExists),
+            Err(err) if hdfs_not_found(&err) => {
+                // Either the source or the target's parent folder is missing.
+                match client.get_file_info(from).await {
+                    Err(err) if hdfs_not_found(&err) => return Ok(Publish::SourceMissing),
+                    Err(err) => return Err(err),
+                    Ok(_) if parent_made => return Err(err),
+                    Ok(_) => {
+                        let parent = to.rsplit_once('/').map_or("/", |(dir, _)| dir);
+                        client.mkdirs(parent, 0o755, true).await?;
+                        parent_made = true;
+                    }
+                }
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+fn hdfs_not_found(err: &hdfs_native::HdfsError) -> bool {
+    use hdfs_native::HdfsError;
+    match err {
+        HdfsError::FileNotFound(_) => true,
+        HdfsError::RPCError(class, _) => class.ends_with("FileNotFoundException"),
+        _ => false,
+    }
+}
+
+/// An HDFS error in a few words: the I/O error, or the NameNode's exception and its first line.
+fn hdfs_reason(err: &hdfs_native::HdfsError) -> String {
+    use hdfs_native::HdfsError;
+    match err {
+        HdfsError::IOError(io) => io.to_string(),
+        HdfsError::RPCError(class, message) | HdfsError::FatalRPCError(class, message) => {
+            let class = class.rsplit('.').next().unwrap_or(class);
+            let first = message.lines().next().unwrap_or_default();
+            format!("{class}: {first}")
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_landing_url_is_a_file_url_an_absolute_path_or_an_hdfs_url() {
+        assert_eq!(
+            parse_landing_url("/tmp/landing").unwrap().as_str(),
+            "file:///tmp/landing/"
+        );
+        assert_eq!(
+            parse_landing_url("file:///tmp/landing").unwrap().as_str(),
+            "file:///tmp/landing"
+        );
+        assert_eq!(
+            parse_landing_url("hdfs://namenode:8020/data/web-events")
+                .unwrap()
+                .host_str(),
+            Some("namenode")
+        );
+        for wrong in ["relative/dir", "s3://bucket/x", "hdfs:///no-namenode", ""] {
+            let err = parse_landing_url(wrong).unwrap_err();
+            assert!(err.contains("file:///absolute/dir"), "{wrong}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_made_is_said_once_in_plain_words() {
+        let url = parse_landing_url("file:///proc/forbidden/landing").unwrap();
+        let err = operator_for(&url).expect_err("refused").to_string();
+        assert!(
+            err.starts_with("cannot use LANDING_URL file:///proc/forbidden/landing: cannot make the folder /proc/forbidden/landing:"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("Builder::build"),
+            "library context leaked: {err}"
+        );
+        assert_eq!(err.matches("No such file").count(), 1, "{err}");
+    }
+
+    #[test]
+    fn an_hdfs_storage_is_opened_without_asking_the_namenode_and_named_without_a_password() {
+        let url = Url::parse("hdfs://user:secret@namenode:8020/data/web-events").unwrap();
+        let storage = Storage::open(&url).expect("no call to the namenode yet");
+        assert_eq!(storage.name(), "hdfs://user@namenode:8020/data/web-events");
+        assert_eq!(storage.operator().info().root(), "/data/web-events/");
+        assert!(
+            matches!(&storage.publisher, Publisher::Hdfs { root, .. } if root == "/data/web-events/")
+        );
+    }
+
+    #[test]
+    fn the_namenodes_exception_is_named_by_its_class_and_first_line() {
+        let err = hdfs_native::HdfsError::RPCError(
+            "org.apache.hadoop.hdfs.server.namenode.SafeModeException".into(),
+            "Cannot rename /a. Name node is in safe mode.\n\tat org.apache...".into(),
+        );
+        assert_eq!(
+            hdfs_reason(&err),
+            "SafeModeException: Cannot rename /a. Name node is in safe mode."
+        );
+    }
+}
