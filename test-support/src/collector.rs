@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use producer_api::Config;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// A collector running on a free loopback port, with its own shutdown trigger.
@@ -121,4 +121,57 @@ pub async fn post_clicks(
         ids.push(body["eventId"].as_str().unwrap().parse().unwrap());
     }
     ids
+}
+
+/// Clicks posted to the collector in the background, `burst` requests at once every `pause`,
+/// until [`SteadyClicks::finish`]: traffic that keeps arriving while a test breaks things.
+pub struct SteadyClicks {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Vec<uuid::Uuid>>,
+}
+
+impl SteadyClicks {
+    pub fn start(api: &RunningApi, burst: usize, pause: Duration) -> SteadyClicks {
+        let (stop, mut stopped) = watch::channel(false);
+        let url = api.url("/api/events");
+        let task = tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut ids = Vec::new();
+            while !*stopped.borrow() {
+                let mut requests = tokio::task::JoinSet::new();
+                for _ in 0..burst {
+                    let n = ids.len() + requests.len();
+                    let colour = ["red", "orange", "yellow", "green", "blue", "purple"][n % 6];
+                    let request = client.post(&url).json(&serde_json::json!({
+                        "userName": format!("steady {n}"),
+                        "colorName": colour,
+                    }));
+                    requests.spawn(async move {
+                        let response = request.send().await.expect("the collector answers");
+                        let status = response.status().as_u16();
+                        let body: serde_json::Value = response.json().await.unwrap();
+                        assert_eq!(status, 202, "{body}");
+                        body["eventId"]
+                            .as_str()
+                            .unwrap()
+                            .parse::<uuid::Uuid>()
+                            .unwrap()
+                    });
+                }
+                ids.extend(requests.join_all().await);
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = stopped.changed() => {}
+                }
+            }
+            ids
+        });
+        SteadyClicks { stop, task }
+    }
+
+    /// Stops posting; the ids of every click accepted.
+    pub async fn finish(self) -> Vec<uuid::Uuid> {
+        let _ = self.stop.send(true);
+        self.task.await.expect("posting clicks did not panic")
+    }
 }

@@ -55,6 +55,26 @@ pub async fn kill_at_random_moment(child: &mut Child, max: Duration) {
     child.wait().unwrap();
 }
 
+/// Sends `signal` (`STOP`, `CONT`, `TERM`...) to the process.
+pub fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "SIG{signal} was not delivered");
+}
+
+/// Freezes the process (SIGSTOP): it keeps its sockets and memory, does nothing, and wakes up
+/// on [`thaw`] believing no time has passed, as a paused VM or container does.
+pub fn freeze(child: &Child) {
+    signal(child, "STOP");
+}
+
+/// Lets a frozen process run again (SIGCONT).
+pub fn thaw(child: &Child) {
+    signal(child, "CONT");
+}
+
 /// Sends SIGTERM and waits for the process to exit.
 pub fn terminate(child: &mut Child) {
     let _ = Command::new("kill")

@@ -3,7 +3,7 @@
 //! - [`collector`]: the collector in-process, and clicks posted to it;
 //! - [`service`]: a sink's `serve(listener, config, shutdown)` in-process;
 //! - [`produce`], [`topic`]: records written to and read back from a topic;
-//! - [`crash`]: killing and restarting a process, and its log;
+//! - [`crash`]: killing, freezing and restarting a process, and its log;
 //! - [`metrics`], [`wait`]: reading `/metrics`, waiting for a condition with a deadline;
 //! - [`tansu`]: the independent Kafka-protocol broker the smoke tests use;
 //! - [`ports`]: free loopback ports, for processes that cannot take a bound listener.
@@ -19,7 +19,7 @@ pub mod tansu;
 pub mod topic;
 pub mod wait;
 
-pub use collector::{RunningApi, post_bursts, post_click, post_clicks};
+pub use collector::{RunningApi, SteadyClicks, post_bursts, post_click, post_clicks};
 pub use produce::{produce, produce_in_background, produce_raw};
 pub use topic::{partition_counts, read_topic, read_topic_async, topic_size};
 pub use wait::wait_until;

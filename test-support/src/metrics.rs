@@ -30,9 +30,16 @@ pub async fn series(admin: SocketAddr, family: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// The `/metrics` text, or nothing when the server does not answer within two seconds (a
+/// process frozen with SIGSTOP still accepts connections, but never answers).
 async fn exposition(admin: SocketAddr) -> String {
-    match reqwest::get(format!("http://{admin}/metrics")).await {
-        Ok(response) => response.text().await.unwrap_or_default(),
-        Err(_) => String::new(),
-    }
+    let ask = async {
+        match reqwest::get(format!("http://{admin}/metrics")).await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(2), ask)
+        .await
+        .unwrap_or_default()
 }
