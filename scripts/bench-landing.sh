@@ -93,7 +93,7 @@ land() {
     pid=$!; PIDS+=("$pid")
     # Settled: every partition owned, and with several workers, one each.
     wait_for_metric "$admin_port" hdfs_consumer_assigned_partitions 3 "$pid" "$log" 120
-    until [ "$(grep 'partition assigned' "$log" | tail -n 3 | grep -o 'worker=[0-9]*' | sort -u | wc -l)" -eq "$((workers < 3 ? workers : 3))" ]; do
+    until [ "$(grep 'partition claimed' "$log" | tail -n 3 | grep -o 'worker=[0-9]*' | sort -u | wc -l)" -eq "$((workers < 3 ? workers : 3))" ]; do
         kill -0 "$pid" 2>/dev/null || die "hdfs-consumer exited; see $log"
         sleep 0.1
     done

@@ -144,18 +144,50 @@ fn terminate_within(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namenode_that_is_not_there_is_named_at_once_and_a_stop_is_prompt() {
+    let nothing_listens = support::ports::free_port();
+    // hdfs-native retries a refused connection: either answer is fine, as long as it is named.
+    storage_that_never_lands_is_named_and_a_stop_with_nothing_in_hand_is_prompt(
+        nothing_listens,
+        None,
+    )
+    .await;
+}
+
+/// A NameNode that takes connections and never answers, as one that hangs does: every claim
+/// waits on it, and a stop gives those calls up at once, since no worker holds a record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namenode_that_never_answers_is_named_at_once_and_a_stop_is_prompt() {
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hung.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for connection in hung.incoming() {
+            held.push(connection);
+        }
+    });
+    storage_that_never_lands_is_named_and_a_stop_with_nothing_in_hand_is_prompt(
+        port,
+        Some("no answer within"),
+    )
+    .await;
+}
+
+/// The consumer, on its defaults (a worker per partition, SHUTDOWN_TIMEOUT 30 s), lands on a
+/// NameNode at `port` that never lets a landing happen: readiness names it (and says `why`, if
+/// given), an ERROR names it, and SIGTERM ends the process cleanly within seconds.
+async fn storage_that_never_lands_is_named_and_a_stop_with_nothing_in_hand_is_prompt(
+    port: u16,
+    why: Option<&str>,
+) {
     let kafka = DevBroker::start(3, &[TopicSpec::clicks()]).unwrap();
     let bootstrap = kafka.bootstrap_servers();
     produce(&bootstrap, TOPIC, 3, 30);
-    let nothing_listens = support::ports::free_port();
-    let landing: url::Url = format!("hdfs://127.0.0.1:{nothing_listens}/x")
-        .parse()
-        .unwrap();
+    let landing: url::Url = format!("hdfs://127.0.0.1:{port}/x").parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("hdfs-consumer.log");
     let (mut child, admin) = support::start_consumer(&bootstrap, &landing, &log, &[]);
 
-    let namenode = format!("127.0.0.1:{nothing_listens}");
+    let namenode = format!("127.0.0.1:{port}");
     assert!(
         wait_until(Duration::from_secs(30), || async {
             match reqwest::get(format!("http://{admin}/readyz")).await {
@@ -174,10 +206,9 @@ async fn a_namenode_that_is_not_there_is_named_at_once_and_a_stop_is_prompt() {
     // At once, rather than after the storage's own minutes of retries; the margin is for a
     // loaded machine.
     assert!(took < Duration::from_secs(5), "/readyz took {took:?}");
-    assert!(
-        body["storage"].as_str().unwrap().contains(&namenode),
-        "{body}"
-    );
+    let storage = body["storage"].as_str().unwrap();
+    assert!(storage.contains(&namenode), "{body}");
+    assert!(why.is_none_or(|why| storage.contains(why)), "{body}");
     assert!(
         wait_until(Duration::from_secs(10), || {
             let log = std::fs::read_to_string(&log).unwrap_or_default();
@@ -189,8 +220,23 @@ async fn a_namenode_that_is_not_there_is_named_at_once_and_a_stop_is_prompt() {
         .await,
         "no error names the namenode"
     );
+    // Every partition is assigned, so every worker waits on storage to claim one, holding
+    // nothing.
+    assert!(
+        wait_until(Duration::from_secs(60), || async {
+            support::metrics::metric(admin, "hdfs_consumer_assigned_partitions").await == 3.0
+        })
+        .await,
+        "the partitions were never assigned"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        support::metrics::metric(admin, "hdfs_consumer_buffered_records").await,
+        0.0
+    );
 
-    let (status, took) = terminate_within(&mut child, Duration::from_secs(15));
+    // SHUTDOWN_TIMEOUT is 30 s: a stop that waits for the calls in flight would take it all.
+    let (status, took) = terminate_within(&mut child, Duration::from_secs(40));
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(!log.contains("panicked"), "{log}");
     assert!(
