@@ -1,9 +1,18 @@
 //! The consumer: one member of the group, reading every partition it owns, gathering records
-//! into batches, handing each batch to the runtime to index, and committing each partition up
-//! to its first record that is not done yet.
+//! into batches, handing each batch to the runtime to index, writing dead letters, and
+//! committing each partition up to its first record that is not done yet.
 //!
-//! Everything that touches offsets runs on the polling thread, and librdkafka runs rebalances
-//! inside `poll` on that same thread, so a rebalance always sees a consistent state.
+//! Everything that touches offsets or dead letters runs on the polling thread, and librdkafka
+//! runs rebalances inside `poll` on that same thread, so a rebalance always sees a consistent
+//! state.
+//!
+//! A member may go on believing it owns a partition after the group gave it away (its process
+//! was paused past its session, or cut off from the brokers). Documents are keyed by event id,
+//! so what it indexes then only overwrites; its offset commits are refused by the group
+//! coordinator, which checks the member and its generation. Dead letters are the one thing it
+//! could write twice, so they are written only on this thread, each batch right after a
+//! synchronous commit the coordinator accepted; and a new owner first reads what its
+//! predecessors already wrote ([`crate::ledger`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, mpsc};
@@ -21,8 +30,9 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 
 use crate::batch::{Batch, BatchPolicy, RecordRef, classify_record};
-use crate::dead_letter::DeadLetterProducer;
+use crate::dead_letter::{DeadLetter, DeadLetterProducer};
 use crate::indexer::Indexer;
+use crate::ledger::{Ledger, LetterMark, letter_partition};
 use crate::metrics::{PartitionLabel, SinkMetrics};
 use crate::offsets::PartitionOffsets;
 
@@ -49,12 +59,91 @@ const PAUSE_AFTER: Duration = Duration::from_secs(5);
 /// How long an assignment waits for the group's committed offsets, which tell where reading
 /// resumes and so whether the first record follows on.
 const COMMITTED_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long reading the dead-letter topic, or asking its partition count, may take.
+const LETTER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Waits between attempts to settle a partition's dead letters, after a failure.
+const LETTER_RETRY_BASE: Duration = Duration::from_millis(200);
+const LETTER_RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// What a partition's owner knows of its letters already in the dead-letter topic.
+#[derive(Debug)]
+enum LetterBook {
+    /// The topic must be read before any letter is written: at assignment (letters an earlier
+    /// owner wrote), and after a write whose outcome is unknown. `mark` says where from.
+    ToRead {
+        mark: Option<LetterMark>,
+    },
+    /// The partition's log was recreated: letters in the topic are of the old log's offsets,
+    /// so only letters written from now on count.
+    FromEnd,
+    Known(Ledger),
+}
+
+/// A partition's dead letters.
+#[derive(Debug)]
+struct Letters {
+    /// Letters of records done indexing, not yet in the topic.
+    owed: Vec<DeadLetter>,
+    book: LetterBook,
+    /// Failed attempts in a row, and when to try again.
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+impl Letters {
+    fn new(mark: Option<LetterMark>) -> Self {
+        Letters {
+            owed: Vec::new(),
+            book: LetterBook::ToRead { mark },
+            failures: 0,
+            retry_at: None,
+        }
+    }
+
+    fn due(&self, now: Instant) -> bool {
+        !self.owed.is_empty() && self.retry_at.is_none_or(|at| now >= at)
+    }
+
+    fn failed(&mut self, now: Instant) {
+        self.failures += 1;
+        self.retry_at = Some(
+            now + common::backoff::retry_wait(self.failures, LETTER_RETRY_BASE, LETTER_RETRY_MAX),
+        );
+    }
+
+    fn succeeded(&mut self) {
+        self.failures = 0;
+        self.retry_at = None;
+    }
+
+    /// What a commit of offset `committed` says about where the partition's letters are:
+    /// known ones are forgotten below it.
+    fn mark(&mut self, committed: i64) -> Option<LetterMark> {
+        match &mut self.book {
+            LetterBook::Known(ledger) => {
+                ledger.committed(committed);
+                Some(ledger.mark())
+            }
+            LetterBook::ToRead { mark } => mark.clone(),
+            LetterBook::FromEnd => None,
+        }
+    }
+}
 
 struct PartitionState {
     generation: u64,
     offsets: PartitionOffsets,
     /// Records of this partition in batches being indexed.
     in_flight: usize,
+    /// Where reading resumed: the committed offset at assignment.
+    resume: Option<i64>,
+    letters: Letters,
+}
+
+/// What a batch came back with: records done, and letters to write.
+struct Finished {
+    indexed: Vec<RecordRef>,
+    letters: Vec<DeadLetter>,
 }
 
 #[derive(Default)]
@@ -70,8 +159,10 @@ struct State {
 pub struct SinkContext {
     shared: Arc<Shared>,
     state: Mutex<State>,
-    done_tx: mpsc::Sender<Vec<RecordRef>>,
-    done_rx: Mutex<mpsc::Receiver<Vec<RecordRef>>>,
+    done_tx: mpsc::Sender<Finished>,
+    done_rx: Mutex<mpsc::Receiver<Finished>>,
+    /// The dead-letter topic's partition count, once asked.
+    letter_partitions: Mutex<Option<i32>>,
 }
 
 impl ClientContext for SinkContext {
@@ -110,17 +201,21 @@ impl ConsumerContext for SinkContext {
     ) {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let resume = self.committed(consumer, tpl);
+                let committed = self.committed(consumer, tpl);
                 let mut state = self.state();
                 for element in tpl.elements() {
                     state.generations += 1;
                     let generation = state.generations;
+                    let (resume, mark) = committed
+                        .get(&element.partition())
+                        .cloned()
+                        .map_or((None, None), |(offset, mark)| (Some(offset), mark));
                     let fresh = PartitionState {
                         generation,
-                        offsets: PartitionOffsets::resuming_at(
-                            resume.get(&element.partition()).copied(),
-                        ),
+                        offsets: PartitionOffsets::resuming_at(resume),
                         in_flight: 0,
+                        resume,
+                        letters: Letters::new(mark),
                     };
                     if state
                         .partitions
@@ -160,14 +255,16 @@ impl SinkContext {
         self.state.lock().expect("not poisoned")
     }
 
-    /// The group's committed offsets of the partitions being assigned, made the explicit start
-    /// of each, so the first record read can be checked against them. Empty when the lookup
-    /// fails: librdkafka then looks them up itself, and the first record is not checked.
+    /// The group's committed offsets of the partitions being assigned, with where their
+    /// unsettled dead letters are, made the explicit start of each, so the first record read
+    /// can be checked against them. Empty when the lookup fails: librdkafka then looks them up
+    /// itself, the first record is not checked, and the dead-letter topic is read from its
+    /// start.
     fn committed(
         &self,
         consumer: &BaseConsumer<Self>,
         tpl: &mut TopicPartitionList,
-    ) -> HashMap<i32, i64> {
+    ) -> HashMap<i32, (i64, Option<LetterMark>)> {
         let committed = match consumer.committed_offsets(tpl.clone(), COMMITTED_TIMEOUT) {
             Ok(committed) => committed,
             Err(err) => {
@@ -178,7 +275,9 @@ impl SinkContext {
         let mut resume = HashMap::new();
         for element in committed.elements() {
             if let Offset::Offset(offset) = element.offset() {
-                resume.insert(element.partition(), offset);
+                let mark = LetterMark::from_metadata(element.metadata())
+                    .filter(|mark| mark.topic == self.shared.dead_letters.topic());
+                resume.insert(element.partition(), (offset, mark));
                 let _ = tpl.set_partition_offset(
                     element.topic(),
                     element.partition(),
@@ -224,7 +323,11 @@ impl SinkContext {
             ),
             Continuity::Behind { expected } => {
                 // Documents are keyed by event id, so reading the new log from its start
-                // indexes what is new and only overwrites what is not.
+                // indexes what is new and only overwrites what is not. Letters written for the
+                // old log's offsets say nothing of the new one's.
+                if let Some(owned) = self.state().partitions.get_mut(&partition) {
+                    owned.letters.book = LetterBook::FromEnd;
+                }
                 self.shared.metrics.committed_ahead.inc();
                 tracing::error!(
                     partition,
@@ -261,7 +364,6 @@ impl SinkContext {
         let shared = Arc::clone(&self.shared);
         let done = self.done_tx.clone();
         self.shared.runtime.spawn(async move {
-            let records: Vec<RecordRef> = batch.records().collect();
             let report = shared.indexer.index(&batch.docs).await;
             let mut letters = batch.invalid;
             letters.extend(
@@ -270,8 +372,18 @@ impl SinkContext {
                     .iter()
                     .map(|r| batch.docs[r.doc].dead_letter(r.status, &r.reason)),
             );
-            shared.dead_letters.send_all(&letters).await;
-            let _ = done.send(records);
+            let refused: std::collections::HashSet<usize> =
+                report.refused.iter().map(|r| r.doc).collect();
+            let indexed = batch
+                .docs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !refused.contains(i))
+                .map(|(_, d)| d.record)
+                .collect();
+            // Letters are written by the polling thread, which checks that the partition is
+            // still this member's first.
+            let _ = done.send(Finished { indexed, letters });
         });
         false
     }
@@ -289,13 +401,22 @@ impl SinkContext {
         let mut finished = vec![first];
         finished.extend(receiver.try_iter());
         drop(receiver);
-        for records in finished {
+        for batch in finished {
             state.in_flight -= 1;
-            for record in records {
+            for record in batch.indexed {
                 if let Some(owned) = state.partitions.get_mut(&record.partition)
                     && owned.generation == record.generation
                 {
                     owned.offsets.done(record.offset);
+                    owned.in_flight -= 1;
+                }
+            }
+            for letter in batch.letters {
+                let record = letter.record;
+                if let Some(owned) = state.partitions.get_mut(&record.partition)
+                    && owned.generation == record.generation
+                {
+                    owned.letters.owed.push(letter);
                     owned.in_flight -= 1;
                 }
             }
@@ -321,11 +442,7 @@ impl SinkContext {
                 continue;
             }
             if let Some(offset) = owned.offsets.take_commit() {
-                let _ = tpl.add_partition_offset(
-                    &self.shared.kafka.topic,
-                    *partition,
-                    Offset::Offset(offset),
-                );
+                self.add_commit(&mut tpl, *partition, offset, &mut owned.letters);
             }
         }
         if tpl.count() > 0
@@ -333,6 +450,225 @@ impl SinkContext {
         {
             tracing::warn!(%err, "offset commit not sent");
         }
+    }
+
+    /// Adds `offset` of `partition` to a commit, with where its unsettled letters are.
+    fn add_commit(
+        &self,
+        tpl: &mut TopicPartitionList,
+        partition: i32,
+        offset: i64,
+        letters: &mut Letters,
+    ) {
+        let topic = &self.shared.kafka.topic;
+        if tpl
+            .add_partition_offset(topic, partition, Offset::Offset(offset))
+            .is_ok()
+            && let Some(mark) = letters.mark(offset)
+            && let Some(mut element) = tpl.find_partition(topic, partition)
+        {
+            element.set_metadata(mark.to_metadata());
+        }
+    }
+
+    /// Applies finished batches, waiting up to `wait` for one, and writes the dead letters
+    /// they brought before anything else happens on this thread (a poll may run a rebalance).
+    fn finish_batches(&self, consumer: &BaseConsumer<Self>, wait: Duration) {
+        self.collect_done(consumer, wait);
+        self.settle_letters(consumer);
+    }
+
+    /// Writes the dead letters that are due, partition by partition: after reading what is
+    /// already in the topic when that is not known, and after a synchronous commit the group
+    /// coordinator accepted, which shows the partition is still this member's. A commit refused
+    /// leaves the letters unwritten; the rebalance that follows drops them with the partition.
+    fn settle_letters(&self, consumer: &BaseConsumer<Self>) {
+        let now = Instant::now();
+        let due: Vec<i32> = self
+            .state()
+            .partitions
+            .iter()
+            .filter(|(_, owned)| owned.letters.due(now))
+            .map(|(partition, _)| *partition)
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        for partition in &due {
+            let partition = *partition;
+            if let Err(err) = self.settle_partition(consumer, partition) {
+                let mut state = self.state();
+                if let Some(owned) = state.partitions.get_mut(&partition) {
+                    owned.letters.failed(now);
+                    tracing::warn!(
+                        partition,
+                        letters = owned.letters.owed.len(),
+                        attempt = owned.letters.failures,
+                        err,
+                        "dead letters not written yet; their offsets are held"
+                    );
+                }
+            }
+        }
+        // Letters written are done: their offsets may now be committed.
+        let mut state = self.state();
+        self.commit(consumer, &mut state, Some(&due), CommitMode::Async);
+    }
+
+    fn settle_partition(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        partition: i32,
+    ) -> Result<(), String> {
+        self.read_letters(partition)?;
+        // Letters an earlier owner wrote are done.
+        let (to_write, commit, letter_partition) = {
+            let mut state = self.state();
+            let Some(owned) = state.partitions.get_mut(&partition) else {
+                return Ok(());
+            };
+            let LetterBook::Known(ledger) = &owned.letters.book else {
+                return Ok(());
+            };
+            let letter_partition = ledger.partition();
+            let (written, to_write): (Vec<DeadLetter>, Vec<DeadLetter>) =
+                std::mem::take(&mut owned.letters.owed)
+                    .into_iter()
+                    .partition(|l| ledger.has(l.record.offset));
+            for letter in &written {
+                owned.offsets.done(letter.record.offset);
+            }
+            if !written.is_empty() {
+                self.shared
+                    .metrics
+                    .dead_letters_found
+                    .inc_by(written.len() as u64);
+                tracing::info!(
+                    partition,
+                    letters = written.len(),
+                    "dead letters an earlier owner wrote are in the topic already; not written again"
+                );
+            }
+            if to_write.is_empty() {
+                owned.letters.succeeded();
+                return Ok(());
+            }
+            let mut tpl = TopicPartitionList::new();
+            let offset = owned
+                .offsets
+                .committable()
+                .or(owned.resume)
+                .unwrap_or(to_write[0].record.offset);
+            self.add_commit(&mut tpl, partition, offset, &mut owned.letters);
+            (to_write, tpl, letter_partition)
+        };
+        let give_back = |letters: Vec<DeadLetter>| {
+            if let Some(owned) = self.state().partitions.get_mut(&partition) {
+                owned.letters.owed.extend(letters);
+            }
+        };
+        if let Err(err) = consumer.commit(&commit, CommitMode::Sync) {
+            self.shared.metrics.refused_commits.inc();
+            give_back(to_write);
+            return Err(format!(
+                "the group refused this member's commit ({err}): the partition may have a new owner, which writes them"
+            ));
+        }
+        let outcomes = self
+            .shared
+            .runtime
+            .block_on(self.shared.dead_letters.write(&to_write, letter_partition));
+        let mut state = self.state();
+        let Some(owned) = state.partitions.get_mut(&partition) else {
+            return Ok(());
+        };
+        let LetterBook::Known(ledger) = &mut owned.letters.book else {
+            return Ok(());
+        };
+        let mut failed = false;
+        for (letter, outcome) in to_write.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(at) => {
+                    ledger.wrote(letter.record.offset, at);
+                    owned.offsets.done(letter.record.offset);
+                }
+                Err(_) => {
+                    failed = true;
+                    owned.letters.owed.push(letter);
+                }
+            }
+        }
+        if failed {
+            // A letter reported failed may have been written all the same: read the topic
+            // before writing it again.
+            let mark = Some(ledger.mark());
+            owned.letters.book = LetterBook::ToRead { mark };
+            return Err("the dead-letter topic did not acknowledge every letter".to_owned());
+        }
+        owned.letters.succeeded();
+        Ok(())
+    }
+
+    /// The dead-letter topic's partition count, asked once.
+    fn letter_partition_count(&self) -> Result<i32, String> {
+        let mut known = self.letter_partitions.lock().expect("not poisoned");
+        if let Some(count) = *known {
+            return Ok(count);
+        }
+        let letters = &self.shared.dead_letters;
+        let count = letters
+            .partitions(LETTER_READ_TIMEOUT)
+            .map_err(|err| format!("{}: {err}", letters.topic()))?;
+        *known = Some(count);
+        Ok(count)
+    }
+
+    /// Reads the dead-letter topic for a partition whose letters there are not known.
+    fn read_letters(&self, partition: i32) -> Result<(), String> {
+        let (mark, resume) = {
+            let state = self.state();
+            let Some(owned) = state.partitions.get(&partition) else {
+                return Ok(());
+            };
+            match &owned.letters.book {
+                LetterBook::Known(_) => return Ok(()),
+                LetterBook::ToRead { mark } => (mark.clone(), owned.resume),
+                // Past the end: nothing found, and the end learnt.
+                LetterBook::FromEnd => (
+                    Some(LetterMark {
+                        topic: self.shared.dead_letters.topic().to_owned(),
+                        partition: letter_partition(partition, self.letter_partition_count()?),
+                        from: i64::MAX,
+                    }),
+                    None,
+                ),
+            }
+        };
+        let letters = &self.shared.dead_letters;
+        let letter_partition = letter_partition(partition, self.letter_partition_count()?);
+        let from = mark
+            .filter(|m| m.partition == letter_partition)
+            .map(|m| m.from);
+        let (found, end) = letters
+            .read_written(letter_partition, from, partition, LETTER_READ_TIMEOUT)
+            .map_err(|err| format!("reading {} failed: {err}", letters.topic()))?;
+        tracing::debug!(
+            partition,
+            from,
+            end,
+            found = found.len(),
+            "read the dead-letter topic"
+        );
+        if let Some(owned) = self.state().partitions.get_mut(&partition) {
+            owned.letters.book = LetterBook::Known(Ledger::read(
+                letters.topic(),
+                letter_partition,
+                found,
+                resume,
+                end,
+            ));
+        }
+        Ok(())
     }
 
     /// Gives up revoked partitions: their records not yet sent are dropped, their batches in
@@ -369,7 +705,16 @@ impl SinkContext {
         let mut state = self.state();
         self.commit(consumer, &mut state, Some(revoked), CommitMode::Sync);
         for partition in revoked {
-            if state.partitions.remove(partition).is_some() {
+            if let Some(owned) = state.partitions.remove(partition) {
+                let owed = owned.letters.owed.len();
+                if owed > 0 {
+                    self.shared.metrics.dropped_on_revoke.inc_by(owed as u64);
+                    tracing::info!(
+                        partition,
+                        letters = owed,
+                        "dead letters not written are left to the next owner"
+                    );
+                }
                 self.shared.metrics.assigned_partitions.dec();
                 self.shared.metrics.lag.remove(&PartitionLabel {
                     partition: *partition,
@@ -414,16 +759,21 @@ impl SinkContext {
         }
     }
 
+    /// How long a poll may wait: until the open batch is due. A batch already due waits for a
+    /// bulk slot, so polling with no wait would only spin while the cluster is slow.
     fn poll_timeout(&self, now: Instant) -> Duration {
         match self.state().open.due_at(&self.shared.policy) {
-            Some(at) => at.saturating_duration_since(now).min(POLL_INTERVAL),
-            None => POLL_INTERVAL,
+            Some(at) if at > now => (at - now).min(POLL_INTERVAL),
+            _ => POLL_INTERVAL,
         }
     }
 
+    /// Nothing gathered, in flight, or owed to the dead-letter topic.
     fn idle(&self) -> bool {
         let state = self.state();
-        state.open.is_empty() && state.in_flight == 0
+        state.open.is_empty()
+            && state.in_flight == 0
+            && state.partitions.values().all(|p| p.letters.owed.is_empty())
     }
 }
 
@@ -439,6 +789,7 @@ impl SinkConsumer {
             state: Mutex::default(),
             done_tx,
             done_rx: Mutex::new(done_rx),
+            letter_partitions: Mutex::default(),
         };
         let consumer = group_consumer(
             &shared.kafka,
@@ -460,7 +811,7 @@ impl SinkConsumer {
         while !host.stopping() {
             host.beat();
             let now = Instant::now();
-            context.collect_done(consumer, Duration::ZERO);
+            context.finish_batches(consumer, Duration::ZERO);
             if context.dispatch(now, false) {
                 // Every slot is busy and the next batch is full. For a while, simply do not
                 // poll: librdkafka's local queue takes what is fetched meanwhile and stops
@@ -469,12 +820,12 @@ impl SinkConsumer {
                 let since = *blocked_since.get_or_insert(now);
                 if now.duration_since(since) >= PAUSE_AFTER {
                     context.set_paused(consumer, true);
-                    context.collect_done(consumer, POLL_INTERVAL);
+                    context.finish_batches(consumer, POLL_INTERVAL);
                     if let Some(Ok(message)) = consumer.poll(Duration::ZERO) {
                         context.accept(consumer, &message);
                     }
                 } else {
-                    context.collect_done(consumer, POLL_INTERVAL);
+                    context.finish_batches(consumer, POLL_INTERVAL);
                 }
                 continue;
             }
@@ -490,7 +841,7 @@ impl SinkConsumer {
         let deadline = Instant::now() + shutdown_timeout;
         loop {
             host.beat();
-            context.collect_done(consumer, Duration::ZERO);
+            context.finish_batches(consumer, Duration::ZERO);
             context.dispatch(Instant::now(), true);
             if context.idle() {
                 break;
@@ -501,7 +852,7 @@ impl SinkConsumer {
                 );
                 break;
             }
-            context.collect_done(consumer, Duration::from_millis(50));
+            context.finish_batches(consumer, Duration::from_millis(50));
         }
         let unfinished = {
             let mut state = context.state();

@@ -1,15 +1,18 @@
 //! The dead-letter topic: records the sink will not index, as they were read, with where they
 //! came from and why in headers. A dead letter counts as done only once Kafka acknowledged it.
+//! The letters of one source partition all go to one partition of the topic
+//! ([`crate::ledger::letter_partition`]), so the letters a partition's earlier owner wrote can
+//! be read back ([`DeadLetterProducer::read_written`]) and are not written twice.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::backoff::retry_wait;
 use common::kafka::{ClientLog, KafkaArgs, LoggedContext};
-use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::batch::RecordRef;
 use crate::metrics::{ReasonLabel, SinkMetrics};
@@ -96,11 +99,16 @@ fn is_consumer_only(key: &str) -> bool {
     PREFIXES.iter().any(|p| key.starts_with(p))
 }
 
+/// How long the dead-letter topic may take to acknowledge a letter before the attempt is
+/// reported failed: the consumer's loop waits for the answer.
+const LETTER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Writes dead letters, and reads back the ones already written.
 pub struct DeadLetterProducer {
     producer: FutureProducer<LoggedContext>,
+    kafka: KafkaArgs,
     topic: String,
     source_topic: String,
-    max_backoff: Duration,
     metrics: SinkMetrics,
 }
 
@@ -109,7 +117,6 @@ impl DeadLetterProducer {
         kafka: &KafkaArgs,
         log: Arc<ClientLog>,
         topic: &str,
-        max_backoff: Duration,
         metrics: SinkMetrics,
     ) -> Result<Self, KafkaError> {
         let mut config = ClientConfig::new();
@@ -119,7 +126,7 @@ impl DeadLetterProducer {
             // A dead letter is the only trace of a record once its offset is committed.
             .set("acks", "all")
             .set("linger.ms", "5")
-            .set("message.timeout.ms", "30000");
+            .set("message.timeout.ms", LETTER_TIMEOUT.as_millis().to_string());
         for (key, value) in kafka
             .properties
             .iter()
@@ -129,76 +136,89 @@ impl DeadLetterProducer {
         }
         Ok(DeadLetterProducer {
             producer: config.create_with_context(LoggedContext(log))?,
+            kafka: kafka.clone(),
             topic: topic.to_owned(),
             source_topic: kafka.topic.clone(),
-            max_backoff,
             metrics,
         })
     }
 
-    /// Writes every letter, trying again until each is acknowledged.
-    pub async fn send_all(&self, letters: &[DeadLetter]) {
-        let mut remaining: Vec<&DeadLetter> = letters.iter().collect();
-        // In the order they were read, as far as one producer keeps order.
-        remaining.sort_by_key(|l| (l.record.partition, l.record.offset));
-        let mut attempt = 0;
-        while !remaining.is_empty() {
-            // Enqueue all, then wait for each acknowledgement: they travel together.
-            let deliveries: Vec<_> = remaining
-                .iter()
-                .map(|letter| (*letter, self.enqueue(letter)))
-                .collect();
-            let mut failed = Vec::new();
-            for (letter, delivery) in deliveries {
-                let result = match delivery {
-                    Ok(delivery) => match delivery.await {
-                        Ok(Ok(_)) => Ok(()),
-                        Ok(Err((err, _))) => Err(err.to_string()),
-                        Err(_) => Err("producer dropped the record".to_owned()),
-                    },
-                    Err(err) => Err(err.to_string()),
-                };
-                match result {
-                    Ok(()) => {
-                        self.metrics
-                            .dead_lettered
-                            .get_or_create(&ReasonLabel::new(&letter.kind))
-                            .inc();
-                        tracing::warn!(
-                            partition = letter.record.partition,
-                            offset = letter.record.offset,
-                            kind = letter.kind,
-                            reason = letter.reason,
-                            dead_letter_topic = self.topic,
-                            "record dead-lettered"
-                        );
-                    }
-                    Err(err) => {
-                        self.metrics.dead_letter_failures.inc();
-                        tracing::error!(
-                            partition = letter.record.partition,
-                            offset = letter.record.offset,
-                            attempt = attempt + 1,
-                            err,
-                            dead_letter_topic = self.topic,
-                            "cannot write to the dead-letter topic; the record's offset is held until it can"
-                        );
-                        failed.push(letter);
-                    }
+    /// The dead-letter topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The dead-letter topic's partition count (blocking, up to `timeout`).
+    pub fn partitions(&self, timeout: Duration) -> Result<i32, KafkaError> {
+        let metadata = self
+            .producer
+            .client()
+            .fetch_metadata(Some(&self.topic), timeout)?;
+        metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == self.topic && t.error().is_none() && !t.partitions().is_empty())
+            .map(|t| t.partitions().len() as i32)
+            .ok_or(KafkaError::MetadataFetch(
+                rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+            ))
+    }
+
+    /// Writes `letters` to partition `partition` of the dead-letter topic, once: for each, the
+    /// offset it was acknowledged at, or why not. A letter reported failed may still have been
+    /// written (its acknowledgement lost): read the topic before writing it again.
+    pub async fn write(&self, letters: &[DeadLetter], partition: i32) -> Vec<Result<i64, String>> {
+        // Enqueue all, then wait for each acknowledgement: they travel together.
+        let deliveries: Vec<_> = letters
+            .iter()
+            .map(|letter| self.enqueue(letter, partition))
+            .collect();
+        let mut outcomes = Vec::with_capacity(letters.len());
+        for (letter, delivery) in letters.iter().zip(deliveries) {
+            let outcome = match delivery {
+                Ok(delivery) => match delivery.await {
+                    Ok(Ok(delivered)) => Ok(delivered.offset),
+                    Ok(Err((err, _))) => Err(err.to_string()),
+                    Err(_) => Err("producer dropped the record".to_owned()),
+                },
+                Err(err) => Err(err.to_string()),
+            };
+            match &outcome {
+                Ok(at) => {
+                    self.metrics
+                        .dead_lettered
+                        .get_or_create(&ReasonLabel::new(&letter.kind))
+                        .inc();
+                    tracing::warn!(
+                        partition = letter.record.partition,
+                        offset = letter.record.offset,
+                        kind = letter.kind,
+                        reason = letter.reason,
+                        dead_letter_topic = self.topic,
+                        dead_letter_offset = at,
+                        "record dead-lettered"
+                    );
+                }
+                Err(err) => {
+                    self.metrics.dead_letter_failures.inc();
+                    tracing::error!(
+                        partition = letter.record.partition,
+                        offset = letter.record.offset,
+                        err,
+                        dead_letter_topic = self.topic,
+                        "cannot write to the dead-letter topic; the record's offset is held until it can"
+                    );
                 }
             }
-            remaining = failed;
-            if !remaining.is_empty() {
-                attempt += 1;
-                let wait = retry_wait(attempt, Duration::from_millis(200), self.max_backoff);
-                tokio::time::sleep(wait).await;
-            }
+            outcomes.push(outcome);
         }
+        outcomes
     }
 
     fn enqueue(
         &self,
         letter: &DeadLetter,
+        partition: i32,
     ) -> Result<rdkafka::producer::DeliveryFuture, KafkaError> {
         let mut kafka_headers = OwnedHeaders::new();
         for (key, value) in headers(letter, &self.source_topic) {
@@ -207,8 +227,9 @@ impl DeadLetterProducer {
                 value: Some(value.as_bytes()),
             });
         }
-        let mut record: FutureRecord<'_, [u8], [u8]> =
-            FutureRecord::to(&self.topic).headers(kafka_headers);
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
+            .partition(partition)
+            .headers(kafka_headers);
         if let Some(key) = &letter.key {
             record = record.key(key.as_slice());
         }
@@ -216,6 +237,81 @@ impl DeadLetterProducer {
             record = record.payload(payload.as_slice());
         }
         self.producer.send_result(record).map_err(|(err, _)| err)
+    }
+
+    /// Reads partition `partition` of the dead-letter topic from `from` (its start if `None` or
+    /// deleted) to its end now (blocking, up to `timeout`): the letters of partition
+    /// `source_partition` of the source topic, as (record offset, letter offset), and the end.
+    pub fn read_written(
+        &self,
+        partition: i32,
+        from: Option<i64>,
+        source_partition: i32,
+        timeout: Duration,
+    ) -> Result<(Vec<(i64, i64)>, i64), KafkaError> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut config = common::kafka::consumer_config(
+            &self.kafka.bootstrap_servers,
+            &format!("{}-reader", self.topic),
+            "es-sink-dead-letter-reader",
+        );
+        for (key, value) in &self.kafka.properties {
+            config.set(key, value);
+        }
+        let reader: BaseConsumer = config.create()?;
+        let (low, end) = reader.fetch_watermarks(&self.topic, partition, timeout)?;
+        let start = from.map_or(low, |from| from.max(low));
+        let mut found = Vec::new();
+        if start >= end {
+            return Ok((found, end));
+        }
+        let mut assignment = TopicPartitionList::new();
+        assignment.add_partition_offset(&self.topic, partition, Offset::Offset(start))?;
+        reader.assign(&assignment)?;
+        let source_partition = source_partition.to_string();
+        loop {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Err(KafkaError::MessageConsumption(
+                    rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
+                ));
+            }
+            match reader.poll((deadline - now).min(Duration::from_millis(200))) {
+                Some(Ok(message)) => {
+                    let header = |name: &str| {
+                        message.headers().and_then(|headers| {
+                            headers
+                                .iter()
+                                .find(|h| h.key == name)
+                                .and_then(|h| h.value)
+                                .map(|v| String::from_utf8_lossy(v).into_owned())
+                        })
+                    };
+                    if header(header::TOPIC).as_deref() == Some(self.source_topic.as_str())
+                        && header(header::PARTITION).as_deref() == Some(source_partition.as_str())
+                        && let Some(offset) = header(header::OFFSET).and_then(|o| o.parse().ok())
+                    {
+                        found.push((offset, message.offset()));
+                    }
+                    if message.offset() + 1 >= end {
+                        return Ok((found, end));
+                    }
+                }
+                Some(Err(err)) => return Err(err),
+                // Nothing more to read, though the last offset never came (a record deleted
+                // meanwhile, or a transaction marker): the position tells.
+                None => {
+                    let position = reader.position()?;
+                    if let Some(Offset::Offset(at)) = position
+                        .find_partition(&self.topic, partition)
+                        .map(|p| p.offset())
+                        && at >= end
+                    {
+                        return Ok((found, end));
+                    }
+                }
+            }
+        }
     }
 
     /// Sends what is queued, for up to `timeout`.

@@ -5,6 +5,7 @@
 //! - [`bulk`], [`response`], [`template`] — the pure core: encoding a `_bulk` request, what
 //!   each of the cluster's answers means (bulk items, template, probe), the index template;
 //! - [`batch`], [`offsets`] — gathering records into batches, and which offset may be committed;
+//! - [`ledger`] — which dead letters are in the topic already, so none is written twice;
 //! - [`elastic`] — the cluster client; [`indexer`] — one batch until every document is done;
 //! - [`dead_letter`] — the dead-letter topic;
 //! - [`consumer`] — the group member and its loop;
@@ -18,6 +19,7 @@ pub mod consumer;
 pub mod dead_letter;
 pub mod elastic;
 pub mod indexer;
+pub mod ledger;
 pub mod metrics;
 pub mod offsets;
 pub mod response;
@@ -157,7 +159,6 @@ pub async fn serve(
         &config.kafka,
         Arc::clone(&log),
         &config.dead_letter_topic,
-        config.bulk_retry_max_backoff,
         metrics.clone(),
     ) {
         Ok(producer) => producer,

@@ -39,6 +39,10 @@ common::metric_set! {
         pub dead_lettered: Family<ReasonLabel, Counter> = Family::default(),
         /// Failed attempts to write to the dead-letter topic (retried)
         pub dead_letter_failures: Counter = Counter::default(),
+        /// Dead letters found in the topic already, written by the partition's earlier owner, and not written again
+        pub dead_letters_found: Counter = Counter::default(),
+        /// Synchronous commits the group refused before dead letters were written (the member no longer held the partition, or the group was rebalancing); the letters were not written
+        pub refused_commits: Counter = Counter::default(),
         /// Time of one _bulk request, answer read
         pub bulk_duration_seconds: Histogram = Histogram::new(exponential_buckets(0.001, 2.0, 16)),
         /// Documents per _bulk request

@@ -46,6 +46,21 @@ impl Osmem {
         format!("http://127.0.0.1:{}", self.port).parse().unwrap()
     }
 
+    /// Stalls the server (SIGSTOP): it takes connections and answers nothing, as a cluster in
+    /// a long pause does.
+    pub fn freeze(&self) {
+        if let Some(child) = &self.child {
+            super::crash::freeze(child);
+        }
+    }
+
+    /// Lets a stalled server answer again (SIGCONT).
+    pub fn thaw(&self) {
+        if let Some(child) = &self.child {
+            super::crash::thaw(child);
+        }
+    }
+
     /// Kills the server; everything it held is gone.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -109,6 +124,42 @@ impl Osmem {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Those of `ids` that have a document in `<prefix>-*`, asked a thousand at a time.
+    pub async fn ids_of(&self, prefix: &str, ids: &[uuid::Uuid]) -> HashSet<String> {
+        let client = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{}/{prefix}-*", self.port);
+        client
+            .post(format!("{base}/_refresh"))
+            .send()
+            .await
+            .unwrap();
+        let mut found = HashSet::new();
+        for chunk in ids.chunks(1000) {
+            let values: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+            let body: serde_json::Value = client
+                .post(format!("{base}/_search"))
+                .json(&serde_json::json!({
+                    "size": chunk.len(),
+                    "_source": false,
+                    "query": { "ids": { "values": values } }
+                }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            found.extend(
+                body["hits"]["hits"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|h| h["_id"].as_str().map(str::to_owned)),
+            );
+        }
+        found
     }
 
     /// Waits until `<prefix>-*` holds at least `want` documents; returns the last count.
