@@ -8,8 +8,9 @@ usage: check-stack.py <compose-schema.json> <dir with the release binaries>
 - topics, partitions, ports, groups and paths agree between the compose file, the binaries'
   defaults, scripts/demo.sh and the Dockerfile;
 - images are pinned, from the expected publishers, Elasticsearch and Kibana match the client
-  crate's version; host ports bind to 127.0.0.1; every long-running service has a healthcheck
-  and every dependency a condition; memory limits fit a 16 GB laptop;
+  crate's version; host ports bind to 127.0.0.1 (a scaled service's replicas on a range);
+  the sinks run two replicas each; every long-running service has a healthcheck and every
+  dependency a condition; memory limits, times replicas, fit a 16 GB laptop;
 - what the images' own sources showed: Kafka's cluster ID is canonical, the namenode formats
   with a fixed cluster ID, healthchecks start their JVMs with small heaps, Hadoop's
   amd64-only image says its platform, Kibana's import is judged by its body, es-sink logs in as
@@ -65,6 +66,11 @@ def help_of(binary_dir, binary):
 def port_of(address):
     tail = (address or ":0").rsplit(":", 1)[-1]
     return int(tail) if tail.isdigit() else 0
+
+
+def replicas(service):
+    """How many containers of a service run."""
+    return int(service.get("deploy", {}).get("replicas", 1))
 
 
 def memory_bytes(limit):
@@ -132,6 +138,10 @@ def main():
             f"{name}: {variable} differs from its default",
         )
 
+    # The sinks run scaled out, as users do: several processes in one group.
+    for name in ("hdfs-consumer", "es-sink"):
+        check(replicas(services[name]) >= 2, f"{name}: runs fewer than two replicas")
+
     # Ports: published = listened = the binaries' defaults = the demo's defaults.
     listen = {
         "producer-api": ("LISTEN_ADDR", "API_PORT"),
@@ -143,9 +153,26 @@ def main():
         port = port_of(env[name].get(variable, ":0"))
         default_port = port_of(helps[name][variable])
         check(port == default_port, f"{name}: listens on {port}, default is {default_port}")
+        count = replicas(services[name])
+        if count == 1:
+            check(
+                services[name].get("ports") == [f"127.0.0.1:{port}:{port}"],
+                f"{name}: not published as 127.0.0.1:{port}:{port}",
+            )
+        else:
+            # Each replica takes one host port of a range as long as the replica count.
+            published = services[name].get("ports", [""])
+            match = re.fullmatch(r"127\.0\.0\.1:(\d+)-(\d+):(\d+)", str(published[0]))
+            check(
+                len(published) == 1
+                and match
+                and int(match.group(2)) - int(match.group(1)) + 1 == count
+                and int(match.group(3)) == port,
+                f"{name}: {count} replicas not published on a range of {count} host ports to {port}",
+            )
         check(
-            services[name].get("ports") == [f"127.0.0.1:{port}:{port}"],
-            f"{name}: not published as 127.0.0.1:{port}:{port}",
+            f'{demo_variable}="${{{demo_variable}:-{port}}}"' in demo,
+            f"demo.sh: {demo_variable} does not default to {port}",
         )
         check(
             f'{demo_variable}="${{{demo_variable}:-{port}}}"' in demo,
@@ -300,7 +327,7 @@ def main():
             check(str(published).startswith("127.0.0.1:"), f"{name}: {published} not on 127.0.0.1")
         check("mem_limit" in service, f"{name}: no memory limit")
         if not one_shot and "mem_limit" in service:
-            total += memory_bytes(service["mem_limit"])
+            total += memory_bytes(service["mem_limit"]) * replicas(service)
     check(
         total <= MEMORY_BUDGET_BYTES,
         f"long-running services may use {total / 1024**3:.1f} GiB; more than a 16 GB laptop spares",

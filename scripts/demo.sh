@@ -14,6 +14,9 @@
 # Settings, all optional:
 #   API_PORT (8081)  WEB_PORT (8080)  HDFS_CONSUMER_ADMIN_PORT (9101)  ES_PORT (9200)
 #   ES_SINK_ADMIN_PORT (9102)          where each server listens, on 127.0.0.1
+#   HDFS_CONSUMERS (1)  ES_SINKS (1)   how many processes of each sink share its consumer group;
+#                                      the first's admin server is on the port above, the
+#                                      others' on free ports the banner lists
 #   KAFKA_TOPIC (select-color)  DEAD_LETTER_TOPIC (select-color-dlq)
 #   KAFKA_BOOTSTRAP_SERVERS            a Kafka cluster to use instead of the in-memory one; its
 #                                      topics must exist
@@ -40,7 +43,12 @@ DEAD_LETTER_TOPIC="${DEAD_LETTER_TOPIC:-select-color-dlq}"
 DEMO_PROFILE="${DEMO_PROFILE:-release}"
 RUN_DIR="${RUN_DIR:-$REPO_ROOT/.run}"
 LANDING_DIR="$RUN_DIR/landing"
+HDFS_CONSUMERS="${HDFS_CONSUMERS:-1}"
+ES_SINKS="${ES_SINKS:-1}"
 mkdir -p "$RUN_DIR"
+for count in HDFS_CONSUMERS ES_SINKS; do
+    [[ "${!count}" =~ ^[1-9][0-9]?$ ]] || die "$count=${!count}: give a number of processes from 1 to 99"
+done
 
 for port in "$API_PORT" "$WEB_PORT" "$HDFS_CONSUMER_ADMIN_PORT" "$ES_PORT" "$ES_SINK_ADMIN_PORT"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -48,11 +56,26 @@ for port in "$API_PORT" "$WEB_PORT" "$HDFS_CONSUMER_ADMIN_PORT" "$ES_PORT" "$ES_
     fi
 done
 
+# Each sink process: its name (and log), and its admin port. The first of each keeps the
+# sink's own name and the port above.
+HDFS_CONSUMER_NAMES=(hdfs-consumer)
+HDFS_CONSUMER_PORTS=("$HDFS_CONSUMER_ADMIN_PORT")
+for n in $(seq 2 "$HDFS_CONSUMERS"); do
+    HDFS_CONSUMER_NAMES+=("hdfs-consumer-$n")
+    HDFS_CONSUMER_PORTS+=("$(free_port)")
+done
+ES_SINK_NAMES=(es-sink)
+ES_SINK_PORTS=("$ES_SINK_ADMIN_PORT")
+for n in $(seq 2 "$ES_SINKS"); do
+    ES_SINK_NAMES+=("es-sink-$n")
+    ES_SINK_PORTS+=("$(free_port)")
+done
+
 # Stopped in this order, each waited for: what produces before what consumes, and what the
 # sinks need (the search server, the broker) last.
 declare -A PIDS=()
 HDFS_STARTED=""
-STOP_ORDER=(web producer-api hdfs-consumer es-sink osmem-server hdfs dev-broker)
+STOP_ORDER=(web producer-api "${HDFS_CONSUMER_NAMES[@]}" "${ES_SINK_NAMES[@]}" osmem-server hdfs dev-broker)
 stop_all() {
     trap - EXIT INT TERM
     # Stopping must finish even when the terminal or a pipe reading our output is gone.
@@ -143,26 +166,46 @@ log "starting web on 127.0.0.1:$WEB_PORT"
 start web env LISTEN_ADDR="127.0.0.1:$WEB_PORT" API_BASE_URL="http://127.0.0.1:$API_PORT" \
     "$BIN_DIR/web"
 
-log "starting hdfs-consumer, landing under $LANDING_URL"
-start hdfs-consumer env LANDING_URL="$LANDING_URL" \
-    ADMIN_ADDR="127.0.0.1:$HDFS_CONSUMER_ADMIN_PORT" "${SINK_KAFKA[@]}" "$BIN_DIR/hdfs-consumer"
+for n in "${!HDFS_CONSUMER_NAMES[@]}"; do
+    log "starting ${HDFS_CONSUMER_NAMES[$n]}, landing under $LANDING_URL"
+    start "${HDFS_CONSUMER_NAMES[$n]}" env LANDING_URL="$LANDING_URL" \
+        ADMIN_ADDR="127.0.0.1:${HDFS_CONSUMER_PORTS[$n]}" "${SINK_KAFKA[@]}" "$BIN_DIR/hdfs-consumer"
+done
 
-log "starting es-sink, indexing into http://127.0.0.1:$ES_PORT"
-start es-sink env ES_URL="http://127.0.0.1:$ES_PORT" DEAD_LETTER_TOPIC="$DEAD_LETTER_TOPIC" \
-    ADMIN_ADDR="127.0.0.1:$ES_SINK_ADMIN_PORT" "${SINK_KAFKA[@]}" "$BIN_DIR/es-sink"
+for n in "${!ES_SINK_NAMES[@]}"; do
+    log "starting ${ES_SINK_NAMES[$n]}, indexing into http://127.0.0.1:$ES_PORT"
+    start "${ES_SINK_NAMES[$n]}" env ES_URL="http://127.0.0.1:$ES_PORT" \
+        DEAD_LETTER_TOPIC="$DEAD_LETTER_TOPIC" ADMIN_ADDR="127.0.0.1:${ES_SINK_PORTS[$n]}" \
+        "${SINK_KAFKA[@]}" "$BIN_DIR/es-sink"
+done
 
 wait_for_http "http://127.0.0.1:$API_PORT/readyz" 60
-wait_for_http "http://127.0.0.1:$HDFS_CONSUMER_ADMIN_PORT/readyz" 60
-wait_for_http "http://127.0.0.1:$ES_SINK_ADMIN_PORT/readyz" 60
+for port in "${HDFS_CONSUMER_PORTS[@]}" "${ES_SINK_PORTS[@]}"; do
+    wait_for_http "http://127.0.0.1:$port/readyz" 60
+done
 wait_for_http "http://127.0.0.1:$WEB_PORT/healthz" 30
+
+# Waits until metric $1 summed over the admin servers on the ports after $2 is $2: the
+# processes of one sink own every partition between them.
+wait_for_group() {
+    local name="$1" want="$2" deadline=$((SECONDS + 90)) total process
+    shift 2
+    while :; do
+        total="$(for port in "$@"; do metric_value "$port" "$name"; done | awk '{ n += $1 } END { print n + 0 }')"
+        [ "$total" = "$want" ] && return
+        for process in "${HDFS_CONSUMER_NAMES[@]}" "${ES_SINK_NAMES[@]}"; do
+            kill -0 "${PIDS[$process]}" 2>/dev/null || die "$process exited; see $RUN_DIR/$process.log"
+        done
+        [ $SECONDS -lt $deadline ] || die "$name is $total, not $want, after 90 s; see $RUN_DIR/"
+        sleep 0.1
+    done
+}
 if [ -n "${PIDS[dev-broker]:-}" ]; then
     # Ready when the sinks read every partition, so that no click waits unread in a broker that
     # forgets it on Ctrl-C.
     log "waiting for the sinks to join their consumer groups"
-    wait_for_metric "$HDFS_CONSUMER_ADMIN_PORT" hdfs_consumer_assigned_partitions 3 \
-        "${PIDS[hdfs-consumer]}" "$RUN_DIR/hdfs-consumer.log" 60
-    wait_for_metric "$ES_SINK_ADMIN_PORT" es_sink_assigned_partitions 3 \
-        "${PIDS[es-sink]}" "$RUN_DIR/es-sink.log" 60
+    wait_for_group hdfs_consumer_assigned_partitions 3 "${HDFS_CONSUMER_PORTS[@]}"
+    wait_for_group es_sink_assigned_partitions 3 "${ES_SINK_PORTS[@]}"
 fi
 
 if [ -n "$ON_HDFS" ]; then
@@ -183,10 +226,12 @@ cat <<INFO
   Landed files:    $LANDED_FILES  (a few seconds after a click)
                    e.g. $SHOW_LANDED
   HiveQL:          ${HIVE_COMMAND}  (the example queries over the landed files, or a query of yours)
-  hdfs-consumer:   http://127.0.0.1:$HDFS_CONSUMER_ADMIN_PORT/metrics
+  hdfs-consumer:   $(for port in "${HDFS_CONSUMER_PORTS[@]}"; do printf 'http://127.0.0.1:%s/metrics ' "$port"; done)
   Search (osmem):  http://127.0.0.1:$ES_PORT/web-events-*/_search  (about a second after a click)
                    e.g. ES_PORT=$ES_PORT scripts/colour-counts.sh
-  es-sink:         http://127.0.0.1:$ES_SINK_ADMIN_PORT/metrics, dead letters in $DEAD_LETTER_TOPIC
+  es-sink:         $(for port in "${ES_SINK_PORTS[@]}"; do printf 'http://127.0.0.1:%s/metrics ' "$port"; done)
+                   dead letters in $DEAD_LETTER_TOPIC
+  Partitions:      grep 'partition claimed' $RUN_DIR/hdfs-consumer*.log  (who took which, when)
   Logs:            $RUN_DIR/
 
   Ctrl-C stops everything.

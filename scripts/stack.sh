@@ -75,6 +75,8 @@ case "$1" in
   Collector API:   http://localhost:8081/api/events
   Kibana:          $DASHBOARD_URL  (user elastic, password \$ELASTIC_PASSWORD, default $ELASTIC_PASSWORD)
   Elasticsearch:   http://localhost:9200  (same login)
+  Sinks:           two of each, sharing their groups; admin (/metrics, /readyz) on
+                   hdfs-consumer localhost:9111 and :9112, es-sink localhost:9121 and :9122
   HDFS namenode:   http://localhost:9870/explorer.html#/data/web-events/select-color
   Hive:            scripts/stack.sh hive
   Kafka (host):    localhost:29092,localhost:29093,localhost:29094
