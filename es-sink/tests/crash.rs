@@ -7,35 +7,12 @@
 mod support;
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use dev_broker::{CLIENT_PROPERTIES, DevBroker, TopicSpec};
+use dev_broker::{DevBroker, TopicSpec};
 use support::collector::{RunningApi, post_bursts};
-use support::crash::{Process, crash_round, print_problems, spawn_logged, terminate};
+use support::crash::{crash_round, print_problems, terminate};
 use support::osmem::Osmem;
-
-/// The sink as `scripts/demo.sh` starts it: the broker's client properties, the search server,
-/// the dead-letter topic and an admin port; everything else at its default.
-fn start_sink(bootstrap: &str, es_url: &str, log: &Path) -> (Process, SocketAddr) {
-    let admin = SocketAddr::from(([127, 0, 0, 1], support::ports::free_port()));
-    let child = spawn_logged(
-        Command::new(env!("CARGO_BIN_EXE_es-sink"))
-            .env_clear()
-            .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
-            .env("KAFKA_PROPERTIES", CLIENT_PROPERTIES)
-            .env("ES_URL", es_url)
-            .env(
-                "DEAD_LETTER_TOPIC",
-                common::kafka::DEFAULT_DEAD_LETTER_TOPIC,
-            )
-            .env("ADMIN_ADDR", admin.to_string()),
-        log,
-    );
-    (child, admin)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs osmem-server: run scripts/test.sh"]
@@ -52,7 +29,7 @@ async fn killed_at_random_moments_on_real_traffic_every_click_is_indexed_once() 
     // A backlog, then clicks arriving all along while the sink dies and comes back.
     let mut posted = post_bursts(&api, 2000, 50, Duration::ZERO).await;
     for round in 0..5 {
-        let (mut child, admin) = start_sink(&bootstrap, &es_url, &log);
+        let (mut child, admin) = support::start_sink(&bootstrap, &es_url, &log, &[]);
         // Batches go every BULK_LINGER (1 s): the window spans several in flight and commits.
         let window = Duration::from_secs(8);
         let assigned = "es_sink_assigned_partitions";
@@ -65,7 +42,7 @@ async fn killed_at_random_moments_on_real_traffic_every_click_is_indexed_once() 
     }
 
     // A last run, left to finish, then stopped cleanly.
-    let (mut child, _) = start_sink(&bootstrap, &es_url, &log);
+    let (mut child, _) = support::start_sink(&bootstrap, &es_url, &log, &[]);
     let count = osmem
         .wait_for_count(prefix, posted.len() as u64, Duration::from_secs(120))
         .await;

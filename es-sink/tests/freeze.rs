@@ -18,19 +18,16 @@ mod support;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use dev_broker::{CLIENT_PROPERTIES, DevBroker, TopicSpec};
+use dev_broker::{DevBroker, TopicSpec};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use support::collector::{RunningApi, SteadyClicks};
-use support::crash::{
-    Process, freeze, log_path, print_problems, random_between, spawn_logged, terminate, thaw,
-};
+use support::crash::{Process, freeze, log_path, print_problems, random_between, terminate, thaw};
 use support::metrics::metric;
 use support::osmem::Osmem;
 use support::wait_until;
@@ -49,19 +46,9 @@ struct Member {
     log: std::path::PathBuf,
 }
 
-/// The sink as `scripts/demo.sh` starts it, its group and dead-letter topic at their defaults.
-fn start_sink(bootstrap: &str, es_url: &str, log: &Path) -> Member {
-    let admin = SocketAddr::from(([127, 0, 0, 1], support::ports::free_port()));
-    let process = spawn_logged(
-        Command::new(env!("CARGO_BIN_EXE_es-sink"))
-            .env_clear()
-            .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
-            .env("KAFKA_PROPERTIES", CLIENT_PROPERTIES)
-            .env("ES_URL", es_url)
-            .env("BULK_MAX_DOCS", "100")
-            .env("ADMIN_ADDR", admin.to_string()),
-        log,
-    );
+/// A sink as `scripts/demo.sh` starts it, with batches of 100 documents.
+fn start_member(bootstrap: &str, es_url: &str, log: &Path) -> Member {
+    let (process, admin) = support::start_sink(bootstrap, es_url, log, &[("BULK_MAX_DOCS", "100")]);
     Member {
         process,
         admin,
@@ -163,7 +150,7 @@ async fn frozen_members_never_index_a_click_twice_commit_backwards_or_repeat_a_d
     let logs = tempfile::tempdir().unwrap();
     let mut members: Vec<Member> = (0..PROCESSES)
         .map(|n| {
-            start_sink(
+            start_member(
                 &bootstrap,
                 &es_url,
                 &log_path(logs.path(), &format!("es-sink-{n}.log")),

@@ -14,6 +14,9 @@
 //!    writer holds, which fails if another member claimed the partition in between: the
 //!    landing is refused, and its files are deleted without ever being visible;
 //! 3. its files are published under their final names, in offset order.
+//!
+//! A landing whose answer was lost may be made again with the same batch under the same
+//! claim: it writes the same files, finds its own entry already published, and finishes.
 
 use opendal::ErrorKind;
 use url::Url;
@@ -53,16 +56,9 @@ pub enum Landed {
     Refused { holder: String },
 }
 
-/// Why a landing brought no answer.
-#[derive(Debug, thiserror::Error)]
-pub enum LandingError {
-    /// Nothing was published: the same batch may be landed again under the same hold.
-    #[error(transparent)]
-    NotPublished(StorageError),
-    /// The commit may or may not have been published; only a new claim can tell.
-    #[error(transparent)]
-    Uncertain(StorageError),
-}
+/// Why a landing brought no answer. Its commit may or may not have been published; either
+/// way the same batch may be landed again under the same claim.
+pub type LandingError = StorageError;
 
 /// What a claim took.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,13 +223,7 @@ impl Landing {
                         holder: self.holder(partition, Some(held.seq + 1)).await,
                     });
                 }
-                Err(err) => {
-                    return Err(LandingError::NotPublished(self
-                        .storage
-                        .failed("write", &tmp)(
-                        err
-                    )));
-                }
+                Err(err) => return Err(self.storage.failed("write", &tmp)(err)),
             }
             files.push((path.clone(), file.records.len()));
             renames.push(PendingRename { tmp, path });
@@ -242,6 +232,9 @@ impl Landing {
         let (seq, entry) = held.commit(last_offset, renames);
         match self.log.publish(partition, seq, &entry).await {
             Ok(Publish::Published) => {}
+            // Published by an earlier attempt of this very landing, whose answer was lost.
+            Ok(Publish::TargetExists)
+                if self.log.read(partition, seq).await.ok().flatten().as_ref() == Some(&entry) => {}
             // The number is taken by another member's claim.
             Ok(Publish::TargetExists) => {
                 self.discard(&entry.files).await;
@@ -256,7 +249,7 @@ impl Landing {
                     holder: self.holder(partition, None).await,
                 });
             }
-            Err(err) => return Err(LandingError::Uncertain(err)),
+            Err(err) => return Err(err),
         }
         // The number was free. If the entry before it is gone, old entries were deleted past
         // it while this member was away: it no longer holds the partition.
@@ -268,7 +261,7 @@ impl Landing {
                     holder: self.holder(partition, None).await,
                 });
             }
-            Err(err) => return Err(LandingError::Uncertain(err)),
+            Err(err) => return Err(err),
         }
         let landed = LandedBatch {
             last_offset,

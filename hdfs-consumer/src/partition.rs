@@ -8,9 +8,10 @@
 //!               ▼        ▼                              │
 //!          Recovering ───┴── claimed: seek, resume ──▶ Consuming ◀──── landed: commit ────┐
 //!            ▲    ▲                                    │  │  │                          │
-//!            │    └─ outcome unknown, or committed ────┘  │  └─ not written: pause ─▶ Failing
-//!            │       but not all visible: pause           │                  (retried; landed:
-//!            │                                            │                   commit, resume)
+//!            │    └─ committed but not all visible ────┘  │  └─ no answer: pause ──▶ Failing
+//!            │       yet: commit, pause                   │         (retried under the same
+//!            │                                            │          claim; landed: commit,
+//!            │                                            │          resume)
 //!   no rebalance by                  refused (another member claimed): pause
 //!   reclaim time ──── Fenced ◀────────────────────────────┘  (from Failing too)
 //!
@@ -59,7 +60,7 @@ pub enum Partition {
         next: Option<i64>,
         buffer: PartitionBuffer,
     },
-    /// A landing could not be written: fetching paused, the buffer kept and landed again at
+    /// A landing brought no answer: fetching paused, the buffer kept and landed again at
     /// `retry`, under the same claim.
     Failing {
         held: Held,
@@ -229,8 +230,9 @@ impl Partition {
         effects
     }
 
-    /// A landing could not be written (nothing was published); the buffer is kept, fetching
-    /// paused, and the landing tried again later under the same claim.
+    /// A landing brought no answer (nothing was published, or its commit was and the answer
+    /// was lost); the buffer is kept, fetching paused, and the landing made again later under
+    /// the same claim, which finishes it either way.
     pub fn landing_failed(
         &mut self,
         reason: String,
@@ -262,23 +264,6 @@ impl Partition {
             reason,
         };
         effects
-    }
-
-    /// Whether a landing's commit was published is unknown: the buffer is dropped, and the
-    /// partition is claimed again at its next retry, which reads what the log says.
-    pub fn landing_uncertain(
-        &mut self,
-        now: Instant,
-        backoff: impl Fn(u32) -> Duration,
-    ) -> (Vec<Effect>, usize) {
-        let failures = match self {
-            Partition::Failing { retry, .. } => retry.failures + 1,
-            _ => 1,
-        };
-        let (was_reading, dropped) = self.leave(Partition::Recovering {
-            retry: Some(Retry::after(failures, now, backoff)),
-        });
-        (pause_if(was_reading), dropped)
     }
 
     /// Another member, `holder`, claimed the partition and its landing was refused: the buffer
@@ -510,20 +495,6 @@ mod tests {
         partition.take(record(0), now, &POLICY);
         partition.landing_failed("denied".into(), now, second);
         assert_eq!(partition.refused("b".into(), now), (vec![], 1));
-    }
-
-    #[test]
-    fn a_commit_of_unknown_outcome_drops_the_buffer_and_claims_again_after_a_wait() {
-        let now = Instant::now();
-        let mut partition = consuming_from(Some(4));
-        partition.take(record(5), now, &POLICY);
-        assert_eq!(
-            partition.landing_uncertain(now, second),
-            (vec![Effect::Pause], 1)
-        );
-        assert!(!partition.recovery_due(now));
-        assert!(partition.recovery_due(now + second(1)));
-        assert_eq!(partition.take(record(6), now, &POLICY), Intake::Ignored);
     }
 
     #[test]

@@ -187,6 +187,9 @@ enum CallBound {
 enum CallError<E> {
     /// The process started stopping; nothing failed.
     Stopping,
+    /// The shutdown deadline passed first: what the call was for is left as it was, to be
+    /// counted as not done.
+    Deadline,
     Failed(E),
 }
 
@@ -485,7 +488,7 @@ impl Worker {
                 );
                 self.perform(partition, &effects);
             }
-            Err(CallError::Stopping) => {}
+            Err(CallError::Stopping | CallError::Deadline) => {}
             Err(CallError::Failed(err)) => {
                 state.recovery_failed(now, backoff);
                 self.shared.metrics.storage_failures.inc();
@@ -533,9 +536,13 @@ impl Worker {
                 }
             }
             Ok(Landed::Refused { holder }) => self.refused(partition, holder),
-            // Stopping: the shutdown sweep lands the buffer again, within its deadline.
-            Err(CallError::Stopping) => {}
-            Err(CallError::Failed(LandingError::NotPublished(err))) => {
+            // Stopping: the shutdown sweep lands the buffer again, within its deadline. Past
+            // it, the buffer is kept and counted as not landed (it was never committed, so the
+            // next owner reads it again).
+            Err(CallError::Stopping | CallError::Deadline) => {}
+            Err(CallError::Failed(err)) => {
+                // Nothing was published, or the commit was and its answer lost: landing the
+                // same batch again under the same claim tells, and finishes it either way.
                 let err = err.to_string();
                 let backoff = self.backoff();
                 let Some(state) = self.partitions.get_mut(&partition) else {
@@ -549,26 +556,6 @@ impl Worker {
                     partition,
                     err,
                     "storage write failed; partition paused, data stays in Kafka"
-                );
-                self.perform(partition, &effects);
-            }
-            Err(CallError::Failed(LandingError::Uncertain(err))) => {
-                let err = err.to_string();
-                let backoff = self.backoff();
-                let Some(state) = self.partitions.get_mut(&partition) else {
-                    return;
-                };
-                let (effects, dropped) = state.landing_uncertain(now, backoff);
-                let metrics = &self.shared.metrics;
-                metrics.storage_failures.inc();
-                metrics.buffered_records.dec_by(dropped as i64);
-                self.shared.failing.set(partition, Some(&err));
-                tracing::error!(
-                    worker = self.id,
-                    partition,
-                    err,
-                    dropped,
-                    "no answer to a commit; the partition is claimed again, which reads whether it landed"
                 );
                 self.perform(partition, &effects);
             }
@@ -716,13 +703,13 @@ impl Worker {
         self.bounded(call, bound, |err| err.to_string())
             .map_err(|err| match err {
                 CallError::Failed(Some(reason)) => CallError::Failed(reason),
-                CallError::Failed(None) => CallError::Failed(self.no_answer(bound)),
+                CallError::Failed(None) => CallError::Failed(self.no_answer()),
                 CallError::Stopping => CallError::Stopping,
+                CallError::Deadline => CallError::Deadline,
             })
     }
 
-    /// Runs a landing on the runtime, bounded as `bound` says. A landing given up without an
-    /// answer may have published its commit.
+    /// Runs a landing on the runtime, bounded as `bound` says.
     fn call_landing<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, LandingError>>,
@@ -731,31 +718,29 @@ impl Worker {
         self.bounded(call, bound, |err| err)
             .map_err(|err| match err {
                 CallError::Failed(Some(err)) => CallError::Failed(err),
-                CallError::Failed(None) => {
-                    CallError::Failed(LandingError::Uncertain(StorageError::Io {
-                        storage: self.shared.landing.storage().to_owned(),
-                        operation: "land",
-                        path: String::new(),
-                        reason: self.no_answer(bound),
-                        kind: opendal::ErrorKind::Unexpected,
-                    }))
-                }
+                CallError::Failed(None) => CallError::Failed(StorageError::Io {
+                    storage: self.shared.landing.storage().to_owned(),
+                    operation: "land",
+                    path: String::new(),
+                    reason: self.no_answer(),
+                    kind: opendal::ErrorKind::Unexpected,
+                }),
                 CallError::Stopping => CallError::Stopping,
+                CallError::Deadline => CallError::Deadline,
             })
     }
 
-    fn no_answer(&self, bound: CallBound) -> String {
-        let storage = self.shared.landing.storage();
-        match bound {
-            CallBound::UntilStopping => {
-                format!("{storage}: no answer within {STORAGE_CALL_TIMEOUT:?}")
-            }
-            CallBound::Until(_) => format!("{storage}: no answer before the shutdown deadline"),
-        }
+    /// Why a call given up after [`STORAGE_CALL_TIMEOUT`] failed.
+    fn no_answer(&self) -> String {
+        format!(
+            "{}: no answer within {STORAGE_CALL_TIMEOUT:?}",
+            self.shared.landing.storage()
+        )
     }
 
-    /// Runs `call` on the runtime until it answers, the bound passes (`Failed(None)`) or the
-    /// host says stop while consuming (`Stopping`). A call given up is dropped: behind the
+    /// Runs `call` on the runtime until it answers, [`STORAGE_CALL_TIMEOUT`] passes while
+    /// consuming (`Failed(None)`), the host says stop while consuming (`Stopping`), or the
+    /// shutdown deadline passes while stopping (`Deadline`). A call given up is dropped: behind the
     /// commit log, whatever it did not finish is finished or removed by the next claim.
     fn bounded<T, E, F>(
         &self,
@@ -774,7 +759,7 @@ impl Worker {
                 },
                 CallBound::Until(deadline) => tokio::select! {
                     result = call => result.map_err(|e| CallError::Failed(Some(failed(e)))),
-                    () = tokio::time::sleep_until(deadline.into()) => Err(CallError::Failed(None)),
+                    () = tokio::time::sleep_until(deadline.into()) => Err(CallError::Deadline),
                 },
             }
         })

@@ -269,6 +269,41 @@ async fn a_landing_interrupted_after_its_commit_is_finished_by_the_next_claim(st
     assert!(!exists(&op, &file.tmp).await);
 }
 
+/// A landing whose answer was lost (the call timed out, or the process was stopping) is made
+/// again with the same batch under the same claim: it finds its own commit and finishes.
+async fn a_landing_made_again_after_its_answer_was_lost_finishes_once(storage: Storage) {
+    let op = storage.operator().clone();
+    let landing = Landing::new(storage, TOPIC);
+    let held = landing.claim(0, "member a").await.unwrap().held;
+    let records = batch(0..5);
+    let first = land(&landing, &held, &records).await;
+    let again = land(&landing, &held, &records).await;
+    assert_eq!(
+        again, first,
+        "the same commit, found rather than made twice"
+    );
+    assert_eq!(visible(&op).await.len(), 1);
+    assert_eq!(tmp_files(&op).await, Vec::<String>::new());
+
+    // The first attempt published its commit and then lost the answer before its files moved.
+    let next = batch(5..9);
+    let landed = land(&landing, &first.held, &next).await;
+    let (path, _) = &landed.files[0];
+    let Found::Entry {
+        entry: Some(commit),
+        ..
+    } = landing.log().latest(0).await.unwrap()
+    else {
+        panic!("no commit");
+    };
+    op.rename(path, &commit.files[0].tmp).await.unwrap();
+    assert_eq!(land(&landing, &first.held, &next).await, landed);
+    assert!(op.exists(path).await.unwrap());
+    assert_eq!(visible(&op).await.len(), 2);
+    assert_eq!(tmp_files(&op).await, Vec::<String>::new());
+    assert_eq!(log_offsets(&landing).await, [None, Some(4), Some(8)]);
+}
+
 /// Three members are given one partition at once (a rebalance seen late by two of them): each
 /// claim succeeds in turn, and only the last one's landing commits.
 async fn members_claiming_at_once_all_claim_and_only_the_last_commits(storage: Storage) {
@@ -455,6 +490,12 @@ async fn on_a_folder_a_landing_interrupted_after_its_commit_is_finished_by_the_n
     a_landing_interrupted_after_its_commit_is_finished_by_the_next_claim(storage).await;
 }
 
+#[tokio::test]
+async fn on_a_folder_a_landing_made_again_after_its_answer_was_lost_finishes_once() {
+    let (_dir, storage) = local();
+    a_landing_made_again_after_its_answer_was_lost_finishes_once(storage).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
 async fn on_a_folder_members_claiming_at_once_all_claim_and_only_the_last_commits() {
     let (_dir, storage) = local();
@@ -498,6 +539,7 @@ async fn on_hdfs_claims_landings_refusals_and_every_recovery_case_hold() {
     files_a_refused_landing_leaves_are_removed_by_the_next_claim(root("leftovers")).await;
     a_landing_interrupted_after_its_commit_is_finished_by_the_next_claim(root("interrupted")).await;
     members_claiming_at_once_all_claim_and_only_the_last_commits(root("race")).await;
+    a_landing_made_again_after_its_answer_was_lost_finishes_once(root("again")).await;
     a_member_paused_past_the_kept_entries_is_still_refused(root("expired")).await;
     without_a_log_the_earlier_checkpoint_or_the_file_names_say_where_to_resume(root("legacy"))
         .await;

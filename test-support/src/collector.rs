@@ -65,6 +65,32 @@ pub async fn post_click(
     (status, response.json().await.unwrap())
 }
 
+/// Click `n` of a crowd, posted to `url` as `<crowd> <n>` with a colour in turn; resolves to its
+/// event id once accepted (asserted).
+fn crowd_click(
+    client: &reqwest::Client,
+    url: &str,
+    crowd: &str,
+    n: usize,
+) -> impl std::future::Future<Output = uuid::Uuid> + Send + 'static {
+    let colour = ["red", "orange", "yellow", "green", "blue", "purple"][n % 6];
+    let request = client.post(url).json(&serde_json::json!({
+        "userName": format!("{crowd} {n}"),
+        "colorName": colour,
+    }));
+    async move {
+        let response = request.send().await.expect("the collector answers");
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(status, 202, "{body}");
+        body["eventId"]
+            .as_str()
+            .unwrap()
+            .parse::<uuid::Uuid>()
+            .unwrap()
+    }
+}
+
 /// Posts `count` clicks in bursts of `burst` requests sent at once, `pause` apart, as a crowd
 /// clicking together does: the collector's producer then puts several records in one batch.
 /// Asserts each click is accepted; returns the event ids.
@@ -81,22 +107,7 @@ pub async fn post_bursts(
     while sent < count {
         let mut requests = tokio::task::JoinSet::new();
         for n in sent..count.min(sent + burst) {
-            let colour = ["red", "orange", "yellow", "green", "blue", "purple"][n % 6];
-            let request = client.post(&url).json(&serde_json::json!({
-                "userName": format!("crowd {n}"),
-                "colorName": colour,
-            }));
-            requests.spawn(async move {
-                let response = request.send().await.expect("the collector answers");
-                let status = response.status().as_u16();
-                let body: serde_json::Value = response.json().await.unwrap();
-                assert_eq!(status, 202, "{body}");
-                body["eventId"]
-                    .as_str()
-                    .unwrap()
-                    .parse::<uuid::Uuid>()
-                    .unwrap()
-            });
+            requests.spawn(crowd_click(&client, &url, "crowd", n));
         }
         sent = count.min(sent + burst);
         ids.extend(requests.join_all().await);
@@ -141,22 +152,7 @@ impl SteadyClicks {
                 let mut requests = tokio::task::JoinSet::new();
                 for _ in 0..burst {
                     let n = ids.len() + requests.len();
-                    let colour = ["red", "orange", "yellow", "green", "blue", "purple"][n % 6];
-                    let request = client.post(&url).json(&serde_json::json!({
-                        "userName": format!("steady {n}"),
-                        "colorName": colour,
-                    }));
-                    requests.spawn(async move {
-                        let response = request.send().await.expect("the collector answers");
-                        let status = response.status().as_u16();
-                        let body: serde_json::Value = response.json().await.unwrap();
-                        assert_eq!(status, 202, "{body}");
-                        body["eventId"]
-                            .as_str()
-                            .unwrap()
-                            .parse::<uuid::Uuid>()
-                            .unwrap()
-                    });
+                    requests.spawn(crowd_click(&client, &url, "steady", n));
                 }
                 ids.extend(requests.join_all().await);
                 tokio::select! {

@@ -57,6 +57,27 @@ pub async fn spawn_sink(config: Config) -> RunningSink {
     RunningSink::start(|listener, shutdown| es_sink::serve(listener, config, shutdown)).await
 }
 
+/// The sink binary as `scripts/demo.sh` starts it: the in-memory cluster's client properties,
+/// the search server and an admin port, with `extra` settings; everything else at its default
+/// (the group, the dead-letter topic). Its output goes to `log`.
+pub fn start_sink(
+    bootstrap: &str,
+    es_url: &str,
+    log: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> (crash::Process, std::net::SocketAddr) {
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], ports::free_port()));
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_es-sink"));
+    command
+        .env_clear()
+        .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+        .env("KAFKA_PROPERTIES", dev_broker::CLIENT_PROPERTIES)
+        .env("ES_URL", es_url)
+        .env("ADMIN_ADDR", admin.to_string())
+        .envs(extra.iter().copied());
+    (crash::spawn_logged(&mut command, log), admin)
+}
+
 /// A record of the dead-letter topic.
 #[derive(Debug)]
 pub struct DeadLetterRecord {

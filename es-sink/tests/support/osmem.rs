@@ -100,6 +100,30 @@ impl Osmem {
 
     /// Document ids in `<prefix>-*` (at most 10 000).
     pub async fn ids(&self, prefix: &str) -> HashSet<String> {
+        self.search_ids(
+            prefix,
+            serde_json::json!({ "size": 10000, "_source": false }),
+        )
+        .await
+    }
+
+    /// Those of `ids` that have a document in `<prefix>-*`, asked a thousand at a time.
+    pub async fn ids_of(&self, prefix: &str, ids: &[uuid::Uuid]) -> HashSet<String> {
+        let mut found = HashSet::new();
+        for chunk in ids.chunks(1000) {
+            let values: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+            let query = serde_json::json!({
+                "size": chunk.len(),
+                "_source": false,
+                "query": { "ids": { "values": values } }
+            });
+            found.extend(self.search_ids(prefix, query).await);
+        }
+        found
+    }
+
+    /// The ids of the documents a search of `<prefix>-*` finds, after a refresh.
+    async fn search_ids(&self, prefix: &str, search: serde_json::Value) -> HashSet<String> {
         let client = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{}/{prefix}-*", self.port);
         client
@@ -109,7 +133,7 @@ impl Osmem {
             .unwrap();
         let body: serde_json::Value = client
             .post(format!("{base}/_search"))
-            .json(&serde_json::json!({ "size": 10000, "_source": false }))
+            .json(&search)
             .send()
             .await
             .unwrap()
@@ -118,48 +142,10 @@ impl Osmem {
             .unwrap();
         body["hits"]["hits"]
             .as_array()
-            .map(|hits| {
-                hits.iter()
-                    .filter_map(|h| h["_id"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// Those of `ids` that have a document in `<prefix>-*`, asked a thousand at a time.
-    pub async fn ids_of(&self, prefix: &str, ids: &[uuid::Uuid]) -> HashSet<String> {
-        let client = reqwest::Client::new();
-        let base = format!("http://127.0.0.1:{}/{prefix}-*", self.port);
-        client
-            .post(format!("{base}/_refresh"))
-            .send()
-            .await
-            .unwrap();
-        let mut found = HashSet::new();
-        for chunk in ids.chunks(1000) {
-            let values: Vec<String> = chunk.iter().map(ToString::to_string).collect();
-            let body: serde_json::Value = client
-                .post(format!("{base}/_search"))
-                .json(&serde_json::json!({
-                    "size": chunk.len(),
-                    "_source": false,
-                    "query": { "ids": { "values": values } }
-                }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            found.extend(
-                body["hits"]["hits"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|h| h["_id"].as_str().map(str::to_owned)),
-            );
-        }
-        found
+            .into_iter()
+            .flatten()
+            .filter_map(|h| h["_id"].as_str().map(str::to_owned))
+            .collect()
     }
 
     /// Waits until `<prefix>-*` holds at least `want` documents; returns the last count.
