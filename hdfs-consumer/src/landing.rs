@@ -56,10 +56,6 @@ pub enum Landed {
     Refused { holder: String },
 }
 
-/// Why a landing brought no answer. Its commit may or may not have been published; either
-/// way the same batch may be landed again under the same claim.
-pub type LandingError = StorageError;
-
 /// What a claim took.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claimed {
@@ -178,13 +174,14 @@ impl Landing {
     }
 
     /// Lands a non-empty batch (records of one partition in offset order, after `held`'s last
-    /// offset) if `held` is still the partition's latest entry.
+    /// offset) if `held` is still the partition's latest entry. An error leaves the commit
+    /// published or not; either way the same batch may be landed again under the same claim.
     pub async fn land(
         &self,
         partition: i32,
         held: &Held,
         batch: &[BufferedRecord],
-    ) -> Result<Landed, LandingError> {
+    ) -> Result<Landed, StorageError> {
         let plan: Vec<(i64, Destination)> =
             batch.iter().map(|r| (r.offset, r.destination)).collect();
         let tag = held.owner.tag();

@@ -38,6 +38,12 @@ pub enum StorageError {
     UnsupportedUrl(String),
     #[error("cannot use LANDING_URL {url}: {reason}")]
     Open { url: String, reason: String },
+    /// The storage did not answer in time; `storage` names it.
+    #[error("{storage}: no answer within {within:?}")]
+    NoAnswer {
+        storage: String,
+        within: std::time::Duration,
+    },
     /// An operation on the storage failed; `storage` names it (the namenode, or the folder).
     #[error("{storage}: {operation} {path} failed: {reason}")]
     Io {

@@ -23,7 +23,7 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use crate::buffer::{BufferedRecord, FlushPolicy, FlushReason};
-use crate::landing::{Landed, LandedBatch, Landing, LandingError};
+use crate::landing::{Landed, LandedBatch, Landing};
 use crate::metrics::{ConsumerMetrics, PartitionLabel, ReasonLabel};
 use crate::partition::{Effect, Intake, Partition};
 use crate::storage::StorageError;
@@ -184,13 +184,13 @@ enum CallBound {
 
 /// Why a storage call brought no result.
 #[derive(Debug)]
-enum CallError<E> {
+enum CallError {
     /// The process started stopping; nothing failed.
     Stopping,
     /// The shutdown deadline passed first: what the call was for is left as it was, to be
     /// counted as not done.
     Deadline,
-    Failed(E),
+    Failed(StorageError),
 }
 
 pub struct Worker {
@@ -495,7 +495,7 @@ impl Worker {
                 tracing::error!(
                     worker = self.id,
                     partition,
-                    err,
+                    %err,
                     "cannot claim the partition in storage; it waits for storage"
                 );
             }
@@ -515,7 +515,7 @@ impl Worker {
         let Some((held, batch)) = self.partitions[&partition].landing() else {
             return;
         };
-        let result = self.call_landing(
+        let result = self.call(
             self.shared.landing.land(partition, held, batch),
             Self::bound(shutdown),
         );
@@ -694,71 +694,30 @@ impl Worker {
         move |failures| common::backoff::retry_wait(failures, BASE_BACKOFF, max)
     }
 
-    /// Runs a storage call on the runtime, bounded as `bound` says.
+    /// Runs a storage call on the runtime until it answers, [`STORAGE_CALL_TIMEOUT`] passes
+    /// while consuming (a failure), the host says stop while consuming (`Stopping`), or the
+    /// shutdown deadline passes while stopping (`Deadline`). A call given up is dropped: behind
+    /// the commit log, whatever it did not finish is finished or removed by the next claim.
     fn call<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, StorageError>>,
         bound: CallBound,
-    ) -> Result<T, CallError<String>> {
-        self.bounded(call, bound, |err| err.to_string())
-            .map_err(|err| match err {
-                CallError::Failed(Some(reason)) => CallError::Failed(reason),
-                CallError::Failed(None) => CallError::Failed(self.no_answer()),
-                CallError::Stopping => CallError::Stopping,
-                CallError::Deadline => CallError::Deadline,
-            })
-    }
-
-    /// Runs a landing on the runtime, bounded as `bound` says.
-    fn call_landing<T>(
-        &self,
-        call: impl std::future::Future<Output = Result<T, LandingError>>,
-        bound: CallBound,
-    ) -> Result<T, CallError<LandingError>> {
-        self.bounded(call, bound, |err| err)
-            .map_err(|err| match err {
-                CallError::Failed(Some(err)) => CallError::Failed(err),
-                CallError::Failed(None) => CallError::Failed(StorageError::Io {
-                    storage: self.shared.landing.storage().to_owned(),
-                    operation: "land",
-                    path: String::new(),
-                    reason: self.no_answer(),
-                    kind: opendal::ErrorKind::Unexpected,
-                }),
-                CallError::Stopping => CallError::Stopping,
-                CallError::Deadline => CallError::Deadline,
-            })
-    }
-
-    /// Why a call given up after [`STORAGE_CALL_TIMEOUT`] failed.
-    fn no_answer(&self) -> String {
-        format!(
-            "{}: no answer within {STORAGE_CALL_TIMEOUT:?}",
-            self.shared.landing.storage()
-        )
-    }
-
-    /// Runs `call` on the runtime until it answers, [`STORAGE_CALL_TIMEOUT`] passes while
-    /// consuming (`Failed(None)`), the host says stop while consuming (`Stopping`), or the
-    /// shutdown deadline passes while stopping (`Deadline`). A call given up is dropped: behind the
-    /// commit log, whatever it did not finish is finished or removed by the next claim.
-    fn bounded<T, E, F>(
-        &self,
-        call: impl std::future::Future<Output = Result<T, E>>,
-        bound: CallBound,
-        failed: impl FnOnce(E) -> F,
-    ) -> Result<T, CallError<Option<F>>> {
+    ) -> Result<T, CallError> {
+        let no_answer = || StorageError::NoAnswer {
+            storage: self.shared.landing.storage().to_owned(),
+            within: STORAGE_CALL_TIMEOUT,
+        };
         let mut stopping = self.stopping.clone();
         // Timers must be made inside the runtime, hence the async block.
         self.shared.runtime.block_on(async {
             match bound {
                 CallBound::UntilStopping => tokio::select! {
-                    result = call => result.map_err(|e| CallError::Failed(Some(failed(e)))),
-                    () = tokio::time::sleep(STORAGE_CALL_TIMEOUT) => Err(CallError::Failed(None)),
+                    result = call => result.map_err(CallError::Failed),
+                    () = tokio::time::sleep(STORAGE_CALL_TIMEOUT) => Err(CallError::Failed(no_answer())),
                     () = stopped(&mut stopping) => Err(CallError::Stopping),
                 },
                 CallBound::Until(deadline) => tokio::select! {
-                    result = call => result.map_err(|e| CallError::Failed(Some(failed(e)))),
+                    result = call => result.map_err(CallError::Failed),
                     () = tokio::time::sleep_until(deadline.into()) => Err(CallError::Deadline),
                 },
             }
