@@ -95,7 +95,7 @@ impl common::admin::Readiness for ConsumerReadiness {
                     Ok(())
                 } else {
                     Err(format!(
-                        "{halted} partitions end before their checkpoint; see the log"
+                        "{halted} partitions end before their landed offset; see the log"
                     ))
                 },
             ),

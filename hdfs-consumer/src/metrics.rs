@@ -45,9 +45,9 @@ common::metric_set! {
         pub buffered_records: Gauge = Gauge::default(),
         /// Offset gaps and the offsets they skipped, by cause (offset_gaps, skipped_offsets)
         pub gaps: GapMetrics = GapMetrics::default(),
-        /// Times a partition was found to end before its checkpoint (topic recreated or records lost); the partition is halted
+        /// Times a partition was found to end before its landed offset (topic recreated or records lost); the partition is halted
         pub checkpoint_ahead: Counter = Counter::default(),
-        /// Partitions that end before their checkpoint, where nothing is landed until a person acts
+        /// Partitions that end before their landed offset, where nothing is landed until a person acts
         pub halted_partitions: Gauge = Gauge::default(),
         /// Partitions this process owns
         pub assigned_partitions: Gauge = Gauge::default(),

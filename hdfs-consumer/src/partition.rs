@@ -15,7 +15,7 @@
 //!   no rebalance by                  refused (another member claimed): pause
 //!   reclaim time ──── Fenced ◀────────────────────────────┘  (from Failing too)
 //!
-//!          Consuming ── a record behind the checkpoint: pause ──▶ Halted
+//!          Consuming ── a record behind the landed offset: pause ──▶ Halted
 //! ```
 //!
 //! A partition holds its claim ([`Held`]) while it consumes: landing publishes the next entry
@@ -73,8 +73,8 @@ pub enum Partition {
     /// moves it normally follows at once; if none has come by `reclaim_at`, the assignment
     /// stands and the partition is claimed again.
     Fenced { holder: String, reclaim_at: Instant },
-    /// The partition ends before its checkpoint (the topic was recreated or lost records):
-    /// nothing is taken or landed, so nothing lands under names the checkpoint already used.
+    /// The partition ends before its landed offset (the topic was recreated or lost records):
+    /// nothing is taken or landed, so nothing lands under names already used.
     Halted,
 }
 
@@ -558,7 +558,7 @@ mod tests {
     }
 
     #[test]
-    fn a_record_behind_the_checkpoint_is_not_taken_and_halting_drops_the_buffer() {
+    fn a_record_behind_the_landed_offset_is_not_taken_and_halting_drops_the_buffer() {
         let now = Instant::now();
         let mut partition = consuming_from(Some(43));
         partition.take(record(44), now, &POLICY);

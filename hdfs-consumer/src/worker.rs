@@ -374,15 +374,15 @@ impl Worker {
 
     /// A record older than the resume point means the broker reset the fetch position back,
     /// which it does when the position is past the partition's end: the topic was recreated
-    /// or lost records, and the checkpoint describes another log. Landing would reuse file
-    /// names the checkpoint already used, and skipping would drop the new records, so the
+    /// or lost records, and the commit log describes another log. Landing would reuse file
+    /// names already used, and skipping would drop the new records, so the
     /// partition is halted until a person moves the landed files aside.
     fn halt_if_ahead(&mut self, partition: i32, expected: i64, offset: i64) {
         let log = common::kafka::watermarks(&self.consumer, &self.shared.kafka.topic, partition);
         if let Some((_, end)) = log
             && end >= expected
         {
-            // The log does reach the checkpoint: a record fetched before a seek, already landed.
+            // The log does reach the landed offset: a record fetched before a seek, already landed.
             tracing::warn!(
                 worker = self.id,
                 partition,
@@ -407,7 +407,7 @@ impl Worker {
             partition,
             landed_up_to = expected - 1,
             log_end = log.map(|(_, end)| end),
-            "the partition ends before its checkpoint: the topic was recreated or lost records. \
+            "the partition ends before its landed offset: the topic was recreated or lost records. \
              Nothing more is landed from it; move the topic's landed files aside (or set another \
              LANDING_URL) and restart"
         );

@@ -134,9 +134,11 @@ async fn freeze_members_in_turn(landing_url: &url::Url, workers: Option<u16>) {
         .await;
         // A member that holds partitions and has records read for them, as most do most of
         // the time: woken, it lands them at once, before it hears that it lost them.
+        // The woken member's return rebalances the group first, which on a loaded machine may
+        // take a while: the in-memory coordinator waits up to a session timeout for members.
         let mut chosen = None;
         let looking = Instant::now();
-        while chosen.is_none() && looking.elapsed() < Duration::from_secs(15) {
+        while chosen.is_none() && looking.elapsed() < Duration::from_secs(90) {
             let latest = latest_entries(&landing).await;
             let mut holders = Vec::new();
             for member in &members {
@@ -153,6 +155,11 @@ async fn freeze_members_in_turn(landing_url: &url::Url, workers: Option<u16>) {
             }
         }
         let (member, latest) = chosen.expect("no member held a partition with records in hand");
+        eprintln!(
+            "round {round}: chose pid {} after {:?}",
+            member.pid(),
+            looking.elapsed()
+        );
         let held: Vec<i32> = latest
             .iter()
             .filter(|(_, e)| pid_of(e) == Some(member.pid()))
