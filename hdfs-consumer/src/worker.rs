@@ -7,6 +7,7 @@
 //! next commit.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -254,7 +255,7 @@ impl Worker {
                 Some(Ok((partition, record))) => {
                     let due = self.take(partition, record);
                     if due {
-                        self.land(partition, Instant::now(), None);
+                        let _ = self.land(partition, Instant::now(), None);
                     }
                 }
                 Some(Err(err)) => tracing::warn!(worker = self.id, %err, "consume error"),
@@ -438,8 +439,12 @@ impl Worker {
     fn sweep(&mut self, now: Instant) {
         let owned: Vec<i32> = self.partitions.keys().copied().collect();
         for partition in owned {
-            self.claim(partition, now);
-            self.land(partition, now, None);
+            // One call that failed says storage is down: the other partitions wait for the
+            // next sweep (the failed one backs off), so the worker is back polling within one
+            // call timeout rather than one per partition, and its group can rebalance.
+            if self.claim(partition, now).is_break() || self.land(partition, now, None).is_break() {
+                break;
+            }
         }
     }
 
@@ -447,7 +452,7 @@ impl Worker {
     fn land_all(&mut self, now: Instant, shutdown: Option<Instant>) {
         let owned: Vec<i32> = self.partitions.keys().copied().collect();
         for partition in owned {
-            self.land(partition, now, shutdown);
+            let _ = self.land(partition, now, shutdown);
         }
     }
 
@@ -456,13 +461,14 @@ impl Worker {
     }
 
     /// Claims a partition in storage, if that is due: it then resumes where the log says.
-    fn claim(&mut self, partition: i32, now: Instant) {
+    /// Breaks when storage failed.
+    fn claim(&mut self, partition: i32, now: Instant) -> ControlFlow<()> {
         if !self
             .partitions
             .get(&partition)
             .is_some_and(|s| s.recovery_due(now))
         {
-            return;
+            return ControlFlow::Continue(());
         }
         let result = self.call(
             self.shared.landing.claim(partition, &self.member),
@@ -470,7 +476,7 @@ impl Worker {
         );
         let backoff = self.backoff();
         let Some(state) = self.partitions.get_mut(&partition) else {
-            return;
+            return ControlFlow::Continue(());
         };
         match result {
             Ok(claimed) => {
@@ -487,8 +493,9 @@ impl Worker {
                     "partition claimed"
                 );
                 self.perform(partition, &effects);
+                ControlFlow::Continue(())
             }
-            Err(CallError::Stopping | CallError::Deadline) => {}
+            Err(CallError::Stopping | CallError::Deadline) => ControlFlow::Continue(()),
             Err(CallError::Failed(err)) => {
                 state.recovery_failed(now, backoff);
                 self.shared.metrics.storage_failures.inc();
@@ -498,29 +505,33 @@ impl Worker {
                     %err,
                     "cannot claim the partition in storage; it waits for storage"
                 );
+                ControlFlow::Break(())
             }
         }
     }
 
-    /// Lands the partition's buffer if it is due.
-    fn land(&mut self, partition: i32, now: Instant, shutdown: Option<Instant>) {
+    /// Lands the partition's buffer if it is due. Breaks when storage failed.
+    fn land(&mut self, partition: i32, now: Instant, shutdown: Option<Instant>) -> ControlFlow<()> {
         let Some(reason) = self
             .partitions
             .get(&partition)
             .and_then(|s| s.landing_due(&self.shared.policy, now, shutdown.is_some()))
         else {
-            return;
+            return ControlFlow::Continue(());
         };
         let started = Instant::now();
         let Some((held, batch)) = self.partitions[&partition].landing() else {
-            return;
+            return ControlFlow::Continue(());
         };
         let result = self.call(
             self.shared.landing.land(partition, held, batch),
             Self::bound(shutdown),
         );
         match result {
-            Ok(Landed::Visible(landed)) => self.landed(partition, reason, &landed, started),
+            Ok(Landed::Visible(landed)) => {
+                self.landed(partition, reason, &landed, started);
+                ControlFlow::Continue(())
+            }
             Ok(Landed::Committed { batch, reason: why }) => {
                 self.landed(partition, reason, &batch, started);
                 self.shared.metrics.storage_failures.inc();
@@ -534,19 +545,23 @@ impl Worker {
                     let effects = state.committed_unfinished(batch.last_offset);
                     self.perform(partition, &effects);
                 }
+                ControlFlow::Continue(())
             }
-            Ok(Landed::Refused { holder }) => self.refused(partition, holder),
+            Ok(Landed::Refused { holder }) => {
+                self.refused(partition, holder);
+                ControlFlow::Continue(())
+            }
             // Stopping: the shutdown sweep lands the buffer again, within its deadline. Past
             // it, the buffer is kept and counted as not landed (it was never committed, so the
             // next owner reads it again).
-            Err(CallError::Stopping | CallError::Deadline) => {}
+            Err(CallError::Stopping | CallError::Deadline) => ControlFlow::Continue(()),
             Err(CallError::Failed(err)) => {
                 // Nothing was published, or the commit was and its answer lost: landing the
                 // same batch again under the same claim tells, and finishes it either way.
                 let err = err.to_string();
                 let backoff = self.backoff();
                 let Some(state) = self.partitions.get_mut(&partition) else {
-                    return;
+                    return ControlFlow::Break(());
                 };
                 let effects = state.landing_failed(err.clone(), now, backoff);
                 self.shared.metrics.storage_failures.inc();
@@ -558,6 +573,7 @@ impl Worker {
                     "storage write failed; partition paused, data stays in Kafka"
                 );
                 self.perform(partition, &effects);
+                ControlFlow::Break(())
             }
         }
     }

@@ -220,14 +220,15 @@ async fn storage_that_never_lands_is_named_and_a_stop_with_nothing_in_hand_is_pr
         .await,
         "no error names the namenode"
     );
-    // Every partition is assigned, so every worker waits on storage to claim one, holding
-    // nothing.
+    // A partition is assigned, so a worker waits on storage to claim it, holding nothing. Not
+    // every partition need be: a worker waiting on storage takes its part in a rebalance only
+    // once its call gives up.
     assert!(
         wait_until(Duration::from_secs(60), || async {
-            support::metrics::metric(admin, "hdfs_consumer_assigned_partitions").await == 3.0
+            support::metrics::metric(admin, "hdfs_consumer_assigned_partitions").await >= 1.0
         })
         .await,
-        "the partitions were never assigned"
+        "no partition was ever assigned"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
