@@ -84,7 +84,7 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout));
+        let io = TokioIo::new(ClientStream::new(stream, limits.idle_timeout));
         let service = CountInFlight {
             router: router.clone(),
             in_flight: Arc::clone(&in_flight),
@@ -154,19 +154,36 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for CountInF
     }
 }
 
-/// A connection whose reads fail once nothing was read or written for `idle`.
-struct IdleTimeout {
+/// At most how long, and how many bytes, a closing connection takes from its client and drops.
+const LINGER_TIME: Duration = Duration::from_secs(5);
+const LINGER_BYTES: usize = 16 * 1024 * 1024;
+
+/// A client's connection: reads fail once nothing was read or written for `idle`, and a close
+/// lingers. The collector may answer before it read the whole body (a 413 on the declared
+/// length); closing then with the rest unread resets the connection, and a client that sends
+/// its whole body before reading fails its send and never reads the answer. So a close sends
+/// its end of the stream after the answer, then takes and drops what the client still sends,
+/// until the client closes or a bound passes.
+struct ClientStream {
     stream: TcpStream,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
+    closing: Closing,
 }
 
-impl IdleTimeout {
+enum Closing {
+    Open,
+    Lingering { discarded: usize },
+    Closed,
+}
+
+impl ClientStream {
     fn new(stream: TcpStream, idle: Duration) -> Self {
-        IdleTimeout {
+        ClientStream {
             stream,
             idle,
             deadline: Box::pin(tokio::time::sleep(idle)),
+            closing: Closing::Open,
         }
     }
 
@@ -176,7 +193,7 @@ impl IdleTimeout {
     }
 }
 
-impl AsyncRead for IdleTimeout {
+impl AsyncRead for ClientStream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -199,7 +216,7 @@ impl AsyncRead for IdleTimeout {
     }
 }
 
-impl AsyncWrite for IdleTimeout {
+impl AsyncWrite for ClientStream {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -235,6 +252,32 @@ impl AsyncWrite for IdleTimeout {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+        let this = self.get_mut();
+        loop {
+            match &mut this.closing {
+                Closing::Open => {
+                    std::task::ready!(Pin::new(&mut this.stream).poll_shutdown(cx))?;
+                    this.deadline.as_mut().reset(Instant::now() + LINGER_TIME);
+                    this.closing = Closing::Lingering { discarded: 0 };
+                }
+                Closing::Lingering { discarded } => {
+                    if *discarded >= LINGER_BYTES || this.deadline.as_mut().poll(cx).is_ready() {
+                        this.closing = Closing::Closed;
+                        continue;
+                    }
+                    let mut scratch = [0u8; 8192];
+                    let mut dropped = ReadBuf::new(&mut scratch);
+                    match Pin::new(&mut this.stream).poll_read(cx, &mut dropped) {
+                        Poll::Ready(Ok(())) if !dropped.filled().is_empty() => {
+                            *discarded += dropped.filled().len();
+                        }
+                        // The client closed its end, or the connection is gone.
+                        Poll::Ready(_) => this.closing = Closing::Closed,
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                Closing::Closed => return Poll::Ready(Ok(())),
+            }
+        }
     }
 }

@@ -157,3 +157,50 @@ async fn a_stop_does_not_wait_for_a_client_half_way_through_its_headers() {
     );
     assert!(closed_within(&mut half, Duration::from_secs(1)).await);
 }
+
+/// A client that sends its whole body (4 MiB, more than loopback buffers hold) before it reads,
+/// as Python's `urllib` does, still reads the 413 the collector sent before reading the body:
+/// the connection is closed only once the rest of the body was taken and dropped (a close with
+/// it unread resets the connection, and the client's send fails before it reads the answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_sending_a_body_past_the_limit_whole_reads_the_413() {
+    let cluster = cluster();
+    let api = RunningApi::start(config(&cluster)).await;
+    let addr = api.addr;
+    let answers = tokio::task::spawn_blocking(move || {
+        (0..20)
+            .map(|_| send_whole_then_read(addr, &vec![b'x'; 4 * 1024 * 1024]))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let read: Vec<&String> = answers
+        .iter()
+        .filter_map(|answer| answer.as_ref().ok())
+        .collect();
+    assert_eq!(read.len(), 20, "{answers:?}");
+    for answer in read {
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        let body: serde_json::Value =
+            serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(body["error"]["code"], "payload_too_large", "{body}");
+    }
+    api.stop().await;
+}
+
+/// Writes a POST of `body` whole, then reads the answer to its end.
+fn send_whole_then_read(addr: std::net::SocketAddr, body: &[u8]) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let head = format!(
+        "POST /api/events HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
