@@ -8,34 +8,16 @@ use axum::response::{IntoResponse, Response};
 use common::EventError;
 use serde_json::json;
 
+use crate::intake::{IntakeError, MAX_BODY_BYTES};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     InvalidEvent(#[from] EventError),
     #[error("clientTimestamp {0:?} is not an RFC 3339 time")]
     InvalidClientTimestamp(String),
-    #[error("request body is not valid JSON: {0}")]
-    MalformedJson(String),
-    #[error("request body does not match the expected fields: {0}")]
-    InvalidBody(String),
-    #[error(
-        "expected a request with `Content-Type: application/json`, or `text/plain` holding JSON (a beacon), in UTF-8"
-    )]
-    UnsupportedMediaType,
-    #[error("`Content-Encoding: {0}` is not taken; send gzip or no encoding")]
-    UnsupportedEncoding(String),
-    #[error("request body is larger than {limit} bytes")]
-    PayloadTooLarge { limit: usize },
-    #[error("request body is not a valid gzip stream: {0}")]
-    MalformedGzip(String),
-    #[error(
-        "request body inflates to more than {limit} bytes or {ratio} times its compressed size"
-    )]
-    InflatesTooFar { limit: usize, ratio: usize },
-    #[error("a batch holds at least one click")]
-    EmptyBatch,
-    #[error("a batch holds at most {limit} clicks; this one holds {sent}")]
-    TooManyClicks { sent: usize, limit: usize },
+    #[error(transparent)]
+    Intake(#[from] IntakeError),
     #[error("{0}")]
     InvalidEventId(#[from] crate::dedup::EventIdError),
     #[error("origin {0} is not allowed to send clicks")]
@@ -65,21 +47,13 @@ pub struct RejectionReason(pub &'static str);
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::InvalidEvent(_)
-            | ApiError::InvalidClientTimestamp(_)
-            | ApiError::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::MalformedJson(_)
-            | ApiError::UnreadableBody(_)
-            | ApiError::InvalidQuery(_)
-            | ApiError::MalformedGzip(_)
-            | ApiError::EmptyBatch
-            | ApiError::InvalidEventId(_) => StatusCode::BAD_REQUEST,
-            ApiError::UnsupportedMediaType | ApiError::UnsupportedEncoding(_) => {
-                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            ApiError::Intake(e) => e.status(),
+            ApiError::InvalidEvent(_) | ApiError::InvalidClientTimestamp(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::PayloadTooLarge { .. }
-            | ApiError::InflatesTooFar { .. }
-            | ApiError::TooManyClicks { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnreadableBody(_)
+            | ApiError::InvalidQuery(_)
+            | ApiError::InvalidEventId(_) => StatusCode::BAD_REQUEST,
             ApiError::OriginNotAllowed(_) | ApiError::OriginRequired => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -93,15 +67,7 @@ impl ApiError {
         match self {
             ApiError::InvalidEvent(e) => e.code(),
             ApiError::InvalidClientTimestamp(_) => "invalid_client_timestamp",
-            ApiError::MalformedJson(_) => "malformed_json",
-            ApiError::InvalidBody(_) => "invalid_body",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
-            ApiError::UnsupportedEncoding(_) => "unsupported_encoding",
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::MalformedGzip(_) => "malformed_gzip",
-            ApiError::InflatesTooFar { .. } => "inflates_too_far",
-            ApiError::EmptyBatch => "empty_batch",
-            ApiError::TooManyClicks { .. } => "too_many_clicks",
+            ApiError::Intake(e) => e.code(),
             ApiError::InvalidEventId(_) => "invalid_event_id",
             ApiError::OriginNotAllowed(_) => "origin_not_allowed",
             ApiError::OriginRequired => "origin_required",
@@ -145,9 +111,9 @@ impl IntoResponse for ApiError {
 impl From<BytesRejection> for ApiError {
     fn from(rejection: BytesRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge {
-                limit: crate::intake::MAX_BODY_BYTES,
-            }
+            ApiError::Intake(IntakeError::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            })
         } else {
             ApiError::UnreadableBody(rejection.body_text())
         }

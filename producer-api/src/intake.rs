@@ -7,11 +7,9 @@
 
 use std::io::Read;
 
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-
-use crate::error::ApiError;
 
 /// Largest request body accepted, in bytes, compressed or not, and largest body a compressed
 /// one may inflate to. Browsers allow a page about 64 KiB of keep-alive requests in flight,
@@ -24,6 +22,65 @@ pub const MAX_BATCH_CLICKS: usize = 100;
 /// A compressed body may inflate to at most this many times its size. Clicks compress about
 /// ten-fold; a body that inflates far more was made to.
 pub const MAX_INFLATE_RATIO: usize = 50;
+
+/// Why a body was refused before any click in it was looked at, or why one click of a batch
+/// was; the collector's answer wraps it.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error("request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("request body does not match the expected fields: {0}")]
+    InvalidBody(String),
+    #[error(
+        "expected a request with `Content-Type: application/json`, or `text/plain` holding JSON (a beacon), in UTF-8"
+    )]
+    UnsupportedMediaType,
+    #[error("`Content-Encoding: {0}` is not taken; send gzip or no encoding")]
+    UnsupportedEncoding(String),
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("request body is not a valid gzip stream: {0}")]
+    MalformedGzip(String),
+    #[error(
+        "request body inflates to more than {limit} bytes or {ratio} times its compressed size"
+    )]
+    InflatesTooFar { limit: usize, ratio: usize },
+    #[error("a batch holds at least one click")]
+    EmptyBatch,
+    #[error("a batch holds at most {limit} clicks; this one holds {sent}")]
+    TooManyClicks { sent: usize, limit: usize },
+}
+
+impl IntakeError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            IntakeError::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            IntakeError::MalformedJson(_)
+            | IntakeError::MalformedGzip(_)
+            | IntakeError::EmptyBatch => StatusCode::BAD_REQUEST,
+            IntakeError::UnsupportedMediaType | IntakeError::UnsupportedEncoding(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            IntakeError::PayloadTooLarge { .. }
+            | IntakeError::InflatesTooFar { .. }
+            | IntakeError::TooManyClicks { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            IntakeError::MalformedJson(_) => "malformed_json",
+            IntakeError::InvalidBody(_) => "invalid_body",
+            IntakeError::UnsupportedMediaType => "unsupported_media_type",
+            IntakeError::UnsupportedEncoding(_) => "unsupported_encoding",
+            IntakeError::PayloadTooLarge { .. } => "payload_too_large",
+            IntakeError::MalformedGzip(_) => "malformed_gzip",
+            IntakeError::InflatesTooFar { .. } => "inflates_too_far",
+            IntakeError::EmptyBatch => "empty_batch",
+            IntakeError::TooManyClicks { .. } => "too_many_clicks",
+        }
+    }
+}
 
 /// How the body is framed, from its `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,21 +119,21 @@ pub enum Clicks {
     /// A single JSON object: answered as one click, exactly as before batches existed.
     One(ClickRequest),
     /// A JSON array: each element read on its own, so one bad click refuses only itself.
-    Batch(Vec<Result<ClickRequest, ApiError>>),
+    Batch(Vec<Result<ClickRequest, IntakeError>>),
 }
 
 /// Reads the body's format from `Content-Type`. Parameters other than a UTF-8 charset are
 /// refused with the type, as is anything but JSON and plain text.
-pub fn body_format(content_type: Option<&HeaderValue>) -> Result<BodyFormat, ApiError> {
+pub fn body_format(content_type: Option<&HeaderValue>) -> Result<BodyFormat, IntakeError> {
     let raw = content_type
         .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::UnsupportedMediaType)?;
+        .ok_or(IntakeError::UnsupportedMediaType)?;
     let mut parts = raw.split(';').map(str::trim);
     let essence = parts.next().unwrap_or_default().to_ascii_lowercase();
     let format = match essence.as_str() {
         "application/json" => BodyFormat::Json,
         "text/plain" => BodyFormat::Beacon,
-        _ => return Err(ApiError::UnsupportedMediaType),
+        _ => return Err(IntakeError::UnsupportedMediaType),
     };
     for parameter in parts.filter(|p| !p.is_empty()) {
         let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
@@ -84,14 +141,14 @@ pub fn body_format(content_type: Option<&HeaderValue>) -> Result<BodyFormat, Api
         if !name.trim().eq_ignore_ascii_case("charset")
             || !(value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8"))
         {
-            return Err(ApiError::UnsupportedMediaType);
+            return Err(IntakeError::UnsupportedMediaType);
         }
     }
     Ok(format)
 }
 
 /// Reads `Content-Encoding`: none, `identity` or `gzip`; anything else is refused by name.
-pub fn body_encoding(content_encoding: Option<&HeaderValue>) -> Result<BodyEncoding, ApiError> {
+pub fn body_encoding(content_encoding: Option<&HeaderValue>) -> Result<BodyEncoding, IntakeError> {
     let Some(value) = content_encoding else {
         return Ok(BodyEncoding::Identity);
     };
@@ -101,7 +158,7 @@ pub fn body_encoding(content_encoding: Option<&HeaderValue>) -> Result<BodyEncod
     } else if raw.eq_ignore_ascii_case("gzip") || raw.eq_ignore_ascii_case("x-gzip") {
         Ok(BodyEncoding::Gzip)
     } else {
-        Err(ApiError::UnsupportedEncoding(
+        Err(IntakeError::UnsupportedEncoding(
             String::from_utf8_lossy(value.as_bytes()).into_owned(),
         ))
     }
@@ -110,15 +167,15 @@ pub fn body_encoding(content_encoding: Option<&HeaderValue>) -> Result<BodyEncod
 /// Inflates a gzip body, stopping as soon as it passes [`MAX_BODY_BYTES`] or
 /// [`MAX_INFLATE_RATIO`] times its compressed size: a bomb is refused after at most that much
 /// output, never inflated whole.
-pub fn inflate(compressed: &[u8]) -> Result<Vec<u8>, ApiError> {
+pub fn inflate(compressed: &[u8]) -> Result<Vec<u8>, IntakeError> {
     let limit = MAX_BODY_BYTES.min(compressed.len().saturating_mul(MAX_INFLATE_RATIO));
     let mut inflated = Vec::with_capacity(limit.min(compressed.len() * 8) + 1);
     flate2::read::GzDecoder::new(compressed)
         .take(limit as u64 + 1)
         .read_to_end(&mut inflated)
-        .map_err(|err| ApiError::MalformedGzip(err.to_string()))?;
+        .map_err(|err| IntakeError::MalformedGzip(err.to_string()))?;
     if inflated.len() > limit {
-        return Err(ApiError::InflatesTooFar {
+        return Err(IntakeError::InflatesTooFar {
             limit: MAX_BODY_BYTES,
             ratio: MAX_INFLATE_RATIO,
         });
@@ -127,17 +184,17 @@ pub fn inflate(compressed: &[u8]) -> Result<Vec<u8>, ApiError> {
 }
 
 /// Reads one click (a JSON object) or a batch (a JSON array of 1 to [`MAX_BATCH_CLICKS`]).
-pub fn parse_clicks(json: &[u8]) -> Result<Clicks, ApiError> {
+pub fn parse_clicks(json: &[u8]) -> Result<Clicks, IntakeError> {
     let first = json.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'[') {
         return parse_click(json).map(Clicks::One);
     }
     let elements: Vec<&RawValue> = serde_json::from_slice(json).map_err(json_error)?;
     if elements.is_empty() {
-        return Err(ApiError::EmptyBatch);
+        return Err(IntakeError::EmptyBatch);
     }
     if elements.len() > MAX_BATCH_CLICKS {
-        return Err(ApiError::TooManyClicks {
+        return Err(IntakeError::TooManyClicks {
             sent: elements.len(),
             limit: MAX_BATCH_CLICKS,
         });
@@ -152,7 +209,7 @@ pub fn parse_clicks(json: &[u8]) -> Result<Clicks, ApiError> {
 
 /// Reads one click, which must be a JSON object: serde would also read the fields in order
 /// from an array, so `["a","red"]` would pass for a click.
-fn parse_click(json: &[u8]) -> Result<ClickRequest, ApiError> {
+fn parse_click(json: &[u8]) -> Result<ClickRequest, IntakeError> {
     let first = json.iter().find(|b| !b.is_ascii_whitespace());
     if matches!(
         first,
@@ -160,17 +217,17 @@ fn parse_click(json: &[u8]) -> Result<ClickRequest, ApiError> {
     ) {
         // Valid JSON of the wrong kind is the body's shape, not its syntax.
         if serde_json::from_slice::<serde::de::IgnoredAny>(json).is_ok() {
-            return Err(ApiError::InvalidBody("a click is a JSON object".into()));
+            return Err(IntakeError::InvalidBody("a click is a JSON object".into()));
         }
     }
     serde_json::from_slice(json).map_err(json_error)
 }
 
 /// A JSON error as the client's mistake it is: unreadable JSON, or JSON of the wrong shape.
-fn json_error(err: serde_json::Error) -> ApiError {
+fn json_error(err: serde_json::Error) -> IntakeError {
     match err.classify() {
-        serde_json::error::Category::Data => ApiError::InvalidBody(err.to_string()),
-        _ => ApiError::MalformedJson(err.to_string()),
+        serde_json::error::Category::Data => IntakeError::InvalidBody(err.to_string()),
+        _ => IntakeError::MalformedJson(err.to_string()),
     }
 }
 
@@ -209,14 +266,14 @@ mod tests {
             assert!(
                 matches!(
                     body_format(Some(&header(value))),
-                    Err(ApiError::UnsupportedMediaType)
+                    Err(IntakeError::UnsupportedMediaType)
                 ),
                 "{value}"
             );
         }
         assert!(matches!(
             body_format(None),
-            Err(ApiError::UnsupportedMediaType)
+            Err(IntakeError::UnsupportedMediaType)
         ));
     }
 
@@ -250,20 +307,20 @@ mod tests {
         assert!(bomb.len() < MAX_BODY_BYTES * 2);
         assert!(matches!(
             inflate(&bomb),
-            Err(ApiError::InflatesTooFar { .. })
+            Err(IntakeError::InflatesTooFar { .. })
         ));
         // Within the size cap but past the ratio: 60 KiB of one byte compress to ~100 bytes.
         let dense = gzip(&vec![b' '; 60 * 1024]);
         assert!(dense.len() * MAX_INFLATE_RATIO < 60 * 1024);
         assert!(matches!(
             inflate(&dense),
-            Err(ApiError::InflatesTooFar { .. })
+            Err(IntakeError::InflatesTooFar { .. })
         ));
         // Past the size cap, whatever the ratio.
         let random: Vec<u8> = (0..MAX_BODY_BYTES + 10).map(|_| fastrand::u8(..)).collect();
         assert!(matches!(
             inflate(&gzip(&random)),
-            Err(ApiError::InflatesTooFar { .. })
+            Err(IntakeError::InflatesTooFar { .. })
         ));
     }
 
@@ -271,10 +328,10 @@ mod tests {
     fn a_broken_gzip_stream_is_a_client_error() {
         let mut cut = gzip(br#"{"userName":"a","colorName":"red"}"#);
         cut.truncate(cut.len() / 2);
-        assert!(matches!(inflate(&cut), Err(ApiError::MalformedGzip(_))));
+        assert!(matches!(inflate(&cut), Err(IntakeError::MalformedGzip(_))));
         assert!(matches!(
             inflate(b"not gzip at all"),
-            Err(ApiError::MalformedGzip(_))
+            Err(IntakeError::MalformedGzip(_))
         ));
     }
 
@@ -294,36 +351,36 @@ mod tests {
         };
         assert_eq!(clicks.len(), 4);
         assert_eq!(clicks[0].as_ref().unwrap().color_name, "red");
-        assert!(matches!(clicks[1], Err(ApiError::InvalidBody(_))));
+        assert!(matches!(clicks[1], Err(IntakeError::InvalidBody(_))));
         assert_eq!(clicks[2].as_ref().unwrap().user_name, "b");
-        assert!(matches!(clicks[3], Err(ApiError::InvalidBody(_))));
+        assert!(matches!(clicks[3], Err(IntakeError::InvalidBody(_))));
 
         // Fields in order, as an array, are not a click, alone or in a batch.
         let Clicks::Batch(clicks) = parse_clicks(br#"[["arr","red"]]"#).unwrap() else {
             panic!("not a batch")
         };
-        assert!(matches!(&clicks[0], Err(ApiError::InvalidBody(m)) if m.contains("object")));
+        assert!(matches!(&clicks[0], Err(IntakeError::InvalidBody(m)) if m.contains("object")));
         let Clicks::Batch(clicks) = parse_clicks(br#"["arr","red"]"#).unwrap() else {
             panic!("not a batch")
         };
         assert!(
             clicks
                 .iter()
-                .all(|c| matches!(c, Err(ApiError::InvalidBody(_))))
+                .all(|c| matches!(c, Err(IntakeError::InvalidBody(_))))
         );
         assert!(matches!(
             parse_clicks(b"\"text\""),
-            Err(ApiError::InvalidBody(_))
+            Err(IntakeError::InvalidBody(_))
         ));
         assert!(matches!(
             parse_clicks(b"[1,"),
-            Err(ApiError::MalformedJson(_))
+            Err(IntakeError::MalformedJson(_))
         ));
     }
 
     #[test]
     fn batches_are_bounded_and_never_empty() {
-        assert!(matches!(parse_clicks(b"[]"), Err(ApiError::EmptyBatch)));
+        assert!(matches!(parse_clicks(b"[]"), Err(IntakeError::EmptyBatch)));
         let click = r#"{"userName":"a","colorName":"red"}"#;
         let full = format!("[{}]", vec![click; MAX_BATCH_CLICKS].join(","));
         assert!(
@@ -332,12 +389,15 @@ mod tests {
         let over = format!("[{}]", vec![click; MAX_BATCH_CLICKS + 1].join(","));
         assert!(matches!(
             parse_clicks(over.as_bytes()),
-            Err(ApiError::TooManyClicks { sent: 101, .. })
+            Err(IntakeError::TooManyClicks { sent: 101, .. })
         ));
         assert!(matches!(
             parse_clicks(b"[{\"userName\":"),
-            Err(ApiError::MalformedJson(_))
+            Err(IntakeError::MalformedJson(_))
         ));
-        assert!(matches!(parse_clicks(b""), Err(ApiError::MalformedJson(_))));
+        assert!(matches!(
+            parse_clicks(b""),
+            Err(IntakeError::MalformedJson(_))
+        ));
     }
 }

@@ -23,7 +23,9 @@ use uuid::Uuid;
 
 use crate::dedup::{Claim, RecentIds, parse_client_event_id};
 use crate::error::{ApiError, RejectionReason};
-use crate::intake::{self, BodyEncoding, BodyFormat, ClickRequest, Clicks, MAX_BODY_BYTES};
+use crate::intake::{
+    self, BodyEncoding, BodyFormat, ClickRequest, Clicks, IntakeError, MAX_BODY_BYTES,
+};
 use crate::metrics::{ApiMetrics, ReasonLabel, RouteLabels};
 use crate::origins::OriginGuard;
 use crate::publisher::{EnqueueError, EventPublisher};
@@ -205,9 +207,10 @@ impl<S: Send + Sync> FromRequestParts<S> for BodyKind {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-            return Err(ApiError::PayloadTooLarge {
+            return Err(IntakeError::PayloadTooLarge {
                 limit: MAX_BODY_BYTES,
-            });
+            }
+            .into());
         }
         let format = intake::body_format(headers.get(header::CONTENT_TYPE))?;
         let encoding = intake::body_encoding(headers.get(header::CONTENT_ENCODING))?;
@@ -253,14 +256,17 @@ async fn post_events(
 fn accept_batch(
     state: &AppState,
     user_agent: &str,
-    clicks: Vec<Result<ClickRequest, ApiError>>,
+    clicks: Vec<Result<ClickRequest, IntakeError>>,
 ) -> Response {
     let mut first_refusal = None;
     let mut any_accepted = false;
     let outcomes: Vec<ClickOutcome> = clicks
         .into_iter()
         .map(|click| {
-            match click.and_then(|click| accept_request(state, user_agent.to_owned(), click)) {
+            let accepted = click
+                .map_err(ApiError::from)
+                .and_then(|click| accept_request(state, user_agent.to_owned(), click));
+            match accepted {
                 Ok(accepted) => {
                     any_accepted = true;
                     ClickOutcome::Accepted(accepted)
