@@ -8,8 +8,9 @@
 use std::time::{Duration, Instant};
 
 use common::kafka::consumer_config;
-use es_sink::batch::{Entry, RecordRef, classify_record};
+use es_sink::batch::{Entry, classify_record};
 use es_sink::bulk::{BulkDoc, encode};
+use es_sink::offsets::RecordRef;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};

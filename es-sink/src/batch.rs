@@ -7,6 +7,7 @@ use common::ColorEvent;
 
 use crate::bulk::BulkDoc;
 use crate::dead_letter::{DeadLetter, INVALID_EVENT, failure_kind};
+use crate::offsets::RecordRef;
 
 /// When to send a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,16 +15,6 @@ pub struct BatchPolicy {
     pub max_docs: usize,
     pub max_bytes: usize,
     pub linger: Duration,
-}
-
-/// A record's place in Kafka, and the assignment of its partition that read it: an outcome
-/// that arrives after the partition was revoked (and maybe assigned again) belongs to an
-/// older generation and is ignored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RecordRef {
-    pub partition: i32,
-    pub offset: i64,
-    pub generation: u64,
 }
 
 /// A record ready to index.

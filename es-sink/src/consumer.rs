@@ -29,12 +29,12 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 
-use crate::batch::{Batch, BatchPolicy, RecordRef, classify_record};
+use crate::batch::{Batch, BatchPolicy, classify_record};
 use crate::dead_letter::{DeadLetter, DeadLetterProducer};
 use crate::indexer::Indexer;
 use crate::ledger::{Ledger, LetterMark, letter_partition};
 use crate::metrics::{PartitionLabel, SinkMetrics};
-use crate::offsets::PartitionOffsets;
+use crate::offsets::{PartitionOffsets, RecordRef};
 
 /// What the consumer thread and the indexing tasks share.
 pub struct Shared {

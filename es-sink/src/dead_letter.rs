@@ -12,10 +12,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
-use crate::batch::RecordRef;
 use crate::metrics::{ReasonLabel, SinkMetrics};
+use crate::offsets::RecordRef;
 
 /// A record the sink will not index, on its way to the dead-letter topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,22 +83,6 @@ pub fn headers(letter: &DeadLetter, source_topic: &str) -> Vec<(&'static str, St
     headers
 }
 
-/// Properties of KAFKA_PROPERTIES meant for the consumer, which the producer would warn about.
-fn is_consumer_only(key: &str) -> bool {
-    const PREFIXES: [&str; 9] = [
-        "session.",
-        "heartbeat.",
-        "group.",
-        "max.poll.",
-        "fetch.",
-        "auto.",
-        "enable.auto.",
-        "partition.assignment.",
-        "isolation.",
-    ];
-    PREFIXES.iter().any(|p| key.starts_with(p))
-}
-
 /// How long the dead-letter topic may take to acknowledge a letter before the attempt is
 /// reported failed: the consumer's loop waits for the answer.
 const LETTER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -119,21 +103,11 @@ impl DeadLetterProducer {
         topic: &str,
         metrics: SinkMetrics,
     ) -> Result<Self, KafkaError> {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &kafka.bootstrap_servers)
-            .set("client.id", "es-sink-dead-letters")
-            // A dead letter is the only trace of a record once its offset is committed.
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .set("message.timeout.ms", LETTER_TIMEOUT.as_millis().to_string());
-        for (key, value) in kafka
-            .properties
-            .iter()
-            .filter(|(k, _)| !is_consumer_only(k))
-        {
-            config.set(key, value);
-        }
+        let config = common::kafka::record_keeping_producer_config(
+            kafka,
+            "es-sink-dead-letters",
+            LETTER_TIMEOUT,
+        );
         Ok(DeadLetterProducer {
             producer: config.create_with_context(LoggedContext(log))?,
             kafka: kafka.clone(),

@@ -4,7 +4,8 @@
 //! - [`config`] — settings;
 //! - [`bulk`], [`response`], [`template`] — the pure core: encoding a `_bulk` request, what
 //!   each of the cluster's answers means (bulk items, template, probe), the index template;
-//! - [`batch`], [`offsets`] — gathering records into batches, and which offset may be committed;
+//! - [`batch`], [`offsets`] — gathering records into batches, and where each record is in Kafka
+//!   and which offset may be committed;
 //! - [`ledger`] — which dead letters are in the topic already, so none is written twice;
 //! - [`elastic`] — the cluster client; [`indexer`] — one batch until every document is done;
 //! - [`dead_letter`] — the dead-letter topic;

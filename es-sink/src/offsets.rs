@@ -6,6 +6,16 @@ use std::collections::VecDeque;
 
 use common::kafka::Continuity;
 
+/// A record's place in Kafka, and the assignment of its partition that read it: an outcome
+/// that arrives after the partition was revoked (and maybe assigned again) belongs to an
+/// older generation and is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RecordRef {
+    pub partition: i32,
+    pub offset: i64,
+    pub generation: u64,
+}
+
 /// Offsets read from one partition and not yet committed past.
 #[derive(Debug, Default)]
 pub struct PartitionOffsets {

@@ -13,10 +13,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{post, put};
-use es_sink::batch::{Entry, PendingDoc, RecordRef, classify_record};
+use es_sink::batch::{Entry, PendingDoc, classify_record};
 use es_sink::elastic::Elastic;
 use es_sink::indexer::{Indexer, Refused};
 use es_sink::metrics::{ReasonLabel, SinkMetrics};
+use es_sink::offsets::RecordRef;
 use serde_json::{Value, json};
 
 type Answer = (StatusCode, Value);

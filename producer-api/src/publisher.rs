@@ -174,7 +174,7 @@ impl KafkaPublisher {
     ) -> Result<Self, KafkaError> {
         let health = Arc::new(Mutex::new(BrokerHealth::default()));
         let mut config = producer_config(&kafka.bootstrap_servers, "producer-api", tuning);
-        for (key, value) in &kafka.properties {
+        for (key, value) in kafka.producer_properties() {
             config.set(key, value);
         }
         let producer = config.create_with_context(DeliveryReporter {

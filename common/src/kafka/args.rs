@@ -51,6 +51,27 @@ impl KafkaArgs {
         std::time::Duration::from_millis(ms)
     }
 
+    /// The extra properties a producer takes: those meant only for a group member, which
+    /// librdkafka would warn about in a producer, are left out, so one KAFKA_PROPERTIES can
+    /// serve every service.
+    pub fn producer_properties(&self) -> impl Iterator<Item = (&str, &str)> {
+        const CONSUMER_ONLY: [&str; 9] = [
+            "session.",
+            "heartbeat.",
+            "group.",
+            "max.poll.",
+            "fetch.",
+            "auto.",
+            "enable.auto.",
+            "partition.assignment.",
+            "isolation.",
+        ];
+        self.properties
+            .iter()
+            .filter(|(key, _)| !CONSUMER_ONLY.iter().any(|p| key.starts_with(p)))
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+    }
+
     /// The extra properties' keys, for logs: the values may be secrets.
     pub fn property_keys(&self) -> String {
         self.properties
@@ -99,5 +120,21 @@ mod tests {
         assert_eq!(short.kafka.session_timeout().as_millis(), 6000);
         let help = Binary::command().render_long_help().to_string();
         assert!(help.contains("KAFKA_PROPERTIES"), "{help}");
+    }
+
+    #[test]
+    fn a_producer_takes_every_property_but_a_group_members() {
+        let parsed = Binary::try_parse_from([
+            "binary",
+            "--kafka-properties",
+            "security.protocol=SASL_SSL,session.timeout.ms=6000,heartbeat.interval.ms=500,\
+             enable.auto.commit=true,linger.ms=20",
+        ])
+        .unwrap();
+        let taken: Vec<_> = parsed.kafka.producer_properties().collect();
+        assert_eq!(
+            taken,
+            [("security.protocol", "SASL_SSL"), ("linger.ms", "20")]
+        );
     }
 }

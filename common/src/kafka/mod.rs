@@ -84,6 +84,31 @@ pub fn producer_config(
     config
 }
 
+/// A producer of records that are the only trace of something once an offset moves past it
+/// (dead letters): every in-sync replica acknowledges a record (`acks=all`), and an
+/// acknowledgement that does not come within `message_timeout` is reported as a failure; then
+/// the extra properties a producer takes.
+pub fn record_keeping_producer_config(
+    kafka: &KafkaArgs,
+    client_id: &str,
+    message_timeout: std::time::Duration,
+) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &kafka.bootstrap_servers)
+        .set("client.id", client_id)
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set(
+            "message.timeout.ms",
+            message_timeout.as_millis().to_string(),
+        );
+    for (key, value) in kafka.producer_properties() {
+        config.set(key, value);
+    }
+    config
+}
+
 /// A consumer that commits only what its caller says is durable downstream: auto-commit off,
 /// offsets reset to the earliest record, so a new group reads the whole topic.
 pub fn consumer_config(bootstrap_servers: &str, group_id: &str, client_id: &str) -> ClientConfig {
