@@ -15,6 +15,22 @@ cargo fmt --all --check
 log "cargo clippy (all targets, warnings are errors)"
 cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 
+# Tests come in two sets: those that need nothing installed run first, so a broken unit test
+# fails in minutes; those that need a peer (tansu, osmem-server, Hadoop, Spark, Chromium) are
+# marked ignored and run last, after the installs and the demo smoke runs.
+run_tests() {
+    if cargo nextest --version >/dev/null 2>&1; then
+        cargo nextest run --locked --workspace --run-ignored "$1" --no-fail-fast
+    elif [ "$1" = only ]; then
+        cargo test --locked --workspace --no-fail-fast -- --ignored
+    else
+        cargo test --locked --workspace --no-fail-fast
+    fi
+}
+
+log "fast tests: unit, HTTP, mock cluster and crash tests, which need nothing installed"
+run_tests default
+
 log "test dependencies: tansu, osmem-server, Hadoop's HDFS, pyspark, Chromium, playwright-core"
 ensure_debian_packages curl chromium python3-venv openssl
 TANSU_BIN="$(ensure_tansu)"
@@ -129,9 +145,5 @@ eval "$build_line --quiet"
 log "docker-compose.yml static checks (no Docker engine needed)"
 "$(ensure_check_python)" scripts/check-stack.py "$(ensure_compose_schema)" "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release"
 
-log "tests (unit, HTTP, mock cluster, crashes, osmem, tansu, browser)"
-if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --locked --workspace --run-ignored all --no-fail-fast
-else
-    cargo test --locked --workspace --no-fail-fast -- --include-ignored
-fi
+log "tests on peers: osmem-server, tansu, HDFS, Spark, Chromium, and the freeze tests"
+run_tests only
