@@ -27,7 +27,7 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
 /// that long (storage, a search cluster), or a loop that stopped.
 pub const STALL_ALLOWED: Duration = Duration::from_secs(20);
 
-/// The admin address could not be bound.
+/// An address a service listens on could not be bound.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {addr}: {source}")]
 pub struct BindError {
@@ -35,7 +35,8 @@ pub struct BindError {
     pub source: std::io::Error,
 }
 
-/// Binds the admin address; a service's `run` binds, then hands the listener to `serve`.
+/// Binds an address a service listens on; a service's `run` binds, then hands the listener to
+/// `serve`.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
     TcpListener::bind(addr)
         .await

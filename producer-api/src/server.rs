@@ -1,7 +1,6 @@
 //! Start-up and graceful shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -18,11 +17,8 @@ pub enum ServerError {
         bootstrap: String,
         source: rdkafka::error::KafkaError,
     },
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] common::host::BindError),
     #[error("HTTP server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -32,12 +28,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let listener = TcpListener::bind(config.listen_addr)
-        .await
-        .map_err(|source| ServerError::Bind {
-            addr: config.listen_addr,
-            source,
-        })?;
+    let listener = common::host::bind(config.listen_addr).await?;
     serve(listener, config, shutdown).await
 }
 
@@ -77,9 +68,7 @@ pub async fn serve(
     };
     let metrics_server = match config.metrics_addr {
         Some(addr) => {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServerError::Bind { addr, source })?;
+            let listener = common::host::bind(addr).await?;
             tracing::info!(%addr, "metrics listening");
             let router = metrics_app(state.clone());
             Some(tokio::spawn(
