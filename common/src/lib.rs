@@ -8,7 +8,8 @@
 //!   and `http`);
 //! - [`metrics`]: metric sets declared once; [`heartbeat`]: loop progress for readiness;
 //! - [`backoff`]: the spacing of retries; [`config`]: parsers of sizes, addresses and URLs;
-//! - [`telemetry`] and [`shutdown`]: how every binary logs and stops; [`allocator`]: the C
+//! - [`telemetry`] and [`shutdown`]: how every binary logs and stops; [`throttle`]: one log line
+//!   now and then for a repeated event; [`allocator`]: the C
 //!   allocator's settings for the sinks, which hold librdkafka's fetch buffers.
 
 #[cfg(feature = "http")]
@@ -29,6 +30,7 @@ pub mod metrics;
 pub mod palette;
 pub mod shutdown;
 pub mod telemetry;
+pub mod throttle;
 
 pub use event::{BrowserInfo, ColorEvent, EventError, SCHEMA_VERSION};
 pub use palette::Palette;

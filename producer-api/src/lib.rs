@@ -15,7 +15,6 @@ pub mod origins;
 pub mod publisher;
 pub mod routes;
 pub mod server;
-pub mod throttle;
 pub mod user_agents;
 
 pub use config::Config;

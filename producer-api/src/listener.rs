@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 
-use crate::throttle::Throttle;
+use common::throttle::Throttle;
 
 /// What one client may hold.
 #[derive(Debug, Clone, Copy)]

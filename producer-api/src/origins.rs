@@ -13,7 +13,7 @@ use axum::http::{HeaderValue, Method, header};
 
 use crate::error::ApiError;
 use crate::metrics::ApiMetrics;
-use crate::throttle::Throttle;
+use common::throttle::Throttle;
 
 /// The reference design's click endpoint, a simple GET.
 const SELECT_PATH: &str = "/api/select";

@@ -12,7 +12,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::{ClientContext, util::Timeout};
 
 use crate::metrics::ApiMetrics;
-use crate::throttle::Throttle;
+use common::throttle::Throttle;
 
 /// Why an event could not be queued. Both mean "not accepted": the client gets a 503.
 #[derive(Debug, thiserror::Error)]

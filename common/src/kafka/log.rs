@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
 
+use crate::throttle::Throttle;
+
 /// How long a line of one shape is held back after it was printed.
 pub const WINDOW: Duration = Duration::from_secs(30);
 /// Shapes remembered at most; beyond, the memory starts afresh.
@@ -36,13 +38,7 @@ impl rdkafka::consumer::ConsumerContext for LoggedContext {}
 /// from several clients is held back too.
 #[derive(Debug, Default)]
 pub struct ClientLog {
-    seen: Mutex<HashMap<String, Seen>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Seen {
-    printed_at: Instant,
-    held_back: u64,
+    seen: Mutex<HashMap<String, Throttle>>,
 }
 
 impl ClientLog {
@@ -83,30 +79,11 @@ impl ClientLog {
         if seen.len() >= MAX_SHAPES && !seen.contains_key(&shape) {
             seen.clear();
         }
-        match seen.get_mut(&shape) {
-            Some(entry) if now.duration_since(entry.printed_at) < WINDOW => {
-                entry.held_back += 1;
-                None
-            }
-            Some(entry) => {
-                let held_back = entry.held_back;
-                *entry = Seen {
-                    printed_at: now,
-                    held_back: 0,
-                };
-                Some(held_back)
-            }
-            None => {
-                seen.insert(
-                    shape,
-                    Seen {
-                        printed_at: now,
-                        held_back: 0,
-                    },
-                );
-                Some(0)
-            }
-        }
+        // The line printed stands for itself and for those held back before it.
+        seen.entry(shape)
+            .or_default()
+            .record(now, WINDOW)
+            .map(|occurrences| occurrences - 1)
     }
 }
 
