@@ -31,6 +31,7 @@ use tokio::runtime::Handle;
 
 use crate::batch::{Batch, BatchPolicy, classify_record};
 use crate::dead_letter::{DeadLetter, DeadLetterProducer};
+use crate::flow::Flow;
 use crate::indexer::Indexer;
 use crate::ledger::{Ledger, LetterMark, letter_partition};
 use crate::metrics::{PartitionLabel, SinkMetrics};
@@ -53,9 +54,6 @@ pub struct Shared {
 
 /// Longest a poll waits; also how late a finished batch may be noticed while records flow.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
-/// How long every bulk slot may stay busy before fetching is paused. Shorter waits are
-/// absorbed by not polling; pausing drops what librdkafka prefetched, to be fetched again.
-const PAUSE_AFTER: Duration = Duration::from_secs(5);
 /// How long an assignment waits for the group's committed offsets, which tell where reading
 /// resumes and so whether the first record follows on.
 const COMMITTED_TIMEOUT: Duration = Duration::from_secs(10);
@@ -152,7 +150,7 @@ struct State {
     open: Batch,
     in_flight: usize,
     generations: u64,
-    paused: bool,
+    flow: Flow,
 }
 
 /// The consumer's context: the state, and the rebalance handling that must see it.
@@ -730,33 +728,31 @@ impl SinkContext {
         }
     }
 
-    fn set_paused(&self, consumer: &BaseConsumer<Self>, paused: bool) {
+    /// Moves the flow on, given whether every slot is `busy`, and does on the consumer what
+    /// the new flow asks: while paused, the whole assignment is paused (a partition assigned
+    /// meanwhile included); leaving it, resumed. Returns the new flow.
+    fn follow_flow(&self, consumer: &BaseConsumer<Self>, busy: bool, now: Instant) -> Flow {
         let mut state = self.state();
-        if !paused && !state.paused {
-            return;
-        }
-        let assignment = match consumer.assignment() {
-            Ok(assignment) => assignment,
-            Err(err) => {
-                tracing::warn!(%err, "cannot read the assignment");
-                return;
-            }
-        };
-        let result = if paused {
-            consumer.pause(&assignment)
-        } else {
-            consumer.resume(&assignment)
-        };
-        match result {
-            Ok(()) => {
-                if state.paused != paused {
-                    tracing::debug!(paused, "every bulk slot busy: fetching paused or resumed");
+        let (was, flow) = (state.flow, state.flow.next(busy, now));
+        state.flow = flow;
+        let paused = flow == Flow::Paused;
+        if paused || was == Flow::Paused {
+            let result = consumer.assignment().and_then(|assignment| {
+                if paused {
+                    consumer.pause(&assignment)
+                } else {
+                    consumer.resume(&assignment)
                 }
-                state.paused = paused;
-                self.shared.metrics.paused.set(i64::from(paused));
+            });
+            if let Err(err) = result {
+                tracing::warn!(%err, paused, "cannot change fetch state");
             }
-            Err(err) => tracing::warn!(%err, paused, "cannot change fetch state"),
         }
+        if paused != (was == Flow::Paused) {
+            tracing::debug!(paused, "every bulk slot busy: fetching paused or resumed");
+            self.shared.metrics.paused.set(i64::from(paused));
+        }
+        flow
     }
 
     /// How long a poll may wait: until the open batch is due. A batch already due waits for a
@@ -807,34 +803,25 @@ impl SinkConsumer {
     pub fn run(self, mut host: LoopContext, shutdown_timeout: Duration) {
         let consumer = &self.consumer;
         let context = consumer.context();
-        let mut blocked_since = None;
         while !host.stopping() {
             host.beat();
             let now = Instant::now();
             context.finish_batches(consumer, Duration::ZERO);
-            if context.dispatch(now, false) {
-                // Every slot is busy and the next batch is full. For a while, simply do not
-                // poll: librdkafka's local queue takes what is fetched meanwhile and stops
-                // fetching when full. When it lasts (the cluster is struggling or gone), pause
-                // the partitions and poll again, so the group is still served.
-                let since = *blocked_since.get_or_insert(now);
-                if now.duration_since(since) >= PAUSE_AFTER {
-                    context.set_paused(consumer, true);
+            // Busy: every slot is taken and the next batch is full.
+            let busy = context.dispatch(now, false);
+            match context.follow_flow(consumer, busy, now) {
+                Flow::Reading => match consumer.poll(context.poll_timeout(now)) {
+                    Some(Ok(message)) => context.accept(consumer, &message),
+                    Some(Err(err)) => tracing::warn!(%err, "consume error"),
+                    None => {}
+                },
+                Flow::Held { .. } => context.finish_batches(consumer, POLL_INTERVAL),
+                Flow::Paused => {
                     context.finish_batches(consumer, POLL_INTERVAL);
                     if let Some(Ok(message)) = consumer.poll(Duration::ZERO) {
                         context.accept(consumer, &message);
                     }
-                } else {
-                    context.finish_batches(consumer, POLL_INTERVAL);
                 }
-                continue;
-            }
-            blocked_since = None;
-            context.set_paused(consumer, false);
-            match consumer.poll(context.poll_timeout(now)) {
-                Some(Ok(message)) => context.accept(consumer, &message),
-                Some(Err(err)) => tracing::warn!(%err, "consume error"),
-                None => {}
             }
         }
         tracing::info!("stopping: indexing what was read");

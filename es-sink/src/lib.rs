@@ -9,7 +9,8 @@
 //! - [`ledger`] — which dead letters are in the topic already, so none is written twice;
 //! - [`elastic`] — the cluster client; [`indexer`] — one batch until every document is done;
 //! - [`dead_letter`] — the dead-letter topic;
-//! - [`consumer`] — the group member and its loop;
+//! - [`consumer`] — the group member and its loop; [`flow`] — whether it reads while every
+//!   bulk slot is busy;
 //! - [`admin`], [`metrics`] — `/healthz`, `/readyz`, `/metrics`.
 
 pub mod admin;
@@ -19,6 +20,7 @@ pub mod config;
 pub mod consumer;
 pub mod dead_letter;
 pub mod elastic;
+pub mod flow;
 pub mod indexer;
 pub mod ledger;
 pub mod metrics;
