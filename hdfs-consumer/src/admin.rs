@@ -2,13 +2,13 @@
 //! no partition halted. Answered at once from what is already known: a background probe asks
 //! the storage, so a storage that hangs never holds the answer up.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::landing::Landing;
-use crate::worker::FailingWrites;
 
 /// How often the storage is asked whether it answers, and how long it may take.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
@@ -73,6 +73,33 @@ pub async fn probe_storage(landing: Landing, probe: Arc<StorageProbe>) {
             )),
         });
         tokio::time::sleep(PROBE_INTERVAL).await;
+    }
+}
+
+/// Partitions whose last landing failed, with the reason, across the workers.
+#[derive(Debug, Default)]
+pub struct FailingWrites(Mutex<BTreeMap<i32, String>>);
+
+impl FailingWrites {
+    pub fn set(&self, partition: i32, reason: Option<&str>) {
+        let mut failing = self.0.lock().expect("not poisoned");
+        match reason {
+            Some(reason) => failing.insert(partition, reason.to_owned()),
+            None => failing.remove(&partition),
+        };
+    }
+
+    /// `Ok` when no landing is failing; otherwise which partitions' and why.
+    pub fn check(&self) -> Result<(), String> {
+        let failing = self.0.lock().expect("not poisoned");
+        if failing.is_empty() {
+            return Ok(());
+        }
+        Err(failing
+            .iter()
+            .map(|(partition, reason)| format!("partition {partition}: {reason}"))
+            .collect::<Vec<_>>()
+            .join("; "))
     }
 }
 

@@ -125,7 +125,7 @@ pub async fn serve(
         }
     };
     let metrics = metrics::ConsumerMetrics::default();
-    let failing = Arc::new(worker::FailingWrites::default());
+    let failing = Arc::new(admin::FailingWrites::default());
     let probe = Arc::new(admin::StorageProbe::new(landing.storage()));
     let probing = tokio::spawn(admin::probe_storage(landing.clone(), Arc::clone(&probe)));
     let names: Vec<String> = (0..workers).map(|id| format!("worker-{id}")).collect();

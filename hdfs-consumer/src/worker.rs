@@ -6,7 +6,7 @@
 //! (its process was paused, or cut from the brokers): storage tells it first, by refusing its
 //! next commit.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,6 +23,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
+use crate::admin::FailingWrites;
 use crate::buffer::{BufferedRecord, FlushPolicy, FlushReason};
 use crate::landing::{Landed, LandedBatch, Landing};
 use crate::metrics::{ConsumerMetrics, PartitionLabel, ReasonLabel};
@@ -48,33 +49,6 @@ pub struct Shared {
     /// Partitions whose landing fails, and why: readiness reports them.
     pub failing: Arc<FailingWrites>,
     pub log: Arc<ClientLog>,
-}
-
-/// Partitions whose last landing failed, with the reason, across the workers.
-#[derive(Debug, Default)]
-pub struct FailingWrites(Mutex<BTreeMap<i32, String>>);
-
-impl FailingWrites {
-    fn set(&self, partition: i32, reason: Option<&str>) {
-        let mut failing = self.0.lock().expect("not poisoned");
-        match reason {
-            Some(reason) => failing.insert(partition, reason.to_owned()),
-            None => failing.remove(&partition),
-        };
-    }
-
-    /// `Ok` when no landing is failing; otherwise which partitions' and why.
-    pub fn check(&self) -> Result<(), String> {
-        let failing = self.0.lock().expect("not poisoned");
-        if failing.is_empty() {
-            return Ok(());
-        }
-        Err(failing
-            .iter()
-            .map(|(partition, reason)| format!("partition {partition}: {reason}"))
-            .collect::<Vec<_>>()
-            .join("; "))
-    }
 }
 
 /// Longest a single storage call may take. A hung call must not keep the worker from polling
@@ -194,8 +168,18 @@ enum CallError {
     Failed(StorageError),
 }
 
+/// What one worker adds to the process's partition gauges, which sum the workers' shares.
+#[derive(Debug, Default, Clone, Copy)]
+struct GaugeShare {
+    assigned: i64,
+    buffered: i64,
+    halted: i64,
+}
+
 pub struct Worker {
     id: usize,
+    /// The share last added to the gauges.
+    published: GaugeShare,
     /// The worker as its claims name it.
     member: String,
     consumer: BaseConsumer<WorkerContext>,
@@ -221,6 +205,7 @@ impl Worker {
         )?;
         Ok(Worker {
             id,
+            published: GaugeShare::default(),
             member: format!("{} worker {id}", shared.member),
             consumer,
             shared,
@@ -256,6 +241,7 @@ impl Worker {
                     let due = self.take(partition, record);
                     if due {
                         let _ = self.land(partition, Instant::now(), None);
+                        self.publish_gauges();
                     }
                 }
                 Some(Err(err)) => tracing::warn!(worker = self.id, %err, "consume error"),
@@ -277,6 +263,7 @@ impl Worker {
             // Only what is buffered is landed: a partition still to be claimed holds nothing,
             // and its next owner claims it.
             self.land_all(Instant::now(), Some(deadline));
+            self.publish_gauges();
             let unlanded: usize = self.partitions.values().map(Partition::buffered).sum();
             if unlanded == 0 || Instant::now() >= deadline {
                 if unlanded > 0 {
@@ -296,19 +283,43 @@ impl Worker {
         tracing::info!(worker = self.id, "left the group");
     }
 
+    /// Sets this worker's share of the partition gauges from its partitions' states. Called
+    /// after each change of them but a record taken, which the next sweep catches up with: a
+    /// walk over the partitions per record would be on the hot path.
+    fn publish_gauges(&mut self) {
+        let share = GaugeShare {
+            assigned: self.partitions.len() as i64,
+            buffered: self
+                .partitions
+                .values()
+                .map(Partition::buffered)
+                .sum::<usize>() as i64,
+            halted: self.partitions.values().filter(|p| p.is_halted()).count() as i64,
+        };
+        let metrics = &self.shared.metrics;
+        metrics
+            .assigned_partitions
+            .inc_by(share.assigned - self.published.assigned);
+        metrics
+            .buffered_records
+            .inc_by(share.buffered - self.published.buffered);
+        metrics
+            .halted_partitions
+            .inc_by(share.halted - self.published.halted);
+        self.published = share;
+    }
+
     /// Makes the partition states follow what the rebalance callback recorded.
     fn apply_rebalances(&mut self) {
-        for rebalance in self.consumer.context().take_rebalances() {
+        let rebalances = self.consumer.context().take_rebalances();
+        if rebalances.is_empty() {
+            return;
+        }
+        for rebalance in rebalances {
             match rebalance {
                 Rebalance::Assigned(partitions) => {
                     for partition in partitions {
-                        if self
-                            .partitions
-                            .insert(partition, Partition::assigned())
-                            .is_none()
-                        {
-                            self.shared.metrics.assigned_partitions.inc();
-                        }
+                        self.partitions.insert(partition, Partition::assigned());
                     }
                 }
                 Rebalance::Revoked(partitions) => {
@@ -320,6 +331,7 @@ impl Worker {
                 }
             }
         }
+        self.publish_gauges();
     }
 
     /// A partition left this worker: its buffer is dropped, not landed. Nothing in it was
@@ -327,14 +339,9 @@ impl Worker {
     /// again; landing them would race the next owner.
     fn forget(&self, partition: i32, state: &Partition) {
         let metrics = &self.shared.metrics;
-        metrics.assigned_partitions.dec();
         metrics.lag.remove(&PartitionLabel { partition });
         let dropped = state.buffered();
         metrics.dropped_on_revoke.inc_by(dropped as u64);
-        metrics.buffered_records.dec_by(dropped as i64);
-        if state.is_halted() {
-            metrics.halted_partitions.dec();
-        }
         self.shared.failing.set(partition, None);
         tracing::info!(
             worker = self.id,
@@ -352,7 +359,6 @@ impl Worker {
         };
         match state.take(record, Instant::now(), &self.shared.policy) {
             Intake::Taken { due, continuity } => {
-                self.shared.metrics.buffered_records.inc();
                 if let Continuity::Gap { expected, missing } = continuity {
                     report_gap(
                         &self.consumer,
@@ -398,16 +404,15 @@ impl Worker {
             return;
         };
         let (effects, dropped) = state.halt();
-        let metrics = &self.shared.metrics;
-        metrics.buffered_records.dec_by(dropped as i64);
-        metrics.checkpoint_ahead.inc();
-        metrics.halted_partitions.inc();
+        self.shared.metrics.checkpoint_ahead.inc();
         self.perform(partition, &effects);
+        self.publish_gauges();
         tracing::error!(
             worker = self.id,
             partition,
             landed_up_to = expected - 1,
             log_end = log.map(|(_, end)| end),
+            dropped,
             "the partition ends before its landed offset: the topic was recreated or lost records. \
              Nothing more is landed from it; move the topic's landed files aside (or set another \
              LANDING_URL) and restart"
@@ -446,6 +451,7 @@ impl Worker {
                 break;
             }
         }
+        self.publish_gauges();
     }
 
     /// Lands what is due on every owned partition.
@@ -594,7 +600,6 @@ impl Worker {
         let metrics = &self.shared.metrics;
         metrics.fenced_commits.inc();
         metrics.dropped_on_fence.inc_by(dropped as u64);
-        metrics.buffered_records.dec_by(dropped as i64);
         metrics.lag.remove(&PartitionLabel { partition });
         if was_failing {
             self.shared.failing.set(partition, None);
@@ -639,7 +644,6 @@ impl Worker {
         metrics
             .records_landed
             .inc_by((records - landed.invalid) as u64);
-        metrics.buffered_records.dec_by(records as i64);
         for (path, records) in &landed.files {
             tracing::info!(worker = self.id, partition, records, path, "landed file");
         }
