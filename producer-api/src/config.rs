@@ -10,8 +10,8 @@ use common::config::parse_listen_addr;
 use common::kafka::{KafkaArgs, ProducerTuning};
 use common::telemetry::LogArgs;
 
+use crate::dedup::EventIdSettings;
 use crate::listener::ConnectionLimits;
-use crate::routes::EventIdSettings;
 
 /// REST collector: turns each colour click into a JSON event and produces it to Kafka.
 #[derive(Debug, Clone, Parser)]

@@ -10,6 +10,27 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+/// How clicks that carry their own `eventId` are checked and remembered.
+#[derive(Debug, Clone)]
+pub struct EventIdSettings {
+    /// How far a client's id may be from the collector's clock.
+    pub max_skew: Duration,
+    /// How long an accepted id is remembered, so a retry is not produced again.
+    pub dedup_window: Duration,
+    /// Most ids remembered at once; the oldest are forgotten first.
+    pub dedup_max_ids: usize,
+}
+
+impl Default for EventIdSettings {
+    fn default() -> Self {
+        EventIdSettings {
+            max_skew: Duration::from_secs(24 * 3600),
+            dedup_window: Duration::from_secs(600),
+            dedup_max_ids: 100_000,
+        }
+    }
+}
+
 /// Why a client's `eventId` is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventIdError {

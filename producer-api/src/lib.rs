@@ -5,9 +5,11 @@
 //! a batch), its origin checked by [`origins`], a click's own id checked and remembered by
 //! [`dedup`]; each accepted click becomes a [`common::ColorEvent`].
 
+pub mod clicks;
 pub mod config;
 pub mod dedup;
 pub mod error;
+pub mod extract;
 pub mod intake;
 pub mod listener;
 pub mod metrics;
@@ -15,6 +17,7 @@ pub mod origins;
 pub mod publisher;
 pub mod routes;
 pub mod server;
+pub mod state;
 pub mod user_agents;
 
 pub use config::Config;

@@ -8,7 +8,8 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::metrics::ApiMetrics;
 use crate::publisher::{EventPublisher, KafkaPublisher};
-use crate::routes::{AppState, HttpSettings, app, metrics_app};
+use crate::routes::{HttpSettings, app, metrics_app};
+use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {

@@ -10,9 +10,11 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::{ColorEvent, Palette};
 use http_body_util::BodyExt;
+use producer_api::dedup::EventIdSettings;
 use producer_api::intake::MAX_BODY_BYTES;
 use producer_api::metrics::ApiMetrics;
-use producer_api::routes::{AppState, EventIdSettings, HttpSettings, app};
+use producer_api::routes::{HttpSettings, app};
+use producer_api::state::AppState;
 use support::RecordingPublisher;
 use tower::ServiceExt;
 
