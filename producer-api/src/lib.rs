@@ -1,9 +1,11 @@
 //! The collector: HTTP clicks in, JSON events out to Kafka.
 //!
 //! `config` → `server::run` builds a [`publisher::KafkaPublisher`] and serves
-//! [`routes::app`]. A posted body is decoded by [`intake`] (JSON or a beacon, gzip, one click or
-//! a batch), its origin checked by [`origins`], a click's own id checked and remembered by
-//! [`dedup`]; each accepted click becomes a [`common::ColorEvent`].
+//! [`routes::app`] through [`listener`]. Every request passes the one middleware in [`routes`],
+//! which checks its origin ([`origins`]); [`clicks`] accepts clicks: a posted body is framed
+//! ([`extract`]) and decoded by [`intake`] (JSON or a beacon, gzip, one click or a batch), a
+//! click's own id checked and remembered by [`dedup`], and each accepted click becomes a
+//! [`common::ColorEvent`] queued for Kafka. Handlers share [`state::AppState`].
 
 pub mod clicks;
 pub mod config;
