@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use common::ColorEvent;
 
+use crate::file_format;
 use crate::layout::{Destination, HourPartition};
 
 /// When a partition's buffer is landed.
@@ -33,12 +34,12 @@ impl FlushReason {
     }
 }
 
-/// One consumed record, ready to be written: a JSON line and where it goes.
+/// One consumed record, ready to be written: its line in a landed file and where it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BufferedRecord {
     pub offset: i64,
     pub destination: Destination,
-    /// One line of JSON, without the trailing newline.
+    /// Its line in a landed file ([`file_format`]), without the line break.
     pub line: Vec<u8>,
 }
 
@@ -51,37 +52,16 @@ impl BufferedRecord {
             Some(bytes) => ColorEvent::from_json_slice(bytes).map_err(|e| e.to_string()),
         };
         match checked {
-            Ok(event) => {
-                let bytes = value.unwrap_or_default();
-                // Our producer writes compact JSON; anything with a raw newline is rewritten
-                // so one record stays one line.
-                let line = if bytes.contains(&b'\n') || bytes.contains(&b'\r') {
-                    event.to_json_bytes()
-                } else {
-                    bytes.to_vec()
-                };
-                BufferedRecord {
-                    offset,
-                    destination: Destination::Hour(HourPartition::of(&event.timestamp)),
-                    line,
-                }
-            }
-            Err(reason) => {
-                let record = value.map(String::from_utf8_lossy);
-                let line = serde_json::to_vec(&serde_json::json!({
-                    "topic": topic,
-                    "partition": partition,
-                    "offset": offset,
-                    "reason": reason,
-                    "record": record,
-                }))
-                .expect("a JSON value serializes");
-                BufferedRecord {
-                    offset,
-                    destination: Destination::Invalid,
-                    line,
-                }
-            }
+            Ok(event) => BufferedRecord {
+                offset,
+                destination: Destination::Hour(HourPartition::of(&event.timestamp)),
+                line: file_format::event_line(value.unwrap_or_default(), &event),
+            },
+            Err(reason) => BufferedRecord {
+                offset,
+                destination: Destination::Invalid,
+                line: file_format::dead_letter_line(topic, partition, offset, &reason, value),
+            },
         }
     }
 }
@@ -96,7 +76,7 @@ pub struct PartitionBuffer {
 
 impl PartitionBuffer {
     pub fn push(&mut self, record: BufferedRecord, now: Instant) {
-        self.bytes += record.line.len() + 1;
+        self.bytes += file_format::encoded_len(&record.line);
         self.first_at.get_or_insert(now);
         self.records.push(record);
     }

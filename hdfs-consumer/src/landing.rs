@@ -23,6 +23,7 @@ use url::Url;
 
 use crate::buffer::BufferedRecord;
 use crate::commit_log::{CommitLog, Entry, EntryKind, Found, Held, Owner, PendingRename};
+use crate::file_format;
 use crate::layout::{self, Destination};
 use crate::storage::{Publish, Storage, StorageError};
 
@@ -378,7 +379,7 @@ impl Landing {
         Ok(Some(checkpoint.last_offset))
     }
 
-    /// Writes `lines`, each followed by a newline, as the file at `path` (replacing it), in
+    /// Writes `lines` in the landed files' [`file_format`] as the file at `path` (replacing it), in
     /// chunks of about [`WRITE_CHUNK_BYTES`]; returns the bytes written.
     async fn write_lines<'a>(
         &self,
@@ -389,8 +390,7 @@ impl Landing {
         let mut chunk = Vec::with_capacity(WRITE_CHUNK_BYTES);
         let mut written = 0;
         for line in lines {
-            chunk.extend_from_slice(line);
-            chunk.push(b'\n');
+            file_format::append(&mut chunk, line);
             if chunk.len() >= WRITE_CHUNK_BYTES {
                 written += chunk.len();
                 writer

@@ -14,6 +14,8 @@
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
+use crate::file_format::EXTENSION;
+
 /// Offsets in file names are zero-padded to this width, so names sort by offset.
 pub const OFFSET_WIDTH: usize = 19;
 
@@ -45,10 +47,11 @@ impl HourPartition {
     }
 }
 
-/// `<topic>+<partition>+<first>+<last>.json`
+/// `<topic>+<partition>+<first>+<last>.<extension>`, the extension of the
+/// [`crate::file_format`]'s.
 pub fn file_name(topic: &str, partition: i32, first: i64, last: i64) -> String {
     format!(
-        "{topic}+{partition}+{first:0w$}+{last:0w$}.json",
+        "{topic}+{partition}+{first:0w$}+{last:0w$}.{EXTENSION}",
         w = OFFSET_WIDTH
     )
 }
@@ -56,7 +59,7 @@ pub fn file_name(topic: &str, partition: i32, first: i64, last: i64) -> String {
 /// The offsets in a landed file's name, if the name is one of this topic and partition.
 pub fn parse_file_name(name: &str, topic: &str, partition: i32) -> Option<(i64, i64)> {
     let rest = name.strip_prefix(topic)?.strip_prefix('+')?;
-    let rest = rest.strip_suffix(".json")?;
+    let rest = rest.strip_suffix(EXTENSION)?.strip_suffix('.')?;
     let mut parts = rest.split('+');
     let p: i32 = parts.next()?.parse().ok()?;
     let first: i64 = parts.next()?.parse().ok()?;

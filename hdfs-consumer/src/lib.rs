@@ -1,6 +1,7 @@
 //! The HDFS consumer: Kafka records in, Hive-ready JSON-lines files out, exactly once.
 //!
 //! - [`config`] — settings;
+//! - [`file_format`] — the landed files' format, JSON lines (pure);
 //! - [`buffer`] — per-partition buffers and when to land them (pure);
 //! - [`layout`] — file names and the Hive layout (pure);
 //! - [`partition`] — an owned partition's states and transitions (pure);
@@ -14,6 +15,7 @@ pub mod admin;
 pub mod buffer;
 pub mod commit_log;
 pub mod config;
+pub mod file_format;
 pub mod landing;
 pub mod layout;
 pub mod metrics;
