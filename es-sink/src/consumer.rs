@@ -20,13 +20,13 @@ use std::time::{Duration, Instant};
 
 use common::host::LoopContext;
 use common::kafka::{
-    ClientLog, Continuity, KafkaArgs, group_consumer, lag, partition_ends, report_gap,
+    ClientLog, Continuity, KafkaArgs, Member, MemberContext, Rebalancing, group_consumer, lag,
+    report_gap,
 };
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 
 use crate::batch::{Batch, BatchPolicy, classify_record};
@@ -153,8 +153,9 @@ struct State {
     flow: Flow,
 }
 
-/// The consumer's context: the state, and the rebalance handling that must see it.
-pub struct SinkContext {
+/// The sink's side of its group member: the state, and the rebalance handling that must see
+/// it.
+pub struct Sink {
     shared: Arc<Shared>,
     state: Mutex<State>,
     done_tx: mpsc::Sender<Finished>,
@@ -163,92 +164,46 @@ pub struct SinkContext {
     letter_partitions: Mutex<Option<i32>>,
 }
 
-impl ClientContext for SinkContext {
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
-        self.shared.log.log(level, fac, log_message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.shared.log.error(&error, reason);
-    }
-
-    fn stats_raw(&self, statistics: &[u8]) {
-        let state = self.state();
-        for (partition, end) in partition_ends(statistics, &self.shared.kafka.topic) {
-            let position = state
+/// The one exception to a member that only records: a revoke waits, within the rebalance
+/// timeout, for the revoked partitions' bulks in flight and commits what they finished, since
+/// the partitions' offsets can be committed only before they go.
+impl Rebalancing for Sink {
+    fn assigning(&self, member: &Member<Self>, tpl: &mut TopicPartitionList) {
+        let committed = self.committed(member, tpl);
+        let mut state = self.state();
+        for element in tpl.elements() {
+            state.generations += 1;
+            let generation = state.generations;
+            let (resume, mark) = committed
+                .get(&element.partition())
+                .cloned()
+                .map_or((None, None), |(offset, mark)| (Some(offset), mark));
+            let fresh = PartitionState {
+                generation,
+                offsets: PartitionOffsets::resuming_at(resume),
+                in_flight: 0,
+                resume,
+                letters: Letters::new(mark),
+            };
+            if state
                 .partitions
-                .get(&partition)
-                .and_then(|p| p.offsets.position());
-            if let Some(position) = position {
-                self.shared
-                    .metrics
-                    .lag
-                    .get_or_create(&PartitionLabel { partition })
-                    .set(lag(end, position));
+                .insert(element.partition(), fresh)
+                .is_none()
+            {
+                self.shared.metrics.assigned_partitions.inc();
             }
+            tracing::info!(partition = element.partition(), "partition assigned");
         }
+    }
+
+    fn assigned(&self, _member: &Member<Self>, _tpl: &TopicPartitionList) {}
+
+    fn revoking(&self, member: &Member<Self>, partitions: &[i32]) {
+        self.revoke(member, partitions);
     }
 }
 
-impl ConsumerContext for SinkContext {
-    fn rebalance(
-        &self,
-        consumer: &BaseConsumer<Self>,
-        err: RDKafkaRespErr,
-        tpl: &mut TopicPartitionList,
-    ) {
-        match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let committed = self.committed(consumer, tpl);
-                let mut state = self.state();
-                for element in tpl.elements() {
-                    state.generations += 1;
-                    let generation = state.generations;
-                    let (resume, mark) = committed
-                        .get(&element.partition())
-                        .cloned()
-                        .map_or((None, None), |(offset, mark)| (Some(offset), mark));
-                    let fresh = PartitionState {
-                        generation,
-                        offsets: PartitionOffsets::resuming_at(resume),
-                        in_flight: 0,
-                        resume,
-                        letters: Letters::new(mark),
-                    };
-                    if state
-                        .partitions
-                        .insert(element.partition(), fresh)
-                        .is_none()
-                    {
-                        self.shared.metrics.assigned_partitions.inc();
-                    }
-                    tracing::info!(partition = element.partition(), "partition assigned");
-                }
-                drop(state);
-                if let Err(err) = consumer.assign(tpl) {
-                    tracing::error!(%err, "assign failed");
-                }
-            }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                let revoked: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-                self.revoke(consumer, &revoked);
-                if let Err(err) = consumer.unassign() {
-                    tracing::error!(%err, "unassign failed");
-                }
-            }
-            other => tracing::error!(error = ?other, "rebalance error"),
-        }
-    }
-
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
-        if let Err(err) = result {
-            // The next commit carries the same or a later offset; a redelivery only overwrites.
-            tracing::warn!(%err, "offset commit failed");
-        }
-    }
-}
-
-impl SinkContext {
+impl Sink {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().expect("not poisoned")
     }
@@ -260,7 +215,7 @@ impl SinkContext {
     /// start.
     fn committed(
         &self,
-        consumer: &BaseConsumer<Self>,
+        consumer: &Member<Self>,
         tpl: &mut TopicPartitionList,
     ) -> HashMap<i32, (i64, Option<LetterMark>)> {
         let committed = match consumer.committed_offsets(tpl.clone(), COMMITTED_TIMEOUT) {
@@ -287,7 +242,7 @@ impl SinkContext {
     }
 
     /// Adds a record to the open batch (as a document or a dead letter).
-    fn accept(&self, consumer: &BaseConsumer<Self>, message: &BorrowedMessage<'_>) {
+    fn accept(&self, consumer: &Member<Self>, message: &BorrowedMessage<'_>) {
         let partition = message.partition();
         let offset = message.offset();
         let mut state = self.state();
@@ -387,7 +342,7 @@ impl SinkContext {
     }
 
     /// Applies finished batches, waiting up to `wait` for one, and commits what moved.
-    fn collect_done(&self, consumer: &BaseConsumer<Self>, wait: Duration) {
+    fn collect_done(&self, consumer: &Member<Self>, wait: Duration) {
         let receiver = self.done_rx.lock().expect("not poisoned");
         let first = if wait.is_zero() {
             receiver.try_recv().ok()
@@ -429,7 +384,7 @@ impl SinkContext {
     /// Commits the partitions whose committable offset moved (only `only`, if given).
     fn commit(
         &self,
-        consumer: &BaseConsumer<Self>,
+        consumer: &Member<Self>,
         state: &mut State,
         only: Option<&[i32]>,
         mode: CommitMode,
@@ -471,7 +426,7 @@ impl SinkContext {
 
     /// Applies finished batches, waiting up to `wait` for one, and writes the dead letters
     /// they brought before anything else happens on this thread (a poll may run a rebalance).
-    fn finish_batches(&self, consumer: &BaseConsumer<Self>, wait: Duration) {
+    fn finish_batches(&self, consumer: &Member<Self>, wait: Duration) {
         self.collect_done(consumer, wait);
         self.settle_letters(consumer);
     }
@@ -480,7 +435,7 @@ impl SinkContext {
     /// already in the topic when that is not known, and after a synchronous commit the group
     /// coordinator accepted, which shows the partition is still this member's. A commit refused
     /// leaves the letters unwritten; the rebalance that follows drops them with the partition.
-    fn settle_letters(&self, consumer: &BaseConsumer<Self>) {
+    fn settle_letters(&self, consumer: &Member<Self>) {
         let now = Instant::now();
         let due: Vec<i32> = self
             .state()
@@ -513,11 +468,7 @@ impl SinkContext {
         self.commit(consumer, &mut state, Some(&due), CommitMode::Async);
     }
 
-    fn settle_partition(
-        &self,
-        consumer: &BaseConsumer<Self>,
-        partition: i32,
-    ) -> Result<(), String> {
+    fn settle_partition(&self, consumer: &Member<Self>, partition: i32) -> Result<(), String> {
         self.read_letters(partition)?;
         // Letters an earlier owner wrote are done.
         let (to_write, commit, letter_partition) = {
@@ -671,7 +622,7 @@ impl SinkContext {
 
     /// Gives up revoked partitions: their records not yet sent are dropped, their batches in
     /// flight get until the rebalance timeout, and only what is done is committed.
-    fn revoke(&self, consumer: &BaseConsumer<Self>, revoked: &[i32]) {
+    fn revoke(&self, consumer: &Member<Self>, revoked: &[i32]) {
         let dropped = self
             .state()
             .open
@@ -731,7 +682,7 @@ impl SinkContext {
     /// Moves the flow on, given whether every slot is `busy`, and does on the consumer what
     /// the new flow asks: while paused, the whole assignment is paused (a partition assigned
     /// meanwhile included); leaving it, resumed. Returns the new flow.
-    fn follow_flow(&self, consumer: &BaseConsumer<Self>, busy: bool, now: Instant) -> Flow {
+    fn follow_flow(&self, consumer: &Member<Self>, busy: bool, now: Instant) -> Flow {
         let mut state = self.state();
         let (was, flow) = (state.flow, state.flow.next(busy, now));
         state.flow = flow;
@@ -764,6 +715,25 @@ impl SinkContext {
         }
     }
 
+    /// Sets each owned partition's lag from the partition ends of the latest statistics:
+    /// records from its first record not done to its end.
+    fn measure_lag(&self, ends: &[(i32, i64)]) {
+        let state = self.state();
+        for &(partition, end) in ends {
+            let position = state
+                .partitions
+                .get(&partition)
+                .and_then(|p| p.offsets.position());
+            if let Some(position) = position {
+                self.shared
+                    .metrics
+                    .lag
+                    .get_or_create(&PartitionLabel { partition })
+                    .set(lag(end, position));
+            }
+        }
+    }
+
     /// Nothing gathered, in flight, or owed to the dead-letter topic.
     fn idle(&self) -> bool {
         let state = self.state();
@@ -774,19 +744,20 @@ impl SinkContext {
 }
 
 pub struct SinkConsumer {
-    consumer: BaseConsumer<SinkContext>,
+    consumer: Member<Sink>,
 }
 
 impl SinkConsumer {
     pub fn new(shared: Arc<Shared>) -> KafkaResult<Self> {
         let (done_tx, done_rx) = mpsc::channel();
-        let context = SinkContext {
+        let sink = Sink {
             shared: Arc::clone(&shared),
             state: Mutex::default(),
             done_tx,
             done_rx: Mutex::new(done_rx),
             letter_partitions: Mutex::default(),
         };
+        let context = MemberContext::new(Arc::clone(&shared.log), &shared.kafka.topic, sink);
         let consumer = group_consumer(
             &shared.kafka,
             &shared.group,
@@ -802,24 +773,27 @@ impl SinkConsumer {
     /// are not done, and leaves the group.
     pub fn run(self, mut host: LoopContext, shutdown_timeout: Duration) {
         let consumer = &self.consumer;
-        let context = consumer.context();
+        let sink = &consumer.context().rebalancing;
         while !host.stopping() {
             host.beat();
             let now = Instant::now();
-            context.finish_batches(consumer, Duration::ZERO);
+            if let Some(ends) = consumer.context().take_ends() {
+                sink.measure_lag(&ends);
+            }
+            sink.finish_batches(consumer, Duration::ZERO);
             // Busy: every slot is taken and the next batch is full.
-            let busy = context.dispatch(now, false);
-            match context.follow_flow(consumer, busy, now) {
-                Flow::Reading => match consumer.poll(context.poll_timeout(now)) {
-                    Some(Ok(message)) => context.accept(consumer, &message),
+            let busy = sink.dispatch(now, false);
+            match sink.follow_flow(consumer, busy, now) {
+                Flow::Reading => match consumer.poll(sink.poll_timeout(now)) {
+                    Some(Ok(message)) => sink.accept(consumer, &message),
                     Some(Err(err)) => tracing::warn!(%err, "consume error"),
                     None => {}
                 },
-                Flow::Held { .. } => context.finish_batches(consumer, POLL_INTERVAL),
+                Flow::Held { .. } => sink.finish_batches(consumer, POLL_INTERVAL),
                 Flow::Paused => {
-                    context.finish_batches(consumer, POLL_INTERVAL);
+                    sink.finish_batches(consumer, POLL_INTERVAL);
                     if let Some(Ok(message)) = consumer.poll(Duration::ZERO) {
-                        context.accept(consumer, &message);
+                        sink.accept(consumer, &message);
                     }
                 }
             }
@@ -828,9 +802,9 @@ impl SinkConsumer {
         let deadline = Instant::now() + shutdown_timeout;
         loop {
             host.beat();
-            context.finish_batches(consumer, Duration::ZERO);
-            context.dispatch(Instant::now(), true);
-            if context.idle() {
+            sink.finish_batches(consumer, Duration::ZERO);
+            sink.dispatch(Instant::now(), true);
+            if sink.idle() {
                 break;
             }
             if Instant::now() >= deadline {
@@ -839,11 +813,11 @@ impl SinkConsumer {
                 );
                 break;
             }
-            context.finish_batches(consumer, Duration::from_millis(50));
+            sink.finish_batches(consumer, Duration::from_millis(50));
         }
         let unfinished = {
-            let mut state = context.state();
-            context.commit(consumer, &mut state, None, CommitMode::Sync);
+            let mut state = sink.state();
+            sink.commit(consumer, &mut state, None, CommitMode::Sync);
             state
                 .partitions
                 .values()

@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 
 use common::host::LoopContext;
 use common::kafka::{
-    ClientLog, Continuity, KafkaArgs, group_consumer, lag, partition_ends, report_gap,
+    ClientLog, Continuity, KafkaArgs, Member, MemberContext, Rebalancing, group_consumer, lag,
+    report_gap,
 };
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::error::KafkaResult;
 use rdkafka::message::Message;
-use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
@@ -69,68 +69,28 @@ enum Rebalance {
     Revoked(Vec<i32>),
 }
 
-/// The consumer's context: librdkafka's callbacks, which only record what happened.
-pub struct WorkerContext {
+/// A worker's rebalances, recorded inside `poll` for the loop to apply after it.
+struct RecordedRebalances {
     worker: usize,
-    shared: Arc<Shared>,
     rebalances: Mutex<Vec<Rebalance>>,
-    /// Partition ends from the latest statistics, until the loop measures lag against them.
-    ends: Mutex<Option<Vec<(i32, i64)>>>,
 }
 
-impl ClientContext for WorkerContext {
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
-        self.shared.log.log(level, fac, log_message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.shared.log.error(&error, reason);
-    }
-
-    fn stats_raw(&self, statistics: &[u8]) {
-        let ends = partition_ends(statistics, &self.shared.kafka.topic);
-        *self.ends.lock().expect("not poisoned") = Some(ends);
-    }
-}
-
-impl ConsumerContext for WorkerContext {
-    fn rebalance(
-        &self,
-        consumer: &BaseConsumer<Self>,
-        err: RDKafkaRespErr,
-        tpl: &mut TopicPartitionList,
-    ) {
-        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-        match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                if let Err(err) = consumer.assign(tpl) {
-                    tracing::error!(worker = self.worker, %err, "assign failed");
-                }
-                // Nothing is read before storage says where each partition resumes.
-                if let Err(err) = consumer.pause(tpl) {
-                    tracing::error!(worker = self.worker, %err, "pause failed");
-                }
-                self.record(Rebalance::Assigned(partitions));
-            }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                if let Err(err) = consumer.unassign() {
-                    tracing::error!(worker = self.worker, %err, "unassign failed");
-                }
-                self.record(Rebalance::Revoked(partitions));
-            }
-            other => tracing::error!(worker = self.worker, error = ?other, "rebalance error"),
+impl Rebalancing for RecordedRebalances {
+    fn assigned(&self, member: &Member<Self>, tpl: &TopicPartitionList) {
+        // Nothing is read before storage says where each partition resumes.
+        if let Err(err) = member.pause(tpl) {
+            tracing::error!(worker = self.worker, %err, "pause failed");
         }
+        let partitions = tpl.elements().iter().map(|e| e.partition()).collect();
+        self.record(Rebalance::Assigned(partitions));
     }
 
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
-        if let Err(err) = result {
-            // Offsets in Kafka are only for lag monitoring; storage is the truth.
-            tracing::warn!(worker = self.worker, %err, "offset commit failed");
-        }
+    fn revoking(&self, _member: &Member<Self>, partitions: &[i32]) {
+        self.record(Rebalance::Revoked(partitions.to_vec()));
     }
 }
 
-impl WorkerContext {
+impl RecordedRebalances {
     fn record(&self, rebalance: Rebalance) {
         self.rebalances
             .lock()
@@ -138,12 +98,8 @@ impl WorkerContext {
             .push(rebalance);
     }
 
-    fn take_rebalances(&self) -> Vec<Rebalance> {
+    fn take(&self) -> Vec<Rebalance> {
         std::mem::take(&mut *self.rebalances.lock().expect("not poisoned"))
-    }
-
-    fn take_ends(&self) -> Option<Vec<(i32, i64)>> {
-        self.ends.lock().expect("not poisoned").take()
     }
 }
 
@@ -182,7 +138,7 @@ pub struct Worker {
     published: GaugeShare,
     /// The worker as its claims name it.
     member: String,
-    consumer: BaseConsumer<WorkerContext>,
+    consumer: Member<RecordedRebalances>,
     shared: Arc<Shared>,
     partitions: HashMap<i32, Partition>,
     stopping: Option<watch::Receiver<bool>>,
@@ -190,12 +146,11 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(id: usize, shared: Arc<Shared>) -> KafkaResult<Self> {
-        let context = WorkerContext {
+        let rebalances = RecordedRebalances {
             worker: id,
-            shared: Arc::clone(&shared),
             rebalances: Mutex::default(),
-            ends: Mutex::default(),
         };
+        let context = MemberContext::new(Arc::clone(&shared.log), &shared.kafka.topic, rebalances);
         let consumer = group_consumer(
             &shared.kafka,
             &shared.group,
@@ -311,7 +266,7 @@ impl Worker {
 
     /// Makes the partition states follow what the rebalance callback recorded.
     fn apply_rebalances(&mut self) {
-        let rebalances = self.consumer.context().take_rebalances();
+        let rebalances = self.consumer.context().rebalancing.take();
         if rebalances.is_empty() {
             return;
         }

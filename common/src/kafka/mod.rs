@@ -8,10 +8,12 @@ use rdkafka::error::KafkaResult;
 mod args;
 mod continuity;
 mod log;
+mod member;
 
 pub use args::KafkaArgs;
 pub use continuity::{Continuity, GapCause, GapMetrics, WATERMARK_TIMEOUT, report_gap, watermarks};
 pub use log::{ClientLog, LoggedContext};
+pub use member::{Member, MemberContext, Rebalancing};
 
 /// Default bootstrap servers for a broker on this machine.
 pub const DEFAULT_BOOTSTRAP_SERVERS: &str = "localhost:9092";
