@@ -90,15 +90,6 @@ async fn install_template(
     }
 }
 
-/// Binds `ADMIN_ADDR` and [`serve`]s.
-pub async fn run(
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), Error> {
-    let listener = common::host::bind(config.admin_addr).await?;
-    serve(listener, config, shutdown).await
-}
-
 /// Runs the sink, and its admin server on `listener`, until `shutdown` resolves; then finishes
 /// or abandons the batches in flight, commits what is done and leaves the group.
 pub async fn serve(

@@ -100,15 +100,6 @@ pub fn partition_count(args: &KafkaArgs) -> Result<usize, Error> {
         .ok_or_else(|| Error::NoSuchTopic(topic.to_owned()))
 }
 
-/// Binds `ADMIN_ADDR` and [`serve`]s.
-pub async fn run(
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), Error> {
-    let listener = common::host::bind(config.admin_addr).await?;
-    serve(listener, config, shutdown).await
-}
-
 /// Runs the workers, and the admin server on `listener`, until `shutdown` resolves; then lands
 /// what is buffered, commits and leaves the group.
 pub async fn serve(
