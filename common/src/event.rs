@@ -177,6 +177,20 @@ impl ColorEvent {
         }
     }
 
+    /// A click by `user_name` on `color_name`, received at `received_at` with no user agent:
+    /// the event tests and examples are made of.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn sample(user_name: &str, color_name: &str, received_at: DateTime<Utc>) -> Self {
+        ColorEvent::new(
+            user_name.to_owned(),
+            color_name.to_owned(),
+            String::new(),
+            BrowserInfo::unknown().into(),
+            received_at,
+            None,
+        )
+    }
+
     /// The record value: compact JSON, UTF-8.
     pub fn to_json_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("an event always serializes")

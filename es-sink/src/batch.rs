@@ -207,15 +207,7 @@ mod tests {
     }
 
     fn event_bytes() -> Vec<u8> {
-        ColorEvent::new(
-            "민수".into(),
-            "blue".into(),
-            String::new(),
-            common::BrowserInfo::unknown().into(),
-            Utc::now(),
-            None,
-        )
-        .to_json_bytes()
+        ColorEvent::sample("민수", "blue", Utc::now()).to_json_bytes()
     }
 
     #[test]

@@ -71,14 +71,7 @@ mod tests {
 
     fn event() -> ColorEvent {
         let at = Utc.with_ymd_and_hms(2026, 11, 22, 23, 59, 59).unwrap();
-        ColorEvent::new(
-            "민수".into(),
-            "blue".into(),
-            String::new(),
-            common::BrowserInfo::unknown().into(),
-            at,
-            None,
-        )
+        ColorEvent::sample("민수", "blue", at)
     }
 
     #[test]

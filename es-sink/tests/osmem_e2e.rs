@@ -165,16 +165,7 @@ async fn a_record_the_mapping_refuses_is_dead_lettered_while_its_neighbours_are_
     let osmem = Osmem::start();
     let dead_letter_topic = format!("{topic}-dlq");
 
-    let event = |name: &str| {
-        common::ColorEvent::new(
-            name.into(),
-            "blue".into(),
-            String::new(),
-            common::BrowserInfo::unknown().into(),
-            chrono::Utc::now(),
-            None,
-        )
-    };
+    let event = |name: &str| common::ColorEvent::sample(name, "blue", chrono::Utc::now());
     let first = event("first");
     let last = event("last");
     // A newer producer added a field the index template does not know: the event itself is

@@ -90,14 +90,7 @@ fn scripted(answers: Vec<Answer>) -> Answerer {
 fn docs(count: usize) -> Vec<PendingDoc> {
     (0..count)
         .map(|n| {
-            let event = common::ColorEvent::new(
-                format!("user {n}"),
-                "red".into(),
-                String::new(),
-                common::BrowserInfo::unknown().into(),
-                chrono::Utc::now(),
-                None,
-            );
+            let event = common::ColorEvent::sample(&format!("user {n}"), "red", chrono::Utc::now());
             let record = RecordRef {
                 partition: 0,
                 offset: n as i64,

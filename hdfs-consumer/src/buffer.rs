@@ -126,14 +126,7 @@ impl PartitionBuffer {
 /// A valid event's record at `offset` of partition 0, for tests.
 #[cfg(test)]
 pub(crate) fn test_record(offset: i64) -> BufferedRecord {
-    let event = ColorEvent::new(
-        "a".into(),
-        "red".into(),
-        String::new(),
-        common::BrowserInfo::unknown().into(),
-        chrono::Utc::now(),
-        None,
-    );
+    let event = ColorEvent::sample("a", "red", chrono::Utc::now());
     BufferedRecord::classify("t", 0, offset, Some(&event.to_json_bytes()))
 }
 
@@ -148,15 +141,7 @@ mod tests {
     };
 
     fn event_json() -> Vec<u8> {
-        ColorEvent::new(
-            "a".into(),
-            "red".into(),
-            String::new(),
-            common::BrowserInfo::unknown().into(),
-            chrono::Utc::now(),
-            None,
-        )
-        .to_json_bytes()
+        ColorEvent::sample("a", "red", chrono::Utc::now()).to_json_bytes()
     }
 
     fn record(offset: i64) -> BufferedRecord {
@@ -227,14 +212,7 @@ mod tests {
 
     #[test]
     fn a_pretty_printed_event_is_rewritten_on_one_line() {
-        let event = ColorEvent::new(
-            "a".into(),
-            "red".into(),
-            String::new(),
-            common::BrowserInfo::unknown().into(),
-            chrono::Utc::now(),
-            None,
-        );
+        let event = ColorEvent::sample("a", "red", chrono::Utc::now());
         let pretty = serde_json::to_vec_pretty(&event).unwrap();
         let record = BufferedRecord::classify("t", 0, 1, Some(&pretty));
         assert!(!record.line.contains(&b'\n'));

@@ -23,14 +23,7 @@ fn local() -> (tempfile::TempDir, Storage) {
 fn batch(offsets: std::ops::Range<i64>) -> Vec<BufferedRecord> {
     offsets
         .map(|offset| {
-            let event = ColorEvent::new(
-                format!("u{offset}"),
-                "red".into(),
-                String::new(),
-                common::BrowserInfo::unknown().into(),
-                chrono::Utc::now(),
-                None,
-            );
+            let event = ColorEvent::sample(&format!("u{offset}"), "red", chrono::Utc::now());
             BufferedRecord::classify(TOPIC, 0, offset, Some(&event.to_json_bytes()))
         })
         .collect()

@@ -23,14 +23,7 @@ fn cluster() -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> 
 }
 
 fn click(n: usize) -> ColorEvent {
-    ColorEvent::new(
-        format!("user-{n}"),
-        "red".into(),
-        String::new(),
-        common::BrowserInfo::unknown().into(),
-        chrono::Utc::now(),
-        None,
-    )
+    ColorEvent::sample(&format!("user-{n}"), "red", chrono::Utc::now())
 }
 
 fn publisher(bootstrap: &str, tuning: &ProducerTuning) -> KafkaPublisher {

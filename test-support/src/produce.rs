@@ -18,14 +18,7 @@ pub fn produce(bootstrap: &str, topic: &str, partitions: i32, count: usize) -> V
             .unwrap();
     let mut ids = Vec::with_capacity(count);
     for n in 0..count {
-        let event = ColorEvent::new(
-            format!("user-{n}"),
-            "green".into(),
-            String::new(),
-            common::BrowserInfo::unknown().into(),
-            chrono::Utc::now(),
-            None,
-        );
+        let event = ColorEvent::sample(&format!("user-{n}"), "green", chrono::Utc::now());
         let payload = event.to_json_bytes();
         let record = BaseRecord::<(), [u8]>::to(topic)
             .payload(&payload)
