@@ -30,7 +30,7 @@ use support::collector::{RunningApi, SteadyClicks};
 use support::crash::{Process, freeze, log_path, print_problems, random_between, terminate, thaw};
 use support::metrics::metric;
 use support::osmem::Osmem;
-use support::wait_until;
+use support::{pick_one, wait_until};
 
 const TOPIC: &str = common::kafka::DEFAULT_TOPIC;
 const DEAD_LETTERS: &str = common::kafka::DEFAULT_DEAD_LETTER_TOPIC;
@@ -200,22 +200,17 @@ async fn frozen_members_never_index_a_click_twice_commit_backwards_or_repeat_a_d
         ))
         .await;
         // A member that owns partitions now (the group may be moving them again).
-        let mut chosen = None;
-        let looking = Instant::now();
-        while chosen.is_none() && looking.elapsed() < Duration::from_secs(60) {
+        let member = pick_one(Duration::from_secs(60), || async {
             let mut holders = Vec::new();
             for member in &members {
                 if metric(member.admin, "es_sink_assigned_partitions").await > 0.0 {
                     holders.push(member);
                 }
             }
-            if holders.is_empty() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            } else {
-                chosen = Some(holders[fastrand::usize(..holders.len())]);
-            }
-        }
-        let member = chosen.expect("no member owns a partition");
+            holders
+        })
+        .await
+        .expect("no member owns a partition");
         let pid = member.process.id();
         // The search server stalls: the member's bulks wait, every slot fills, and then its
         // next batch.

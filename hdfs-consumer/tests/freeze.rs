@@ -24,7 +24,7 @@ use support::collector::{RunningApi, SteadyClicks};
 use support::crash::{Process, freeze, log_path, print_problems, random_between, terminate, thaw};
 use support::hdfs::LocalHdfs;
 use support::metrics::metric;
-use support::{assert_exactly_once, landed_ids, start_consumer, wait_until};
+use support::{assert_exactly_once, landed_ids, pick_one, start_consumer, wait_until};
 
 const TOPIC: &str = common::kafka::DEFAULT_TOPIC;
 const PARTITIONS: i32 = common::kafka::DEMO_PARTITIONS;
@@ -136,25 +136,21 @@ async fn freeze_members_in_turn(landing_url: &url::Url, workers: Option<u16>) {
         // the time: woken, it lands them at once, before it hears that it lost them.
         // The woken member's return rebalances the group first, which on a loaded machine may
         // take a while: the in-memory coordinator waits up to a session timeout for members.
-        let mut chosen = None;
         let looking = Instant::now();
-        while chosen.is_none() && looking.elapsed() < Duration::from_secs(90) {
+        let (member, latest) = pick_one(Duration::from_secs(90), || async {
             let latest = latest_entries(&landing).await;
             let mut holders = Vec::new();
             for member in &members {
                 if latest.values().any(|e| pid_of(e) == Some(member.pid()))
                     && metric(member.admin, "hdfs_consumer_buffered_records").await > 0.0
                 {
-                    holders.push(member);
+                    holders.push((member, latest.clone()));
                 }
             }
-            if !holders.is_empty() {
-                chosen = Some((holders[fastrand::usize(..holders.len())], latest));
-            } else {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-        let (member, latest) = chosen.expect("no member held a partition with records in hand");
+            holders
+        })
+        .await
+        .expect("no member held a partition with records in hand");
         eprintln!(
             "round {round}: chose pid {} after {:?}",
             member.pid(),

@@ -4,7 +4,8 @@
 //! - [`service`]: a sink's `serve(listener, config, shutdown)` in-process;
 //! - [`produce`], [`topic`]: records written to and read back from a topic;
 //! - [`crash`]: killing, freezing and restarting a process, and its log;
-//! - [`metrics`], [`wait`]: reading `/metrics`, waiting for a condition with a deadline;
+//! - [`metrics`], [`wait`]: reading `/metrics`, waiting for a condition with a deadline, or
+//!   for candidates to pick one from;
 //! - [`tansu`]: the independent Kafka-protocol broker the smoke tests use;
 //! - [`ports`]: free loopback ports, for processes that cannot take a bound listener.
 
@@ -22,4 +23,4 @@ pub mod wait;
 pub use collector::{RunningApi, SteadyClicks, post_bursts, post_click, post_clicks};
 pub use produce::{produce, produce_in_background, produce_raw};
 pub use topic::{partition_counts, read_topic, read_topic_async, topic_size};
-pub use wait::wait_until;
+pub use wait::{pick_one, wait_until};

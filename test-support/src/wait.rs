@@ -19,3 +19,23 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Polls `candidates` every 20 ms until it offers any, then picks one of them at random;
+/// `None` when `deadline` passes first.
+pub async fn pick_one<T, F, Fut>(deadline: Duration, mut candidates: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Vec<T>>,
+{
+    let started = Instant::now();
+    loop {
+        let mut offered = candidates().await;
+        if !offered.is_empty() {
+            return Some(offered.swap_remove(fastrand::usize(..offered.len())));
+        }
+        if started.elapsed() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
