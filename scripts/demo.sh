@@ -23,6 +23,10 @@
 #   KAFKA_PROPERTIES                   extra librdkafka settings for the sinks on that cluster
 #   DEMO_PROFILE (release)             the cargo profile to build (dev builds faster)
 #   RUN_DIR (.run/ in the checkout)    logs, and landed files under landing/
+#
+# Once everything is ready it writes RUN_DIR/demo.json, what it started, for scripts to read
+# rather than the banner: each service's address and process id, the bootstrap list, the
+# topics, the landing URL. It is removed when the demo stops.
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -81,6 +85,7 @@ stop_all() {
     # Stopping must finish even when the terminal or a pipe reading our output is gone.
     trap '' PIPE
     set +e
+    rm -f "$RUN_DIR/demo.json"
     local name stopped=""
     for name in "${STOP_ORDER[@]}"; do
         if [ "$name" = hdfs ]; then
@@ -215,6 +220,43 @@ else
     LANDED_FILES="$LANDING_DIR/$KAFKA_TOPIC/dt=*/hour=*/*.json"
     SHOW_LANDED="cat $LANDED_FILES"
 fi
+# What was started, for scripts: written whole, then moved into place, so a reader never sees
+# half of it.
+describe_run() {
+    python3 - "$@" <<'PY'
+import json, sys
+(out, page, api, search, bootstrap, topic, dlq, in_memory, landing, run_dir, *facts) = sys.argv[1:]
+processes = [fact.split("=", 1) for fact in facts if fact.startswith("pid:")]
+sinks = [fact.split("=", 1) for fact in facts if fact.startswith("sink:")]
+description = {
+    "page": page,
+    "api": api,
+    "search": search,
+    "kafka": {"bootstrapServers": bootstrap, "topic": topic, "deadLetterTopic": dlq,
+              "inMemory": in_memory == "1"},
+    "landingUrl": landing,
+    "logs": run_dir,
+    "pids": {name[4:]: int(pid) for name, pid in processes},
+    "admin": {name[5:]: url for name, url in sinks},
+}
+with open(out + ".tmp", "w") as f:
+    json.dump(description, f, indent=2)
+    f.write("\n")
+PY
+    mv "$1.tmp" "$1"
+}
+run_facts=()
+for name in "${!PIDS[@]}"; do run_facts+=("pid:$name=${PIDS[$name]}"); done
+for n in "${!HDFS_CONSUMER_NAMES[@]}"; do
+    run_facts+=("sink:${HDFS_CONSUMER_NAMES[$n]}=http://127.0.0.1:${HDFS_CONSUMER_PORTS[$n]}")
+done
+for n in "${!ES_SINK_NAMES[@]}"; do
+    run_facts+=("sink:${ES_SINK_NAMES[$n]}=http://127.0.0.1:${ES_SINK_PORTS[$n]}")
+done
+describe_run "$RUN_DIR/demo.json" "http://127.0.0.1:$WEB_PORT/" "http://127.0.0.1:$API_PORT" \
+    "http://127.0.0.1:$ES_PORT" "$KAFKA_BOOTSTRAP_SERVERS" "$KAFKA_TOPIC" "$DEAD_LETTER_TOPIC" \
+    "$([ -n "${PIDS[dev-broker]:-}" ] && echo 1 || echo 0)" "$LANDING_URL" "$RUN_DIR" "${run_facts[@]}"
+
 HIVE_COMMAND="scripts/hive.sh"
 [ "$RUN_DIR" = "$REPO_ROOT/.run" ] || HIVE_COMMAND="RUN_DIR=$RUN_DIR scripts/hive.sh"
 cat <<INFO
@@ -233,6 +275,7 @@ cat <<INFO
                    dead letters in $DEAD_LETTER_TOPIC
   Partitions:      grep 'partition claimed' $RUN_DIR/hdfs-consumer*.log  (who took which, when)
   Logs:            $RUN_DIR/
+  For scripts:     $RUN_DIR/demo.json  (addresses, process ids, bootstrap list, landing URL)
 
   Ctrl-C stops everything.
 

@@ -43,9 +43,20 @@ ensure_browser
 # One run of README command 1 in $1 (with --hdfs when $2 says hdfs): it starts, takes a click
 # that reaches the topic, a landed file and the search index, the colour count shows it, and
 # SIGTERM stops every service cleanly: no ERROR line in any log. Prints where the click landed.
+# What the demo started is read from the description it writes, demo.json.
+# A value in the description of the demo running in $1, found by the keys after it (kafka
+# topic); of an object, its values, one per line.
+demo_fact() {
+    python3 -c 'import json, sys
+value = json.load(open(sys.argv[1]))
+for key in sys.argv[2:]:
+    value = value[key]
+print("\n".join(map(str, value.values())) if isinstance(value, dict) else value)' "$1/demo.json" "${@:2}"
+}
+
 demo_smoke_run() {
     local run_dir="$1" mode="${2:-local}" api_port web_port admin_port es_port sink_admin_port demo_pid answer event_id
-    local bootstrap landed="" indexed="" deadline page counts
+    local bootstrap landed="" indexed="" deadline page counts pids pid
     mkdir -p "$run_dir"
     # Emptied here, not by the redirection below: that one happens in the child, maybe after
     # the wait for the banner has read an earlier run's.
@@ -63,7 +74,7 @@ demo_smoke_run() {
         die "demo smoke run: $*"
     }
     deadline=$((SECONDS + 600))
-    until grep -q "Ctrl-C stops everything" "$run_dir/demo.out" 2>/dev/null; do
+    until [ -s "$run_dir/demo.json" ]; do
         kill -0 "$demo_pid" 2>/dev/null || smoke_fail "demo.sh exited early"
         [ $SECONDS -lt $deadline ] || smoke_fail "not ready within 600 s"
         sleep 1
@@ -76,9 +87,9 @@ demo_smoke_run() {
         -d '{"userName":"smoke 검사","colorName":"green"}' "http://127.0.0.1:$api_port/api/events")" \
         || smoke_fail "POST refused"
     event_id="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["eventId"])' <<<"$answer")"
-    # The watch command exactly as the demo prints it, stopped after one record.
-    bootstrap="$(sed -n 's/^  Kafka: *\([^ ]*\) .*/\1/p' "$run_dir/demo.out")"
-    [ -n "$bootstrap" ] || smoke_fail "the demo printed no bootstrap list"
+    bootstrap="$(demo_fact "$run_dir" kafka bootstrapServers)" || smoke_fail "demo.json has no bootstrap list"
+    pids="$(demo_fact "$run_dir" pids)" || smoke_fail "demo.json has no process ids"
+    # The watch command the demo prints, stopped after one record.
     timeout 60 "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/examples/tail_topic" "$bootstrap" select-color 1 \
         >"$run_dir/topic.out" 2>/dev/null || smoke_fail "could not read the topic"
     grep -q "$event_id" "$run_dir/topic.out" || smoke_fail "event $event_id not in the topic"
@@ -91,7 +102,7 @@ demo_smoke_run() {
         landed="$(RUN_DIR="$run_dir" "$REPO_ROOT/scripts/hive.sh" \
             "SELECT concat(dt, '/', hour, ' ', eventId) FROM select_color" 2>/dev/null | grep "$event_id" || true)"
         [ -n "$landed" ] || smoke_fail "event $event_id is not in the Hive table over HDFS"
-        landed="$(sed -n 's/^  Landed files: *\([^ ]*\) .*/\1/p' "$run_dir/demo.out"): $landed"
+        landed="$(demo_fact "$run_dir" landingUrl): $landed"
     else
         for _ in $(seq 1 60); do
             landed="$(grep -rl "$event_id" "$run_dir/landing/select-color/" 2>/dev/null | grep '/dt=.*/hour=.*\.json$' || true)"
@@ -113,10 +124,10 @@ demo_smoke_run() {
     kill -TERM "$demo_pid"
     for _ in $(seq 1 60); do kill -0 "$demo_pid" 2>/dev/null || break; sleep 0.5; done
     kill -0 "$demo_pid" 2>/dev/null && smoke_fail "demo.sh still running 30 s after SIGTERM"
-    if (exec 3<>"/dev/tcp/127.0.0.1/$api_port") 2>/dev/null || (exec 3<>"/dev/tcp/127.0.0.1/$es_port") 2>/dev/null \
-        || pgrep -f "dev-broker --topic" >/dev/null; then
-        smoke_fail "a service outlived demo.sh"
-    fi
+    for pid in $pids; do
+        kill -0 "$pid" 2>/dev/null && smoke_fail "process $pid outlived demo.sh"
+    done
+    [ ! -e "$run_dir/demo.json" ] || smoke_fail "demo.json outlived the demo"
     if grep -H " ERROR " "$run_dir"/*.log >&2; then
         smoke_fail "a clean stop left ERROR lines"
     fi
