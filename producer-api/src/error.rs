@@ -34,6 +34,8 @@ pub enum ApiError {
     NotFound,
     #[error("method not allowed on this resource")]
     MethodNotAllowed,
+    #[error("the request was not finished within the request timeout")]
+    RequestTimeout,
     #[error("the event queue is full; retry shortly")]
     QueueFull,
     #[error("events cannot be accepted right now")]
@@ -56,6 +58,7 @@ impl ApiError {
             | ApiError::InvalidEventId(_) => StatusCode::BAD_REQUEST,
             ApiError::OriginNotAllowed(_) | ApiError::OriginRequired => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::QueueFull | ApiError::ProducerUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -74,6 +77,7 @@ impl ApiError {
             ApiError::UnreadableBody(_) => "unreadable_body",
             ApiError::InvalidQuery(_) => "invalid_query",
             ApiError::NotFound => "not_found",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::QueueFull => "queue_full",
             ApiError::ProducerUnavailable(_) => "producer_unavailable",

@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::timeout::TimeoutLayer;
 
 use crate::clicks::{post_events, select_color};
 use crate::error::{ApiError, RejectionReason};
@@ -40,7 +39,10 @@ pub fn app(state: AppState, settings: &HttpSettings) -> Router {
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::CONTENT_TYPE, header::CONTENT_ENCODING])
         .max_age(Duration::from_secs(3600));
-    let origins = OriginGuard::new(allowed, state.metrics.clone());
+    let guard = RequestGuard {
+        origins: OriginGuard::new(allowed, state.metrics.clone()),
+        timeout: settings.request_timeout,
+    };
     let router = Router::new()
         .route("/api/events", post(post_events))
         .route("/api/select", get(select_color))
@@ -55,12 +57,8 @@ pub fn app(state: AppState, settings: &HttpSettings) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NotFound })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            settings.request_timeout,
-        ))
         .layer(cors)
-        .layer(middleware::from_fn_with_state(origins, guard_requests))
+        .layer(middleware::from_fn_with_state(guard, guard_requests))
         .with_state(state)
 }
 
@@ -90,22 +88,31 @@ async fn metrics(State(state): State<AppState>) -> Response {
     common::http::metrics_response(&state.registry)
 }
 
+/// What every request is checked against: its origin, and the time it may take.
+#[derive(Clone)]
+struct RequestGuard {
+    origins: OriginGuard,
+    timeout: Duration,
+}
+
 /// Every request passes here once, outside every other layer (so refused preflights are seen
-/// too): refused at once when its origin is not allowed, then timed, and a refusal counted by
-/// reason. One middleware rather than one per concern: each costs a boxed future and a cloned
-/// service per request.
+/// too): refused at once when its origin is not allowed, answered 408 when it takes longer
+/// than the request timeout, timed, and a refusal counted by reason. One middleware rather
+/// than one per concern: each costs a boxed future and a cloned service per request.
 async fn guard_requests(
-    State(origins): State<OriginGuard>,
+    State(guard): State<RequestGuard>,
     request: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
     let route = route_label(request.extensions().get::<MatchedPath>());
-    let response = match origins.refusal(&request) {
+    let response = match guard.origins.refusal(&request) {
         Some(refusal) => refusal.into_response(),
-        None => next.run(request).await,
+        None => tokio::time::timeout(guard.timeout, next.run(request))
+            .await
+            .unwrap_or_else(|_| ApiError::RequestTimeout.into_response()),
     };
-    let metrics = origins.metrics();
+    let metrics = guard.origins.metrics();
     if let Some(RejectionReason(reason)) = response.extensions().get::<RejectionReason>() {
         metrics
             .events_rejected

@@ -871,3 +871,48 @@ async fn metrics_can_leave_the_public_listener_for_an_address_of_their_own() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn a_body_that_never_ends_is_answered_408_with_a_json_error_and_counted() {
+    let publisher = Arc::new(RecordingPublisher::default());
+    let metrics = ApiMetrics::default();
+    let state = AppState::new(
+        publisher.clone(),
+        Palette::default(),
+        metrics.clone(),
+        &EventIdSettings::default(),
+    );
+    let settings = HttpSettings {
+        cors_allowed_origins: Vec::new(),
+        request_timeout: std::time::Duration::from_millis(200),
+        serve_metrics: true,
+    };
+    let router = app(state, &settings);
+    // Half a click, then nothing more, ever.
+    let first: Result<_, std::io::Error> = Ok(axum::body::Bytes::from_static(b"{\"userName\""));
+    let never_ends =
+        futures::StreamExt::chain(futures::stream::iter([first]), futures::stream::pending());
+    let request = Request::post("/api/events")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(never_ends))
+        .unwrap();
+    let (status, _, body) =
+        tokio::time::timeout(std::time::Duration::from_secs(5), call(&router, request))
+            .await
+            .expect("no answer within 5 s");
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(body["error"]["code"], "request_timeout", "{body}");
+    assert!(publisher.events.lock().unwrap().is_empty());
+    let (_, _, text) = call(
+        &router,
+        Request::get("/metrics").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert!(
+        text.as_str()
+            .unwrap()
+            .lines()
+            .any(|l| l == "producer_api_events_rejected_total{reason=\"request_timeout\"} 1"),
+        "{text}"
+    );
+}
