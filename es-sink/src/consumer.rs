@@ -829,3 +829,76 @@ impl SinkConsumer {
         tracing::info!("left the group");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mark(from: i64) -> LetterMark {
+        LetterMark {
+            topic: "dlq".into(),
+            partition: 0,
+            from,
+        }
+    }
+
+    fn letter(offset: i64) -> DeadLetter {
+        DeadLetter {
+            record: RecordRef {
+                partition: 0,
+                offset,
+                generation: 1,
+            },
+            key: None,
+            payload: Some(b"x".to_vec()),
+            status: None,
+            kind: "invalid_event".into(),
+            reason: "not an event".into(),
+        }
+    }
+
+    #[test]
+    fn letters_are_due_when_owed_and_back_off_after_each_failure_until_one_succeeds() {
+        let start = Instant::now();
+        let mut letters = Letters::new(None);
+        assert!(!letters.due(start), "nothing owed");
+        letters.owed.push(letter(5));
+        assert!(letters.due(start));
+        letters.failed(start);
+        assert!(!letters.due(start), "backing off");
+        let first_wait = letters.retry_at.unwrap() - start;
+        assert!(letters.due(start + first_wait));
+        letters.failed(start + first_wait);
+        let second_wait = letters.retry_at.unwrap() - (start + first_wait);
+        assert!(
+            second_wait > first_wait,
+            "{second_wait:?} after {first_wait:?}"
+        );
+        letters.failed(start);
+        letters.succeeded();
+        assert!(letters.due(start), "a success ends the backoff");
+    }
+
+    #[test]
+    fn a_commit_carries_where_the_letters_are_as_far_as_they_are_known() {
+        // Not read yet: the mark the partition was assigned with is carried on.
+        let mut unread = Letters::new(Some(mark(7)));
+        assert_eq!(unread.mark(10), Some(mark(7)));
+        // Read: letters of committed records are forgotten, the first one still owed marks.
+        let mut known = Letters::new(None);
+        let mut ledger = Ledger::read("dlq", 0, [(3, 20), (12, 21)], None, 22);
+        ledger.wrote(15, 22);
+        known.book = LetterBook::Known(ledger);
+        assert_eq!(known.mark(10), Some(mark(21)));
+        assert_eq!(known.mark(13), Some(mark(22)));
+        assert_eq!(
+            known.mark(16),
+            Some(mark(23)),
+            "none left: after the last written"
+        );
+        // A recreated log: no mark, as the topic's letters are of the old offsets.
+        let mut fresh = Letters::new(Some(mark(7)));
+        fresh.book = LetterBook::FromEnd;
+        assert_eq!(fresh.mark(10), None);
+    }
+}

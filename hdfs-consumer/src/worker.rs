@@ -709,3 +709,32 @@ async fn stopped(stopping: &mut Option<watch::Receiver<bool>>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rebalances_are_applied_in_the_order_they_came_and_once() {
+        let recorded = RecordedRebalances {
+            worker: 0,
+            rebalances: Mutex::default(),
+        };
+        recorded.record(Rebalance::Assigned(vec![0, 1, 2]));
+        recorded.record(Rebalance::Revoked(vec![0, 1, 2]));
+        recorded.record(Rebalance::Assigned(vec![1]));
+        let taken = recorded.take();
+        assert!(
+            matches!(
+                taken.as_slice(),
+                [
+                    Rebalance::Assigned(a),
+                    Rebalance::Revoked(r),
+                    Rebalance::Assigned(b)
+                ] if a == &[0, 1, 2] && r == &[0, 1, 2] && b == &[1]
+            ),
+            "{taken:?}"
+        );
+        assert!(recorded.take().is_empty());
+    }
+}
