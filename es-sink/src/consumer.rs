@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::host::LoopContext;
 use common::kafka::{
-    ClientLog, Continuity, KafkaArgs, Member, MemberContext, Rebalancing, group_consumer, lag,
+    ClientLog, Continuity, KafkaArgs, Member, MemberContext, Rebalancing, group_consumer,
     report_gap,
 };
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -34,7 +34,7 @@ use crate::dead_letter::{DeadLetter, DeadLetterProducer};
 use crate::flow::Flow;
 use crate::indexer::Indexer;
 use crate::ledger::{Ledger, LetterMark, letter_partition};
-use crate::metrics::{PartitionLabel, SinkMetrics};
+use crate::metrics::SinkMetrics;
 use crate::offsets::{PartitionOffsets, RecordRef};
 
 /// What the consumer thread and the indexing tasks share.
@@ -190,7 +190,7 @@ impl Rebalancing for Sink {
                 .insert(element.partition(), fresh)
                 .is_none()
             {
-                self.shared.metrics.assigned_partitions.inc();
+                self.shared.metrics.member.assigned_partitions.inc();
             }
             tracing::info!(partition = element.partition(), "partition assigned");
         }
@@ -272,7 +272,7 @@ impl Sink {
                 partition,
                 expected,
                 missing,
-                &self.shared.metrics.gaps,
+                &self.shared.metrics.member.gaps,
             ),
             Continuity::Behind { expected } => {
                 // Documents are keyed by event id, so reading the new log from its start
@@ -627,7 +627,11 @@ impl Sink {
             .state()
             .open
             .retain_partitions(|p| !revoked.contains(&p));
-        self.shared.metrics.dropped_on_revoke.inc_by(dropped as u64);
+        self.shared
+            .metrics
+            .member
+            .dropped_on_revoke
+            .inc_by(dropped as u64);
         let deadline = Instant::now() + self.shared.rebalance_timeout;
         loop {
             let waiting: usize = {
@@ -657,17 +661,19 @@ impl Sink {
             if let Some(owned) = state.partitions.remove(partition) {
                 let owed = owned.letters.owed.len();
                 if owed > 0 {
-                    self.shared.metrics.dropped_on_revoke.inc_by(owed as u64);
+                    self.shared
+                        .metrics
+                        .member
+                        .dropped_on_revoke
+                        .inc_by(owed as u64);
                     tracing::info!(
                         partition,
                         letters = owed,
                         "dead letters not written are left to the next owner"
                     );
                 }
-                self.shared.metrics.assigned_partitions.dec();
-                self.shared.metrics.lag.remove(&PartitionLabel {
-                    partition: *partition,
-                });
+                self.shared.metrics.member.assigned_partitions.dec();
+                self.shared.metrics.member.forget(*partition);
                 tracing::info!(partition, "partition revoked");
             }
         }
@@ -725,11 +731,7 @@ impl Sink {
                 .get(&partition)
                 .and_then(|p| p.offsets.position());
             if let Some(position) = position {
-                self.shared
-                    .metrics
-                    .lag
-                    .get_or_create(&PartitionLabel { partition })
-                    .set(lag(end, position));
+                self.shared.metrics.member.set_lag(partition, end, position);
             }
         }
     }

@@ -1,16 +1,11 @@
 //! Prometheus metrics of the sink, served on `/metrics` as `es_sink_<name>`.
 
-use common::kafka::GapMetrics;
+use common::kafka::MemberMetrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PartitionLabel {
-    pub partition: i32,
-}
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
@@ -51,15 +46,9 @@ common::metric_set! {
         pub bulks_in_flight: Gauge = Gauge::default(),
         /// 1 while consumption is paused because every bulk slot is busy
         pub paused: Gauge = Gauge::default(),
-        /// Records read but not indexed when their partition was revoked (read again by the next owner)
-        pub dropped_on_revoke: Counter = Counter::default(),
-        /// Offset gaps and the offsets they skipped, by cause (offset_gaps, skipped_offsets)
-        pub gaps: GapMetrics = GapMetrics::default(),
         /// Times a partition was found to end before its committed offset (topic recreated or records lost) and was read again from its start
         pub committed_ahead: Counter = Counter::default(),
-        /// Partitions this process owns
-        pub assigned_partitions: Gauge = Gauge::default(),
-        /// Records between the partition's committable offset and its end (from librdkafka's statistics)
-        pub lag: Family<PartitionLabel, Gauge> = Family::default(),
+        /// What every group member counts (assigned_partitions, lag, dropped_on_revoke, offset_gaps, skipped_offsets)
+        pub member: MemberMetrics = MemberMetrics::default(),
     }
 }

@@ -1,16 +1,11 @@
 //! Prometheus metrics of the consumer, served on `/metrics` as `hdfs_consumer_<name>`.
 
-use common::kafka::GapMetrics;
+use common::kafka::MemberMetrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PartitionLabel {
-    pub partition: i32,
-}
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
@@ -33,8 +28,6 @@ common::metric_set! {
         pub flush_duration_seconds: Histogram = Histogram::new(exponential_buckets(0.001, 2.0, 16)),
         /// Storage calls that failed and will be retried
         pub storage_failures: Counter = Counter::default(),
-        /// Buffered records dropped when their partition was revoked (re-read by the next owner)
-        pub dropped_on_revoke: Counter = Counter::default(),
         /// Partitions claimed in storage: taken over, at assignment or after a refusal
         pub claims: Counter = Counter::default(),
         /// Landings refused because another member had claimed the partition (nothing of them became visible)
@@ -43,15 +36,11 @@ common::metric_set! {
         pub dropped_on_fence: Counter = Counter::default(),
         /// Records read and waiting to be landed
         pub buffered_records: Gauge = Gauge::default(),
-        /// Offset gaps and the offsets they skipped, by cause (offset_gaps, skipped_offsets)
-        pub gaps: GapMetrics = GapMetrics::default(),
         /// Times a partition was found to end before its landed offset (topic recreated or records lost); the partition is halted
         pub checkpoint_ahead: Counter = Counter::default(),
         /// Partitions that end before their landed offset, where nothing is landed until a person acts
         pub halted_partitions: Gauge = Gauge::default(),
-        /// Partitions this process owns
-        pub assigned_partitions: Gauge = Gauge::default(),
-        /// Records between the partition's landed position and its end (from librdkafka's statistics)
-        pub lag: Family<PartitionLabel, Gauge> = Family::default(),
+        /// What every group member counts (assigned_partitions, lag, dropped_on_revoke, offset_gaps, skipped_offsets)
+        pub member: MemberMetrics = MemberMetrics::default(),
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::host::LoopContext;
 use common::kafka::{
-    ClientLog, Continuity, KafkaArgs, Member, MemberContext, Rebalancing, group_consumer, lag,
+    ClientLog, Continuity, KafkaArgs, Member, MemberContext, Rebalancing, group_consumer,
     report_gap,
 };
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use crate::admin::FailingWrites;
 use crate::buffer::{BufferedRecord, FlushPolicy, FlushReason};
 use crate::landing::{Landed, LandedBatch, Landing};
-use crate::metrics::{ConsumerMetrics, PartitionLabel, ReasonLabel};
+use crate::metrics::{ConsumerMetrics, ReasonLabel};
 use crate::partition::{Effect, Intake, Partition};
 use crate::storage::StorageError;
 
@@ -253,6 +253,7 @@ impl Worker {
         };
         let metrics = &self.shared.metrics;
         metrics
+            .member
             .assigned_partitions
             .inc_by(share.assigned - self.published.assigned);
         metrics
@@ -294,9 +295,9 @@ impl Worker {
     /// again; landing them would race the next owner.
     fn forget(&self, partition: i32, state: &Partition) {
         let metrics = &self.shared.metrics;
-        metrics.lag.remove(&PartitionLabel { partition });
+        metrics.member.forget(partition);
         let dropped = state.buffered();
-        metrics.dropped_on_revoke.inc_by(dropped as u64);
+        metrics.member.dropped_on_revoke.inc_by(dropped as u64);
         self.shared.failing.set(partition, None);
         tracing::info!(
             worker = self.id,
@@ -321,7 +322,7 @@ impl Worker {
                         partition,
                         expected,
                         missing,
-                        &self.shared.metrics.gaps,
+                        &self.shared.metrics.member.gaps,
                     );
                 }
                 due
@@ -386,11 +387,7 @@ impl Worker {
                 .get(&partition)
                 .and_then(Partition::landed_position)
             {
-                self.shared
-                    .metrics
-                    .lag
-                    .get_or_create(&PartitionLabel { partition })
-                    .set(lag(end, position));
+                self.shared.metrics.member.set_lag(partition, end, position);
             }
         }
     }
@@ -555,7 +552,7 @@ impl Worker {
         let metrics = &self.shared.metrics;
         metrics.fenced_commits.inc();
         metrics.dropped_on_fence.inc_by(dropped as u64);
-        metrics.lag.remove(&PartitionLabel { partition });
+        metrics.member.forget(partition);
         if was_failing {
             self.shared.failing.set(partition, None);
         }

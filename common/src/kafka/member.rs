@@ -10,7 +10,12 @@ use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, TopicPartitionList};
 
-use super::{ClientLog, partition_ends};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+
+use super::{ClientLog, GapMetrics, lag, partition_ends};
+use crate::metrics::{Register, Registry};
 
 /// A group member as the sinks build it.
 pub type Member<R> = BaseConsumer<MemberContext<R>>;
@@ -95,5 +100,57 @@ impl<R: Rebalancing> ConsumerContext for MemberContext<R> {
             // say where a new owner starts, which each sink also checks on its own.
             tracing::warn!(%err, "offset commit failed");
         }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct PartitionLabel {
+    pub partition: i32,
+}
+
+/// What every group member counts, registered beside its sink's own metrics under the sink's
+/// prefix: `assigned_partitions`, `lag`, `dropped_on_revoke`, and the offset gaps.
+#[derive(Debug, Clone, Default)]
+pub struct MemberMetrics {
+    pub assigned_partitions: Gauge,
+    lag: Family<PartitionLabel, Gauge>,
+    pub dropped_on_revoke: Counter,
+    pub gaps: GapMetrics,
+}
+
+impl MemberMetrics {
+    /// Sets a partition's lag: records from the sink's durable `position` (landed, or
+    /// committable) to the partition's `end`.
+    pub fn set_lag(&self, partition: i32, end: i64, position: i64) {
+        self.lag
+            .get_or_create(&PartitionLabel { partition })
+            .set(lag(end, position));
+    }
+
+    /// A partition left the member: its lag is no longer this process's to say.
+    pub fn forget(&self, partition: i32) {
+        self.lag.remove(&PartitionLabel { partition });
+    }
+}
+
+impl Register for MemberMetrics {
+    /// Registers each metric under its own name, whatever the field holding the set is called.
+    fn register_as(&self, registry: &mut Registry, _name: &str, _help: &str) {
+        registry.register(
+            "assigned_partitions",
+            "Partitions this process owns",
+            self.assigned_partitions.clone(),
+        );
+        registry.register(
+            "lag",
+            "Records between the partition's durable position (landed, or committable) and its end, from librdkafka's statistics",
+            self.lag.clone(),
+        );
+        registry.register(
+            "dropped_on_revoke",
+            "Records read but not yet landed or indexed when their partition was revoked (read again by the next owner)",
+            self.dropped_on_revoke.clone(),
+        );
+        self.gaps.register(registry);
     }
 }

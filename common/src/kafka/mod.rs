@@ -13,7 +13,7 @@ mod member;
 pub use args::KafkaArgs;
 pub use continuity::{Continuity, GapCause, GapMetrics, WATERMARK_TIMEOUT, report_gap, watermarks};
 pub use log::{ClientLog, LoggedContext};
-pub use member::{Member, MemberContext, Rebalancing};
+pub use member::{Member, MemberContext, MemberMetrics, PartitionLabel, Rebalancing};
 
 /// Default bootstrap servers for a broker on this machine.
 pub const DEFAULT_BOOTSTRAP_SERVERS: &str = "localhost:9092";
