@@ -2,7 +2,8 @@
 //!
 //! - [`event`]: the JSON event every click becomes, and the rules a valid one follows;
 //! - [`palette`]: the colours a person may pick;
-//! - [`kafka`]: the client settings producers and consumers share (feature `kafka`);
+//! - [`kafka`]: the client settings producers and consumers share, and the consumer-group
+//!   member both sinks run, with what every member counts (feature `kafka`);
 //! - [`http`], [`admin`]: the admin endpoints' router and answers (feature `http`);
 //! - [`host`]: how a sink runs its polling loops and admin server, and stops (features `kafka`
 //!   and `http`);

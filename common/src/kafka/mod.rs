@@ -1,5 +1,6 @@
 //! Kafka client settings shared by the collector and the sinks, so the topic contract and the
-//! delivery semantics are written down once.
+//! delivery semantics are written down once; and the group member both sinks run
+//! ([`MemberContext`], [`MemberMetrics`]).
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
