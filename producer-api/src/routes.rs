@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::clicks::{post_events, select_color};
@@ -72,10 +72,9 @@ pub fn metrics_app(state: AppState) -> Router {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.publisher.readiness() {
-        Ok(()) => Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Ok(()) => common::http::readiness_response(true, serde_json::json!({})),
         Err(reason) => {
-            let body = serde_json::json!({ "status": "not ready", "reason": reason });
-            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+            common::http::readiness_response(false, serde_json::json!({ "reason": reason }))
         }
     }
 }

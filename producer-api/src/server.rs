@@ -71,9 +71,9 @@ pub async fn serve(
         Some(addr) => {
             let listener = common::host::bind(addr).await?;
             tracing::info!(%addr, "metrics listening");
-            let router = metrics_app(state.clone());
-            Some(tokio::spawn(
-                async move { axum::serve(listener, router).await },
+            Some(common::host::AdminServer::start(
+                listener,
+                metrics_app(state.clone()),
             ))
         }
         None => None,
@@ -96,7 +96,7 @@ pub async fn serve(
     .await;
     probe.abort();
     if let Some(metrics_server) = metrics_server {
-        metrics_server.abort();
+        metrics_server.stop().await;
     }
     let flush_timeout = config.shutdown_flush_timeout;
     let queued = publisher.queue_depth();
