@@ -866,18 +866,24 @@ mod tests {
         assert!(!letters.due(start), "nothing owed");
         letters.owed.push(letter(5));
         assert!(letters.due(start));
+        // Each wait is a random point below a ceiling that doubles, up to the cap.
         letters.failed(start);
-        assert!(!letters.due(start), "backing off");
-        let first_wait = letters.retry_at.unwrap() - start;
-        assert!(letters.due(start + first_wait));
-        letters.failed(start + first_wait);
-        let second_wait = letters.retry_at.unwrap() - (start + first_wait);
-        assert!(
-            second_wait > first_wait,
-            "{second_wait:?} after {first_wait:?}"
+        let first = letters.retry_at.unwrap();
+        assert!(first <= start + LETTER_RETRY_BASE);
+        assert_eq!(
+            letters.due(start),
+            first == start,
+            "due again only once the wait is over"
         );
-        letters.failed(start);
+        assert!(letters.due(first));
+        letters.failed(first);
+        assert!(letters.retry_at.unwrap() <= first + 2 * LETTER_RETRY_BASE);
+        for _ in 0..30 {
+            letters.failed(start);
+            assert!(letters.retry_at.unwrap() <= start + LETTER_RETRY_MAX);
+        }
         letters.succeeded();
+        assert_eq!(letters.failures, 0);
         assert!(letters.due(start), "a success ends the backoff");
     }
 
