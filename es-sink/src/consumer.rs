@@ -196,8 +196,6 @@ impl Rebalancing for Sink {
         }
     }
 
-    fn assigned(&self, _member: &Member<Self>, _tpl: &TopicPartitionList) {}
-
     fn revoking(&self, member: &Member<Self>, partitions: &[i32]) {
         self.revoke(member, partitions);
     }
@@ -725,15 +723,12 @@ impl Sink {
     /// records from its first record not done to its end.
     fn measure_lag(&self, ends: &[(i32, i64)]) {
         let state = self.state();
-        for &(partition, end) in ends {
-            let position = state
+        self.shared.metrics.member.measure_lag(ends, |partition| {
+            state
                 .partitions
                 .get(&partition)
-                .and_then(|p| p.offsets.position());
-            if let Some(position) = position {
-                self.shared.metrics.member.set_lag(partition, end, position);
-            }
-        }
+                .and_then(|p| p.offsets.position())
+        });
     }
 
     /// Nothing gathered, in flight, or owed to the dead-letter topic.

@@ -381,15 +381,11 @@ impl Worker {
         let Some(ends) = self.consumer.context().take_ends() else {
             return;
         };
-        for (partition, end) in ends {
-            if let Some(position) = self
-                .partitions
+        self.shared.metrics.member.measure_lag(&ends, |partition| {
+            self.partitions
                 .get(&partition)
                 .and_then(Partition::landed_position)
-            {
-                self.shared.metrics.member.set_lag(partition, end, position);
-            }
-        }
+        });
     }
 
     /// Claims, lands and retries what is due on every owned partition.

@@ -27,7 +27,7 @@ pub trait Rebalancing: Sized + Send + Sync + 'static {
     /// Partitions are about to be assigned; `tpl` may be given explicit start offsets.
     fn assigning(&self, _member: &Member<Self>, _tpl: &mut TopicPartitionList) {}
     /// Partitions were assigned.
-    fn assigned(&self, member: &Member<Self>, tpl: &TopicPartitionList);
+    fn assigned(&self, _member: &Member<Self>, _tpl: &TopicPartitionList) {}
     /// Partitions are about to be taken away: the last moment their offsets can be committed.
     fn revoking(&self, member: &Member<Self>, partitions: &[i32]);
 }
@@ -119,12 +119,16 @@ pub struct MemberMetrics {
 }
 
 impl MemberMetrics {
-    /// Sets a partition's lag: records from the sink's durable `position` (landed, or
-    /// committable) to the partition's `end`.
-    pub fn set_lag(&self, partition: i32, end: i64, position: i64) {
-        self.lag
-            .get_or_create(&PartitionLabel { partition })
-            .set(lag(end, position));
+    /// Sets the lag of each partition in `ends` (from [`MemberContext::take_ends`]) that has a
+    /// durable `position` (landed, or committable): records from there to the partition's end.
+    pub fn measure_lag(&self, ends: &[(i32, i64)], position: impl Fn(i32) -> Option<i64>) {
+        for &(partition, end) in ends {
+            if let Some(position) = position(partition) {
+                self.lag
+                    .get_or_create(&PartitionLabel { partition })
+                    .set(lag(end, position));
+            }
+        }
     }
 
     /// A partition left the member: its lag is no longer this process's to say.
