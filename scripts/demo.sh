@@ -10,6 +10,7 @@
 #   scripts/demo.sh          lands in a local folder, RUN_DIR/landing
 #   scripts/demo.sh --hdfs   lands on a real HDFS started here (Hadoop's NameNode and DataNode,
 #                            Java 17; data under RUN_DIR/hdfs), as the Docker stack does
+#   scripts/demo.sh --build  only builds what the demo runs
 #
 # Settings, all optional:
 #   API_PORT (8081)  WEB_PORT (8080)  HDFS_CONSUMER_ADMIN_PORT (9101)  ES_PORT (9200)
@@ -31,10 +32,12 @@ source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
 ON_HDFS=""
+BUILD_ONLY=""
 case "${1:-}" in
     "") ;;
     --hdfs) ON_HDFS=1 ;;
-    *) die "usage: $0 [--hdfs]" ;;
+    --build) BUILD_ONLY=1 ;;
+    *) die "usage: $0 [--hdfs | --build]" ;;
 esac
 
 API_PORT="${API_PORT:-8081}"
@@ -53,6 +56,13 @@ mkdir -p "$RUN_DIR"
 for count in HDFS_CONSUMERS ES_SINKS; do
     [[ "${!count}" =~ ^[1-9][0-9]?$ ]] || die "$count=${!count}: give a number of processes from 1 to 99"
 done
+
+log "building the services and the topic watcher ($DEMO_PROFILE profile; the first build takes a few minutes)"
+cargo build --locked --profile "$DEMO_PROFILE" \
+    -p dev-broker -p producer-api -p web -p hdfs-consumer -p es-sink --bins --example tail_topic
+case "$DEMO_PROFILE" in dev) BIN_DIR="target/debug" ;; *) BIN_DIR="target/$DEMO_PROFILE" ;; esac
+BIN_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/${BIN_DIR#target/}"
+[ -z "$BUILD_ONLY" ] || exit 0
 
 for port in "$API_PORT" "$WEB_PORT" "$HDFS_CONSUMER_ADMIN_PORT" "$ES_PORT" "$ES_SINK_ADMIN_PORT"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -117,11 +127,6 @@ start() {
 }
 
 OSMEM="$(ensure_osmem)"
-log "building the services and the topic watcher ($DEMO_PROFILE profile; the first build takes a few minutes)"
-cargo build --locked --profile "$DEMO_PROFILE" \
-    -p dev-broker -p producer-api -p web -p hdfs-consumer -p es-sink --bins --example tail_topic
-case "$DEMO_PROFILE" in dev) BIN_DIR="target/debug" ;; *) BIN_DIR="target/$DEMO_PROFILE" ;; esac
-BIN_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/${BIN_DIR#target/}"
 
 if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
     KAFKA_KIND="the given cluster"

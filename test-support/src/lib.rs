@@ -3,6 +3,7 @@
 //! - [`collector`]: the collector in-process, and clicks posted to it;
 //! - [`service`]: a sink's `serve(listener, config, shutdown)` in-process;
 //! - [`produce`], [`topic`]: records written to and read back from a topic;
+//! - [`demo`]: `scripts/demo.sh` started as a user starts it, known by what it describes;
 //! - [`crash`]: killing, freezing and restarting a process, and its log;
 //! - [`metrics`], [`wait`]: reading `/metrics`, waiting for a condition with a deadline, or
 //!   for candidates to pick one from;
@@ -12,6 +13,7 @@
 pub mod cli;
 pub mod collector;
 pub mod crash;
+pub mod demo;
 pub mod metrics;
 pub mod ports;
 pub mod produce;

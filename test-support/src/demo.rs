@@ -1,0 +1,222 @@
+//! README command 1, `scripts/demo.sh`, run as a user runs it: started in a session of its own
+//! on free ports, known by the description it writes once everything is ready (`demo.json`),
+//! stopped with SIGTERM. Nothing here reads the banner or looks processes up by name.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::ports::free_port;
+
+/// Where the demo lands: a local folder, or a real HDFS it starts (`--hdfs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Landing {
+    Folder,
+    Hdfs,
+}
+
+/// What `scripts/demo.sh` started, as it describes it in `RUN_DIR/demo.json`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Description {
+    pub page: String,
+    pub api: String,
+    pub search: String,
+    pub kafka: KafkaDescription,
+    pub landing_url: String,
+    pub logs: PathBuf,
+    /// Every process the demo started, by name.
+    pub pids: BTreeMap<String, u32>,
+    /// Each sink process's admin server, by process name.
+    pub admin: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaDescription {
+    pub bootstrap_servers: String,
+    pub topic: String,
+    pub dead_letter_topic: String,
+    pub in_memory: bool,
+}
+
+/// A running `scripts/demo.sh`. Dropped without [`DemoRun::stop`] (a failing test), it is sent
+/// SIGTERM so nothing outlives the test.
+pub struct DemoRun {
+    child: Child,
+    run_dir: PathBuf,
+    pub description: Description,
+}
+
+/// The checkout's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("test-support sits in the workspace")
+        .to_path_buf()
+}
+
+/// Where cargo puts what it builds for this checkout.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+impl DemoRun {
+    /// Starts the demo with its logs and landed files in `run_dir`, each server on a free
+    /// port, built with the dev profile, and waits (up to 10 minutes: the first run builds) for
+    /// its description. `extra_env` adds settings such as `HDFS_CONSUMERS`.
+    pub fn start(run_dir: &Path, landing: Landing, extra_env: &[(&str, &str)]) -> DemoRun {
+        std::fs::create_dir_all(run_dir).unwrap();
+        let output = std::fs::File::create(run_dir.join("demo.out")).unwrap();
+        let mut command = Command::new("setsid");
+        command.arg(repo_root().join("scripts/demo.sh"));
+        if landing == Landing::Hdfs {
+            command.arg("--hdfs");
+        }
+        for variable in [
+            "API_PORT",
+            "WEB_PORT",
+            "HDFS_CONSUMER_ADMIN_PORT",
+            "ES_PORT",
+            "ES_SINK_ADMIN_PORT",
+        ] {
+            command.env(variable, free_port().to_string());
+        }
+        command
+            .env("DEMO_PROFILE", "dev")
+            .env("RUN_DIR", run_dir)
+            .envs(extra_env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(output.try_clone().unwrap()))
+            .stderr(Stdio::from(output));
+        let mut child = command.spawn().expect("scripts/demo.sh starts");
+        let described = run_dir.join("demo.json");
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let description = loop {
+            if let Ok(text) = std::fs::read_to_string(&described) {
+                break serde_json::from_str::<Description>(&text)
+                    .unwrap_or_else(|e| panic!("demo.json does not parse ({e}): {text}"));
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                show_logs(run_dir);
+                panic!("scripts/demo.sh exited before it was ready: {status}");
+            }
+            if Instant::now() > deadline {
+                show_logs(run_dir);
+                let _ = signal(child.id(), "TERM");
+                panic!("scripts/demo.sh was not ready within 600 s");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        DemoRun {
+            child,
+            run_dir: run_dir.to_path_buf(),
+            description,
+        }
+    }
+
+    /// The admin server of the sink process `name` (`hdfs-consumer`, `es-sink-2`...).
+    pub fn admin(&self, name: &str) -> &str {
+        self.description
+            .admin
+            .get(name)
+            .unwrap_or_else(|| panic!("the demo has no sink process {name}"))
+    }
+
+    /// Prints every log of the run, to explain a failure.
+    pub fn show_logs(&self) {
+        show_logs(&self.run_dir);
+    }
+
+    /// Stops the demo as Ctrl-C does (SIGTERM), and checks the stop was clean: the script
+    /// exits within 30 s, every process it started is gone, its description is removed, and
+    /// no log has an ERROR line.
+    pub fn stop(mut self) {
+        signal(self.child.id(), "TERM").expect("SIGTERM delivered");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                self.show_logs();
+                panic!("scripts/demo.sh still running 30 s after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for (name, pid) in &self.description.pids {
+            assert!(
+                signal(*pid, "0").is_err(),
+                "{name} (pid {pid}) outlived scripts/demo.sh"
+            );
+        }
+        assert!(
+            !self.run_dir.join("demo.json").exists(),
+            "demo.json outlived the demo"
+        );
+        let errors = error_lines(&self.run_dir);
+        assert!(
+            errors.is_empty(),
+            "a clean stop left ERROR lines:\n{}",
+            errors.join("\n")
+        );
+    }
+}
+
+impl Drop for DemoRun {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = signal(self.child.id(), "TERM");
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Sends `signal` (`TERM`, `STOP`, `CONT`, or `0` to ask whether the process exists) to `pid`.
+pub fn signal(pid: u32, signal: &str) -> Result<(), String> {
+    let output = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// Lines of the run's service logs at level ERROR, each prefixed by its log's name.
+fn error_lines(run_dir: &Path) -> Vec<String> {
+    logs(run_dir)
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|e| e == "log"))
+        .flat_map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            std::fs::read_to_string(&path)
+                .unwrap_or_default()
+                .lines()
+                .filter(|line| line.contains(" ERROR "))
+                .map(|line| format!("{name}: {line}"))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn logs(run_dir: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(run_dir)
+        .map(|entries| entries.filter_map(|e| Some(e.ok()?.path())).collect())
+        .unwrap_or_default();
+    paths.retain(|p| p.extension().is_some_and(|e| e == "log" || e == "out"));
+    paths.sort();
+    paths
+}
+
+fn show_logs(run_dir: &Path) {
+    for path in logs(run_dir) {
+        eprintln!("==== {}", path.display());
+        eprintln!("{}", std::fs::read_to_string(&path).unwrap_or_default());
+    }
+}

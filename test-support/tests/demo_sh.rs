@@ -1,0 +1,218 @@
+//! README command 1 on one machine: `scripts/demo.sh` starts, takes a click that reaches the
+//! topic, a landed file (or HDFS, read back through HiveQL) and the search index, the colour
+//! count shows it, and SIGTERM stops every service cleanly. A second run in the same folder
+//! keeps the first run's files aside.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use test_support::demo::{DemoRun, Landing, repo_root, target_dir};
+use test_support::wait_until;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs osmem-server, and Spark for HiveQL: run scripts/test.sh"]
+async fn the_demo_takes_a_click_into_both_stores_and_stops_cleanly_twice_in_one_folder() {
+    let run_dir = tempdir("demo-folder");
+    let first = click_through(&run_dir, Landing::Folder).await;
+    let second = click_through(&run_dir, Landing::Folder).await;
+    assert_ne!(first, second, "each run lands a file of its own");
+    let kept_aside = std::fs::read_dir(&run_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("landing-before-")
+        });
+    assert!(
+        kept_aside,
+        "the second run did not keep the first run's files aside"
+    );
+
+    // scripts/hive.sh's example queries count the second run's click.
+    let answers = hive(&run_dir, &[]);
+    assert!(
+        answers.lines().any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() == 3
+                && chrono::NaiveDate::parse_from_str(fields[0], "%Y-%m-%d").is_ok()
+                && fields[1..] == ["green", "1"]
+        }),
+        "scripts/hive.sh does not count the click:\n{answers}"
+    );
+    let _ = std::fs::remove_dir_all(&run_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Hadoop's HDFS, osmem-server and Spark: run scripts/test.sh"]
+async fn the_demo_on_hdfs_lands_where_hiveql_reads() {
+    let run_dir = tempdir("demo-hdfs");
+    let landed = click_through(&run_dir, Landing::Hdfs).await;
+    assert!(landed.starts_with("hdfs://"), "{landed}");
+    let _ = std::fs::remove_dir_all(&run_dir);
+}
+
+/// One run of the demo in `run_dir`: a click goes through, then the demo stops cleanly.
+/// Returns where the click landed.
+async fn click_through(run_dir: &Path, landing: Landing) -> String {
+    let demo = DemoRun::start(run_dir, landing, &[]);
+    let description = &demo.description;
+    let http = reqwest::Client::new();
+
+    let page = http
+        .get(&description.page)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("the page answers")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"data-color="purple""#),
+        "no colour buttons:\n{page}"
+    );
+
+    let origin = description.page.trim_end_matches('/');
+    let answer: serde_json::Value = http
+        .post(format!("{}/api/events", description.api))
+        .header("Origin", origin)
+        .json(&serde_json::json!({"userName": "smoke 검사", "colorName": "green"}))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("the click is accepted")
+        .json()
+        .await
+        .unwrap();
+    let event_id = answer["eventId"].as_str().expect("an event id").to_owned();
+
+    // The watch command the banner prints, stopped after one record.
+    let watched = Command::new(target_dir().join("debug/examples/tail_topic"))
+        .args([
+            &description.kafka.bootstrap_servers,
+            &description.kafka.topic,
+            "1",
+        ])
+        .output()
+        .expect("the topic watcher runs");
+    assert!(
+        String::from_utf8_lossy(&watched.stdout).contains(&event_id),
+        "event {event_id} is not in the topic: {}",
+        String::from_utf8_lossy(&watched.stderr)
+    );
+
+    let landed = match landing {
+        Landing::Folder => {
+            let topic_dir = run_dir.join("landing").join(&description.kafka.topic);
+            let mut found = None;
+            let seen = wait_until(Duration::from_secs(30), || {
+                found = landed_file_with(&topic_dir, &event_id);
+                std::future::ready(found.is_some())
+            })
+            .await;
+            if !seen {
+                demo.show_logs();
+            }
+            let file = found.expect("the click is landed as a file within 30 s");
+            file.strip_prefix(run_dir).unwrap().display().to_string()
+        }
+        Landing::Hdfs => {
+            let admin = demo.admin("hdfs-consumer");
+            let admin = admin.trim_start_matches("http://").parse().unwrap();
+            let landed = wait_until(Duration::from_secs(60), || async move {
+                test_support::metrics::metric(admin, "hdfs_consumer_records_landed_total").await
+                    == 1.0
+            })
+            .await;
+            assert!(landed, "nothing landed on HDFS within 60 s");
+            let rows = hive(
+                run_dir,
+                &["SELECT concat(dt, '/', hour, ' ', eventId) FROM select_color"],
+            );
+            let row = rows
+                .lines()
+                .find(|line| line.contains(&event_id))
+                .unwrap_or_else(|| panic!("event {event_id} is not in the Hive table:\n{rows}"))
+                .trim()
+                .to_owned();
+            format!("{}: {row}", description.landing_url)
+        }
+    };
+
+    let search = format!("{}/web-events-*/_search", description.search);
+    let query = serde_json::json!({"query": {"term": {"eventId": event_id}}});
+    let indexed = wait_until(Duration::from_secs(30), || {
+        let request = http.post(&search).json(&query).send();
+        async move {
+            let Ok(response) = request.await else {
+                return false;
+            };
+            let answer: serde_json::Value = response.json().await.unwrap_or_default();
+            answer["hits"]["total"]["value"] == 1
+        }
+    })
+    .await;
+    assert!(indexed, "event {event_id} was not indexed within 30 s");
+
+    let counts = Command::new(repo_root().join("scripts/colour-counts.sh"))
+        .env("ES_URL", &description.search)
+        .output()
+        .expect("scripts/colour-counts.sh runs");
+    let counts = String::from_utf8_lossy(&counts.stdout);
+    assert!(
+        counts
+            .lines()
+            .any(|l| l.split_whitespace().eq(["green", "1"])),
+        "the colour count does not show the click:\n{counts}"
+    );
+
+    demo.stop();
+    landed
+}
+
+/// scripts/hive.sh's answer over what the demo in `run_dir` last landed.
+fn hive(run_dir: &Path, queries: &[&str]) -> String {
+    let output = Command::new(repo_root().join("scripts/hive.sh"))
+        .args(queries)
+        .env("RUN_DIR", run_dir)
+        .output()
+        .expect("scripts/hive.sh runs");
+    assert!(
+        output.status.success(),
+        "scripts/hive.sh failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A landed file (`dt=…/hour=…/*.json` under `topic_dir`) that holds `needle`.
+fn landed_file_with(topic_dir: &Path, needle: &str) -> Option<PathBuf> {
+    let partitions = std::fs::read_dir(topic_dir).ok()?;
+    for day in partitions.filter_map(|e| e.ok()) {
+        if !day.file_name().to_string_lossy().starts_with("dt=") {
+            continue;
+        }
+        for hour in std::fs::read_dir(day.path()).ok()?.filter_map(|e| e.ok()) {
+            if !hour.file_name().to_string_lossy().starts_with("hour=") {
+                continue;
+            }
+            for file in std::fs::read_dir(hour.path()).ok()?.filter_map(|e| e.ok()) {
+                let path = file.path();
+                if path.extension().is_some_and(|e| e == "json")
+                    && std::fs::read_to_string(&path).is_ok_and(|text| text.contains(needle))
+                {
+                    return Some(path);
+                }
+            }
+        }
+    }
+    None
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
