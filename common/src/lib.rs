@@ -4,6 +4,7 @@
 //! - [`palette`]: the colours a person may pick;
 //! - [`kafka`]: the client settings producers and consumers share, and the consumer-group
 //!   member both sinks run, with what every member counts (feature `kafka`);
+//! - [`search`]: the search cluster's settings and client (feature `search`);
 //! - [`http`], [`admin`]: the admin endpoints' router and answers (feature `http`);
 //! - [`host`]: how a sink runs its polling loops and admin server, and stops (features `kafka`
 //!   and `http`);
@@ -29,6 +30,8 @@ pub mod kafka;
 #[cfg(any(feature = "kafka", feature = "http"))]
 pub mod metrics;
 pub mod palette;
+#[cfg(feature = "search")]
+pub mod search;
 pub mod shutdown;
 pub mod telemetry;
 pub mod throttle;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, Utc};
 use common::ColorEvent;
 
 /// Default prefix of the daily indices (`web-events-YYYY.MM.DD`).
-pub const DEFAULT_INDEX_PREFIX: &str = "web-events";
+pub use common::search::DEFAULT_INDEX_PREFIX;
 
 /// The daily index an event belongs to.
 pub fn index_name(prefix: &str, timestamp: &DateTime<Utc>) -> String {

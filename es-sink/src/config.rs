@@ -1,17 +1,16 @@
 //! Command-line and environment configuration. `es-sink --help` is the reference.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use common::config::{parse_bytes, parse_http_url, parse_listen_addr};
+use common::config::{parse_bytes, parse_listen_addr};
 use common::kafka::{DEFAULT_DEAD_LETTER_TOPIC, KafkaArgs};
+use common::search::SearchArgs;
 use common::telemetry::LogArgs;
 use url::Url;
 
 use crate::batch::BatchPolicy;
-use crate::bulk::DEFAULT_INDEX_PREFIX;
 
 /// Indexes click events from Kafka into Elasticsearch: one document per event (`_id` is the
 /// event id, so a replay overwrites), daily indices named from the event time, failed records
@@ -38,45 +37,9 @@ pub struct Config {
     #[arg(long, env = "DEAD_LETTER_TOPIC", default_value = DEFAULT_DEAD_LETTER_TOPIC)]
     pub dead_letter_topic: String,
 
-    /// Elasticsearch URL (http:// or https://); a password in it is never printed.
-    #[arg(long, env = "ES_URL", default_value = "http://localhost:9200", value_parser = parse_http_url, hide_env_values = true)]
-    pub es_url: Url,
-
-    /// Prefix of the daily indices: <prefix>-YYYY.MM.DD, and name of their index template.
-    #[arg(long, env = "ES_INDEX_PREFIX", default_value = DEFAULT_INDEX_PREFIX)]
-    pub es_index_prefix: String,
-
-    /// User for basic authentication (with ES_PASSWORD).
-    #[arg(long, env = "ES_USERNAME", requires = "es_password")]
-    pub es_username: Option<String>,
-
-    /// Password for basic authentication.
-    #[arg(
-        long,
-        env = "ES_PASSWORD",
-        hide_env_values = true,
-        requires = "es_username"
-    )]
-    pub es_password: Option<String>,
-
-    /// API key, base64 of id:key as Elasticsearch returns it in `encoded`; instead of basic
-    /// authentication.
-    #[arg(
-        long,
-        env = "ES_API_KEY",
-        hide_env_values = true,
-        conflicts_with = "es_username"
-    )]
-    pub es_api_key: Option<String>,
-
-    /// PEM file of the CA that signed the cluster's certificate (for https:// with a private CA,
-    /// as Elasticsearch 8 sets up by default).
-    #[arg(long, env = "ES_CA_CERT")]
-    pub es_ca_cert: Option<PathBuf>,
-
-    /// Longest wait for one request to Elasticsearch.
-    #[arg(long, env = "ES_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
-    pub es_request_timeout: Duration,
+    /// The search cluster: URL, index prefix, credentials, CA, request timeout.
+    #[command(flatten)]
+    pub search: SearchArgs,
 
     /// Send a bulk request when it holds this many documents.
     #[arg(long, env = "BULK_MAX_DOCS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
@@ -130,7 +93,7 @@ impl Config {
     pub fn for_brokers(bootstrap_servers: &str, es_url: Url) -> Self {
         let mut config = Config::parse_from(["es-sink"]);
         config.kafka.bootstrap_servers = bootstrap_servers.to_owned();
-        config.es_url = es_url;
+        config.search.es_url = es_url;
         config
     }
 }
@@ -145,8 +108,8 @@ mod tests {
         assert_eq!(config.kafka_group_id, "es-sink");
         assert_eq!(config.kafka.topic, "select-color");
         assert_eq!(config.dead_letter_topic, "select-color-dlq");
-        assert_eq!(config.es_url.as_str(), "http://localhost:9200/");
-        assert_eq!(config.es_index_prefix, "web-events");
+        assert_eq!(config.search.es_url.as_str(), "http://localhost:9200/");
+        assert_eq!(config.search.es_index_prefix, "web-events");
         let policy = config.batch_policy();
         assert_eq!(policy.max_docs, 1000);
         assert_eq!(policy.max_bytes, 5 * 1024 * 1024);
@@ -171,7 +134,7 @@ mod tests {
         let config =
             Config::try_parse_from(["es-sink", "--es-username", "elastic", "--es-password", "p"])
                 .unwrap();
-        assert_eq!(config.es_password.as_deref(), Some("p"));
+        assert_eq!(config.search.es_password.as_deref(), Some("p"));
     }
 
     #[test]

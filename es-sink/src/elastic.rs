@@ -5,9 +5,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use elasticsearch::auth::Credentials;
-use elasticsearch::cert::{Certificate, CertificateValidation};
-use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::indices::IndicesPutIndexTemplateParts;
 use elasticsearch::{BulkParts, Elasticsearch};
 
@@ -28,32 +25,9 @@ pub struct Elastic {
 
 impl Elastic {
     pub fn connect(config: &Config) -> Result<Self, Error> {
-        let invalid = |reason: String| Error::Config(reason);
-        let pool = SingleNodeConnectionPool::new(config.es_url.clone());
-        let mut transport = TransportBuilder::new(pool).timeout(config.es_request_timeout);
-        if let (Some(user), Some(password)) = (&config.es_username, &config.es_password) {
-            transport = transport.auth(Credentials::Basic(user.clone(), password.clone()));
-        }
-        if let Some(key) = &config.es_api_key {
-            transport = transport.auth(Credentials::EncodedApiKey(key.clone()));
-        }
-        if let Some(path) = &config.es_ca_cert {
-            let pem = std::fs::read(path)
-                .map_err(|e| invalid(format!("cannot read ES_CA_CERT {}: {e}", path.display())))?;
-            let certificate = Certificate::from_pem(&pem).map_err(|e| {
-                invalid(format!(
-                    "ES_CA_CERT {} is not a PEM certificate: {e}",
-                    path.display()
-                ))
-            })?;
-            transport = transport.cert_validation(CertificateValidation::Full(certificate));
-        }
-        let transport = transport
-            .build()
-            .map_err(|e| invalid(format!("cannot build the Elasticsearch client: {e}")))?;
         Ok(Elastic {
-            client: Elasticsearch::new(transport),
-            index_prefix: config.es_index_prefix.clone(),
+            client: config.search.client().map_err(Error::Config)?,
+            index_prefix: config.search.es_index_prefix.clone(),
             template_unsure: AtomicBool::new(false),
         })
     }

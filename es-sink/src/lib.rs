@@ -128,7 +128,7 @@ pub async fn serve(
     tracing::info!(
         topic = config.kafka.topic,
         group = config.kafka_group_id,
-        elasticsearch = common::config::redact_url(&config.es_url),
+        elasticsearch = common::config::redact_url(&config.search.es_url),
         dead_letter_topic = config.dead_letter_topic,
         kafka_properties = config.kafka.property_keys(),
         "es-sink starting"

@@ -66,7 +66,7 @@ async fn clicks_become_searchable_once_even_when_replayed(
 
     let mut sink_config = config(bootstrap, topic, osmem.url());
     sink_config.kafka.properties = kafka_properties;
-    let prefix = sink_config.es_index_prefix.clone();
+    let prefix = sink_config.search.es_index_prefix.clone();
     let sink = spawn_sink(sink_config.clone()).await;
 
     let client = reqwest::Client::builder()
@@ -187,7 +187,7 @@ async fn a_record_the_mapping_refuses_is_dead_lettered_while_its_neighbours_are_
     );
 
     let sink_config = config(&bootstrap, topic, osmem.url());
-    let prefix = sink_config.es_index_prefix.clone();
+    let prefix = sink_config.search.es_index_prefix.clone();
     let sink = spawn_sink(sink_config.clone()).await;
     assert_eq!(
         osmem
@@ -294,7 +294,7 @@ async fn the_search_server_stopped_and_restarted_mid_stream_loses_nothing() {
     let produce_async = |count: usize| produce_in_background(&bootstrap, topic, 3, count);
 
     let sink_config = config(&bootstrap, topic, osmem.url());
-    let prefix = sink_config.es_index_prefix.clone();
+    let prefix = sink_config.search.es_index_prefix.clone();
     let sink = spawn_sink(sink_config).await;
     let before = produce_async(200).await.unwrap();
     assert_eq!(
