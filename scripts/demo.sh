@@ -26,8 +26,8 @@
 #   RUN_DIR (.run/ in the checkout)    logs, and landed files under landing/
 #
 # Once everything is ready it writes RUN_DIR/demo.json, what it started, for scripts to read
-# rather than the banner: each service's address and process id, the bootstrap list, the
-# topics, the landing URL. It is removed when the demo stops.
+# rather than the banner: each service's address (the results page's too) and process id, the
+# bootstrap list, the topics, the landing URL. It is removed when the demo stops.
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -173,7 +173,11 @@ start producer-api env LISTEN_ADDR="127.0.0.1:$API_PORT" \
     "$BIN_DIR/producer-api"
 
 log "starting web on 127.0.0.1:$WEB_PORT"
+admin_urls() { local port; for port in "$@"; do printf 'http://127.0.0.1:%s,' "$port"; done | sed 's/,$//'; }
 start web env LISTEN_ADDR="127.0.0.1:$WEB_PORT" API_BASE_URL="http://127.0.0.1:$API_PORT" \
+    ES_URL="http://127.0.0.1:$ES_PORT" COLLECTOR_ADMIN_URL="http://127.0.0.1:$API_PORT" \
+    HDFS_CONSUMER_ADMIN_URLS="$(admin_urls "${HDFS_CONSUMER_PORTS[@]}")" \
+    ES_SINK_ADMIN_URLS="$(admin_urls "${ES_SINK_PORTS[@]}")" \
     "$BIN_DIR/web"
 
 for n in "${!HDFS_CONSUMER_NAMES[@]}"; do
@@ -230,11 +234,12 @@ fi
 describe_run() {
     python3 - "$@" <<'PY'
 import json, sys
-(out, page, api, search, bootstrap, topic, dlq, in_memory, landing, run_dir, *facts) = sys.argv[1:]
+(out, page, results, api, search, bootstrap, topic, dlq, in_memory, landing, run_dir, *facts) = sys.argv[1:]
 processes = [fact.split("=", 1) for fact in facts if fact.startswith("pid:")]
 sinks = [fact.split("=", 1) for fact in facts if fact.startswith("sink:")]
 description = {
     "page": page,
+    "results": results,
     "api": api,
     "search": search,
     "kafka": {"bootstrapServers": bootstrap, "topic": topic, "deadLetterTopic": dlq,
@@ -258,7 +263,7 @@ done
 for n in "${!ES_SINK_NAMES[@]}"; do
     run_facts+=("sink:${ES_SINK_NAMES[$n]}=http://127.0.0.1:${ES_SINK_PORTS[$n]}")
 done
-describe_run "$RUN_DIR/demo.json" "http://127.0.0.1:$WEB_PORT/" "http://127.0.0.1:$API_PORT" \
+describe_run "$RUN_DIR/demo.json" "http://127.0.0.1:$WEB_PORT/" "http://127.0.0.1:$WEB_PORT/results" "http://127.0.0.1:$API_PORT" \
     "http://127.0.0.1:$ES_PORT" "$KAFKA_BOOTSTRAP_SERVERS" "$KAFKA_TOPIC" "$DEAD_LETTER_TOPIC" \
     "$([ -n "${PIDS[dev-broker]:-}" ] && echo 1 || echo 0)" "$LANDING_URL" "$RUN_DIR" "${run_facts[@]}"
 
@@ -267,6 +272,7 @@ HIVE_COMMAND="scripts/hive.sh"
 cat <<INFO
 
   The page:        http://127.0.0.1:$WEB_PORT/
+  Results:         http://127.0.0.1:$WEB_PORT/results  (counts, clicks over time, browsers, your clicks, each stage's health)
   Producer API:    http://127.0.0.1:$API_PORT/api/events  (/healthz /readyz /metrics)
   Kafka:           $KAFKA_BOOTSTRAP_SERVERS ($KAFKA_KIND), topic $KAFKA_TOPIC
   Watch the topic: $BIN_DIR/examples/tail_topic $KAFKA_BOOTSTRAP_SERVERS $KAFKA_TOPIC

@@ -23,6 +23,7 @@ pub enum Landing {
 #[serde(rename_all = "camelCase")]
 pub struct Description {
     pub page: String,
+    pub results: String,
     pub api: String,
     pub search: String,
     pub kafka: KafkaDescription,

@@ -11,6 +11,9 @@
   const history = document.getElementById("history");
 
   const OUTBOX_KEY = "web-events.outbox";
+  // The latest recorded clicks, newest first, for the results page to find in the index.
+  const RECORDED_KEY = "web-events.recorded";
+  const RECORDED_KEPT = 20;
   const MAX_NAME_CHARACTERS = 64;
   const BATCH_CLICKS = 50; // well within the collector's 100 clicks and 64 KiB
   const MAX_RETRY_SECONDS = 30;
@@ -113,6 +116,17 @@
     outbox = outbox.filter((c) => c.eventId !== click.eventId);
   }
 
+  function remember(click) {
+    try {
+      const stored = JSON.parse(localStorage.getItem(RECORDED_KEY) || "[]");
+      const recorded = Array.isArray(stored) ? stored.filter((c) => c.eventId !== click.eventId) : [];
+      recorded.unshift({ eventId: click.eventId, colorName: click.colorName, clientTimestamp: click.clientTimestamp });
+      localStorage.setItem(RECORDED_KEY, JSON.stringify(recorded.slice(0, RECORDED_KEPT)));
+    } catch (_) {
+      // Storage refused: the results page shows everyone's clicks, not this person's.
+    }
+  }
+
   // Sends the oldest waiting clicks as one batch; on an answer, records or refuses each click;
   // on no answer or a 503, keeps them all and tries again later.
   async function flush() {
@@ -140,6 +154,7 @@
       const result = results ? results[index] : null;
       if (result && result.eventId) {
         settle(click);
+        remember(click);
         mark(click, "recorded");
         show(summary(click, "Recorded"), false);
       } else if (retryable(response, result)) {

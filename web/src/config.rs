@@ -1,12 +1,15 @@
 //! Command-line and environment configuration. `web --help` is the reference.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::Parser;
 use common::Palette;
+use common::search::SearchArgs;
 use url::Url;
 
-/// The colour page: a name field and one button per palette colour.
+/// The colour page: a name field and one button per palette colour; and the results page: what
+/// the clicks became in the search index, and each stage of the pipeline at a glance.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "web", version, about)]
 pub struct Config {
@@ -22,6 +25,27 @@ pub struct Config {
     /// Colours offered, comma-separated; must match the producer API's palette.
     #[arg(long, env = "COLOR_PALETTE", default_value_t = Palette::default())]
     pub color_palette: Palette,
+
+    /// The search cluster the results page reads (only `<ES_INDEX_PREFIX>-*`; a read-only user
+    /// is enough). The browser never talks to it.
+    #[command(flatten)]
+    pub search: SearchArgs,
+
+    /// Longest wait for the search cluster or an admin server while the results page waits.
+    #[arg(long, env = "RESULTS_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub results_timeout: Duration,
+
+    /// The producer API's admin endpoints (`/metrics`, `/readyz`), for the pipeline's health.
+    #[arg(long, env = "COLLECTOR_ADMIN_URL", default_value = "http://127.0.0.1:8081", value_parser = parse_base_url)]
+    pub collector_admin_url: Url,
+
+    /// Each hdfs-consumer process's admin server, comma-separated.
+    #[arg(long, env = "HDFS_CONSUMER_ADMIN_URLS", default_value = "http://127.0.0.1:9101", value_delimiter = ',', value_parser = parse_base_url)]
+    pub hdfs_consumer_admin_urls: Vec<Url>,
+
+    /// Each es-sink process's admin server, comma-separated.
+    #[arg(long, env = "ES_SINK_ADMIN_URLS", default_value = "http://127.0.0.1:9102", value_delimiter = ',', value_parser = parse_base_url)]
+    pub es_sink_admin_urls: Vec<Url>,
 
     #[command(flatten)]
     pub log: common::telemetry::LogArgs,
@@ -62,6 +86,16 @@ mod tests {
             "LISTEN_ADDR",
             "API_BASE_URL",
             "COLOR_PALETTE",
+            "ES_URL",
+            "ES_USERNAME",
+            "ES_PASSWORD",
+            "ES_API_KEY",
+            "ES_CA_CERT",
+            "ES_INDEX_PREFIX",
+            "RESULTS_TIMEOUT",
+            "COLLECTOR_ADMIN_URL",
+            "HDFS_CONSUMER_ADMIN_URLS",
+            "ES_SINK_ADMIN_URLS",
             "RUST_LOG",
             "LOG_FORMAT",
         ] {

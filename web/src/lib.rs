@@ -1,21 +1,29 @@
-//! The colour page. `fn app(config) -> Router` serves the page, its script and style sheet;
-//! the browser posts each click straight to the producer API.
+//! The colour page and the results page. `fn app(config, results) -> Router` serves both
+//! pages, their scripts and style sheet; the browser posts each click straight to the producer
+//! API, and the results page asks this server (never the search cluster) for what the clicks
+//! became.
 
 pub mod config;
+pub mod results;
 
 use std::future::Future;
 
 use askama::Template;
-use axum::Router;
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use config::Config;
+pub use results::Results;
+use uuid::Uuid;
 
 const APP_JS: &str = include_str!("../assets/app.js");
+const RESULTS_HTML: &str = include_str!("../assets/results.html");
+const RESULTS_JS: &str = include_str!("../assets/results.js");
 const STYLE_CSS: &str = include_str!("../assets/style.css");
 const FAVICON_SVG: &str = include_str!("../assets/favicon.svg");
 
@@ -28,7 +36,15 @@ pub struct IndexPage<'a> {
     pub colors: &'a [String],
 }
 
-pub fn app(config: &Config) -> Router {
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+pub fn app(config: &Config, results: Results) -> Router {
     let page = IndexPage {
         api_base: &config.api_base(),
         colors: config.color_palette.colors(),
@@ -59,6 +75,12 @@ pub fn app(config: &Config) -> Router {
             "/favicon.ico",
             get(|| async { asset("image/svg+xml", FAVICON_SVG) }),
         )
+        .route("/results", get(|| async { Html(RESULTS_HTML) }))
+        .route("/results/data", get(results_data).with_state(results))
+        .route(
+            "/results.js",
+            get(|| async { asset("text/javascript; charset=utf-8", RESULTS_JS) }),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
         .layer(SetResponseHeaderLayer::overriding(
@@ -86,15 +108,71 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-/// Serves the page on `listener` until `shutdown` resolves.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResultsQuery {
+    /// The person's own clicks, comma-separated event ids.
+    #[serde(default)]
+    event_ids: String,
+}
+
+/// `/results/data?eventIds=a,b`: the shared snapshot and the person's indexed clicks. The ids
+/// are the only input; anything but up to 20 UUIDs is a 400.
+async fn results_data(
+    State(results): State<Results>,
+    query: Result<Query<ResultsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let raw = match query {
+        Ok(Query(query)) => query.event_ids,
+        Err(rejection) => return bad_request("invalid_query", &rejection.body_text()),
+    };
+    let ids = match parse_event_ids(&raw) {
+        Ok(ids) => ids,
+        Err(why) => return bad_request("invalid_event_id", &why),
+    };
+    let data = results.page_data(&ids).await;
+    ([(header::CACHE_CONTROL, "no-store")], Json(data)).into_response()
+}
+
+/// Comma-separated event ids: at most [`results::MAX_OWN_CLICKS`], each a UUID.
+pub fn parse_event_ids(raw: &str) -> Result<Vec<Uuid>, String> {
+    let ids: Vec<&str> = raw.split(',').filter(|id| !id.is_empty()).collect();
+    if ids.len() > results::MAX_OWN_CLICKS {
+        return Err(format!(
+            "at most {} event ids, not {}",
+            results::MAX_OWN_CLICKS,
+            ids.len()
+        ));
+    }
+    ids.into_iter()
+        .map(|id| {
+            Uuid::parse_str(id).map_err(|_| {
+                let shown: String = id.chars().take(40).collect();
+                format!("{shown:?} is not an event id (a UUID)")
+            })
+        })
+        .collect()
+}
+
+fn bad_request(code: &str, message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(serde_json::json!({ "error": { "code": code, "message": message } })),
+    )
+        .into_response()
+}
+
+/// Serves the pages on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> Result<(), Error> {
+    let results = Results::new(config).map_err(Error::Config)?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, api = %config.api_base(), "page served at http://{addr}/");
-    axum::serve(listener, app(config))
+    tracing::info!(%addr, api = %config.api_base(), "page served at http://{addr}/, results at http://{addr}/results");
+    axum::serve(listener, app(config, results))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await?;
+    Ok(())
 }

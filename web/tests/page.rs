@@ -3,10 +3,11 @@ use axum::http::{Request, StatusCode, header};
 use clap::Parser;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
-use web::{Config, app};
+use web::{Config, Results, app};
 
 async fn get(config: &Config, path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
-    let response = app(config)
+    let results = Results::new(config).unwrap();
+    let response = app(config, results)
         .oneshot(Request::get(path).body(Body::empty()).unwrap())
         .await
         .unwrap();
@@ -106,4 +107,104 @@ async fn health_and_unknown_paths() {
     assert_eq!(get(&config, "/healthz").await.0, StatusCode::OK);
     assert_eq!(get(&config, "/nope").await.0, StatusCode::NOT_FOUND);
     assert_eq!(get(&config, "/style.css").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_colour_page_links_to_the_results() {
+    let config = Config::parse_from(["web"]);
+    let (_, _, html) = get(&config, "/").await;
+    assert!(html.contains(r#"<a href="/results">"#));
+}
+
+#[tokio::test]
+async fn the_results_page_and_its_script_are_served_under_the_same_policy() {
+    let config = Config::parse_from(["web"]);
+    let (status, headers, html) = get(&config, "/results").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(r#"<script src="/results.js" defer></script>"#));
+    assert!(html.contains(r#"id="colour-chart""#));
+    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+    assert!(csp.contains("style-src 'self';"), "{csp}");
+    let (status, headers, script) = get(&config, "/results.js").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(script.contains("/results/data"));
+    assert!(
+        !script.contains("innerHTML"),
+        "markup is never built from answers"
+    );
+}
+
+#[tokio::test]
+async fn results_data_refuses_anything_but_a_few_event_ids() {
+    let config = Config::parse_from(["web"]);
+    let too_many = (0..21)
+        .map(|_| uuid::Uuid::now_v7().to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    for query in [
+        "eventIds=not-a-uuid".to_owned(),
+        "eventIds=%22%3E%3Cscript%3E".to_owned(),
+        format!("eventIds={too_many}"),
+    ] {
+        let (status, headers, body) = get(&config, &format!("/results/data?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(
+            headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"]["code"], "invalid_event_id", "{body}");
+    }
+}
+
+#[tokio::test]
+async fn results_say_why_when_nothing_answers_and_show_unreachable_stages_as_unknown() {
+    // Nothing listens on these ports: the page must answer at once, saying so, not hang or 5xx.
+    let closed = || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        format!("http://127.0.0.1:{port}")
+    };
+    let (search, api, sink) = (closed(), closed(), closed());
+    let config = Config::parse_from([
+        "web",
+        "--es-url",
+        &search,
+        "--collector-admin-url",
+        &api,
+        "--hdfs-consumer-admin-urls",
+        &sink,
+        "--es-sink-admin-urls",
+        &sink,
+    ]);
+    let id = uuid::Uuid::now_v7();
+    let started = std::time::Instant::now();
+    let (status, _, body) = get(&config, &format!("/results/data?eventIds={id}")).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(status, StatusCode::OK);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let why = body["overview"]["unavailable"]
+        .as_str()
+        .expect("unavailable, with a reason");
+    assert!(why.contains("refuses connections"), "{why}");
+    assert!(body["ownClicks"]["unavailable"].is_string(), "{body}");
+    assert_eq!(body["headline"], "collector is down");
+    for stage in body["stages"].as_array().unwrap() {
+        assert_eq!(stage["condition"]["state"], "down", "{stage}");
+        for count in stage["counts"].as_array().unwrap() {
+            assert!(count["value"].is_null(), "unknown, not zero: {stage}");
+        }
+    }
 }
