@@ -242,6 +242,44 @@ def main():
         "es-sink: ES_URL is not the compose Elasticsearch",
     )
 
+    # The results page: reads the same index as the sink, as a user that may only read it, and
+    # each stage's admin endpoints where the services serve them.
+    web = env["web"]
+    check(web.get("ES_URL") == env["es-sink"].get("ES_URL"), "web: ES_URL is not the sink's cluster")
+    check(web.get("ES_INDEX_PREFIX") == prefix, "web: ES_INDEX_PREFIX is not the sink's")
+    results_user = web.get("ES_USERNAME", "")
+    check(results_user not in ("", "elastic", sink_user), "web: reads as a user that may write")
+    check(
+        web.get("ES_PASSWORD", "") == es_init["environment"].get("WEB_RESULTS_PASSWORD"),
+        "web: ES_PASSWORD is not the one elasticsearch-init gives its user",
+    )
+    check(
+        f"/_security/user/{results_user}" in init_script
+        and '\\"roles\\":[\\"web_events_results\\"]' in init_script,
+        f"elasticsearch-init: does not make the user {results_user} with the role web_events_results",
+    )
+    results_role = re.search(r"_security/role/web_events_results -d '(\{.*?\})'", init_script, re.S)
+    check(
+        results_role
+        and json.loads(results_role.group(1))
+        == {"indices": [{"names": [f"{prefix}-*"], "privileges": ["read"]}]},
+        "elasticsearch-init: web_events_results grants more than reading the daily indices",
+    )
+    check(
+        services["web"].get("depends_on", {}).get("elasticsearch-init"),
+        "web: starts before its user exists",
+    )
+    for variable, service, port_variable in [
+        ("COLLECTOR_ADMIN_URL", "producer-api", "METRICS_ADDR"),
+        ("HDFS_CONSUMER_ADMIN_URLS", "hdfs-consumer", "ADMIN_ADDR"),
+        ("ES_SINK_ADMIN_URLS", "es-sink", "ADMIN_ADDR"),
+    ]:
+        port = env[service].get(port_variable, "").rsplit(":", 1)[-1]
+        check(
+            web.get(variable) == f"http://{service}:{port}",
+            f"web: {variable} is not {service}'s {port_variable}",
+        )
+
     # Images: pinned, from the expected publishers, versions matching the clients.
     lock = (ROOT / "Cargo.lock").read_text()
     es_crate = re.search(r'name = "elasticsearch"\nversion = "(\d+)\.(\d+)\.', lock).groups()

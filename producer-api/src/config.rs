@@ -22,7 +22,8 @@ pub struct Config {
     pub listen_addr: SocketAddr,
 
     /// Serve /metrics on this address (host:port) instead of LISTEN_ADDR, so that the public
-    /// listener answers only clicks and probes. Unset: /metrics is on LISTEN_ADDR.
+    /// listener answers only clicks and probes; /readyz is answered there too. Unset: /metrics
+    /// is on LISTEN_ADDR.
     #[arg(long, env = "METRICS_ADDR", value_parser = parse_listen_addr)]
     pub metrics_addr: Option<SocketAddr>,
 

@@ -62,10 +62,12 @@ pub fn app(state: AppState, settings: &HttpSettings) -> Router {
         .with_state(state)
 }
 
-/// `/metrics` alone, for an address of its own (`METRICS_ADDR`), off the public listener.
+/// `/metrics` and `/readyz`, for an address of its own (`METRICS_ADDR`), off the public
+/// listener: what a monitor (or the results page) reads in one place.
 pub fn metrics_app(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)
 }

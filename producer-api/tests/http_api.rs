@@ -866,6 +866,10 @@ async fn metrics_can_leave_the_public_listener_for_an_address_of_their_own() {
             .any(|l| l == "producer_api_events_accepted_total 1"),
         "{text}"
     );
+    // The same readiness as the public listener's, for a monitor that reads only this address.
+    let (public_ready, _, public_body) = call(&public, get("/readyz")).await;
+    let (private_ready, _, private_body) = call(&private, get("/readyz")).await;
+    assert_eq!((private_ready, private_body), (public_ready, public_body));
     assert_eq!(
         call(&private, get("/api/events")).await.0,
         StatusCode::NOT_FOUND

@@ -257,6 +257,36 @@ pub fn headline(stages: &[StageView]) -> String {
     "every stage is ready and caught up".to_owned()
 }
 
+/// The processes behind an admin URL: one per IPv4 address its host name resolves to (IPv6
+/// when it has none), so a service name that stands for several replicas (Docker Compose's
+/// `hdfs-consumer`) is probed replica by replica. A URL with one address, or whose name does not
+/// resolve, is kept as it is (the probe then says why it gets no answer).
+pub async fn processes(url: &Url) -> Vec<Url> {
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return vec![url.clone()];
+    };
+    let Ok(resolved) = tokio::net::lookup_host((host, port)).await else {
+        return vec![url.clone()];
+    };
+    let mut addresses: Vec<std::net::SocketAddr> = resolved.collect();
+    if addresses.iter().any(|a| a.is_ipv4()) {
+        addresses.retain(|a| a.is_ipv4());
+    }
+    addresses.sort();
+    addresses.dedup();
+    if addresses.len() <= 1 {
+        return vec![url.clone()];
+    }
+    addresses
+        .into_iter()
+        .filter_map(|address| {
+            let mut each = url.clone();
+            each.set_ip_host(address.ip()).ok()?;
+            Some(each)
+        })
+        .collect()
+}
+
 /// Asks one process's admin server for `/metrics` and `/readyz`, each within `timeout`.
 pub async fn probe(http: &reqwest::Client, base: &Url, timeout: Duration) -> Probe {
     let get = |path: &'static str| {
@@ -328,6 +358,16 @@ es_sink_lag{partition=\"2\"} 4
             metrics: Err("connection refused".into()),
             readyz: Err("connection refused".into()),
         }
+    }
+
+    #[tokio::test]
+    async fn a_name_stands_for_each_of_its_addresses_and_localhost_for_one() {
+        let one = Url::parse("http://localhost:9101/").unwrap();
+        assert_eq!(processes(&one).await, [one.clone()]);
+        let literal = Url::parse("http://127.0.0.1:9102/").unwrap();
+        assert_eq!(processes(&literal).await, [literal.clone()]);
+        let unknown = Url::parse("http://no-such-host.invalid:9101/").unwrap();
+        assert_eq!(processes(&unknown).await, [unknown.clone()]);
     }
 
     #[test]

@@ -150,13 +150,20 @@ impl Results {
     }
 
     async fn stages(&self) -> Vec<StageView> {
-        let probes = futures::future::join_all(self.inner.stages.iter().map(|(_, urls)| {
-            futures::future::join_all(
-                urls.iter()
-                    .map(|url| health::probe(&self.inner.http, url, self.inner.timeout)),
-            )
-        }))
-        .await;
+        let probes =
+            futures::future::join_all(self.inner.stages.iter().map(|(_, urls)| async move {
+                let mut processes = Vec::new();
+                for url in urls {
+                    processes.extend(health::processes(url).await);
+                }
+                futures::future::join_all(
+                    processes
+                        .iter()
+                        .map(|url| health::probe(&self.inner.http, url, self.inner.timeout)),
+                )
+                .await
+            }))
+            .await;
         self.inner
             .stages
             .iter()
