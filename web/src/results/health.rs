@@ -363,11 +363,11 @@ es_sink_lag{partition=\"2\"} 4
     #[tokio::test]
     async fn a_name_stands_for_each_of_its_addresses_and_localhost_for_one() {
         let one = Url::parse("http://localhost:9101/").unwrap();
-        assert_eq!(processes(&one).await, [one.clone()]);
+        assert_eq!(processes(&one).await, vec![one]);
         let literal = Url::parse("http://127.0.0.1:9102/").unwrap();
-        assert_eq!(processes(&literal).await, [literal.clone()]);
+        assert_eq!(processes(&literal).await, vec![literal]);
         let unknown = Url::parse("http://no-such-host.invalid:9101/").unwrap();
-        assert_eq!(processes(&unknown).await, [unknown.clone()]);
+        assert_eq!(processes(&unknown).await, vec![unknown]);
     }
 
     #[test]
