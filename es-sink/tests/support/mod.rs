@@ -6,7 +6,6 @@
 pub use test_support::*;
 
 pub mod accepting_cluster;
-pub mod osmem;
 
 use std::time::Duration;
 

@@ -14,7 +14,7 @@ pub struct Osmem {
 
 impl Osmem {
     pub fn start() -> Osmem {
-        Osmem::start_on(super::ports::free_port())
+        Osmem::start_on(crate::ports::free_port())
     }
 
     pub fn start_on(port: u16) -> Osmem {
@@ -50,14 +50,14 @@ impl Osmem {
     /// a long pause does.
     pub fn freeze(&self) {
         if let Some(child) = &self.child {
-            super::crash::freeze(child);
+            crate::crash::freeze(child);
         }
     }
 
     /// Lets a stalled server answer again (SIGCONT).
     pub fn thaw(&self) {
         if let Some(child) = &self.child {
-            super::crash::thaw(child);
+            crate::crash::thaw(child);
         }
     }
 
