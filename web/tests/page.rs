@@ -208,3 +208,90 @@ async fn results_say_why_when_nothing_answers_and_show_unreachable_stages_as_unk
         }
     }
 }
+
+/// A search cluster that counts the searches it answers: an overview with one green click, and
+/// the asked-for ids as hits.
+async fn counting_cluster() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::Json;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let searches = Arc::new(AtomicUsize::new(0));
+    let counter = searches.clone();
+    let app = axum::Router::new().route(
+        "/{index}/_search",
+        axum::routing::post(move |Json(query): Json<serde_json::Value>| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                let hits: Vec<serde_json::Value> = query["query"]["ids"]["values"]
+                    .as_array()
+                    .map(|ids| {
+                        ids.iter()
+                            .map(|id| {
+                                serde_json::json!({ "_id": id, "_source": {
+                                "eventId": id, "userName": "a", "colorName": "green",
+                                "timestamp": "2026-12-03T10:00:00Z",
+                                "browser": { "name": "Chrome", "os": "Linux" } } })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Json(serde_json::json!({
+                    "hits": { "total": { "value": 1 }, "hits": hits },
+                    "aggregations": {
+                        "colours": { "buckets": [{ "key": "green", "doc_count": 1 }] },
+                        "recent": { "per_minute": { "buckets": [] } },
+                        "browsers": { "buckets": [] }
+                    }
+                }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, searches)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_open_pages_cost_the_cluster_one_search_a_second() {
+    let (cluster, searches) = counting_cluster().await;
+    let config = Config::parse_from(["web", "--es-url", &cluster]);
+    let router = app(&config, Results::new(&config).unwrap());
+    let pages = (0..100).map(|_| {
+        let router = router.clone();
+        async move {
+            let response = router
+                .oneshot(Request::get("/results/data").body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+        }
+    });
+    let answers = futures::future::join_all(pages).await;
+    for answer in &answers {
+        assert_eq!(answer["overview"]["ok"]["total"], 1, "{answer}");
+    }
+    assert_eq!(searches.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // A person's clicks: asked for until found, then answered from memory.
+    let id = uuid::Uuid::now_v7();
+    let path = format!("/results/data?eventIds={id}");
+    for _ in 0..3 {
+        let response = router
+            .clone()
+            .oneshot(Request::get(&path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(answer["ownClicks"]["ok"][0]["eventId"], id.to_string());
+    }
+    assert_eq!(
+        searches.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one search for the overview, one for the click"
+    );
+}
