@@ -231,9 +231,10 @@ create_topic() {
     "$bin" topic create "$topic" --broker "tcp://127.0.0.1:$port" --partitions "$partitions" >/dev/null
 }
 
-# Installs playwright-core for the browser tests (npm registry) and Debian's Chromium.
+# Installs playwright-core for the browser tests (npm registry) and Debian's Chromium, with
+# fonts for the Korean names the tests type, so their screenshots show them.
 ensure_browser() {
-    ensure_debian_packages chromium
+    ensure_debian_packages chromium fonts-noto-cjk
     local dir="$REPO_ROOT/web/tests/browser"
     if [ ! -d "$dir/node_modules/playwright-core" ]; then
         log "installing playwright-core from npm"

@@ -31,7 +31,7 @@ run_tests() {
 log "fast tests: unit, HTTP, mock cluster and crash tests, which need nothing installed"
 run_tests default
 
-log "test dependencies: tansu, osmem-server, Hadoop's HDFS, pyspark, Chromium, playwright-core"
+log "test dependencies: tansu, osmem-server, Hadoop's HDFS, pyspark, Chromium and fonts, playwright-core"
 ensure_debian_packages curl chromium python3-venv openssl
 TANSU_BIN="$(ensure_tansu)"
 OSMEM_BIN="$(ensure_osmem)"

@@ -35,6 +35,11 @@
     }
   }
 
+  // Charts are drawn in CSS pixels of their own width, so their text keeps its size on a phone.
+  function widthOf(chart) {
+    return Math.max(280, Math.round(chart.getBoundingClientRect().width) || 600);
+  }
+
   function minuteLabel(iso) {
     return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   }
@@ -42,14 +47,14 @@
   // One horizontal bar per colour, in that colour, with its name and count as text.
   function drawColours(colours) {
     const chart = $("colour-chart");
-    const row = 30, labelWidth = 110, barSpace = 420, width = 600;
+    const width = widthOf(chart), row = 30, labelWidth = 110;
+    const barSpace = width - labelWidth - 50;
     const most = Math.max(1, ...colours.map((c) => c.count));
     chart.setAttribute("viewBox", `0 0 ${width} ${Math.max(1, colours.length) * row}`);
     chart.replaceChildren();
     colours.forEach((c, i) => {
       const y = i * row;
-      const label = c.inPalette ? c.colour : `${c.colour} (not in the palette)`;
-      chart.append(svgElement("text", { x: 0, y: y + 20, class: "label" }, label));
+      chart.append(svgElement("text", { x: 0, y: y + 20, class: "label" }, c.colour));
       const barWidth = c.count === 0 ? 0 : Math.max(4, (c.count / most) * barSpace);
       chart.append(svgElement("rect", {
         x: labelWidth, y: y + 4, width: barWidth, height: row - 8,
@@ -57,13 +62,13 @@
       }));
       chart.append(svgElement("text", { x: labelWidth + barWidth + 6, y: y + 20, class: "count" }, String(c.count)));
     });
-    fillTable("colour-table", colours.map((c) => [c.colour, c.count]));
+    fillTable("colour-table", colours.map((c) => [c.inPalette ? c.colour : `${c.colour} (not in the palette)`, c.count]));
   }
 
   // A column per minute, stacked by colour, the current minute last.
   function drawMinutes(minutes, colours) {
     const chart = $("time-chart");
-    const width = 600, height = 200, top = 16, bottom = 22, left = 30;
+    const width = widthOf(chart), height = 200, top = 16, bottom = 22, left = 30;
     const plot = height - top - bottom;
     const column = (width - left) / Math.max(1, minutes.length);
     const most = Math.max(1, ...minutes.map((m) => m.total));
@@ -92,7 +97,10 @@
     fillTable("time-table", minutes.filter((m) => m.total > 0).map((m) => [minuteLabel(m.minute), m.total]));
   }
 
+  let shown = null; // the overview drawn last, drawn again when the page's width changes
+
   function drawOverview(overview) {
+    shown = overview;
     $("total").textContent = String(overview.total);
     drawColours(overview.colours);
     drawMinutes(overview.perMinute, overview.colours);
@@ -205,5 +213,8 @@
     }
   }
 
+  window.addEventListener("resize", () => {
+    if (shown) drawOverview(shown);
+  });
   refresh();
 })();

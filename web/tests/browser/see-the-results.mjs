@@ -117,6 +117,7 @@ try {
   await results.emulateMedia({ colorScheme: "light" });
   // On a phone's width, nothing is wider than the screen.
   await results.setViewportSize({ width: 390, height: 844 });
+  await results.waitForTimeout(300);
   const overflow = await results.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   await results.screenshot({ path: join(shotDir, "results-phone.png"), fullPage: true });
   await results.setViewportSize({ width: 900, height: 1000 });
