@@ -1,11 +1,10 @@
 //! Command-line and environment configuration. `es-sink --help` is the reference.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use common::config::{parse_bytes, parse_listen_addr};
-use common::kafka::{DEFAULT_DEAD_LETTER_TOPIC, KafkaArgs};
+use common::config::parse_bytes;
+use common::kafka::{DEFAULT_DEAD_LETTER_TOPIC, KafkaArgs, SinkArgs, SinkDefaults};
 use common::search::SearchArgs;
 use common::telemetry::LogArgs;
 use url::Url;
@@ -22,15 +21,9 @@ pub struct Config {
     #[command(flatten)]
     pub kafka: KafkaArgs,
 
-    /// Consumer group of the sink.
-    #[arg(long, env = "KAFKA_GROUP_ID", default_value = "es-sink")]
-    pub kafka_group_id: String,
-
-    /// How much the Kafka client may fetch ahead of indexing (B, KiB, MiB...). Memory: up to
-    /// about twice this (the client keeps a few hundred bytes beside each queued record), plus
-    /// one fetch response in flight.
-    #[arg(long, env = "KAFKA_PREFETCH_BYTES", default_value = "4MiB", value_parser = parse_bytes)]
-    pub kafka_prefetch_bytes: usize,
+    /// Group, prefetch, shutdown and admin options, as every sink takes them.
+    #[command(flatten)]
+    pub sink: SinkArgs<EsSinkDefaults>,
 
     /// Topic that receives records which cannot be indexed, with their partition, offset
     /// and reason in headers.
@@ -68,16 +61,18 @@ pub struct Config {
     #[arg(long, env = "REBALANCE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub rebalance_timeout: Duration,
 
-    /// On SIGINT/SIGTERM, how long to let bulk requests in flight finish before leaving.
-    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
-    pub shutdown_timeout: Duration,
-
-    /// Address of /healthz, /readyz and /metrics (host:port; a host name is resolved at start).
-    #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:9102", value_parser = parse_listen_addr)]
-    pub admin_addr: SocketAddr,
-
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// es-sink's defaults for the options every sink takes.
+#[derive(Debug, Clone)]
+pub struct EsSinkDefaults;
+
+impl SinkDefaults for EsSinkDefaults {
+    const GROUP_ID: &'static str = "es-sink";
+    const ADMIN_ADDR: &'static str = "127.0.0.1:9102";
+    const SHUTDOWN_TIMEOUT: &'static str = "20s";
 }
 
 impl Config {
@@ -105,7 +100,7 @@ mod tests {
     #[test]
     fn defaults_work_on_one_machine() {
         let config = Config::try_parse_from(["es-sink"]).unwrap();
-        assert_eq!(config.kafka_group_id, "es-sink");
+        assert_eq!(config.sink.group_id, "es-sink");
         assert_eq!(config.kafka.topic, "select-color");
         assert_eq!(config.dead_letter_topic, "select-color-dlq");
         assert_eq!(config.search.es_url.as_str(), "http://localhost:9200/");
@@ -152,7 +147,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.bulk_max_bytes, 2 << 20);
-        assert_eq!(config.admin_addr.port(), 19102);
+        assert_eq!(config.sink.admin_addr.port(), 19102);
     }
 
     #[test]

@@ -127,7 +127,7 @@ pub async fn serve(
 
     tracing::info!(
         topic = config.kafka.topic,
-        group = config.kafka_group_id,
+        group = config.sink.group_id,
         elasticsearch = common::config::redact_url(&config.search.es_url),
         dead_letter_topic = config.dead_letter_topic,
         kafka_properties = config.kafka.property_keys(),
@@ -164,8 +164,8 @@ pub async fn serve(
     let shared = Arc::new(consumer::Shared {
         runtime: tokio::runtime::Handle::current(),
         kafka: config.kafka.clone(),
-        group: config.kafka_group_id.clone(),
-        prefetch_bytes: config.kafka_prefetch_bytes,
+        group: config.sink.group_id.clone(),
+        prefetch_bytes: config.sink.prefetch_bytes,
         log,
         policy: config.batch_policy(),
         max_in_flight: usize::from(config.bulk_max_in_flight),
@@ -185,7 +185,7 @@ pub async fn serve(
             return Err(kafka(err));
         }
     };
-    let timeout = config.shutdown_timeout;
+    let timeout = config.sink.shutdown_timeout;
     let consumer_loop =
         common::host::PollLoop::new("consumer", move |host| sink.run(host, timeout));
     // Batches in flight get SHUTDOWN_TIMEOUT; what is not done then is uncommitted in Kafka.
@@ -194,7 +194,7 @@ pub async fn serve(
         vec![consumer_loop],
         beats,
         shutdown,
-        config.shutdown_timeout + Duration::from_secs(3),
+        config.sink.shutdown_timeout + Duration::from_secs(3),
     )
     .await;
     shared.dead_letters.flush(Duration::from_secs(1));

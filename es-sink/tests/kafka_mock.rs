@@ -194,7 +194,7 @@ async fn a_committed_offset_past_a_recreated_topics_end_is_reported_and_the_topi
     // The group committed offset 44 of a topic that has since been recreated with 3 records.
     let produced = produce(&bootstrap, TOPIC, 1, 3);
     let group: BaseConsumer =
-        common::kafka::consumer_config(&bootstrap, &sink_config.kafka_group_id, "test")
+        common::kafka::consumer_config(&bootstrap, &sink_config.sink.group_id, "test")
             .create()
             .unwrap();
     let mut committed = TopicPartitionList::new();

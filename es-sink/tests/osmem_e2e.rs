@@ -140,7 +140,7 @@ async fn clicks_become_searchable_once_even_when_replayed(
 
     // A new group replays the whole topic: every document is overwritten, none added.
     let mut replay_config = sink_config;
-    replay_config.kafka_group_id = format!("es-sink-replay-{}", uuid::Uuid::now_v7());
+    replay_config.sink.group_id = format!("es-sink-replay-{}", uuid::Uuid::now_v7());
     let replay = spawn_sink(replay_config).await;
     support::wait_until(Duration::from_secs(60), || {
         let replay = &replay;

@@ -1,11 +1,10 @@
 //! Command-line and environment configuration. `hdfs-consumer --help` is the reference.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use common::config::{parse_bytes, parse_listen_addr};
-use common::kafka::KafkaArgs;
+use common::config::parse_bytes;
+use common::kafka::{KafkaArgs, SinkArgs, SinkDefaults};
 use common::telemetry::LogArgs;
 use url::Url;
 
@@ -22,19 +21,9 @@ pub struct Config {
     #[command(flatten)]
     pub kafka: KafkaArgs,
 
-    /// Consumer group shared by the workers.
-    #[arg(
-        long,
-        env = "KAFKA_GROUP_ID",
-        default_value = "color-hdfs-save-consumer-group"
-    )]
-    pub kafka_group_id: String,
-
-    /// How much each worker's Kafka client may fetch ahead of landing (B, KiB, MiB...).
-    /// Memory: up to about twice this per worker (the client keeps a few hundred bytes beside
-    /// each queued record), plus one fetch response in flight.
-    #[arg(long, env = "KAFKA_PREFETCH_BYTES", default_value = "4MiB", value_parser = parse_bytes)]
-    pub kafka_prefetch_bytes: usize,
+    /// Group, prefetch, shutdown and admin options, as every sink takes them.
+    #[command(flatten)]
+    pub sink: SinkArgs<HdfsConsumerDefaults>,
 
     /// Worker threads, each a consumer in the group; default: the topic's partition count.
     #[arg(long, env = "WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -68,16 +57,18 @@ pub struct Config {
     #[arg(long, env = "STORAGE_RETRY_MAX_BACKOFF", default_value = "30s", value_parser = humantime::parse_duration)]
     pub storage_retry_max_backoff: Duration,
 
-    /// On SIGINT/SIGTERM, how long to try landing what is buffered before leaving.
-    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
-    pub shutdown_timeout: Duration,
-
-    /// Address of /healthz, /readyz and /metrics (host:port; a host name is resolved at start).
-    #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:9101", value_parser = parse_listen_addr)]
-    pub admin_addr: SocketAddr,
-
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// hdfs-consumer's defaults for the options every sink takes: the reference design's group.
+#[derive(Debug, Clone)]
+pub struct HdfsConsumerDefaults;
+
+impl SinkDefaults for HdfsConsumerDefaults {
+    const GROUP_ID: &'static str = "color-hdfs-save-consumer-group";
+    const ADMIN_ADDR: &'static str = "127.0.0.1:9101";
+    const SHUTDOWN_TIMEOUT: &'static str = "30s";
 }
 
 impl Config {
@@ -105,7 +96,7 @@ mod tests {
     #[test]
     fn defaults_work_on_one_machine() {
         let config = Config::try_parse_from(["hdfs-consumer"]).unwrap();
-        assert_eq!(config.kafka_group_id, "color-hdfs-save-consumer-group");
+        assert_eq!(config.sink.group_id, "color-hdfs-save-consumer-group");
         assert_eq!(config.kafka.topic, "select-color");
         assert_eq!(config.landing_url.scheme(), "file");
         assert_eq!(config.workers, None);
@@ -143,8 +134,8 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.flush_max_bytes, 128 << 20);
-        assert_eq!(config.admin_addr.port(), 18180);
-        assert_eq!(config.kafka_prefetch_bytes, 4 << 20);
+        assert_eq!(config.sink.admin_addr.port(), 18180);
+        assert_eq!(config.sink.prefetch_bytes, 4 << 20);
         let err = Config::try_parse_from(["hdfs-consumer", "--flush-max-bytes", "lots"])
             .unwrap_err()
             .to_string();

@@ -138,7 +138,7 @@ pub async fn serve(
     tracing::info!(
         workers,
         topic = config.kafka.topic,
-        group = config.kafka_group_id,
+        group = config.sink.group_id,
         landing = landing.storage(),
         kafka_properties = config.kafka.property_keys(),
         "hdfs-consumer starting"
@@ -147,8 +147,8 @@ pub async fn serve(
         landing: landing.clone(),
         runtime: tokio::runtime::Handle::current(),
         kafka: config.kafka.clone(),
-        group: config.kafka_group_id.clone(),
-        prefetch_bytes: config.kafka_prefetch_bytes,
+        group: config.sink.group_id.clone(),
+        prefetch_bytes: config.sink.prefetch_bytes,
         policy: config.flush_policy(),
         max_backoff: config.storage_retry_max_backoff,
         reclaim_after: config.kafka.session_timeout() + RECLAIM_MARGIN,
@@ -170,13 +170,19 @@ pub async fn serve(
                 });
             }
         };
-        let timeout = config.shutdown_timeout;
+        let timeout = config.sink.shutdown_timeout;
         poll_loops.push(common::host::PollLoop::new(name, move |host| {
             worker.run(host, timeout)
         }));
     }
-    let outcome =
-        common::host::supervise(admin, poll_loops, beats, shutdown, config.shutdown_timeout).await;
+    let outcome = common::host::supervise(
+        admin,
+        poll_loops,
+        beats,
+        shutdown,
+        config.sink.shutdown_timeout,
+    )
+    .await;
     probing.abort();
     tracing::info!("hdfs-consumer stopped");
     let storage = landing.storage().to_owned();

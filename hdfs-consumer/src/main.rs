@@ -9,7 +9,7 @@ async fn main() -> anyhow::Result<()> {
     // neither; the consumer's own logs say which storage and which operation failed.
     common::telemetry::init(&config.log, "info,hdfs_native=error");
     common::allocator::return_large_blocks_to_the_system();
-    let admin = common::host::bind(config.admin_addr).await?;
+    let admin = common::host::bind(config.sink.admin_addr).await?;
     hdfs_consumer::serve(admin, config, common::shutdown::shutdown_signal()).await?;
     Ok(())
 }

@@ -1,6 +1,13 @@
-//! The Kafka settings every binary takes, written once and flattened into each `--help`.
+//! The Kafka settings every binary takes, and the options every sink takes, written once and
+//! flattened into each `--help`.
+
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::Args;
+
+use crate::config::{parse_bytes, parse_listen_addr};
 
 use super::{DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_TOPIC, parse_property};
 
@@ -93,6 +100,70 @@ mod tests {
         kafka: KafkaArgs,
     }
 
+    #[derive(Debug, Clone)]
+    struct Landing;
+    impl SinkDefaults for Landing {
+        const GROUP_ID: &'static str = "landing-group";
+        const ADMIN_ADDR: &'static str = "127.0.0.1:9101";
+        const SHUTDOWN_TIMEOUT: &'static str = "30s";
+    }
+    #[derive(Debug, Clone)]
+    struct Indexing;
+    impl SinkDefaults for Indexing {
+        const GROUP_ID: &'static str = "indexing-group";
+        const ADMIN_ADDR: &'static str = "127.0.0.1:9102";
+        const SHUTDOWN_TIMEOUT: &'static str = "20s";
+    }
+    #[derive(Debug, Parser)]
+    struct Sink<D: SinkDefaults + Clone + Send + Sync + 'static> {
+        #[command(flatten)]
+        sink: SinkArgs<D>,
+    }
+
+    #[test]
+    fn every_sink_takes_the_same_options_with_its_own_defaults() {
+        let landing = Sink::<Landing>::try_parse_from(["sink"]).unwrap().sink;
+        let indexing = Sink::<Indexing>::try_parse_from(["sink"]).unwrap().sink;
+        assert_eq!(
+            (landing.group_id.as_str(), landing.admin_addr.port()),
+            ("landing-group", 9101)
+        );
+        assert_eq!(
+            (indexing.group_id.as_str(), indexing.admin_addr.port()),
+            ("indexing-group", 9102)
+        );
+        assert_eq!(landing.shutdown_timeout.as_secs(), 30);
+        assert_eq!(indexing.shutdown_timeout.as_secs(), 20);
+        assert_eq!(landing.prefetch_bytes, 4 << 20);
+        let given = Sink::<Indexing>::try_parse_from([
+            "sink",
+            "--kafka-group-id",
+            "g",
+            "--shutdown-timeout",
+            "5s",
+            "--kafka-prefetch-bytes",
+            "1MiB",
+            "--admin-addr",
+            "127.0.0.1:1",
+        ])
+        .unwrap()
+        .sink;
+        assert_eq!(given.group_id, "g");
+        assert_eq!(given.shutdown_timeout.as_secs(), 5);
+        assert_eq!(given.prefetch_bytes, 1 << 20);
+        assert_eq!(given.admin_addr.port(), 1);
+        let help = Sink::<Landing>::command().render_long_help().to_string();
+        for variable in [
+            "KAFKA_GROUP_ID",
+            "KAFKA_PREFETCH_BYTES",
+            "SHUTDOWN_TIMEOUT",
+            "ADMIN_ADDR",
+        ] {
+            assert!(help.contains(&format!("[env: {variable}")), "{help}");
+        }
+        assert!(help.contains("[default: landing-group]"), "{help}");
+    }
+
     #[test]
     fn properties_are_key_value_pairs_and_logs_name_only_their_keys() {
         let parsed = Binary::try_parse_from([
@@ -137,4 +208,41 @@ mod tests {
             [("security.protocol", "SASL_SSL"), ("linger.ms", "20")]
         );
     }
+}
+
+/// What differs between the sinks in the options they share: each names its defaults here.
+pub trait SinkDefaults {
+    /// The consumer group the sink's processes share.
+    const GROUP_ID: &'static str;
+    /// Where its admin server listens.
+    const ADMIN_ADDR: &'static str;
+    /// How long a stop may spend writing what the sink holds.
+    const SHUTDOWN_TIMEOUT: &'static str;
+}
+
+/// The options of a sink's group member and process, the same flags and variables for every
+/// sink, each with the sink's own defaults (`D`).
+#[derive(Debug, Clone, Args)]
+pub struct SinkArgs<D: SinkDefaults + Clone + Send + Sync + 'static> {
+    /// Consumer group the sink's processes (and workers) share.
+    #[arg(long = "kafka-group-id", env = "KAFKA_GROUP_ID", value_name = "KAFKA_GROUP_ID", default_value = D::GROUP_ID)]
+    pub group_id: String,
+
+    /// How much each Kafka consumer may fetch ahead of what the sink has written (B, KiB,
+    /// MiB...). Memory: up to about twice this per consumer (the client keeps a few hundred
+    /// bytes beside each queued record), plus one fetch response in flight.
+    #[arg(long = "kafka-prefetch-bytes", env = "KAFKA_PREFETCH_BYTES", value_name = "KAFKA_PREFETCH_BYTES", default_value = "4MiB", value_parser = parse_bytes)]
+    pub prefetch_bytes: usize,
+
+    /// On SIGINT/SIGTERM, how long to try writing what the sink holds (landing its buffers,
+    /// finishing its bulk requests) before leaving.
+    #[arg(long = "shutdown-timeout", env = "SHUTDOWN_TIMEOUT", default_value = D::SHUTDOWN_TIMEOUT, value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Address of /healthz, /readyz and /metrics (host:port; a host name is resolved at start).
+    #[arg(long = "admin-addr", env = "ADMIN_ADDR", default_value = D::ADMIN_ADDR, value_parser = parse_listen_addr)]
+    pub admin_addr: SocketAddr,
+
+    #[arg(skip)]
+    defaults: PhantomData<D>,
 }

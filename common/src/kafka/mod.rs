@@ -11,7 +11,7 @@ mod continuity;
 mod log;
 mod member;
 
-pub use args::KafkaArgs;
+pub use args::{KafkaArgs, SinkArgs, SinkDefaults};
 pub use continuity::{Continuity, GapCause, GapMetrics, WATERMARK_TIMEOUT, report_gap, watermarks};
 pub use log::{ClientLog, LoggedContext};
 pub use member::{Member, MemberContext, MemberMetrics, PartitionLabel, Rebalancing};

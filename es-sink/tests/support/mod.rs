@@ -38,7 +38,7 @@ pub fn config(bootstrap: &str, topic: &str, es_url: url::Url) -> Config {
     let mut config = Config::for_brokers(bootstrap, es_url);
     config.kafka.topic = topic.to_owned();
     config.dead_letter_topic = format!("{topic}-dlq");
-    config.kafka_group_id = format!("es-sink-{}", Uuid::now_v7());
+    config.sink.group_id = format!("es-sink-{}", Uuid::now_v7());
     config.search.es_index_prefix = format!("t{}", Uuid::now_v7().simple());
     config.bulk_max_docs = 50;
     config.bulk_linger = Duration::from_millis(100);

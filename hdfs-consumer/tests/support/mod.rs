@@ -48,7 +48,7 @@ pub fn start_consumer(
 pub fn config(bootstrap: &str, topic: &str, root: &Path, workers: u16) -> Config {
     let mut config = Config::for_brokers(bootstrap, url::Url::from_directory_path(root).unwrap());
     config.kafka.topic = topic.to_owned();
-    config.kafka_group_id = format!("hdfs-{}", Uuid::now_v7());
+    config.sink.group_id = format!("hdfs-{}", Uuid::now_v7());
     config.workers = Some(workers);
     config.flush_max_age = Duration::from_millis(500);
     config.flush_max_records = 100;
