@@ -54,9 +54,11 @@ pub struct Shared {
 
 /// Longest a poll waits; also how late a finished batch may be noticed while records flow.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
-/// How long an assignment waits for the group's committed offsets, which tell where reading
-/// resumes and so whether the first record follows on.
+/// How long a lookup of the group's committed offsets may take; they tell where reading of a
+/// newly assigned partition resumes, and so whether its first record follows on.
 const COMMITTED_TIMEOUT: Duration = Duration::from_secs(10);
+/// Wait before asking again for the committed offsets after a lookup failed.
+const COMMITTED_RETRY: Duration = Duration::from_secs(1);
 /// How long reading the dead-letter topic, or asking its partition count, may take.
 const LETTER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Waits between attempts to settle a partition's dead letters, after a failure.
@@ -147,6 +149,10 @@ struct Finished {
 #[derive(Default)]
 struct State {
     partitions: HashMap<i32, PartitionState>,
+    /// Partitions assigned and paused, not read until the polling thread has looked up where
+    /// each resumes; and when it may next try, after a failed lookup.
+    starting: Vec<i32>,
+    start_retry_at: Option<Instant>,
     open: Batch,
     in_flight: usize,
     generations: u64,
@@ -166,34 +172,21 @@ pub struct Sink {
 
 /// The one exception to a member that only records: a revoke waits, within the rebalance
 /// timeout, for the revoked partitions' bulks in flight and commits what they finished, since
-/// the partitions' offsets can be committed only before they go.
+/// the partitions' offsets can be committed only before they go. An assignment only pauses
+/// and records; [`Sink::start_assigned`] does the rest on the polling thread.
 impl Rebalancing for Sink {
-    fn assigning(&self, member: &Member<Self>, tpl: &mut TopicPartitionList) {
-        let committed = self.committed(member, tpl);
+    fn assigned(&self, member: &Member<Self>, tpl: &TopicPartitionList) {
+        // Nothing is read before the group's committed offsets say where each partition resumes.
+        if let Err(err) = member.pause(tpl) {
+            tracing::error!(%err, "pause failed");
+        }
         let mut state = self.state();
         for element in tpl.elements() {
-            state.generations += 1;
-            let generation = state.generations;
-            let (resume, mark) = committed
-                .get(&element.partition())
-                .cloned()
-                .map_or((None, None), |(offset, mark)| (Some(offset), mark));
-            let fresh = PartitionState {
-                generation,
-                offsets: PartitionOffsets::resuming_at(resume),
-                in_flight: 0,
-                resume,
-                letters: Letters::new(mark),
-            };
-            if state
-                .partitions
-                .insert(element.partition(), fresh)
-                .is_none()
-            {
-                self.shared.metrics.member.assigned_partitions.inc();
+            if !state.starting.contains(&element.partition()) {
+                state.starting.push(element.partition());
             }
-            tracing::info!(partition = element.partition(), "partition assigned");
         }
+        state.start_retry_at = None;
     }
 
     fn revoking(&self, member: &Member<Self>, partitions: &[i32]) {
@@ -206,37 +199,75 @@ impl Sink {
         self.state.lock().expect("not poisoned")
     }
 
-    /// The group's committed offsets of the partitions being assigned, with where their
-    /// unsettled dead letters are, made the explicit start of each, so the first record read
-    /// can be checked against them. Empty when the lookup fails: librdkafka then looks them up
-    /// itself, the first record is not checked, and the dead-letter topic is read from its
-    /// start.
-    fn committed(
-        &self,
-        consumer: &Member<Self>,
-        tpl: &mut TopicPartitionList,
-    ) -> HashMap<i32, (i64, Option<LetterMark>)> {
-        let committed = match consumer.committed_offsets(tpl.clone(), COMMITTED_TIMEOUT) {
+    /// Starts reading the partitions assigned since the last call: looks up the group's
+    /// committed offset of each (and where its unsettled dead letters are, from the commit's
+    /// metadata), seeks there, so the first record read can be checked against it, and resumes
+    /// them. A failed lookup leaves them paused, to be asked again a little later.
+    fn start_assigned(&self, consumer: &Member<Self>, now: Instant) {
+        let starting = {
+            let state = self.state();
+            if state.starting.is_empty() || state.start_retry_at.is_some_and(|at| now < at) {
+                return;
+            }
+            state.starting.clone()
+        };
+        let topic = &self.shared.kafka.topic;
+        let mut tpl = TopicPartitionList::new();
+        for partition in &starting {
+            let _ = tpl.add_partition(topic, *partition);
+        }
+        let committed = match consumer.committed_offsets(tpl, COMMITTED_TIMEOUT) {
             Ok(committed) => committed,
             Err(err) => {
-                tracing::warn!(%err, "cannot read the committed offsets; resuming without checking the first records");
-                return HashMap::new();
+                tracing::warn!(%err, partitions = ?starting, "cannot read the committed offsets yet; the assigned partitions wait");
+                self.state().start_retry_at = Some(Instant::now() + COMMITTED_RETRY);
+                return;
             }
         };
-        let mut resume = HashMap::new();
+        let mut state = self.state();
+        let mut started = TopicPartitionList::new();
         for element in committed.elements() {
-            if let Offset::Offset(offset) = element.offset() {
-                let mark = LetterMark::from_metadata(element.metadata())
-                    .filter(|mark| mark.topic == self.shared.dead_letters.topic());
-                resume.insert(element.partition(), (offset, mark));
-                let _ = tpl.set_partition_offset(
-                    element.topic(),
-                    element.partition(),
-                    Offset::Offset(offset),
-                );
+            let partition = element.partition();
+            if !state.starting.contains(&partition) {
+                continue; // revoked while the lookup ran
             }
+            let (resume, mark) = match element.offset() {
+                Offset::Offset(offset) => (
+                    Some(offset),
+                    LetterMark::from_metadata(element.metadata())
+                        .filter(|mark| mark.topic == self.shared.dead_letters.topic()),
+                ),
+                // Nothing committed yet: the partition is read from its start.
+                _ => (None, None),
+            };
+            let from = resume.map_or(Offset::Beginning, Offset::Offset);
+            if let Err(err) = consumer.seek(topic, partition, from, COMMITTED_TIMEOUT) {
+                tracing::warn!(partition, %err, "cannot seek to the committed offset yet; the partition waits");
+                state.start_retry_at = Some(Instant::now() + COMMITTED_RETRY);
+                continue;
+            }
+            state.starting.retain(|p| *p != partition);
+            state.generations += 1;
+            let fresh = PartitionState {
+                generation: state.generations,
+                offsets: PartitionOffsets::resuming_at(resume),
+                in_flight: 0,
+                resume,
+                letters: Letters::new(mark),
+            };
+            if state.partitions.insert(partition, fresh).is_none() {
+                self.shared.metrics.member.assigned_partitions.inc();
+            }
+            let _ = started.add_partition(topic, partition);
+            tracing::info!(partition, resume, "partition assigned");
         }
-        resume
+        // While every bulk slot is busy the whole assignment stays paused; the flow resumes it.
+        if started.count() > 0
+            && state.flow != Flow::Paused
+            && let Err(err) = consumer.resume(&started)
+        {
+            tracing::warn!(%err, "cannot resume the assigned partitions");
+        }
     }
 
     /// Adds a record to the open batch (as a document or a dead letter).
@@ -621,6 +652,7 @@ impl Sink {
     /// Gives up revoked partitions: their records not yet sent are dropped, their batches in
     /// flight get until the rebalance timeout, and only what is done is committed.
     fn revoke(&self, consumer: &Member<Self>, revoked: &[i32]) {
+        self.state().starting.retain(|p| !revoked.contains(p));
         let dropped = self
             .state()
             .open
@@ -696,7 +728,14 @@ impl Sink {
                 if paused {
                     consumer.pause(&assignment)
                 } else {
-                    consumer.resume(&assignment)
+                    // Partitions still starting stay paused until they know where to resume.
+                    let mut started = TopicPartitionList::new();
+                    for element in assignment.elements() {
+                        if !state.starting.contains(&element.partition()) {
+                            let _ = started.add_partition(element.topic(), element.partition());
+                        }
+                    }
+                    consumer.resume(&started)
                 }
             });
             if let Err(err) = result {
@@ -778,6 +817,7 @@ impl SinkConsumer {
                 sink.measure_lag(&ends);
             }
             sink.finish_batches(consumer, Duration::ZERO);
+            sink.start_assigned(consumer, now);
             // Busy: every slot is taken and the next batch is full.
             let busy = sink.dispatch(now, false);
             match sink.follow_flow(consumer, busy, now) {
