@@ -9,6 +9,7 @@
 
 pub mod clicks;
 pub mod config;
+pub mod cors;
 pub mod dedup;
 pub mod error;
 pub mod extract;

@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::clicks::{post_events, select_color};
+use crate::cors;
 use crate::error::{ApiError, RejectionReason};
 use crate::intake::MAX_BODY_BYTES;
 use crate::metrics::{ReasonLabel, RouteLabels};
@@ -29,16 +29,8 @@ pub struct HttpSettings {
 }
 
 pub fn app(state: AppState, settings: &HttpSettings) -> Router {
-    // Shared, not copied: the layers are cloned for every request.
+    // Shared, not copied: the middleware's state is cloned for every request.
     let allowed: Arc<[HeaderValue]> = settings.cors_allowed_origins.clone().into();
-    let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate({
-            let allowed = Arc::clone(&allowed);
-            move |origin, _| allowed.contains(origin)
-        }))
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::CONTENT_ENCODING])
-        .max_age(Duration::from_secs(3600));
     let guard = RequestGuard {
         origins: OriginGuard::new(allowed, state.metrics.clone()),
         timeout: settings.request_timeout,
@@ -57,7 +49,6 @@ pub fn app(state: AppState, settings: &HttpSettings) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NotFound })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(cors)
         .layer(middleware::from_fn_with_state(guard, guard_requests))
         .with_state(state)
 }
@@ -97,9 +88,10 @@ struct RequestGuard {
 }
 
 /// Every request passes here once, outside every other layer (so refused preflights are seen
-/// too): refused at once when its origin is not allowed, answered 408 when it takes longer
-/// than the request timeout, timed, and a refusal counted by reason. One middleware rather
-/// than one per concern: each costs a boxed future and a cloned service per request.
+/// too): refused at once when its origin is not allowed, a CORS preflight answered, answered
+/// 408 when it takes longer than the request timeout, an allowed page let read the answer,
+/// timed, and a refusal counted by reason. One middleware rather than one per concern: each
+/// costs a boxed future and a cloned service per request.
 async fn guard_requests(
     State(guard): State<RequestGuard>,
     request: Request,
@@ -107,11 +99,21 @@ async fn guard_requests(
 ) -> Response {
     let started = Instant::now();
     let route = route_label(request.extensions().get::<MatchedPath>());
+    let allowed = request
+        .headers()
+        .get(header::ORIGIN)
+        .filter(|origin| guard.origins.allows(origin))
+        .cloned();
     let response = match guard.origins.refusal(&request) {
         Some(refusal) => refusal.into_response(),
-        None => tokio::time::timeout(guard.timeout, next.run(request))
-            .await
-            .unwrap_or_else(|_| ApiError::RequestTimeout.into_response()),
+        None if cors::is_preflight(&request) => cors::preflight_answer(allowed.as_ref()),
+        None => {
+            let mut response = tokio::time::timeout(guard.timeout, next.run(request))
+                .await
+                .unwrap_or_else(|_| ApiError::RequestTimeout.into_response());
+            cors::expose(response.headers_mut(), allowed.as_ref());
+            response
+        }
     };
     let metrics = guard.origins.metrics();
     if let Some(RejectionReason(reason)) = response.extensions().get::<RejectionReason>() {
