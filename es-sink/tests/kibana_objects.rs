@@ -7,15 +7,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 fn objects() -> Vec<Value> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../compose/kibana/web-events.ndjson"
-    );
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
+    test_support::kibana::saved_objects()
 }
 
 /// The template's type of a dotted field path (`browser.name`).

@@ -7,6 +7,7 @@
 //! - [`crash`]: killing, freezing and restarting a process, and its log;
 //! - [`metrics`], [`wait`]: reading `/metrics`, waiting for a condition with a deadline, or
 //!   for candidates to pick one from;
+//! - [`kibana`]: the Kibana saved objects the Docker stack imports;
 //! - [`osmem`]: the in-memory OpenSearch-compatible server the search tests index into;
 //! - [`tansu`]: the independent Kafka-protocol broker the smoke tests use;
 //! - [`ports`]: free loopback ports, for processes that cannot take a bound listener.
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod collector;
 pub mod crash;
 pub mod demo;
+pub mod kibana;
 pub mod metrics;
 pub mod osmem;
 pub mod ports;

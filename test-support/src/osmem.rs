@@ -88,6 +88,48 @@ impl Osmem {
         body["count"].as_u64().unwrap_or(0)
     }
 
+    /// Puts index template `name`.
+    pub async fn put_template(&self, name: &str, template: &serde_json::Value) {
+        reqwest::Client::new()
+            .put(format!(
+                "http://127.0.0.1:{}/_index_template/{name}",
+                self.port
+            ))
+            .json(template)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+
+    /// Sends a `_bulk` body, refreshing after it; its answer.
+    pub async fn bulk(&self, body: Vec<u8>) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{}/_bulk?refresh=true", self.port))
+            .header("Content-Type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// A search of the indices `pattern` names; its answer, an error answer included.
+    pub async fn search(&self, pattern: &str, search: &serde_json::Value) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{}/{pattern}/_search", self.port))
+            .json(search)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// The mappings of the indices `pattern` names, keyed by index.
     pub async fn mapping(&self, pattern: &str) -> serde_json::Value {
         reqwest::get(format!("http://127.0.0.1:{}/{pattern}/_mapping", self.port))
@@ -124,22 +166,15 @@ impl Osmem {
 
     /// The ids of the documents a search of `<prefix>-*` finds, after a refresh.
     async fn search_ids(&self, prefix: &str, search: serde_json::Value) -> HashSet<String> {
-        let client = reqwest::Client::new();
-        let base = format!("http://127.0.0.1:{}/{prefix}-*", self.port);
-        client
-            .post(format!("{base}/_refresh"))
+        reqwest::Client::new()
+            .post(format!(
+                "http://127.0.0.1:{}/{prefix}-*/_refresh",
+                self.port
+            ))
             .send()
             .await
             .unwrap();
-        let body: serde_json::Value = client
-            .post(format!("{base}/_search"))
-            .json(&search)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = self.search(&format!("{prefix}-*"), &search).await;
         body["hits"]["hits"]
             .as_array()
             .into_iter()

@@ -22,16 +22,9 @@ const PREFIX: &str = "web-events";
 #[ignore = "needs osmem-server: run scripts/test.sh"]
 async fn the_page_and_the_kibana_dashboard_count_the_same_clicks() {
     let search = Osmem::start();
-    let http = reqwest::Client::new();
-    let base = search.url().as_str().trim_end_matches('/').to_owned();
-    let template = es_sink::template::index_template(PREFIX);
-    http.put(format!("{base}/_index_template/{PREFIX}"))
-        .json(&template)
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+    search
+        .put_template(PREFIX, &es_sink::template::index_template(PREFIX))
+        .await;
 
     // Clicks over the last 50 minutes, in palette colours and one the palette does not have,
     // from several browsers, as es-sink indexes them (the event's JSON, its id the `_id`).
@@ -59,17 +52,7 @@ async fn the_page_and_the_kibana_dashboard_count_the_same_clicks() {
         let raw = event.to_json_bytes();
         docs.push(es_sink::bulk::BulkDoc::for_event(PREFIX, &event, &raw));
     }
-    let body = es_sink::bulk::encode(&docs);
-    let indexed: Value = http
-        .post(format!("{base}/_bulk?refresh=true"))
-        .header("Content-Type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let indexed = search.bulk(es_sink::bulk::encode(&docs)).await;
     assert_eq!(indexed["errors"], false, "{indexed}");
 
     // What the page shows.
@@ -105,27 +88,20 @@ async fn the_page_and_the_kibana_dashboard_count_the_same_clicks() {
     // What Kibana shows, from the saved objects the stack imports.
     let visualizations = saved_visualizations();
     let since = now - TimeDelta::hours(1);
-    let ask = |aggs: Value| {
-        let http = http.clone();
-        let url = format!("{base}/{PREFIX}-*/_search");
-        async move {
-            let answer: Value = http
-                .post(url)
-                .json(&json!({
+    let ask = async |aggs: Value| {
+        let answer = search
+            .search(
+                &format!("{PREFIX}-*"),
+                &json!({
                     "size": 0,
                     "query": { "range": { "timestamp": {
                         "gte": since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true) } } },
                     "aggs": aggs
-                }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert!(answer.get("error").is_none(), "{answer}");
-            answer["aggregations"].clone()
-        }
+                }),
+            )
+            .await;
+        assert!(answer.get("error").is_none(), "{answer}");
+        answer["aggregations"].clone()
     };
 
     let pie = ask(kibana_aggs(&visualizations["web-events-colour-counts"])).await;
@@ -159,14 +135,8 @@ async fn the_page_and_the_kibana_dashboard_count_the_same_clicks() {
 
 /// The saved visualizations, by id, with their `visState` parsed.
 fn saved_visualizations() -> BTreeMap<String, Value> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../compose/kibana/web-events.ndjson"
-    );
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+    test_support::kibana::saved_objects()
+        .into_iter()
         .filter(|object| object["type"] == "visualization")
         .map(|object| {
             let state: Value =

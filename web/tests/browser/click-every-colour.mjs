@@ -6,7 +6,7 @@
 // misbehaves.
 //
 // usage: node click-every-colour.mjs <page-url> <user-name>
-import { chromium } from "playwright-core";
+import { launch, watch } from "./browser.mjs";
 
 const [pageUrl, userName] = process.argv.slice(2);
 if (!pageUrl || !userName) {
@@ -15,27 +15,11 @@ if (!pageUrl || !userName) {
 }
 
 const failures = [];
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
-  ],
-});
+const browser = await launch();
 try {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();
-  page.on("dialog", async (dialog) => {
-    failures.push(`a dialog opened: ${dialog.message()}`);
-    await dialog.dismiss();
-  });
-  page.on("pageerror", (error) => failures.push(`page error: ${error.message}`));
-  page.on("console", (message) => {
-    // The browser reports each request that fails to the console; below, some fail on purpose.
-    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
-      failures.push(`console error: ${message.text()}`);
-    }
-  });
+  watch(page, failures);
 
   await page.goto(pageUrl);
   const colours = await page.$$eval("button.color", (buttons) => buttons.map((b) => b.dataset.color));

@@ -11,7 +11,7 @@
 //   "unavailable"  the page's message while the search server does not answer, and a click
 //                  recorded meanwhile
 //   "recovered"    the counts, that click included, once it answers again
-import { chromium } from "playwright-core";
+import { launch, watch } from "./browser.mjs";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
 
@@ -30,26 +30,11 @@ async function step(name, facts) {
 }
 
 const failures = [];
-function watch(page) {
-  page.on("pageerror", (error) => failures.push(`page error: ${error.message}`));
-  page.on("console", (message) => {
-    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
-      failures.push(`console error: ${message.text()}`);
-    }
-  });
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
-  ],
-});
+const browser = await launch();
 try {
   const context = await browser.newContext({ viewport: { width: 900, height: 1000 } });
   const colours = await context.newPage();
-  watch(colours);
+  watch(colours, failures);
   await colours.goto(pageUrl);
   await colours.fill("#user-name", "민수");
   const click = async (colour) => {
@@ -63,7 +48,7 @@ try {
 
   // The results page, opened from the colour page's link.
   const results = await context.newPage();
-  watch(results);
+  watch(results, failures);
   await results.goto(pageUrl);
   await Promise.all([results.waitForURL(resultsUrl), results.click('a[href="/results"]')]);
   const countOf = (colour) => results.evaluate((wanted) => {
