@@ -43,6 +43,19 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
         .map_err(|source| BindError { addr, source })
 }
 
+/// How a sink process starts, before its own `serve`: logging at `default_filter` (unless
+/// `RUST_LOG` says otherwise), the C allocator told to return freed fetch buffers, and its
+/// admin address bound, so a port in use fails the start at once.
+pub async fn start_sink(
+    log: &crate::telemetry::LogArgs,
+    default_filter: &str,
+    admin_addr: SocketAddr,
+) -> Result<TcpListener, BindError> {
+    crate::telemetry::init(log, default_filter);
+    crate::allocator::return_large_blocks_to_the_system();
+    bind(admin_addr).await
+}
+
 /// The admin server, serving from its start until the host stops it.
 pub struct AdminServer {
     stop: oneshot::Sender<()>,

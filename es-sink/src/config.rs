@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use common::config::parse_bytes;
-use common::kafka::{DEFAULT_DEAD_LETTER_TOPIC, KafkaArgs, SinkArgs, SinkDefaults};
+use common::kafka::{DEFAULT_DEAD_LETTER_TOPIC, KafkaArgs, SinkArgs};
 use common::search::SearchArgs;
 use common::telemetry::LogArgs;
 use url::Url;
@@ -65,15 +65,10 @@ pub struct Config {
     pub log: LogArgs,
 }
 
-/// es-sink's defaults for the options every sink takes.
-#[derive(Debug, Clone)]
-pub struct EsSinkDefaults;
-
-impl SinkDefaults for EsSinkDefaults {
-    const GROUP_ID: &'static str = "es-sink";
-    const ADMIN_ADDR: &'static str = "127.0.0.1:9102";
-    const SHUTDOWN_TIMEOUT: &'static str = "20s";
-}
+common::sink_defaults!(
+    /// es-sink's defaults for the options every sink takes.
+    pub EsSinkDefaults { group: "es-sink", admin: "127.0.0.1:9102", shutdown: "20s" }
+);
 
 impl Config {
     pub fn batch_policy(&self) -> BatchPolicy {

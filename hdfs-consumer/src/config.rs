@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use common::config::parse_bytes;
-use common::kafka::{KafkaArgs, SinkArgs, SinkDefaults};
+use common::kafka::{KafkaArgs, SinkArgs};
 use common::telemetry::LogArgs;
 use url::Url;
 
@@ -61,15 +61,10 @@ pub struct Config {
     pub log: LogArgs,
 }
 
-/// hdfs-consumer's defaults for the options every sink takes: the reference design's group.
-#[derive(Debug, Clone)]
-pub struct HdfsConsumerDefaults;
-
-impl SinkDefaults for HdfsConsumerDefaults {
-    const GROUP_ID: &'static str = "color-hdfs-save-consumer-group";
-    const ADMIN_ADDR: &'static str = "127.0.0.1:9101";
-    const SHUTDOWN_TIMEOUT: &'static str = "30s";
-}
+common::sink_defaults!(
+    /// hdfs-consumer's defaults for the options every sink takes: the reference design's group.
+    pub HdfsConsumerDefaults { group: "color-hdfs-save-consumer-group", admin: "127.0.0.1:9101", shutdown: "30s" }
+);
 
 impl Config {
     pub fn flush_policy(&self) -> FlushPolicy {

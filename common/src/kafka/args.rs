@@ -100,20 +100,16 @@ mod tests {
         kafka: KafkaArgs,
     }
 
-    #[derive(Debug, Clone)]
-    struct Landing;
-    impl SinkDefaults for Landing {
-        const GROUP_ID: &'static str = "landing-group";
-        const ADMIN_ADDR: &'static str = "127.0.0.1:9101";
-        const SHUTDOWN_TIMEOUT: &'static str = "30s";
-    }
-    #[derive(Debug, Clone)]
-    struct Indexing;
-    impl SinkDefaults for Indexing {
-        const GROUP_ID: &'static str = "indexing-group";
-        const ADMIN_ADDR: &'static str = "127.0.0.1:9102";
-        const SHUTDOWN_TIMEOUT: &'static str = "20s";
-    }
+    crate::sink_defaults!(Landing {
+        group: "landing-group",
+        admin: "127.0.0.1:9101",
+        shutdown: "30s"
+    });
+    crate::sink_defaults!(Indexing {
+        group: "indexing-group",
+        admin: "127.0.0.1:9102",
+        shutdown: "20s"
+    });
     #[derive(Debug, Parser)]
     struct Sink<D: SinkDefaults + Clone + Send + Sync + 'static> {
         #[command(flatten)]
@@ -218,6 +214,23 @@ pub trait SinkDefaults {
     const ADMIN_ADDR: &'static str;
     /// How long a stop may spend writing what the sink holds.
     const SHUTDOWN_TIMEOUT: &'static str;
+}
+
+/// Declares a sink's defaults for [`SinkArgs`]: a type named `$name` whose group, admin address
+/// and shutdown timeout are the given ones.
+#[macro_export]
+macro_rules! sink_defaults {
+    ($(#[$meta:meta])* $vis:vis $name:ident { group: $group:literal, admin: $admin:literal, shutdown: $shutdown:literal $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        $vis struct $name;
+
+        impl $crate::kafka::SinkDefaults for $name {
+            const GROUP_ID: &'static str = $group;
+            const ADMIN_ADDR: &'static str = $admin;
+            const SHUTDOWN_TIMEOUT: &'static str = $shutdown;
+        }
+    };
 }
 
 /// The options of a sink's group member and process, the same flags and variables for every
