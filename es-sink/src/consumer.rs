@@ -172,18 +172,15 @@ pub struct Sink {
 
 /// The one exception to a member that only records: a revoke waits, within the rebalance
 /// timeout, for the revoked partitions' bulks in flight and commits what they finished, since
-/// the partitions' offsets can be committed only before they go. An assignment only pauses
-/// and records; [`Sink::start_assigned`] does the rest on the polling thread.
+/// the partitions' offsets can be committed only before they go. An assignment only records;
+/// [`Sink::start_assigned`] does the rest on the polling thread.
 impl Rebalancing for Sink {
-    fn assigned(&self, member: &Member<Self>, tpl: &TopicPartitionList) {
-        // Nothing is read before the group's committed offsets say where each partition resumes.
-        if let Err(err) = member.pause(tpl) {
-            tracing::error!(%err, "pause failed");
-        }
+    /// The group's committed offsets say where each partition resumes: see `start_assigned`.
+    fn assigned(&self, partitions: &[i32]) {
         let mut state = self.state();
-        for element in tpl.elements() {
-            if !state.starting.contains(&element.partition()) {
-                state.starting.push(element.partition());
+        for partition in partitions {
+            if !state.starting.contains(partition) {
+                state.starting.push(*partition);
             }
         }
         state.start_retry_at = None;

@@ -70,19 +70,15 @@ enum Rebalance {
 }
 
 /// A worker's rebalances, recorded inside `poll` for the loop to apply after it.
+#[derive(Default)]
 struct RecordedRebalances {
-    worker: usize,
     rebalances: Mutex<Vec<Rebalance>>,
 }
 
 impl Rebalancing for RecordedRebalances {
-    fn assigned(&self, member: &Member<Self>, tpl: &TopicPartitionList) {
-        // Nothing is read before storage says where each partition resumes.
-        if let Err(err) = member.pause(tpl) {
-            tracing::error!(worker = self.worker, %err, "pause failed");
-        }
-        let partitions = tpl.elements().iter().map(|e| e.partition()).collect();
-        self.record(Rebalance::Assigned(partitions));
+    /// Storage says where each partition resumes: the loop claims it there.
+    fn assigned(&self, partitions: &[i32]) {
+        self.record(Rebalance::Assigned(partitions.to_vec()));
     }
 
     fn revoking(&self, _member: &Member<Self>, partitions: &[i32]) {
@@ -146,11 +142,11 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(id: usize, shared: Arc<Shared>) -> KafkaResult<Self> {
-        let rebalances = RecordedRebalances {
-            worker: id,
-            rebalances: Mutex::default(),
-        };
-        let context = MemberContext::new(Arc::clone(&shared.log), &shared.kafka.topic, rebalances);
+        let context = MemberContext::new(
+            Arc::clone(&shared.log),
+            &shared.kafka.topic,
+            RecordedRebalances::default(),
+        );
         let consumer = group_consumer(
             &shared.kafka,
             &shared.group,
@@ -709,10 +705,7 @@ mod tests {
 
     #[test]
     fn rebalances_are_applied_in_the_order_they_came_and_once() {
-        let recorded = RecordedRebalances {
-            worker: 0,
-            rebalances: Mutex::default(),
-        };
+        let recorded = RecordedRebalances::default();
         recorded.record(Rebalance::Assigned(vec![0, 1, 2]));
         recorded.record(Rebalance::Revoked(vec![0, 1, 2]));
         recorded.record(Rebalance::Assigned(vec![1]));

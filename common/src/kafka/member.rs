@@ -24,10 +24,9 @@ pub type Member<R> = BaseConsumer<MemberContext<R>>;
 /// thread, with the group waiting: between `revoking` and the next assignment, nobody owns
 /// the partitions.
 pub trait Rebalancing: Sized + Send + Sync + 'static {
-    /// Partitions are about to be assigned; `tpl` may be given explicit start offsets.
-    fn assigning(&self, _member: &Member<Self>, _tpl: &mut TopicPartitionList) {}
-    /// Partitions were assigned.
-    fn assigned(&self, _member: &Member<Self>, _tpl: &TopicPartitionList) {}
+    /// Partitions were assigned, paused: nothing of them is read until the sink, on its polling
+    /// thread, has found where each resumes, seeked there and resumed it. Only records.
+    fn assigned(&self, partitions: &[i32]);
     /// Partitions are about to be taken away: the last moment their offsets can be committed.
     fn revoking(&self, member: &Member<Self>, partitions: &[i32]);
 }
@@ -77,11 +76,14 @@ impl<R: Rebalancing> ConsumerContext for MemberContext<R> {
     fn rebalance(&self, member: &Member<R>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                self.rebalancing.assigning(member, tpl);
                 if let Err(err) = member.assign(tpl) {
                     tracing::error!(%err, "assign failed");
                 }
-                self.rebalancing.assigned(member, tpl);
+                if let Err(err) = member.pause(tpl) {
+                    tracing::error!(%err, "pause failed");
+                }
+                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                self.rebalancing.assigned(&partitions);
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
