@@ -61,19 +61,6 @@ pub struct SearchArgs {
 }
 
 impl SearchArgs {
-    /// The settings for a cluster at `url`, everything else as its defaults.
-    pub fn for_url(url: Url) -> SearchArgs {
-        SearchArgs {
-            es_url: url,
-            es_index_prefix: DEFAULT_INDEX_PREFIX.to_owned(),
-            es_username: None,
-            es_password: None,
-            es_api_key: None,
-            es_ca_cert: None,
-            es_request_timeout: Duration::from_secs(30),
-        }
-    }
-
     /// The pattern matching every daily index: `<prefix>-*`.
     pub fn index_pattern(&self) -> String {
         format!("{}-*", self.es_index_prefix)
