@@ -68,7 +68,9 @@ struct Inner {
     palette: Palette,
     timeout: Duration,
     http: reqwest::Client,
-    stages: Vec<(Stage, Vec<Url>)>,
+    /// Each service's admin URLs, and the stages its answers show: the collector's show the
+    /// topic too, so it is asked once for both.
+    services: Vec<(&'static [Stage], Vec<Url>)>,
     /// Held while a snapshot is taken, so requests meanwhile wait for it rather than ask too.
     snapshot: tokio::sync::Mutex<Option<(Instant, Arc<Snapshot>)>>,
     own: Mutex<OwnClicks>,
@@ -85,15 +87,16 @@ impl Results {
     /// The results source for `config`; `Err` names a search setting that is wrong (a CA file
     /// that cannot be read). Nothing is asked of the cluster yet.
     pub fn new(config: &Config) -> Result<Results, String> {
-        let http = reqwest::Client::builder()
-            .timeout(config.results_timeout)
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        let stages = vec![
-            (Stage::Collector, vec![config.collector_admin_url.clone()]),
-            (Stage::Topic, vec![config.collector_admin_url.clone()]),
-            (Stage::HdfsConsumer, config.hdfs_consumer_admin_urls.clone()),
-            (Stage::EsSink, config.es_sink_admin_urls.clone()),
+        let services: Vec<(&'static [Stage], Vec<Url>)> = vec![
+            (
+                &[Stage::Collector, Stage::Topic],
+                vec![config.collector_admin_url.clone()],
+            ),
+            (
+                &[Stage::HdfsConsumer],
+                config.hdfs_consumer_admin_urls.clone(),
+            ),
+            (&[Stage::EsSink], config.es_sink_admin_urls.clone()),
         ];
         Ok(Results {
             inner: Arc::new(Inner {
@@ -101,8 +104,9 @@ impl Results {
                 index_pattern: config.search.index_pattern(),
                 palette: config.color_palette.clone(),
                 timeout: config.results_timeout,
-                http,
-                stages,
+                // Each probe is bounded by the page's timeout (`health::probe`).
+                http: reqwest::Client::new(),
+                services,
                 snapshot: tokio::sync::Mutex::new(None),
                 own: Mutex::new(OwnClicks::default()),
             }),
@@ -149,9 +153,11 @@ impl Results {
         }
     }
 
+    /// Every stage's view, in the order a click passes through them, each service's processes
+    /// probed once.
     async fn stages(&self) -> Vec<StageView> {
         let probes =
-            futures::future::join_all(self.inner.stages.iter().map(|(_, urls)| async move {
+            futures::future::join_all(self.inner.services.iter().map(|(_, urls)| async move {
                 let mut processes = Vec::new();
                 for url in urls {
                     processes.extend(health::processes(url).await);
@@ -165,12 +171,16 @@ impl Results {
             }))
             .await;
         self.inner
-            .stages
+            .services
             .iter()
             .zip(probes)
-            .map(|((stage, _), probes): (&(Stage, Vec<Url>), Vec<Probe>)| {
-                health::stage_view(*stage, &probes)
-            })
+            .flat_map(
+                |((stages, _), probes): (&(&[Stage], Vec<Url>), Vec<Probe>)| {
+                    stages
+                        .iter()
+                        .map(move |stage| health::stage_view(*stage, &probes))
+                },
+            )
             .collect()
     }
 
