@@ -57,11 +57,24 @@ pub async fn kill_at_random_moment(child: &mut Child, max: Duration) {
 
 /// Sends `signal` (`STOP`, `CONT`, `TERM`...) to the process.
 pub fn signal(child: &Child, signal: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "SIG{signal} was not delivered");
+    if let Err(err) = send_signal(child.id(), signal) {
+        panic!("SIG{signal} was not delivered: {err}");
+    }
+}
+
+/// Sends `signal` (`TERM`, `STOP`, `CONT`, or `0` to ask whether the process exists) to `pid`,
+/// a process this test did not start itself; `Err` says why it was not delivered.
+pub fn send_signal(pid: u32, signal: &str) -> Result<(), String> {
+    let output = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
 }
 
 /// Freezes the process (SIGSTOP): it keeps its sockets and memory, does nothing, and wakes up
@@ -77,9 +90,7 @@ pub fn thaw(child: &Child) {
 
 /// Sends SIGTERM and waits for the process to exit.
 pub fn terminate(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    let _ = send_signal(child.id(), "TERM");
     child.wait().unwrap();
 }
 

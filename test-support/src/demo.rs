@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use crate::crash::send_signal as signal;
 use crate::ports::free_port;
 
 /// Where the demo lands: a local folder, or a real HDFS it starts (`--hdfs`).
@@ -70,8 +71,8 @@ pub fn target_dir() -> PathBuf {
 impl DemoRun {
     /// Starts the demo with its logs and landed files in `run_dir`, each server on a free
     /// port, built with the dev profile, and waits (up to 10 minutes: the first run builds) for
-    /// its description. `extra_env` adds settings such as `HDFS_CONSUMERS`.
-    pub fn start(run_dir: &Path, landing: Landing, extra_env: &[(&str, &str)]) -> DemoRun {
+    /// its description.
+    pub fn start(run_dir: &Path, landing: Landing) -> DemoRun {
         std::fs::create_dir_all(run_dir).unwrap();
         let output = std::fs::File::create(run_dir.join("demo.out")).unwrap();
         let mut command = Command::new("setsid");
@@ -91,7 +92,6 @@ impl DemoRun {
         command
             .env("DEMO_PROFILE", "dev")
             .env("RUN_DIR", run_dir)
-            .envs(extra_env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::from(output.try_clone().unwrap()))
             .stderr(Stdio::from(output));
@@ -172,20 +172,6 @@ impl Drop for DemoRun {
             let _ = signal(self.child.id(), "TERM");
             let _ = self.child.wait();
         }
-    }
-}
-
-/// Sends `signal` (`TERM`, `STOP`, `CONT`, or `0` to ask whether the process exists) to `pid`.
-pub fn signal(pid: u32, signal: &str) -> Result<(), String> {
-    let output = Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| e.to_string())?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).into_owned())
     }
 }
 

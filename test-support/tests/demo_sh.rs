@@ -63,7 +63,7 @@ async fn the_demo_on_hdfs_lands_where_hiveql_reads() {
 /// One run of the demo in `run_dir`: a click goes through, then the demo stops cleanly.
 /// Returns where the click landed.
 async fn click_through(run_dir: &Path, landing: Landing) -> String {
-    let demo = DemoRun::start(run_dir, landing, &[]);
+    let demo = DemoRun::start(run_dir, landing);
     let description = &demo.description;
     let http = reqwest::Client::new();
 

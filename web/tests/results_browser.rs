@@ -11,14 +11,15 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use test_support::demo::{DemoRun, Landing, signal, target_dir};
+use test_support::crash::send_signal as signal;
+use test_support::demo::{DemoRun, Landing, target_dir};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs osmem-server, Chromium and playwright-core: run scripts/test.sh"]
 async fn the_results_page_shows_the_clicks_and_says_when_search_is_down() {
     let run_dir = std::env::temp_dir().join(format!("results-page-{}", uuid::Uuid::now_v7()));
-    let demo = DemoRun::start(&run_dir, Landing::Folder, &[]);
+    let demo = DemoRun::start(&run_dir, Landing::Folder);
     let search_pid = demo.description.pids["osmem-server"];
     let shots = artifact_dir();
 

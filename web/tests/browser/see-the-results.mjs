@@ -51,12 +51,6 @@ try {
   watch(results, failures);
   await results.goto(pageUrl);
   await Promise.all([results.waitForURL(resultsUrl), results.click('a[href="/results"]')]);
-  const countOf = (colour) => results.evaluate((wanted) => {
-    for (const row of document.querySelectorAll("#colour-table tbody tr")) {
-      if (row.cells[0].textContent === wanted) return Number(row.cells[1].textContent);
-    }
-    return null;
-  }, colour);
   const counts = () => results.evaluate(() => Object.fromEntries(
     Array.from(document.querySelectorAll("#colour-table tbody tr"),
       (row) => [row.cells[0].textContent, Number(row.cells[1].textContent)])));
@@ -66,7 +60,7 @@ try {
   }, null, { timeout: 30000 });
 
   // A new click, made while the page is open, shows without a reload: how long it took.
-  const greenBefore = await countOf("green");
+  const greenBefore = (await counts()).green;
   await click("green");
   const clicked = Date.now();
   await results.waitForFunction((n) => {
