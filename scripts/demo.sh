@@ -24,6 +24,7 @@
 #   KAFKA_PROPERTIES                   extra librdkafka settings for the sinks on that cluster
 #   DEMO_PROFILE (release)             the cargo profile to build (dev builds faster)
 #   RUN_DIR (.run/ in the checkout)    logs, and landed files under landing/
+#   LANDING_FORMAT (parquet)           the landed files' format, parquet or json
 #
 # Once everything is ready it writes RUN_DIR/demo.json, what it started, for scripts to read
 # rather than the banner: each service's address (the results page's too) and process id, the
@@ -59,7 +60,8 @@ done
 
 log "building the services and the topic watcher ($DEMO_PROFILE profile; the first build takes a few minutes)"
 cargo build --locked --profile "$DEMO_PROFILE" \
-    -p dev-broker -p producer-api -p web -p hdfs-consumer -p es-sink --bins --example tail_topic
+    -p dev-broker -p producer-api -p web -p hdfs-consumer -p es-sink --bins --example tail_topic \
+    --example cat_landed
 case "$DEMO_PROFILE" in dev) BIN_DIR="target/debug" ;; *) BIN_DIR="target/$DEMO_PROFILE" ;; esac
 BIN_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/${BIN_DIR#target/}"
 [ -z "$BUILD_ONLY" ] || exit 0
@@ -156,8 +158,11 @@ if [ -n "$ON_HDFS" ]; then
     # Each run lands in a folder of its own, as the broker starts empty each time.
     LANDING_URL="$namenode/demo-runs/$(date -u +%Y%m%dT%H%M%SZ)"
 fi
-# Where scripts/hive.sh finds the files.
+# Where scripts/hive.sh finds the files, and their format.
+LANDING_FORMAT="${LANDING_FORMAT:-parquet}"
 echo "$LANDING_URL" >"$RUN_DIR/landing-url"
+echo "$LANDING_FORMAT" >"$RUN_DIR/landing-format"
+export LANDING_FORMAT
 export KAFKA_BOOTSTRAP_SERVERS KAFKA_TOPIC
 # The sinks' client settings, when there are any.
 SINK_KAFKA=()
@@ -222,13 +227,10 @@ if [ -n "${PIDS[dev-broker]:-}" ]; then
     wait_for_group es_sink_assigned_partitions 3 "${ES_SINK_PORTS[@]}"
 fi
 
-if [ -n "$ON_HDFS" ]; then
-    LANDED_FILES="$LANDING_URL/$KAFKA_TOPIC/dt=*/hour=*/*.json"
-    SHOW_LANDED="java -cp \"$RUN_DIR/hdfs/conf:$(ensure_hadoop)/*\" org.apache.hadoop.fs.FsShell -cat '$LANDED_FILES'"
-else
-    LANDED_FILES="$LANDING_DIR/$KAFKA_TOPIC/dt=*/hour=*/*.json"
-    SHOW_LANDED="cat $LANDED_FILES"
-fi
+LANDED_FILES="$LANDING_URL/$KAFKA_TOPIC/dt=*/hour=*/*.$LANDING_FORMAT"
+[ -n "$ON_HDFS" ] || LANDED_FILES="$LANDING_DIR/$KAFKA_TOPIC/dt=*/hour=*/*.$LANDING_FORMAT"
+# Every landed click as a line of JSON, whatever the format, on a folder or on HDFS.
+SHOW_LANDED="$BIN_DIR/examples/cat_landed $LANDING_URL $KAFKA_TOPIC"
 # What was started, for scripts: written whole, then moved into place, so a reader never sees
 # half of it.
 describe_run() {
@@ -276,8 +278,9 @@ cat <<INFO
   Producer API:    http://127.0.0.1:$API_PORT/api/events  (/healthz /readyz /metrics)
   Kafka:           $KAFKA_BOOTSTRAP_SERVERS ($KAFKA_KIND), topic $KAFKA_TOPIC
   Watch the topic: $BIN_DIR/examples/tail_topic $KAFKA_BOOTSTRAP_SERVERS $KAFKA_TOPIC
-  Landed files:    $LANDED_FILES  (a few seconds after a click)
-                   e.g. $SHOW_LANDED
+  Landed files:    $LANDED_FILES  (a few seconds after a click;
+                   each hour merged into one file per partition 10 minutes after it ends)
+  Landed clicks:   $SHOW_LANDED  (as JSON lines)
   HiveQL:          ${HIVE_COMMAND}  (the example queries over the landed files, or a query of yours)
   hdfs-consumer:   $(for port in "${HDFS_CONSUMER_PORTS[@]}"; do printf 'http://127.0.0.1:%s/metrics ' "$port"; done)
   Search (osmem):  http://127.0.0.1:$ES_PORT/web-events-*/_search  (about a second after a click)

@@ -10,12 +10,16 @@
 #   scripts/hive.sh queries.sql     a file of queries
 #
 # Settings: RUN_DIR (.run/ in the checkout, as for scripts/demo.sh); LANDING_URL (where the demo
-# last landed: file://$RUN_DIR/landing, or its HDFS with scripts/demo.sh --hdfs).
+# last landed: file://$RUN_DIR/landing, or its HDFS with scripts/demo.sh --hdfs); LANDING_FORMAT
+# (what the demo last landed: parquet, or json).
 source "$(dirname "$0")/lib.sh"
 
 RUN_DIR="${RUN_DIR:-$REPO_ROOT/.run}"
 if [ -z "${LANDING_URL:-}" ]; then
     LANDING_URL="$(cat "$RUN_DIR/landing-url" 2>/dev/null || echo "file://$RUN_DIR/landing")"
+fi
+if [ -z "${LANDING_FORMAT:-}" ]; then
+    LANDING_FORMAT="$(cat "$RUN_DIR/landing-format" 2>/dev/null || echo parquet)"
 fi
 case "$LANDING_URL" in
     file://*)
@@ -27,4 +31,5 @@ case "$LANDING_URL" in
 esac
 PYTHON="$(ensure_spark)"
 log "HiveQL over $LANDING_URL/select-color (Spark SQL; about half a minute to start)"
-exec "$PYTHON" "$REPO_ROOT/scripts/hive/run.py" --landing-root "$LANDING_URL" "$@"
+exec "$PYTHON" "$REPO_ROOT/scripts/hive/run.py" --landing-root "$LANDING_URL" \
+    --format "$LANDING_FORMAT" "$@"

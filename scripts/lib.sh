@@ -129,18 +129,21 @@ ensure_hadoop() {
     echo "$dir/jars"
 }
 
-# Prints the Python of a cached venv with pyspark: Spark SQL with Hive support (a Hive 2.3
-# metastore on embedded Derby, HiveQL), which runs the Hive queries on one machine. It needs
-# Java 17.
+# Prints the Python of a cached venv with the lake's readers: pyspark for Spark SQL with Hive
+# support (a Hive 2.3 metastore on embedded Derby, HiveQL), which runs the Hive queries on one
+# machine and needs Java 17; pyarrow and DuckDB, which read the Parquet files as they are.
 SPARK_VERSION="4.0.1"
+PYARROW_VERSION="22.0.0"
+DUCKDB_VERSION="1.4.3"
 ensure_spark() {
     local venv="$CACHE_DIR/pyspark-$SPARK_VERSION"
     command -v java >/dev/null || ensure_debian_packages openjdk-17-jre-headless
-    if ! "$venv/bin/python" -c 'import pyspark' 2>/dev/null; then
-        log "installing pyspark $SPARK_VERSION from PyPI for HiveQL (first run only; a 430 MB download)"
+    if ! "$venv/bin/python" -c 'import pyspark, pyarrow, duckdb' 2>/dev/null; then
+        log "installing pyspark $SPARK_VERSION, pyarrow and duckdb from PyPI, the lake's readers (first run only; a 500 MB download)"
         rm -rf "$venv"
         python3 -m venv "$venv" >&2 || { ensure_debian_packages python3-venv; python3 -m venv "$venv" >&2; }
-        "$venv/bin/pip" install --quiet --disable-pip-version-check "pyspark==$SPARK_VERSION" >&2
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "pyspark==$SPARK_VERSION" \
+            "pyarrow==$PYARROW_VERSION" "duckdb==$DUCKDB_VERSION" >&2
     fi
     echo "$venv/bin/python"
 }

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! <topic>/_commits/<partition>/00000000000000000041.json  {"kind":"claim","owner":{..},"lastOffset":1196,"files":[]}
-//! <topic>/_commits/<partition>/00000000000000000042.json  {"kind":"commit","owner":{..},"lastOffset":1442,"files":[..]}
+//! <topic>/_commits/<partition>/00000000000000000042.json  {"kind":"commit","owner":{..},"lastOffset":1442,"files":[..],"uncompacted":[..]}
+//! <topic>/_commits/<partition>/00000000000000000043.json  {"kind":"compaction","owner":{..},"lastOffset":1442,"files":[..],"inputs":[..],"uncompacted":[..]}
 //! ```
 //!
 //! Entries are numbered, and each is published only if its number is free
@@ -18,6 +19,13 @@
 //!   published that number first (a new owner's claim), the commit is refused, and nothing of
 //!   the batch becomes visible. This is how a process that was paused, cut from the brokers or
 //!   replaced finds out, whatever its rebalance callbacks told it.
+//! - The holder **compacts** an hour the same way: the merged file is written under `_tmp/`,
+//!   the entry names it and the files it replaces (`inputs`), and only once the entry is
+//!   published is the merged file made visible, then the inputs deleted. A refused compaction
+//!   leaves the hour as it was.
+//! - Every entry carries the hours this partition landed in and has not compacted since
+//!   (`uncompacted`), with when it last landed there, so a new holder knows what to compact
+//!   without listing the lake.
 //! - Old entries are deleted, keeping the latest [`KEPT_ENTRIES`]. A member paused for longer
 //!   than that many landings may then publish into a freed number; so after publishing, a
 //!   committer checks that the entry it held is still there (entries are deleted oldest first,
@@ -28,12 +36,14 @@
 //! repair: when a file the latest entry names is gone from storage (deleted by hand), a claim
 //! resumes after the landed file names instead, so the missing records are landed again.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::layout;
+use crate::layout::{self, HourPartition};
 use crate::storage::{Publish, Storage, StorageError};
 
 /// Entries kept per partition; older ones are deleted.
@@ -77,6 +87,8 @@ pub enum EntryKind {
     Claim,
     /// A batch landed.
     Commit,
+    /// An hour's files were merged.
+    Compaction,
 }
 
 /// A file of a commit: where it was written, and its visible name.
@@ -94,9 +106,65 @@ pub struct Entry {
     pub owner: Owner,
     /// Every record up to this offset is landed; `None` while nothing is.
     pub last_offset: Option<i64>,
-    /// A commit's files, in the order they are made visible.
+    /// A commit's or a compaction's files, in the order they are made visible.
     #[serde(default)]
     pub files: Vec<PendingRename>,
+    /// A compaction's input files, deleted once its files are visible.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<String>,
+    /// The hours the partition landed in since they were last compacted.
+    #[serde(default)]
+    pub uncompacted: Vec<Uncompacted>,
+}
+
+/// An hour with files not yet merged, and when the partition last landed a file in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Uncompacted {
+    /// `dt=YYYY-MM-DD/hour=HH`
+    pub hour: String,
+    pub last_landed: DateTime<Utc>,
+}
+
+/// The uncompacted hours as a holder keeps them: by hour, when it last landed there.
+pub type UncompactedHours = BTreeMap<HourPartition, DateTime<Utc>>;
+
+fn to_entry(hours: &UncompactedHours) -> Vec<Uncompacted> {
+    hours
+        .iter()
+        .map(|(hour, at)| Uncompacted {
+            hour: hour.dir(),
+            last_landed: *at,
+        })
+        .collect()
+}
+
+impl Entry {
+    /// Whether `other` publishes the same change: the same kind, claim, offset and files. The
+    /// times in `uncompacted` may differ between two attempts of one landing.
+    pub fn same_change(&self, other: &Entry) -> bool {
+        (
+            &self.kind,
+            &self.owner,
+            self.last_offset,
+            &self.files,
+            &self.inputs,
+        ) == (
+            &other.kind,
+            &other.owner,
+            other.last_offset,
+            &other.files,
+            &other.inputs,
+        )
+    }
+
+    /// The entry's uncompacted hours; one whose name is not an hour is left out.
+    pub fn uncompacted_hours(&self) -> UncompactedHours {
+        self.uncompacted
+            .iter()
+            .filter_map(|u| Some((HourPartition::parse_dir(&u.hour)?, u.last_landed)))
+            .collect()
+    }
 }
 
 /// The latest entry of a partition's log, as its publisher knows it.
@@ -105,11 +173,23 @@ pub struct Held {
     pub seq: u64,
     pub owner: Owner,
     pub last_offset: Option<i64>,
+    pub uncompacted: UncompactedHours,
 }
 
 impl Held {
-    /// The entry a commit of a batch ending at `last_offset` publishes, with its number.
-    pub fn commit(&self, last_offset: i64, files: Vec<PendingRename>) -> (u64, Entry) {
+    /// The entry a commit of a batch ending at `last_offset` publishes, with its number: its
+    /// files, and the hours of its data files (`hours`) marked as landed in at `now`.
+    pub fn commit(
+        &self,
+        last_offset: i64,
+        files: Vec<PendingRename>,
+        hours: impl IntoIterator<Item = HourPartition>,
+        now: DateTime<Utc>,
+    ) -> (u64, Entry) {
+        let mut uncompacted = self.uncompacted.clone();
+        for hour in hours {
+            uncompacted.insert(hour, now);
+        }
         (
             self.seq + 1,
             Entry {
@@ -117,17 +197,48 @@ impl Held {
                 owner: self.owner.clone(),
                 last_offset: Some(last_offset),
                 files,
+                inputs: Vec::new(),
+                uncompacted: to_entry(&uncompacted),
             },
         )
     }
 
-    /// After the commit `seq` of a batch ending at `last_offset` was published.
-    pub fn committed(&self, seq: u64, last_offset: i64) -> Held {
+    /// The entry a compaction of `hour` publishes, with its number: the merged `files` and the
+    /// `inputs` they replace; the hour is no longer uncompacted.
+    pub fn compaction(
+        &self,
+        hour: HourPartition,
+        files: Vec<PendingRename>,
+        inputs: Vec<String>,
+    ) -> (u64, Entry) {
+        (
+            self.seq + 1,
+            Entry {
+                kind: EntryKind::Compaction,
+                owner: self.owner.clone(),
+                last_offset: self.last_offset,
+                files,
+                inputs,
+                uncompacted: to_entry(&self.without(hour).uncompacted),
+            },
+        )
+    }
+
+    /// What its writer holds once `entry` is published as `seq`.
+    pub fn published(&self, seq: u64, entry: &Entry) -> Held {
         Held {
             seq,
             owner: self.owner.clone(),
-            last_offset: Some(last_offset),
+            last_offset: entry.last_offset,
+            uncompacted: entry.uncompacted_hours(),
         }
+    }
+
+    /// The same hold, with `hour` no longer to compact (it has nothing to merge).
+    pub fn without(&self, hour: HourPartition) -> Held {
+        let mut held = self.clone();
+        held.uncompacted.remove(&hour);
+        held
     }
 }
 
@@ -301,13 +412,18 @@ mod tests {
             seq: 41,
             owner: owner.clone(),
             last_offset: Some(1196),
+            uncompacted: UncompactedHours::new(),
         };
+        let hour = HourPartition::parse_dir("dt=2026-12-02/hour=18").unwrap();
+        let now = "2026-12-02T18:59:58.5Z".parse().unwrap();
         let (seq, entry) = held.commit(
             1442,
             vec![PendingRename {
                 tmp: "t/_tmp/2.x.data.f".into(),
                 path: "t/dt=2026-12-02/hour=18/f".into(),
             }],
+            [hour],
+            now,
         );
         assert_eq!(seq, 42);
         let json = serde_json::to_value(&entry).unwrap();
@@ -315,16 +431,35 @@ mod tests {
         assert_eq!(json["lastOffset"], 1442);
         assert_eq!(json["owner"]["member"], "host pid 7 worker 0");
         assert_eq!(json["files"][0]["tmp"], "t/_tmp/2.x.data.f");
+        assert_eq!(json["uncompacted"][0]["hour"], "dt=2026-12-02/hour=18");
+        assert_eq!(
+            json["uncompacted"][0]["lastLanded"],
+            "2026-12-02T18:59:58.500Z"
+        );
+        assert!(json.get("inputs").is_none(), "only compactions have inputs");
         let back: Entry = serde_json::from_value(json).unwrap();
         assert_eq!(back, entry);
+        let committed = held.published(seq, &entry);
         assert_eq!(
-            held.committed(seq, 1442),
+            committed,
             Held {
                 seq: 42,
                 owner,
-                last_offset: Some(1442)
+                last_offset: Some(1442),
+                uncompacted: [(hour, now)].into(),
             }
         );
+
+        let (seq, compaction) =
+            committed.compaction(hour, Vec::new(), vec!["t/dt=2026-12-02/hour=18/f".into()]);
+        assert_eq!(seq, 43);
+        assert_eq!(compaction.kind, EntryKind::Compaction);
+        assert_eq!(compaction.last_offset, Some(1442), "nothing new landed");
+        assert!(compaction.uncompacted.is_empty());
+        let json = serde_json::to_value(&compaction).unwrap();
+        assert_eq!(json["kind"], "compaction");
+        assert_eq!(json["inputs"][0], "t/dt=2026-12-02/hour=18/f");
+        assert!(committed.without(hour).uncompacted.is_empty());
     }
 
     #[test]
@@ -338,6 +473,10 @@ mod tests {
         assert_eq!(entry.kind, EntryKind::Claim);
         assert_eq!(entry.last_offset, None);
         assert!(entry.files.is_empty());
+        assert!(
+            entry.uncompacted_hours().is_empty(),
+            "earlier versions kept none"
+        );
     }
 
     #[test]

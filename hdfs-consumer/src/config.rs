@@ -9,12 +9,14 @@ use common::telemetry::LogArgs;
 use url::Url;
 
 use crate::buffer::FlushPolicy;
+use crate::compaction::CompactionPolicy;
+use crate::file_format::LandingFormat;
 
-/// Lands click events from Kafka as Hive-ready JSON-lines files, exactly once.
+/// Lands click events from Kafka as Hive-ready Parquet (or JSON-lines) files, exactly once, and
+/// merges each closed hour into one file per partition.
 ///
-/// Defaults suit the demo: files every few seconds. In production, land bigger, rarer files
-/// (for example FLUSH_MAX_RECORDS=500000, FLUSH_MAX_BYTES=128MiB, FLUSH_MAX_AGE=10m), so HDFS
-/// is not filled with small files.
+/// Defaults suit the demo: a click is in a file within seconds. The files of an hour are merged
+/// once it has been over for COMPACT_AFTER, so HDFS keeps one file per partition and hour.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "hdfs-consumer", version, about, long_about)]
 pub struct Config {
@@ -37,6 +39,26 @@ pub struct Config {
         value_parser = crate::storage::parse_landing_url
     )]
     pub landing_url: Url,
+
+    /// The landed files' format: parquet (columns, zstd) or json (one event per line). Records
+    /// that are not events go to _invalid/ as JSON lines either way.
+    #[arg(long, env = "LANDING_FORMAT", value_enum, default_value_t = LandingFormat::Parquet)]
+    pub landing_format: LandingFormat,
+
+    /// Merge an hour's files of each partition once the hour has been over, and nothing has
+    /// landed in it, for this long; "never" turns merging off.
+    #[arg(long, env = "COMPACT_AFTER", default_value = "10m", value_parser = parse_compact_after)]
+    pub compact_after: CompactAfter,
+
+    /// A merged file holds files of up to this many bytes in all (B, KiB, MiB, GiB); an hour
+    /// with more becomes several files.
+    #[arg(long, env = "COMPACT_TARGET_BYTES", default_value = "128MiB", value_parser = parse_bytes)]
+    pub compact_target_bytes: usize,
+
+    /// For fault tests: the process stops itself (SIGSTOP) the first time a compaction reaches
+    /// this step.
+    #[arg(long, env = "HDFS_CONSUMER_STOP_AT", value_enum, hide = true)]
+    pub stop_at: Option<crate::landing::CompactionStep>,
 
     /// Land a partition's buffer when it holds this many records.
     #[arg(long, env = "FLUSH_MAX_RECORDS", default_value_t = 10_000)]
@@ -61,6 +83,19 @@ pub struct Config {
     pub log: LogArgs,
 }
 
+/// `COMPACT_AFTER`: a wait, or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactAfter(pub Option<Duration>);
+
+fn parse_compact_after(raw: &str) -> Result<CompactAfter, String> {
+    if raw.trim().eq_ignore_ascii_case("never") {
+        return Ok(CompactAfter(None));
+    }
+    humantime::parse_duration(raw)
+        .map(|wait| CompactAfter(Some(wait)))
+        .map_err(|err| format!("{err}: give a duration such as 10m, or never"))
+}
+
 common::sink_defaults!(
     /// hdfs-consumer's defaults for the options every sink takes: the reference design's group.
     pub HdfsConsumerDefaults { group: "color-hdfs-save-consumer-group", admin: "127.0.0.1:9101", shutdown: "30s" }
@@ -72,6 +107,13 @@ impl Config {
             max_records: self.flush_max_records.max(1),
             max_bytes: self.flush_max_bytes.max(1),
             max_age: self.flush_max_age,
+        }
+    }
+
+    pub fn compaction_policy(&self) -> CompactionPolicy {
+        CompactionPolicy {
+            after: self.compact_after.0,
+            target_bytes: self.compact_target_bytes.max(1) as u64,
         }
     }
 
@@ -96,6 +138,32 @@ mod tests {
         assert_eq!(config.landing_url.scheme(), "file");
         assert_eq!(config.workers, None);
         assert_eq!(config.flush_max_age, Duration::from_secs(5));
+        assert_eq!(config.landing_format, LandingFormat::Parquet);
+        assert_eq!(
+            config.compaction_policy(),
+            CompactionPolicy {
+                after: Some(Duration::from_secs(600)),
+                target_bytes: 128 << 20
+            }
+        );
+    }
+
+    #[test]
+    fn the_format_and_compaction_take_their_words() {
+        let config = Config::try_parse_from([
+            "hdfs-consumer",
+            "--landing-format",
+            "json",
+            "--compact-after",
+            "never",
+        ])
+        .unwrap();
+        assert_eq!(config.landing_format, LandingFormat::Json);
+        assert_eq!(config.compaction_policy().after, None);
+        for (option, wrong) in [("--landing-format", "csv"), ("--compact-after", "soon")] {
+            let err = Config::try_parse_from(["hdfs-consumer", option, wrong]).unwrap_err();
+            assert!(err.to_string().contains(option), "{err}");
+        }
     }
 
     #[test]

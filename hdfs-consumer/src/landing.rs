@@ -17,19 +17,32 @@
 //!
 //! A landing whose answer was lost may be made again with the same batch under the same
 //! claim: it writes the same files, finds its own entry already published, and finishes.
+//!
+//! **Compact.** The holder merges an hour's files of its partition the same way: the merged
+//! files are written under `_tmp/`, a compaction entry naming them and their inputs is
+//! published as the next number, and only then are the merged files made visible and, after
+//! them, the inputs deleted. A claim that finds a compaction as the latest entry finishes it:
+//! it makes the merged files visible and deletes the inputs, but deletes nothing while a merged
+//! file is missing.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use opendal::ErrorKind;
 use url::Url;
 
 use crate::buffer::BufferedRecord;
 use crate::commit_log::{CommitLog, Entry, EntryKind, Found, Held, Owner, PendingRename};
-use crate::file_format;
-use crate::layout::{self, Destination};
+use crate::compaction::{self, HourFile};
+use crate::file_format::{self, FormatError, LandingFormat, Merged, json_lines};
+use crate::layout::{self, Destination, HourPartition};
 use crate::storage::{Publish, Storage, StorageError};
 
-/// A file is written in chunks of about this size, so landing costs one chunk of memory beside
-/// the buffer rather than a second copy of the whole file.
-const WRITE_CHUNK_BYTES: usize = 256 * 1024;
+/// Input files a compaction deletes at once, so the time a query can see both the merged file
+/// and its inputs is a few round trips rather than one per input.
+const DELETE_CONCURRENCY: usize = 16;
 
 /// How often a claim reads the log again when other members keep publishing first.
 const CLAIM_ATTEMPTS: usize = 10;
@@ -57,6 +70,34 @@ pub enum Landed {
     Refused { holder: String },
 }
 
+/// What one compaction merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactedHour {
+    pub hour: HourPartition,
+    /// The merged files, relative to the landing root.
+    pub outputs: Vec<String>,
+    pub inputs: usize,
+    pub merged: Merged,
+    /// The compaction's entry, which its writer now holds.
+    pub held: Held,
+}
+
+/// What became of a compaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compaction {
+    /// The hour has nothing to merge (one file, or none); `held` no longer lists it.
+    NothingToMerge { held: Held },
+    /// Merged: the merged files are visible and the inputs gone.
+    Visible(CompactedHour),
+    /// Committed, but not finished: the next claim finishes it.
+    Committed { hour: CompactedHour, reason: String },
+    /// Another member holds the partition: nothing changed.
+    Refused { holder: String },
+    /// A file of the hour cannot be read as the format: the hour is left as it is, and `held`
+    /// no longer lists it.
+    Unreadable { reason: String, held: Held },
+}
+
 /// What a claim took.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claimed {
@@ -75,27 +116,70 @@ struct LegacyCheckpoint {
     files: Vec<PendingRename>,
 }
 
-/// Lands batches of one topic under one root.
+/// The steps of a compaction at which a crash leaves something for the next claim to finish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompactionStep {
+    /// The merged files are written under `_tmp/`; no entry names them yet.
+    MergedWritten,
+    /// The compaction's entry is published; its files are not visible yet.
+    EntryPublished,
+    /// The merged files are visible beside their inputs.
+    MergedVisible,
+    /// Half the inputs are deleted.
+    HalfDeleted,
+}
+
+/// Lands batches of one topic under one root, in one format.
 #[derive(Clone)]
 pub struct Landing {
     storage: Storage,
     log: CommitLog,
     topic: String,
+    format: LandingFormat,
+    /// Where the process stops itself, once, for fault tests.
+    stop_at: Option<(CompactionStep, Arc<AtomicBool>)>,
 }
 
 impl Landing {
-    /// Lands `topic` in `storage`.
-    pub fn new(storage: Storage, topic: &str) -> Self {
+    /// Lands `topic` in `storage`, as `format`.
+    pub fn new(storage: Storage, topic: &str, format: LandingFormat) -> Self {
         Landing {
             log: CommitLog::new(storage.clone(), topic),
             storage,
             topic: topic.to_owned(),
+            format,
+            stop_at: None,
+        }
+    }
+
+    /// Stops the process with SIGSTOP the first time a compaction reaches `step`, as if the
+    /// machine paused there: a fault test then kills it, or wakes it after its session expired.
+    pub fn stopping_at(mut self, step: Option<CompactionStep>) -> Self {
+        self.stop_at = step.map(|step| (step, Arc::default()));
+        self
+    }
+
+    fn reached(&self, step: CompactionStep) {
+        if let Some((at, done)) = &self.stop_at
+            && *at == step
+            && !done.swap(true, Ordering::SeqCst)
+        {
+            tracing::warn!(?step, "stopping at a compaction step, as asked");
+            let me = rustix::process::getpid();
+            if let Err(err) = rustix::process::kill_process(me, rustix::process::Signal::STOP) {
+                tracing::warn!(%err, "could not stop");
+            }
         }
     }
 
     /// Lands where a `LANDING_URL` says; errors name it (the namenode, for HDFS).
-    pub fn open(url: &Url, topic: &str) -> Result<Self, StorageError> {
-        Ok(Landing::new(Storage::open(url)?, topic))
+    pub fn open(url: &Url, topic: &str, format: LandingFormat) -> Result<Self, StorageError> {
+        Ok(Landing::new(Storage::open(url)?, topic, format))
+    }
+
+    /// The format of landed event files.
+    pub fn format(&self) -> LandingFormat {
+        self.format
     }
 
     /// Keeps `kept` commit log entries per partition (see [`CommitLog::keeping`]).
@@ -126,18 +210,18 @@ impl Landing {
         for _ in 0..CLAIM_ATTEMPTS {
             let seqs = self.log.seqs(partition).await?;
             let latest = seqs.iter().copied().max();
-            let (last_offset, previous) = match latest {
-                None => (self.without_log(partition).await?, None),
+            let (last_offset, previous, uncompacted) = match latest {
+                None => (self.without_log(partition).await?, None, Vec::new()),
                 Some(seq) => match self.log.read(partition, seq).await? {
                     Some(entry) => {
-                        let last = if self.finish(partition, &entry.files).await? {
+                        let last = if self.finish(partition, &entry).await? {
                             entry.last_offset
                         } else {
                             self.scan_last_offset(partition).await?
                         };
-                        (last, Some(entry.owner))
+                        (last, Some(entry.owner), entry.uncompacted)
                     }
-                    None => (self.scan_last_offset(partition).await?, None),
+                    None => (self.scan_last_offset(partition).await?, None, Vec::new()),
                 },
             };
             let seq = latest.map_or(0, |s| s + 1);
@@ -146,6 +230,8 @@ impl Landing {
                 owner: owner.clone(),
                 last_offset,
                 files: Vec::new(),
+                inputs: Vec::new(),
+                uncompacted,
             };
             match self.log.publish(partition, seq, &claim).await? {
                 Publish::Published => {
@@ -156,6 +242,7 @@ impl Landing {
                             seq,
                             owner,
                             last_offset,
+                            uncompacted: claim.uncompacted_hours(),
                         },
                         previous,
                         removed,
@@ -182,91 +269,74 @@ impl Landing {
         partition: i32,
         held: &Held,
         batch: &[BufferedRecord],
+        now: DateTime<Utc>,
     ) -> Result<Landed, StorageError> {
         let plan: Vec<(i64, Destination)> =
             batch.iter().map(|r| (r.offset, r.destination)).collect();
         let tag = held.owner.tag();
         let mut renames = Vec::new();
         let mut files = Vec::new();
+        let mut hours = Vec::new();
         let (mut bytes, mut invalid) = (0, 0);
         for file in layout::plan_files(&plan) {
-            let name =
-                layout::file_name(&self.topic, partition, file.first_offset, file.last_offset);
-            let (kind, path) = match &file.destination {
-                Destination::Hour(hour) => ("data", layout::data_path(&self.topic, hour, &name)),
+            let rows = file.records.iter().map(|&index| &batch[index].row);
+            let (first, last) = (file.first_offset, file.last_offset);
+            let (tmp, path, written) = match &file.destination {
+                Destination::Hour(hour) => {
+                    let name = layout::file_name(
+                        &self.topic,
+                        partition,
+                        first,
+                        last,
+                        self.format.extension(),
+                    );
+                    let tmp = layout::tmp_path(&self.topic, partition, &tag, "data", &name);
+                    hours.push(*hour);
+                    let written = self.format.write(self.storage.operator(), &tmp, rows).await;
+                    (tmp, layout::data_path(&self.topic, hour, &name), written)
+                }
                 Destination::Invalid => {
                     invalid += file.records.len();
-                    ("invalid", layout::invalid_path(&self.topic, &name))
+                    let name = layout::file_name(
+                        &self.topic,
+                        partition,
+                        first,
+                        last,
+                        file_format::DEAD_LETTER_EXTENSION,
+                    );
+                    let tmp = layout::tmp_path(&self.topic, partition, &tag, "invalid", &name);
+                    let written = json_lines::write(self.storage.operator(), &tmp, rows).await;
+                    (tmp, layout::invalid_path(&self.topic, &name), written)
                 }
             };
-            let tmp = layout::tmp_path(&self.topic, partition, &tag, kind, &name);
-            let lines = file
-                .records
-                .iter()
-                .map(|&index| batch[index].line.as_slice());
-            match self.write_lines(&tmp, lines).await {
-                Ok(written) => bytes += written,
+            match written {
+                Ok(written) => bytes += written as usize,
                 // A member that claimed the partition removes earlier owners' files, maybe
                 // while they are written.
-                Err(_)
-                    if self
-                        .log
-                        .contains(partition, held.seq + 1)
-                        .await
-                        .unwrap_or(false) =>
-                {
+                Err(_) if self.taken_after(partition, held).await => {
                     self.discard(&renames).await;
                     let _ = self.storage.operator().delete(&tmp).await;
                     return Ok(Landed::Refused {
                         holder: self.holder(partition, Some(held.seq + 1)).await,
                     });
                 }
-                Err(err) => return Err(self.storage.failed("write", &tmp)(err)),
+                Err(err) => return Err(self.format_failed("write", &tmp, err)),
             }
             files.push((path.clone(), file.records.len()));
             renames.push(PendingRename { tmp, path });
         }
         let last_offset = batch.last().map_or(-1, |r| r.offset);
-        let (seq, entry) = held.commit(last_offset, renames);
-        match self.log.publish(partition, seq, &entry).await {
-            Ok(Publish::Published) => {}
-            // Published by an earlier attempt of this very landing, whose answer was lost.
-            Ok(Publish::TargetExists)
-                if self.log.read(partition, seq).await.ok().flatten().as_ref() == Some(&entry) => {}
-            // The number is taken by another member's claim.
-            Ok(Publish::TargetExists) => {
-                self.discard(&entry.files).await;
-                return Ok(Landed::Refused {
-                    holder: self.holder(partition, Some(seq)).await,
-                });
-            }
-            // A new owner's clean-up removed the entry's copy before it was published.
-            Ok(Publish::SourceMissing) => {
-                self.discard(&entry.files).await;
-                return Ok(Landed::Refused {
-                    holder: self.holder(partition, None).await,
-                });
-            }
-            Err(err) => return Err(err),
-        }
-        // The number was free. If the entry before it is gone, old entries were deleted past
-        // it while this member was away: it no longer holds the partition.
-        match self.log.contains(partition, held.seq).await {
-            Ok(true) => {}
-            Ok(false) => {
-                self.discard(&entry.files).await;
-                return Ok(Landed::Refused {
-                    holder: self.holder(partition, None).await,
-                });
-            }
-            Err(err) => return Err(err),
-        }
+        let (seq, entry) = held.commit(last_offset, renames, hours, now);
+        let entry = match self.publish_entry(partition, held, seq, entry).await? {
+            Ok(published) => published,
+            Err(holder) => return Ok(Landed::Refused { holder }),
+        };
         let landed = LandedBatch {
             last_offset,
             files,
             bytes,
             invalid,
-            held: held.committed(seq, last_offset),
+            held: held.published(seq, &entry),
         };
         if let Err(err) = self.make_visible(&entry.files).await {
             return Ok(Landed::Committed {
@@ -276,6 +346,211 @@ impl Landing {
         }
         self.log.expire_after(partition, seq).await;
         Ok(Landed::Visible(landed))
+    }
+
+    /// Merges `hour`'s files of `partition` if `held` is still the partition's latest entry;
+    /// see the module's **Compact**.
+    pub async fn compact(
+        &self,
+        partition: i32,
+        held: &Held,
+        hour: HourPartition,
+        target_bytes: u64,
+    ) -> Result<Compaction, StorageError> {
+        let files = self.hour_files(partition, &hour).await?;
+        let groups = compaction::plan_merges(files, target_bytes);
+        if groups.is_empty() {
+            return Ok(Compaction::NothingToMerge {
+                held: held.without(hour),
+            });
+        }
+        let tag = held.owner.tag();
+        let mut renames = Vec::new();
+        let mut inputs = Vec::new();
+        let mut merged = Merged::default();
+        for group in groups {
+            let first = group.first().map_or(0, |f| f.first_offset);
+            let last = group.iter().map(|f| f.last_offset).max().unwrap_or(first);
+            let name =
+                layout::file_name(&self.topic, partition, first, last, self.format.extension());
+            let tmp = layout::tmp_path(&self.topic, partition, &tag, "compact", &name);
+            let paths: Vec<String> = group.into_iter().map(|f| f.path).collect();
+            match self
+                .format
+                .merge(self.storage.operator(), &paths, &tmp)
+                .await
+            {
+                Ok(done) => {
+                    merged.rows += done.rows;
+                    merged.bytes_in += done.bytes_in;
+                    merged.bytes_out += done.bytes_out;
+                }
+                Err(err) => {
+                    self.discard(&renames).await;
+                    let _ = self.storage.operator().delete(&tmp).await;
+                    if self.taken_after(partition, held).await {
+                        return Ok(Compaction::Refused {
+                            holder: self.holder(partition, Some(held.seq + 1)).await,
+                        });
+                    }
+                    if err.storage_kind().is_some() {
+                        return Err(self.format_failed("merge into", &tmp, err));
+                    }
+                    return Ok(Compaction::Unreadable {
+                        reason: err.to_string(),
+                        held: held.without(hour),
+                    });
+                }
+            }
+            renames.push(PendingRename {
+                tmp,
+                path: layout::data_path(&self.topic, &hour, &name),
+            });
+            inputs.extend(paths);
+        }
+        self.reached(CompactionStep::MergedWritten);
+        let outputs = renames.iter().map(|r| r.path.clone()).collect();
+        let input_count = inputs.len();
+        let (seq, entry) = held.compaction(hour, renames, inputs);
+        let entry = match self.publish_entry(partition, held, seq, entry).await? {
+            Ok(published) => published,
+            Err(holder) => return Ok(Compaction::Refused { holder }),
+        };
+        self.reached(CompactionStep::EntryPublished);
+        let compacted = CompactedHour {
+            hour,
+            outputs,
+            inputs: input_count,
+            merged,
+            held: held.published(seq, &entry),
+        };
+        let finished = match self.make_visible(&entry.files).await {
+            Ok(()) => {
+                self.reached(CompactionStep::MergedVisible);
+                let (first, rest) = entry.inputs.split_at(entry.inputs.len() / 2);
+                match self.delete_all(first).await {
+                    Ok(()) => {
+                        self.reached(CompactionStep::HalfDeleted);
+                        self.delete_all(rest).await
+                    }
+                    Err(err) => Err(err),
+                }
+            }
+            Err(err) => Err(err),
+        };
+        if let Err(err) = finished {
+            return Ok(Compaction::Committed {
+                hour: compacted,
+                reason: err.to_string(),
+            });
+        }
+        self.log.expire_after(partition, seq).await;
+        Ok(Compaction::Visible(compacted))
+    }
+
+    /// Publishes `entry` as number `seq`, right after the entry `held`; answers the entry as
+    /// published, or `Err(holder)` when another member holds the partition instead (then
+    /// nothing the entry names is kept).
+    async fn publish_entry(
+        &self,
+        partition: i32,
+        held: &Held,
+        seq: u64,
+        entry: Entry,
+    ) -> Result<Result<Entry, String>, StorageError> {
+        let entry = match self.log.publish(partition, seq, &entry).await? {
+            Publish::Published => entry,
+            Publish::TargetExists => match self.log.read(partition, seq).await.ok().flatten() {
+                // Published by an earlier attempt of this very change, whose answer was lost.
+                Some(published) if published.same_change(&entry) => published,
+                // The number is taken by another member's claim.
+                _ => {
+                    self.discard(&entry.files).await;
+                    return Ok(Err(self.holder(partition, Some(seq)).await));
+                }
+            },
+            // A new owner's clean-up removed the entry's copy before it was published.
+            Publish::SourceMissing => {
+                self.discard(&entry.files).await;
+                return Ok(Err(self.holder(partition, None).await));
+            }
+        };
+        // The number was free. If the entry before it is gone, old entries were deleted past
+        // it while this member was away: it no longer holds the partition.
+        if !self.log.contains(partition, held.seq).await? {
+            self.discard(&entry.files).await;
+            return Ok(Err(self.holder(partition, None).await));
+        }
+        Ok(Ok(entry))
+    }
+
+    /// Whether another member published the entry after `held`.
+    async fn taken_after(&self, partition: i32, held: &Held) -> bool {
+        self.log
+            .contains(partition, held.seq + 1)
+            .await
+            .unwrap_or(false)
+    }
+
+    /// This partition's files of the landing format in `hour`, with their sizes.
+    async fn hour_files(
+        &self,
+        partition: i32,
+        hour: &HourPartition,
+    ) -> Result<Vec<HourFile>, StorageError> {
+        let dir = layout::hour_dir(&self.topic, hour);
+        let extension = format!(".{}", self.format.extension());
+        let mut files = Vec::new();
+        for entry in self.list(&dir).await? {
+            let name = entry.name();
+            if !entry.metadata().is_file() || !name.ends_with(&extension) {
+                continue;
+            }
+            let Some((first, last)) = layout::parse_file_name(name, &self.topic, partition) else {
+                continue;
+            };
+            let path = entry.path().to_owned();
+            let bytes = match entry.metadata().content_length() {
+                0 => self
+                    .storage
+                    .operator()
+                    .stat(&path)
+                    .await
+                    .map_err(self.storage.failed("stat", &path))?
+                    .content_length(),
+                known => known,
+            };
+            files.push(HourFile {
+                path,
+                first_offset: first,
+                last_offset: last,
+                bytes,
+            });
+        }
+        Ok(files)
+    }
+
+    /// Deletes files, several at a time.
+    async fn delete_all(&self, paths: &[String]) -> Result<(), StorageError> {
+        let results: Vec<Result<(), StorageError>> = futures::stream::iter(paths)
+            .map(|path| self.delete(path))
+            .buffer_unordered(DELETE_CONCURRENCY)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+
+    fn format_failed(&self, operation: &'static str, path: &str, err: FormatError) -> StorageError {
+        match err {
+            FormatError::Storage(err) => self.storage.failed(operation, path)(err),
+            other => StorageError::Io {
+                storage: self.storage.name().to_owned(),
+                operation,
+                path: path.to_owned(),
+                kind: other.storage_kind().unwrap_or(ErrorKind::Unexpected),
+                reason: other.to_string(),
+            },
+        }
     }
 
     /// Publishes a commit's files under their final names.
@@ -300,9 +575,38 @@ impl Landing {
         Ok(())
     }
 
-    /// Finishes a commit's renames. False if a file is in neither place: the entry cannot be
-    /// trusted, and the landed file names are read instead.
-    async fn finish(&self, partition: i32, files: &[PendingRename]) -> Result<bool, StorageError> {
+    /// Finishes what an entry left undone: a commit's or a compaction's renames, then a
+    /// compaction's deletes. False if a file is in neither place: the entry cannot be trusted,
+    /// nothing is deleted, and the landed file names are read instead.
+    async fn finish(&self, partition: i32, entry: &Entry) -> Result<bool, StorageError> {
+        if !self.finish_renames(partition, &entry.files).await? {
+            return Ok(false);
+        }
+        if entry.kind == EntryKind::Compaction {
+            let mut left = 0;
+            for input in &entry.inputs {
+                if self.exists(input).await? {
+                    left += 1;
+                }
+            }
+            if left > 0 {
+                self.delete_all(&entry.inputs).await?;
+                tracing::info!(
+                    partition,
+                    deleted = left,
+                    "finished an interrupted compaction"
+                );
+            }
+        }
+        Ok(true)
+    }
+
+    /// Publishes an entry's files. False if a file is in neither place.
+    async fn finish_renames(
+        &self,
+        partition: i32,
+        files: &[PendingRename],
+    ) -> Result<bool, StorageError> {
         for rename in files {
             match self.storage.publish(&rename.tmp, &rename.path).await? {
                 Publish::Published => {
@@ -377,36 +681,6 @@ impl Landing {
             }
         }
         Ok(Some(checkpoint.last_offset))
-    }
-
-    /// Writes `lines` in the landed files' [`file_format`] as the file at `path` (replacing it), in
-    /// chunks of about [`WRITE_CHUNK_BYTES`]; returns the bytes written.
-    async fn write_lines<'a>(
-        &self,
-        path: &str,
-        lines: impl Iterator<Item = &'a [u8]>,
-    ) -> Result<usize, opendal::Error> {
-        let mut writer = self.storage.operator().writer(path).await?;
-        let mut chunk = Vec::with_capacity(WRITE_CHUNK_BYTES);
-        let mut written = 0;
-        for line in lines {
-            file_format::append(&mut chunk, line);
-            if chunk.len() >= WRITE_CHUNK_BYTES {
-                written += chunk.len();
-                writer
-                    .write(std::mem::replace(
-                        &mut chunk,
-                        Vec::with_capacity(WRITE_CHUNK_BYTES),
-                    ))
-                    .await?;
-            }
-        }
-        written += chunk.len();
-        if !chunk.is_empty() {
-            writer.write(chunk).await?;
-        }
-        writer.close().await?;
-        Ok(written)
     }
 
     /// The highest last offset in the names of this partition's landed files.

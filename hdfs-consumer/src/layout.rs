@@ -2,7 +2,7 @@
 //! how a batch of records splits into files.
 //!
 //! ```text
-//! <root>/<topic>/dt=YYYY-MM-DD/hour=HH/<topic>+<partition>+<firstOffset>+<lastOffset>.json
+//! <root>/<topic>/dt=YYYY-MM-DD/hour=HH/<topic>+<partition>+<firstOffset>+<lastOffset>.parquet (or .json)
 //! <root>/<topic>/_invalid/<topic>+<partition>+<firstOffset>+<lastOffset>.json
 //! <root>/<topic>/_tmp/<partition>.<owner>.<kind>.<name>   files being written
 //! <root>/<topic>/_commits/<partition>/<entry>.json          each partition's commit log
@@ -12,9 +12,9 @@
 //! `<root>/<topic>/_checkpoints/<topic>+<partition>.json`; it is read once, when a partition has
 //! no commit log yet.
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Timelike, Utc};
 
-use crate::file_format::EXTENSION;
+use crate::file_format::EXTENSIONS;
 
 /// Offsets in file names are zero-padded to this width, so names sort by offset.
 pub const OFFSET_WIDTH: usize = 19;
@@ -45,21 +45,47 @@ impl HourPartition {
             self.year, self.month, self.day, self.hour
         )
     }
+
+    /// The hour a `dt=YYYY-MM-DD/hour=HH` folder name stands for.
+    pub fn parse_dir(dir: &str) -> Option<Self> {
+        let (dt, hour) = dir.trim_end_matches('/').split_once('/')?;
+        let day = NaiveDate::parse_from_str(dt.strip_prefix("dt=")?, "%Y-%m-%d").ok()?;
+        let hour = hour.strip_prefix("hour=")?;
+        let hour: u32 = (hour.len() == 2).then(|| hour.parse().ok()).flatten()?;
+        (hour < 24).then_some(HourPartition {
+            year: day.year(),
+            month: day.month(),
+            day: day.day(),
+            hour,
+        })
+    }
+
+    /// When the hour is over: the first instant of the next one.
+    pub fn end(&self) -> DateTime<Utc> {
+        let start = Utc
+            .with_ymd_and_hms(self.year, self.month, self.day, self.hour, 0, 0)
+            .single()
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        start + chrono::Duration::hours(1)
+    }
 }
 
-/// `<topic>+<partition>+<first>+<last>.<extension>`, the extension of the
-/// [`crate::file_format`]'s.
-pub fn file_name(topic: &str, partition: i32, first: i64, last: i64) -> String {
+/// `<topic>+<partition>+<first>+<last>.<extension>`, the extension of the file's format
+/// ([`crate::file_format`]).
+pub fn file_name(topic: &str, partition: i32, first: i64, last: i64, extension: &str) -> String {
     format!(
-        "{topic}+{partition}+{first:0w$}+{last:0w$}.{EXTENSION}",
+        "{topic}+{partition}+{first:0w$}+{last:0w$}.{extension}",
         w = OFFSET_WIDTH
     )
 }
 
-/// The offsets in a landed file's name, if the name is one of this topic and partition.
+/// The offsets in a landed file's name, if the name is one of this topic and partition, in
+/// any format.
 pub fn parse_file_name(name: &str, topic: &str, partition: i32) -> Option<(i64, i64)> {
     let rest = name.strip_prefix(topic)?.strip_prefix('+')?;
-    let rest = rest.strip_suffix(EXTENSION)?.strip_suffix('.')?;
+    let rest = EXTENSIONS
+        .iter()
+        .find_map(|extension| rest.strip_suffix(extension)?.strip_suffix('.'))?;
     let mut parts = rest.split('+');
     let p: i32 = parts.next()?.parse().ok()?;
     let first: i64 = parts.next()?.parse().ok()?;
@@ -69,6 +95,11 @@ pub fn parse_file_name(name: &str, topic: &str, partition: i32) -> Option<(i64, 
 
 pub fn topic_dir(topic: &str) -> String {
     format!("{topic}/")
+}
+
+/// The folder of an hour's files, with a trailing slash.
+pub fn hour_dir(topic: &str, hour: &HourPartition) -> String {
+    format!("{topic}/{}/", hour.dir())
 }
 
 pub fn data_path(topic: &str, hour: &HourPartition, name: &str) -> String {
@@ -202,7 +233,7 @@ mod tests {
 
     #[test]
     fn names_are_zero_padded_and_parse_back() {
-        let name = file_name("select-color", 2, 7, 1234);
+        let name = file_name("select-color", 2, 7, 1234, "json");
         assert_eq!(
             name,
             "select-color+2+0000000000000000007+0000000000000001234.json"
@@ -212,6 +243,14 @@ mod tests {
         assert_eq!(parse_file_name(&name, "select", 2), None);
         assert_eq!(
             parse_file_name("select-color+2+5+4.json", "select-color", 2),
+            None
+        );
+        assert_eq!(
+            parse_file_name("select-color+2+5+9.parquet", "select-color", 2),
+            Some((5, 9))
+        );
+        assert_eq!(
+            parse_file_name("select-color+2+5+9.csv", "select-color", 2),
             None
         );
         assert_eq!(
@@ -249,6 +288,28 @@ mod tests {
                 .unwrap()
                 .starts_with(&tmp_prefix(2))
         );
+    }
+
+    #[test]
+    fn an_hour_folder_parses_back_and_ends_at_the_next_hour() {
+        let hour = HourPartition::of(&Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 0).unwrap());
+        assert_eq!(HourPartition::parse_dir(&hour.dir()), Some(hour));
+        assert_eq!(
+            HourPartition::parse_dir("dt=2026-12-31/hour=23/"),
+            Some(hour)
+        );
+        assert_eq!(
+            hour.end(),
+            Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()
+        );
+        for wrong in [
+            "dt=2026-12-31/hour=24",
+            "dt=2026-13-01/hour=01",
+            "x/hour=01",
+            "dt=2026-12-31/hour=1",
+        ] {
+            assert_eq!(HourPartition::parse_dir(wrong), None, "{wrong}");
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! The HDFS consumer: Kafka records in, Hive-ready JSON-lines files out, exactly once.
+//! The HDFS consumer: Kafka records in, Hive-ready Parquet (or JSON-lines) files out, exactly
+//! once, each closed hour merged into one file per partition.
 //!
 //! - [`config`] — settings;
-//! - [`file_format`] — the landed files' format, JSON lines (pure);
+//! - [`file_format`] — the landed files' formats, Parquet and JSON lines;
+//! - [`compaction`] — when an hour is merged and into which files (pure);
 //! - [`buffer`] — per-partition buffers and when to land them (pure);
 //! - [`layout`] — file names and the Hive layout (pure);
 //! - [`partition`] — an owned partition's states and transitions (pure);
@@ -14,6 +16,7 @@
 pub mod admin;
 pub mod buffer;
 pub mod commit_log;
+pub mod compaction;
 pub mod config;
 pub mod file_format;
 pub mod landing;
@@ -107,7 +110,12 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let landing = landing::Landing::open(&config.landing_url, &config.kafka.topic)?;
+    let landing = landing::Landing::open(
+        &config.landing_url,
+        &config.kafka.topic,
+        config.landing_format,
+    )?
+    .stopping_at(config.stop_at);
     let workers = match config.workers {
         Some(n) => usize::from(n),
         None => {
@@ -140,6 +148,7 @@ pub async fn serve(
         topic = config.kafka.topic,
         group = config.sink.group_id,
         landing = landing.storage(),
+        format = ?config.landing_format,
         kafka_properties = config.kafka.property_keys(),
         "hdfs-consumer starting"
     );
@@ -150,6 +159,8 @@ pub async fn serve(
         group: config.sink.group_id.clone(),
         prefetch_bytes: config.sink.prefetch_bytes,
         policy: config.flush_policy(),
+        compaction: config.compaction_policy(),
+        merging: std::sync::Mutex::new(()),
         max_backoff: config.storage_retry_max_backoff,
         reclaim_after: config.kafka.session_timeout() + RECLAIM_MARGIN,
         member: member_name(),

@@ -26,11 +26,23 @@ common::metric_set! {
         pub flushes: Family<ReasonLabel, Counter> = Family::default(),
         /// Time to land one partition's buffer
         pub flush_duration_seconds: Histogram = Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+        /// Hours whose files of one partition were merged
+        pub compactions: Counter = Counter::default(),
+        /// Files merged away by compactions
+        pub compaction_files_in: Counter = Counter::default(),
+        /// Files compactions wrote
+        pub compaction_files_out: Counter = Counter::default(),
+        /// Bytes of the files compactions merged
+        pub compaction_bytes_in: Counter = Counter::default(),
+        /// Bytes of the files compactions wrote
+        pub compaction_bytes_out: Counter = Counter::default(),
+        /// Hours left unmerged because one of their files could not be read as the landed format
+        pub compactions_skipped: Counter = Counter::default(),
         /// Storage calls that failed and will be retried
         pub storage_failures: Counter = Counter::default(),
         /// Partitions claimed in storage: taken over, at assignment or after a refusal
         pub claims: Counter = Counter::default(),
-        /// Landings refused because another member had claimed the partition (nothing of them became visible)
+        /// Landings and compactions refused because another member had claimed the partition (nothing of them became visible)
         pub fenced_commits: Counter = Counter::default(),
         /// Buffered records dropped when a landing was refused or its outcome was unknown (landed by the partition's holder)
         pub dropped_on_fence: Counter = Counter::default(),

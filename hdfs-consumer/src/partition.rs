@@ -16,19 +16,26 @@
 //!   reclaim time ──── Fenced ◀────────────────────────────┘  (from Failing too)
 //!
 //!          Consuming ── a record behind the landed offset: pause ──▶ Halted
+//!          Consuming ── an hour due and merged: holds the compaction's entry ──▶ Consuming
 //! ```
 //!
 //! A partition holds its claim ([`Held`]) while it consumes: landing publishes the next entry
 //! of its commit log, which only succeeds while no other member claimed it. A refusal drops the
 //! buffer (the holder lands those records) and waits for the rebalance that moves the partition;
 //! if none comes, the partition is claimed again, as the assignment still stands.
+//!
+//! Compacting an hour is done under the same claim, between landings: a compaction that is
+//! refused or left unfinished takes the same paths as a landing that is.
 
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use common::kafka::Continuity;
 
 use crate::buffer::{BufferedRecord, FlushPolicy, FlushReason, PartitionBuffer};
 use crate::commit_log::Held;
+use crate::compaction::{self, CompactionPolicy};
+use crate::layout::HourPartition;
 
 /// When a failed storage call is made again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +188,29 @@ impl Partition {
                 }
             }
             _ => None,
+        }
+    }
+
+    /// The hour to merge now, and the claim to merge it under: only while consuming, as a
+    /// partition whose landing fails, or that another member holds, publishes nothing.
+    pub fn compaction_due(
+        &self,
+        now: DateTime<Utc>,
+        policy: &CompactionPolicy,
+    ) -> Option<(HourPartition, &Held)> {
+        match self {
+            Partition::Consuming { held, .. } => {
+                compaction::due_hour(&held.uncompacted, now, policy).map(|hour| (hour, held))
+            }
+            _ => None,
+        }
+    }
+
+    /// A compaction was published, or its hour had nothing to merge: `held` is what the
+    /// partition holds now. The buffer stays, to be landed under it.
+    pub fn compacted(&mut self, now_held: Held) {
+        if let Partition::Consuming { held, .. } = self {
+            *held = now_held;
         }
     }
 
@@ -351,6 +381,7 @@ mod tests {
             seq,
             owner: Owner::new("host pid 1 worker 0"),
             last_offset: last,
+            uncompacted: Default::default(),
         }
     }
 
@@ -362,8 +393,80 @@ mod tests {
 
     /// What the landing of the partition's buffer publishes: the next entry, under its claim.
     fn commit_of(partition: &Partition) -> Held {
+        commit_in(partition, "dt=2026-12-03/hour=10")
+    }
+
+    /// What the landing of the partition's buffer into `hour` publishes.
+    fn commit_in(partition: &Partition, hour: &str) -> Held {
         let (held, records) = partition.landing().expect("holds a claim");
-        held.committed(held.seq + 1, records.last().unwrap().offset)
+        let hour = HourPartition::parse_dir(hour).unwrap();
+        let landed_at = hour.end() - chrono::Duration::seconds(1);
+        let (seq, entry) = held.commit(
+            records.last().unwrap().offset,
+            Vec::new(),
+            [hour],
+            landed_at,
+        );
+        held.published(seq, &entry)
+    }
+
+    const COMPACTION: CompactionPolicy = CompactionPolicy {
+        after: Some(Duration::from_secs(600)),
+        target_bytes: 1 << 20,
+    };
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_landed_hour_is_due_for_compaction_while_consuming_and_its_entry_is_then_held() {
+        let now = Instant::now();
+        let mut partition = consuming_from(Some(9));
+        partition.take(record(10), now, &POLICY);
+        let commit = commit_in(&partition, "dt=2026-12-03/hour=10");
+        partition.landed(commit);
+        assert_eq!(
+            partition.compaction_due(utc("2026-12-03T11:09:00Z"), &COMPACTION),
+            None
+        );
+        let (hour, held) = partition
+            .compaction_due(utc("2026-12-03T11:10:00Z"), &COMPACTION)
+            .expect("over for ten minutes");
+        assert_eq!(hour.dir(), "dt=2026-12-03/hour=10");
+        let (seq, entry) = held.compaction(hour, Vec::new(), Vec::new());
+        let after = held.published(seq, &entry);
+        partition.take(record(11), now, &POLICY);
+        partition.compacted(after);
+        assert_eq!(
+            partition.buffered(),
+            1,
+            "the buffer waits for the next landing"
+        );
+        assert_eq!(
+            partition.landing().unwrap().0.seq,
+            2,
+            "which commits after the compaction"
+        );
+        assert_eq!(
+            partition.compaction_due(utc("2026-12-03T12:00:00Z"), &COMPACTION),
+            None
+        );
+    }
+
+    #[test]
+    fn a_failing_or_fenced_partition_compacts_nothing() {
+        let now = Instant::now();
+        let mut partition = consuming_from(Some(9));
+        partition.take(record(10), now, &POLICY);
+        let commit = commit_in(&partition, "dt=2026-12-03/hour=10");
+        partition.landed(commit);
+        let later = utc("2026-12-04T00:00:00Z");
+        partition.take(record(11), now, &POLICY);
+        partition.landing_failed("denied".into(), now, second);
+        assert_eq!(partition.compaction_due(later, &COMPACTION), None);
+        partition.refused("b".into(), now);
+        assert_eq!(partition.compaction_due(later, &COMPACTION), None);
     }
 
     #[test]

@@ -25,7 +25,8 @@ use tokio::sync::watch;
 
 use crate::admin::FailingWrites;
 use crate::buffer::{BufferedRecord, FlushPolicy, FlushReason};
-use crate::landing::{Landed, LandedBatch, Landing};
+use crate::compaction::CompactionPolicy;
+use crate::landing::{Compaction, Landed, LandedBatch, Landing};
 use crate::metrics::{ConsumerMetrics, ReasonLabel};
 use crate::partition::{Effect, Intake, Partition};
 use crate::storage::StorageError;
@@ -38,6 +39,10 @@ pub struct Shared {
     pub group: String,
     pub prefetch_bytes: usize,
     pub policy: FlushPolicy,
+    pub compaction: CompactionPolicy,
+    /// Held by the one worker of the process that is merging: a merge holds a row group of its
+    /// input and one of its output, and one at a time keeps the process within its memory.
+    pub merging: Mutex<()>,
     pub max_backoff: Duration,
     /// How long a fenced partition waits for the rebalance that moves it before it is claimed
     /// again: longer than the group's session timeout, within which a member that lost the
@@ -177,6 +182,7 @@ impl Worker {
                 result.map(|message| {
                     let partition = message.partition();
                     let record = BufferedRecord::classify(
+                        self.shared.landing.format(),
                         message.topic(),
                         partition,
                         message.offset(),
@@ -391,7 +397,10 @@ impl Worker {
             // One call that failed says storage is down: the other partitions wait for the
             // next sweep (the failed one backs off), so the worker is back polling within one
             // call timeout rather than one per partition, and its group can rebalance.
-            if self.claim(partition, now).is_break() || self.land(partition, now, None).is_break() {
+            if self.claim(partition, now).is_break()
+                || self.land(partition, now, None).is_break()
+                || self.compact(partition).is_break()
+            {
                 break;
             }
         }
@@ -474,7 +483,9 @@ impl Worker {
             return ControlFlow::Continue(());
         };
         let result = self.call(
-            self.shared.landing.land(partition, held, batch),
+            self.shared
+                .landing
+                .land(partition, held, batch, chrono::Utc::now()),
             Self::bound(shutdown),
         );
         match result {
@@ -526,6 +537,113 @@ impl Worker {
                 ControlFlow::Break(())
             }
         }
+    }
+
+    /// Merges the partition's next due hour, if one is due and no other worker of the process
+    /// is merging. Breaks when storage failed.
+    fn compact(&mut self, partition: i32) -> ControlFlow<()> {
+        let now = chrono::Utc::now();
+        let Some((hour, held)) = self
+            .partitions
+            .get(&partition)
+            .and_then(|s| s.compaction_due(now, &self.shared.compaction))
+        else {
+            return ControlFlow::Continue(());
+        };
+        let shared = Arc::clone(&self.shared);
+        let Ok(_merging) = shared.merging.try_lock() else {
+            return ControlFlow::Continue(());
+        };
+        let started = Instant::now();
+        let result = self.call(
+            self.shared
+                .landing
+                .compact(partition, held, hour, self.shared.compaction.target_bytes),
+            CallBound::UntilStopping,
+        );
+        let metrics = &self.shared.metrics;
+        let hour_dir = hour.dir();
+        match result {
+            Ok(Compaction::NothingToMerge { held }) => {
+                if let Some(state) = self.partitions.get_mut(&partition) {
+                    state.compacted(held);
+                }
+            }
+            Ok(Compaction::Visible(done)) => {
+                self.compacted(partition, &done, started);
+                if let Some(state) = self.partitions.get_mut(&partition) {
+                    state.compacted(done.held);
+                }
+            }
+            Ok(Compaction::Committed { hour: done, reason }) => {
+                self.compacted(partition, &done, started);
+                metrics.storage_failures.inc();
+                tracing::warn!(
+                    worker = self.id,
+                    partition,
+                    hour = hour_dir,
+                    err = reason,
+                    "compacted, but not finished; claiming the partition again finishes it"
+                );
+                if let Some(state) = self.partitions.get_mut(&partition) {
+                    let landed = done.held.last_offset.unwrap_or(-1);
+                    let effects = state.committed_unfinished(landed);
+                    self.perform(partition, &effects);
+                }
+            }
+            Ok(Compaction::Refused { holder }) => self.refused(partition, holder),
+            Ok(Compaction::Unreadable { reason, held }) => {
+                metrics.compactions_skipped.inc();
+                tracing::error!(
+                    worker = self.id,
+                    partition,
+                    hour = hour_dir,
+                    err = reason,
+                    "cannot merge the hour: a file of it is not of the landed format; it is left as it is"
+                );
+                if let Some(state) = self.partitions.get_mut(&partition) {
+                    state.compacted(held);
+                }
+            }
+            Err(CallError::Stopping | CallError::Deadline) => {}
+            Err(CallError::Failed(err)) => {
+                // Nothing is lost: the hour stays to merge, and is tried at the next sweep
+                // that finds storage answering (a landing's backoff pauses the partition).
+                metrics.storage_failures.inc();
+                tracing::error!(
+                    worker = self.id,
+                    partition,
+                    hour = hour_dir,
+                    %err,
+                    "compaction failed; the hour is merged later"
+                );
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn compacted(&self, partition: i32, done: &crate::landing::CompactedHour, started: Instant) {
+        let metrics = &self.shared.metrics;
+        metrics.compactions.inc();
+        metrics.compaction_files_in.inc_by(done.inputs as u64);
+        metrics
+            .compaction_files_out
+            .inc_by(done.outputs.len() as u64);
+        metrics.compaction_bytes_in.inc_by(done.merged.bytes_in);
+        metrics.compaction_bytes_out.inc_by(done.merged.bytes_out);
+        tracing::info!(
+            worker = self.id,
+            partition,
+            hour = done.hour.dir(),
+            files_in = done.inputs,
+            files_out = done.outputs.len(),
+            bytes_in = done.merged.bytes_in,
+            bytes_out = done.merged.bytes_out,
+            rows = done.merged.rows,
+            ms = started.elapsed().as_millis() as u64,
+            "compacted an hour"
+        );
     }
 
     /// Another member claimed the partition while this one still took it for its own: its

@@ -98,7 +98,7 @@ async fn freeze_members_in_turn(landing_url: &url::Url, workers: Option<u16>) {
     let broker = DevBroker::start(3, &[TopicSpec::clicks()]).unwrap();
     let bootstrap = broker.bootstrap_servers();
     let api = RunningApi::start(producer_api::Config::for_brokers(&bootstrap)).await;
-    let landing = Landing::open(landing_url, TOPIC).unwrap();
+    let landing = Landing::open(landing_url, TOPIC, Default::default()).unwrap();
     let logs = tempfile::tempdir().unwrap();
     let workers = workers.map(|n| n.to_string());
     let settings: Vec<(&str, &str)> = workers.iter().map(|n| ("WORKERS", n.as_str())).collect();

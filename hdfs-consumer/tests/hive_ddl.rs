@@ -1,6 +1,7 @@
-//! Both definitions of the Hive table in scripts/hive/ must name exactly the fields an event
+//! Every definition of the Hive table in scripts/hive/ must name exactly the fields an event
 //! has: `create-table.sql` for Hive 4 (compose), `create-table-spark.sql` for Spark SQL on one
-//! machine.
+//! machine, both over Parquet (the default landing format), and their `-json` twins over
+//! JSON-lines files.
 
 use std::collections::BTreeSet;
 
@@ -20,6 +21,16 @@ fn ddl() -> String {
 /// The definition Spark SQL runs.
 fn spark_ddl() -> String {
     read("create-table-spark.sql")
+}
+
+/// The four definitions: Hive 4 and Spark, Parquet and JSON lines.
+fn all_ddls() -> [String; 4] {
+    [
+        ddl(),
+        spark_ddl(),
+        read("create-table-json.sql"),
+        read("create-table-spark-json.sql"),
+    ]
 }
 
 /// Columns between `select_color (` and the line that closes it, with struct fields.
@@ -57,7 +68,7 @@ fn columns(ddl: &str) -> (BTreeSet<String>, BTreeSet<String>) {
 #[test]
 fn hive_columns_are_the_event_fields() {
     let (event_fields, browser_fields) = common::event::json_field_names();
-    for definition in [ddl(), spark_ddl()] {
+    for definition in all_ddls() {
         let (columns, browser) = columns(&definition);
         assert_eq!(columns, event_fields);
         assert_eq!(browser, browser_fields);
@@ -65,11 +76,58 @@ fn hive_columns_are_the_event_fields() {
 }
 
 #[test]
-fn the_spark_table_reads_the_same_folders_as_json() {
-    let ddl = spark_ddl();
-    assert!(ddl.contains("USING json"));
-    assert!(ddl.contains("PARTITIONED BY (dt STRING, hour STRING)"));
-    assert!(ddl.contains("LOCATION '${hivevar:landing_root}/select-color'"));
+fn the_spark_tables_read_the_same_folders_in_each_format() {
+    for (name, source) in [
+        ("create-table-spark.sql", "USING parquet"),
+        ("create-table-spark-json.sql", "USING json"),
+    ] {
+        let ddl = read(name);
+        assert!(ddl.contains(source), "{name}");
+        assert!(
+            ddl.contains("PARTITIONED BY (dt STRING, hour STRING)"),
+            "{name}"
+        );
+        assert!(
+            ddl.contains("LOCATION '${hivevar:landing_root}/select-color'"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn parquet_tables_read_times_as_timestamps_and_json_tables_as_text() {
+    let column = |ddl: &str, name: &str| {
+        ddl.lines()
+            .map(str::trim)
+            .find(|l| {
+                l.trim_matches(|c| c == '`').starts_with(name)
+                    || l.starts_with(&format!("`{name}`"))
+            })
+            .unwrap_or_else(|| panic!("no column {name}"))
+            .to_owned()
+    };
+    for ddl in [ddl(), spark_ddl()] {
+        assert!(column(&ddl, "timestamp").contains("TIMESTAMP,"));
+        assert!(column(&ddl, "clientTimestamp").contains("TIMESTAMP"));
+    }
+    for ddl in [
+        read("create-table-json.sql"),
+        read("create-table-spark-json.sql"),
+    ] {
+        assert!(column(&ddl, "timestamp").contains("STRING"));
+    }
+}
+
+#[test]
+fn hive_4_finds_new_hours_by_itself() {
+    for name in ["create-table.sql", "create-table-json.sql"] {
+        let ddl = read(name);
+        assert!(
+            ddl.contains("TBLPROPERTIES ('discover.partitions' = 'true')"),
+            "{name}"
+        );
+    }
+    assert!(ddl().contains("STORED AS PARQUET"));
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod support;
 use common::ColorEvent;
 use hdfs_consumer::buffer::BufferedRecord;
 use hdfs_consumer::commit_log::{EntryKind, Found, Held};
+use hdfs_consumer::file_format::LandingFormat;
 use hdfs_consumer::landing::{Landed, LandedBatch, Landing};
 use hdfs_consumer::storage::Storage;
 use opendal::Operator;
@@ -20,11 +21,33 @@ fn local() -> (tempfile::TempDir, Storage) {
     (dir, storage)
 }
 
+/// The format these members land in: the default.
+const FORMAT: LandingFormat = LandingFormat::Parquet;
+
+/// A member landing `TOPIC` in `storage`.
+fn member(storage: Storage) -> Landing {
+    Landing::new(storage, TOPIC, FORMAT)
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
 fn batch(offsets: std::ops::Range<i64>) -> Vec<BufferedRecord> {
+    batch_of(0, offsets)
+}
+
+fn batch_of(partition: i32, offsets: std::ops::Range<i64>) -> Vec<BufferedRecord> {
     offsets
         .map(|offset| {
             let event = ColorEvent::sample(&format!("u{offset}"), "red", chrono::Utc::now());
-            BufferedRecord::classify(TOPIC, 0, offset, Some(&event.to_json_bytes()))
+            BufferedRecord::classify(
+                FORMAT,
+                TOPIC,
+                partition,
+                offset,
+                Some(&event.to_json_bytes()),
+            )
         })
         .collect()
 }
@@ -67,7 +90,7 @@ async fn exists(op: &Operator, path: &str) -> bool {
 
 /// Lands `records` and expects them visible.
 async fn land(landing: &Landing, held: &Held, records: &[BufferedRecord]) -> LandedBatch {
-    match landing.land(0, held, records).await.unwrap() {
+    match landing.land(0, held, records, now()).await.unwrap() {
         Landed::Visible(batch) => batch,
         other => panic!("not visible: {other:?}"),
     }
@@ -90,7 +113,7 @@ async fn a_landed_batch_is_visible_under_its_hour_and_the_next_claim_resumes_aft
     storage: Storage,
 ) {
     let op = storage.operator().clone();
-    let first = Landing::new(storage.clone(), TOPIC);
+    let first = member(storage.clone());
     let claimed = first.claim(0, "member a").await.unwrap();
     assert_eq!(claimed.held.last_offset, None, "nothing landed yet");
     assert_eq!(claimed.held.seq, 0);
@@ -108,17 +131,16 @@ async fn a_landed_batch_is_visible_under_its_hour_and_the_next_claim_resumes_aft
     assert_eq!(*count, 5);
     assert!(path.starts_with("select-color/dt="), "{path}");
     assert!(
-        path.ends_with("/select-color+0+0000000000000000000+0000000000000000004.json"),
+        path.ends_with("/select-color+0+0000000000000000000+0000000000000000004.parquet"),
         "{path}"
     );
-    let text = op.read(path).await.unwrap().to_vec();
-    let lines: Vec<&[u8]> = text
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
-    assert_eq!(lines.len(), 5);
-    for (line, record) in lines.iter().zip(&records) {
-        assert_eq!(*line, record.line.as_slice());
+    let events = FORMAT.read_events(&op, path).await.unwrap();
+    assert_eq!(events.len(), 5);
+    for (event, record) in events.into_iter().zip(&records) {
+        assert_eq!(
+            hdfs_consumer::file_format::Row::Event(Box::new(event)),
+            record.row
+        );
     }
     assert_eq!(
         tmp_files(&op).await,
@@ -137,7 +159,7 @@ async fn a_landed_batch_is_visible_under_its_hour_and_the_next_claim_resumes_aft
         (1, EntryKind::Commit, Some(4))
     );
 
-    let second = Landing::new(storage, TOPIC);
+    let second = member(storage);
     let taken = second.claim(0, "member b").await.unwrap();
     assert_eq!(taken.held.last_offset, Some(4));
     assert_eq!(taken.held.seq, 2);
@@ -155,8 +177,8 @@ async fn a_commit_after_another_members_claim_is_refused_and_leaves_nothing_visi
     storage: Storage,
 ) {
     let op = storage.operator().clone();
-    let old = Landing::new(storage.clone(), TOPIC);
-    let new = Landing::new(storage, TOPIC);
+    let old = member(storage.clone());
+    let new = member(storage);
     let paused = old.claim(0, "member a").await.unwrap().held;
     let paused = land(&old, &paused, &batch(0..246)).await.held;
     let before = visible(&op).await;
@@ -166,7 +188,7 @@ async fn a_commit_after_another_members_claim_is_refused_and_leaves_nothing_visi
     let moved_on = land(&new, &taken.held, &batch(246..1198)).await;
 
     // The old owner wakes up with records it read before the takeover, and lands them.
-    match old.land(0, &paused, &batch(246..500)).await.unwrap() {
+    match old.land(0, &paused, &batch(246..500), now()).await.unwrap() {
         Landed::Refused { holder } => {
             assert!(holder.starts_with("member b (claim "), "{holder}")
         }
@@ -192,7 +214,7 @@ async fn a_commit_after_another_members_claim_is_refused_and_leaves_nothing_visi
     );
     // It may also try a batch behind what is landed: refused the same way.
     assert!(matches!(
-        old.land(0, &paused, &batch(100..120)).await.unwrap(),
+        old.land(0, &paused, &batch(100..120), now()).await.unwrap(),
         Landed::Refused { .. }
     ));
     assert_eq!(
@@ -203,9 +225,9 @@ async fn a_commit_after_another_members_claim_is_refused_and_leaves_nothing_visi
 
 async fn files_a_refused_landing_leaves_are_removed_by_the_next_claim(storage: Storage) {
     let op = storage.operator().clone();
-    let old = Landing::new(storage.clone(), TOPIC);
+    let old = member(storage.clone());
     let paused = old.claim(0, "member a").await.unwrap().held;
-    let new = Landing::new(storage, TOPIC);
+    let new = member(storage);
     new.claim(0, "member b").await.unwrap();
     // The old owner was writing when it was fenced, and died before its commit.
     let tag = paused.owner.tag();
@@ -230,7 +252,7 @@ async fn files_a_refused_landing_leaves_are_removed_by_the_next_claim(storage: S
 
 async fn a_landing_interrupted_after_its_commit_is_finished_by_the_next_claim(storage: Storage) {
     let op = storage.operator().clone();
-    let first = Landing::new(storage.clone(), TOPIC);
+    let first = member(storage.clone());
     let held = first.claim(0, "member a").await.unwrap().held;
     let held = land(&first, &held, &batch(0..3)).await.held;
     land(&first, &held, &batch(3..6)).await;
@@ -246,7 +268,7 @@ async fn a_landing_interrupted_after_its_commit_is_finished_by_the_next_claim(st
 
     // The process died after its commit and before the rename: the file is still under _tmp/.
     op.rename(&file.path, &file.tmp).await.unwrap();
-    let next = Landing::new(storage.clone(), TOPIC);
+    let next = member(storage.clone());
     assert_eq!(
         next.claim(0, "member b").await.unwrap().held.last_offset,
         Some(5)
@@ -266,7 +288,7 @@ async fn a_landing_interrupted_after_its_commit_is_finished_by_the_next_claim(st
 /// again with the same batch under the same claim: it finds its own commit and finishes.
 async fn a_landing_made_again_after_its_answer_was_lost_finishes_once(storage: Storage) {
     let op = storage.operator().clone();
-    let landing = Landing::new(storage, TOPIC);
+    let landing = member(storage);
     let held = landing.claim(0, "member a").await.unwrap().held;
     let records = batch(0..5);
     let first = land(&landing, &held, &records).await;
@@ -301,9 +323,7 @@ async fn a_landing_made_again_after_its_answer_was_lost_finishes_once(storage: S
 /// claim succeeds in turn, and only the last one's landing commits.
 async fn members_claiming_at_once_all_claim_and_only_the_last_commits(storage: Storage) {
     for partition in 0..5 {
-        let members: Vec<Landing> = (0..3)
-            .map(|_| Landing::new(storage.clone(), TOPIC))
-            .collect();
+        let members: Vec<Landing> = (0..3).map(|_| member(storage.clone())).collect();
         let (a, b, c) = tokio::join!(
             members[0].claim(partition, "member a"),
             members[1].claim(partition, "member b"),
@@ -317,19 +337,22 @@ async fn members_claiming_at_once_all_claim_and_only_the_last_commits(storage: S
         claims.sort_by_key(|(held, _)| held.seq);
         let seqs: Vec<u64> = claims.iter().map(|(held, _)| held.seq).collect();
         assert_eq!(seqs, [0, 1, 2], "one claim after the other");
-        let records: Vec<BufferedRecord> = batch(0..4)
-            .into_iter()
-            .map(|r| BufferedRecord::classify(TOPIC, partition, r.offset, Some(&r.line)))
-            .collect();
+        let records = batch_of(partition, 0..4);
         let (last, stale) = claims.split_last().unwrap();
         for (held, landing) in stale {
             assert!(matches!(
-                landing.land(partition, held, &records).await.unwrap(),
+                landing
+                    .land(partition, held, &records, now())
+                    .await
+                    .unwrap(),
                 Landed::Refused { .. }
             ));
         }
         assert!(matches!(
-            last.1.land(partition, &last.0, &records).await.unwrap(),
+            last.1
+                .land(partition, &last.0, &records, now())
+                .await
+                .unwrap(),
             Landed::Visible(_)
         ));
     }
@@ -345,8 +368,8 @@ async fn members_claiming_at_once_all_claim_and_only_the_last_commits(storage: S
 /// freed number, finds the entry it held gone, and is refused all the same.
 async fn a_member_paused_past_the_kept_entries_is_still_refused(storage: Storage) {
     let op = storage.operator().clone();
-    let old = Landing::new(storage.clone(), TOPIC).keeping(3);
-    let new = Landing::new(storage.clone(), TOPIC).keeping(3);
+    let old = member(storage.clone()).keeping(3);
+    let new = member(storage.clone()).keeping(3);
     let paused = old.claim(0, "member a").await.unwrap().held;
     let paused = land(&old, &paused, &batch(0..2)).await.held;
     let mut held = new.claim(0, "member b").await.unwrap().held;
@@ -358,7 +381,7 @@ async fn a_member_paused_past_the_kept_entries_is_still_refused(storage: Storage
     assert_eq!(seqs, [5, 6, 7], "three entries kept");
     let landed = visible(&op).await;
 
-    match old.land(0, &paused, &batch(2..4)).await.unwrap() {
+    match old.land(0, &paused, &batch(2..4), now()).await.unwrap() {
         Landed::Refused { holder } => assert!(holder.starts_with("member b"), "{holder}"),
         other => panic!("a stale owner landed through a freed number: {other:?}"),
     }
@@ -397,7 +420,7 @@ async fn without_a_log_the_earlier_checkpoint_or_the_file_names_say_where_to_res
     )
     .await
     .unwrap();
-    let landing = Landing::new(storage.clone(), TOPIC);
+    let landing = member(storage.clone());
     assert_eq!(
         landing.claim(0, "member a").await.unwrap().held.last_offset,
         Some(6)
@@ -418,7 +441,7 @@ async fn an_unreadable_or_broken_latest_entry_falls_back_to_the_landed_file_name
     storage: Storage,
 ) {
     let op = storage.operator().clone();
-    let landing = Landing::new(storage.clone(), TOPIC);
+    let landing = member(storage.clone());
     let held = landing.claim(0, "member a").await.unwrap().held;
     let held = land(&landing, &held, &batch(0..4)).await.held;
     let last = land(&landing, &held, &batch(4..9)).await;
@@ -455,7 +478,7 @@ async fn an_unwritable_topic_folder_is_an_error_not_a_panic(storage: Storage) {
     let op = storage.operator().clone();
     // A regular file where the topic's folder should be.
     op.write(TOPIC, b"in the way".to_vec()).await.unwrap();
-    let landing = Landing::new(storage, TOPIC);
+    let landing = member(storage);
     assert!(landing.claim(0, "member a").await.is_err());
 }
 

@@ -1,19 +1,19 @@
--- The table of create-table.sql for Spark SQL with Hive support (scripts/hive.sh and the
--- tests): Spark has no Hive JSON SerDe, so this is a JSON data-source table over the same
--- folders. Columns keep the event's camelCase: Spark matches JSON keys by case, where Hive's
--- SerDe (compose) lower-cases them. Directories whose names start with '_' are not read.
+-- The table of create-table.sql (Parquet, the default LANDING_FORMAT) for Spark SQL with Hive
+-- support (scripts/hive.sh and the tests): a Parquet data-source table over the same folders,
+-- read by Spark's own Parquet reader. Columns keep the event's camelCase. Directories whose
+-- names start with '_' are not read.
 --   landing_root: file:///dir or hdfs://namenode:port/dir
 
 CREATE TABLE IF NOT EXISTS select_color (
   eventId STRING,
   schemaVersion INT,
-  `timestamp` STRING,
+  `timestamp` TIMESTAMP,
   userName STRING,
   colorName STRING,
   userAgent STRING,
   browser STRUCT<name:STRING, version:STRING, category:STRING, os:STRING, osVersion:STRING, vendor:STRING>,
-  clientTimestamp STRING
+  clientTimestamp TIMESTAMP
 )
-USING json
+USING parquet
 PARTITIONED BY (dt STRING, hour STRING)
 LOCATION '${hivevar:landing_root}/select-color';

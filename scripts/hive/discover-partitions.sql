@@ -1,4 +1,5 @@
 -- Registers the dt=/hour= directories landed since the last run as table partitions.
--- Run it after new hours appear: `scripts/stack.sh hive` (Docker) and `scripts/hive.sh` (one
--- machine) run it before their queries; nothing runs it on a schedule.
+-- scripts/hive.sh runs it on one machine, where Spark makes the table afresh for each run. The
+-- Docker stack does not need it: its metastore adds new hours by itself ('discover.partitions'
+-- in create-table.sql).
 MSCK REPAIR TABLE select_color ADD PARTITIONS;

@@ -1,9 +1,10 @@
 """Runs HiveQL over the landed click events on one machine, with Spark SQL's Hive support.
 
-usage: run.py --landing-root URL [--json] [STATEMENT_OR_FILE ...]
+usage: run.py --landing-root URL [--format parquet|json] [--json] [STATEMENT_OR_FILE ...]
 
 In a fresh metastore it creates the table over <landing root>/select-color
-(create-table-spark.sql), registers the dt=/hour= folders as partitions
+(create-table-spark.sql for Parquet, the default; create-table-spark-json.sql for files landed
+with LANDING_FORMAT=json), registers the dt=/hour= folders as partitions
 (discover-partitions.sql), then runs each argument: a file of statements, or one statement.
 Without arguments it runs the example queries (colour-counts-per-day.sql,
 events-per-browser.sql). Prints each answer as a table, or with --json one JSON object per
@@ -20,6 +21,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = ["colour-counts-per-day.sql", "events-per-browser.sql"]
+# The table definition for each LANDING_FORMAT.
+TABLES = {"parquet": "create-table-spark.sql", "json": "create-table-spark-json.sql"}
 
 
 def statements(text):
@@ -101,6 +104,7 @@ def show(statement, frame, as_json):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--landing-root", required=True)
+    parser.add_argument("--format", choices=sorted(TABLES), default="parquet")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("queries", nargs="*")
     args = parser.parse_args()
@@ -110,7 +114,7 @@ def main():
         spark = session(work)
         try:
             spark.sql(f"SET hivevar:landing_root={root}")
-            for setup in ("create-table-spark.sql", "discover-partitions.sql"):
+            for setup in (TABLES[args.format], "discover-partitions.sql"):
                 for statement in statements((HERE / setup).read_text()):
                     spark.sql(statement)
             queries = args.queries or [str(HERE / name) for name in EXAMPLES]

@@ -1,5 +1,6 @@
 //! README command 1 on one machine: `scripts/demo.sh` starts, takes a click that reaches the
-//! topic, a landed file (or HDFS, read back through HiveQL) and the search index, the colour
+//! topic, a landed Parquet file (shown as JSON by the banner's command; on HDFS, read back
+//! through HiveQL) and the search index, the colour
 //! count shows it, and SIGTERM stops every service cleanly. A second run in the same folder
 //! keeps the first run's files aside.
 
@@ -15,7 +16,7 @@ use test_support::wait_until;
 async fn the_demo_takes_a_click_into_both_stores_and_stops_cleanly_twice_in_one_folder() {
     let run_dir = tempdir("demo-folder");
     let first = click_through(&run_dir, Landing::Folder).await;
-    let first_file = std::fs::read_to_string(run_dir.join(&first)).unwrap();
+    let first_file = std::fs::read(run_dir.join(&first)).unwrap();
     click_through(&run_dir, Landing::Folder).await;
     // The broker started empty again, so the second run's offsets start at 0 too: the first
     // run's files are kept aside, whole, rather than overwritten or mixed in.
@@ -31,7 +32,7 @@ async fn the_demo_takes_a_click_into_both_stores_and_stops_cleanly_twice_in_one_
         .collect();
     assert_eq!(
         kept.iter()
-            .map(|path| std::fs::read_to_string(path).unwrap_or_default())
+            .map(|path| std::fs::read(path).unwrap_or_default())
             .collect::<Vec<_>>(),
         [first_file],
         "the second run did not keep the first run's file aside: {kept:?}"
@@ -112,18 +113,27 @@ async fn click_through(run_dir: &Path, landing: Landing) -> String {
 
     let landed = match landing {
         Landing::Folder => {
-            let topic_dir = run_dir.join("landing").join(&description.kafka.topic);
-            let mut found = None;
+            // The banner's command that shows landed clicks as JSON lines.
             let seen = wait_until(Duration::from_secs(30), || {
-                found = landed_file_with(&topic_dir, &event_id);
-                std::future::ready(found.is_some())
+                let shown = Command::new(target_dir().join("debug/examples/cat_landed"))
+                    .args([&description.landing_url, &description.kafka.topic])
+                    .output()
+                    .expect("the landed-clicks command runs");
+                std::future::ready(String::from_utf8_lossy(&shown.stdout).contains(&event_id))
             })
             .await;
             if !seen {
                 demo.show_logs();
             }
-            let file = found.expect("the click is landed as a file within 30 s");
-            file.strip_prefix(run_dir).unwrap().display().to_string()
+            assert!(seen, "the click is not shown as landed within 30 s");
+            let topic_dir = run_dir.join("landing").join(&description.kafka.topic);
+            let file = landed_files(&topic_dir);
+            assert_eq!(file.len(), 1, "one click, one file: {file:?}");
+            assert!(
+                file[0].extension().is_some_and(|e| e == "parquet"),
+                "{file:?}"
+            );
+            file[0].strip_prefix(run_dir).unwrap().display().to_string()
         }
         Landing::Hdfs => {
             let admin = demo.admin("hdfs-consumer");
@@ -194,28 +204,26 @@ fn hive(run_dir: &Path, queries: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// A landed file (`dt=…/hour=…/*.json` under `topic_dir`) that holds `needle`.
-fn landed_file_with(topic_dir: &Path, needle: &str) -> Option<PathBuf> {
-    let partitions = std::fs::read_dir(topic_dir).ok()?;
-    for day in partitions.filter_map(|e| e.ok()) {
-        if !day.file_name().to_string_lossy().starts_with("dt=") {
-            continue;
-        }
-        for hour in std::fs::read_dir(day.path()).ok()?.filter_map(|e| e.ok()) {
-            if !hour.file_name().to_string_lossy().starts_with("hour=") {
-                continue;
-            }
-            for file in std::fs::read_dir(hour.path()).ok()?.filter_map(|e| e.ok()) {
-                let path = file.path();
-                if path.extension().is_some_and(|e| e == "json")
-                    && std::fs::read_to_string(&path).is_ok_and(|text| text.contains(needle))
-                {
-                    return Some(path);
-                }
-            }
+/// The landed files under `topic_dir`'s `dt=…/hour=…/` folders.
+fn landed_files(topic_dir: &Path) -> Vec<PathBuf> {
+    let list = |dir: &Path, prefix: &str| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut files = Vec::new();
+    for day in list(topic_dir, "dt=") {
+        for hour in list(&day, "hour=") {
+            files.extend(list(&hour, "").into_iter().filter(|p| p.is_file()));
         }
     }
-    None
+    files
 }
 
 fn tempdir(name: &str) -> PathBuf {

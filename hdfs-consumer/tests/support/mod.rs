@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use common::ColorEvent;
 use hdfs_consumer::Config;
+use hdfs_consumer::file_format::LandingFormat;
 use uuid::Uuid;
 
 /// A consumer's `serve`, in this process, with its own shutdown trigger.
@@ -78,7 +78,8 @@ impl Storage for &opendal::Operator {
     }
 }
 
-/// Every landed data file under `<root>/<topic>/dt=*/hour=*/`, relative to the root.
+/// Every landed data file under `<root>/<topic>/dt=*/hour=*/`, in any format, relative to the
+/// root.
 pub async fn data_files(storage: impl Storage, topic: &str) -> Vec<String> {
     let op = storage.operator();
     let entries = match op.list_with(&format!("{topic}/")).recursive(true).await {
@@ -89,7 +90,7 @@ pub async fn data_files(storage: impl Storage, topic: &str) -> Vec<String> {
     let mut files: Vec<String> = entries
         .into_iter()
         .map(|e| e.path().to_owned())
-        .filter(|p| p.contains("/dt=") && p.ends_with(".json"))
+        .filter(|p| p.contains("/dt=") && LandingFormat::of_path(p).is_some())
         .collect();
     files.sort();
     files
@@ -101,22 +102,24 @@ pub async fn landed_ids(storage: impl Storage, topic: &str) -> HashMap<Uuid, usi
     let mut ids = HashMap::new();
     for file in data_files(&op, topic).await {
         // A file renamed away between the listing and the read is counted at its new name.
-        let Ok(bytes) = op.read(&file).await else {
+        if !op.exists(&file).await.unwrap_or(false) {
             continue;
+        }
+        let format = LandingFormat::of_path(&file).expect("a data file");
+        let events = match format.read_events(&op, &file).await {
+            Ok(events) => events,
+            // Merged away between the check and the read: its events are in the merged file.
+            Err(_) if !op.exists(&file).await.unwrap_or(true) => continue,
+            Err(err) => panic!("cannot read landed file {file}: {err}"),
         };
-        for line in bytes
-            .to_vec()
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-        {
-            let event = ColorEvent::from_json_slice(line).expect("a landed line is an event");
+        for event in events {
             *ids.entry(event.event_id).or_default() += 1;
         }
     }
     ids
 }
 
-/// Asserts that every landed file sits at `<topic>/dt=YYYY-MM-DD/hour=HH/<topic>+...json`, the
+/// Asserts that every landed file sits at `<topic>/dt=YYYY-MM-DD/hour=HH/<topic>+...<ext>`, the
 /// hour of every event it holds.
 pub async fn assert_hive_layout(storage: impl Storage, topic: &str) {
     let op = storage.operator();
@@ -134,13 +137,9 @@ pub async fn assert_hive_layout(storage: impl Storage, topic: &str) {
             parts[2].starts_with("hour=") && parts[2].len() == "hour=03".len(),
             "{relative}"
         );
-        assert!(
-            parts[3].starts_with(&format!("{topic}+")) && parts[3].ends_with(".json"),
-            "{relative}"
-        );
-        let text = op.read(&relative).await.unwrap().to_vec();
-        for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let event = ColorEvent::from_json_slice(line).unwrap();
+        assert!(parts[3].starts_with(&format!("{topic}+")), "{relative}");
+        let format = LandingFormat::of_path(&relative).unwrap();
+        for event in format.read_events(&op, &relative).await.unwrap() {
             let hour = hdfs_consumer::layout::HourPartition::of(&event.timestamp);
             assert!(
                 relative.contains(&hour.dir()),

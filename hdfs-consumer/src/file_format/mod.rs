@@ -1,0 +1,210 @@
+//! The landed files' format: everything that knows how a landed file is laid out is here.
+//!
+//! [`LandingFormat`] is chosen at start (`LANDING_FORMAT`) and has two implementations:
+//! - [`parquet`]: the default. Columns are the Hive table's, zstd-compressed, in row groups
+//!   of up to [`parquet::ROW_GROUP_MAX_BYTES`]; what Hive, Spark, pyarrow and DuckDB read.
+//! - [`json_lines`]: one compact JSON event per line, as the collector produced it.
+//!
+//! Records that are not events (dead letters, under `_invalid/`) are JSON lines whatever the
+//! format: people read them. How a buffered record is held ([`Row`]) is the format's choice too:
+//! JSON lines keep the record's bytes, Parquet keeps the parsed event, so nothing is parsed
+//! twice.
+
+pub mod json_lines;
+pub mod parquet;
+
+use common::ColorEvent;
+use opendal::Operator;
+
+/// The extension of dead-letter files, which are JSON lines in every format.
+pub const DEAD_LETTER_EXTENSION: &str = json_lines::EXTENSION;
+
+/// Every extension a landed file may have, whichever format landed it.
+pub const EXTENSIONS: [&str; 2] = [parquet::EXTENSION, json_lines::EXTENSION];
+
+/// The format of landed event files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LandingFormat {
+    /// Apache Parquet, zstd-compressed: small files that query engines read by column.
+    #[default]
+    Parquet,
+    /// JSON lines: one event per line, readable with `cat`.
+    Json,
+}
+
+/// One buffered record, as its file will take it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Row {
+    /// A line of JSON, without its line break: an event in the JSON-lines format, or a dead
+    /// letter in any format.
+    Line(Vec<u8>),
+    /// A parsed event, for a columnar format.
+    Event(Box<ColorEvent>),
+}
+
+impl Row {
+    /// The line, for a JSON-lines file.
+    pub fn line(&self) -> Option<&[u8]> {
+        match self {
+            Row::Line(line) => Some(line),
+            Row::Event(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error(transparent)]
+    Storage(#[from] opendal::Error),
+    /// Reading a file's bytes failed.
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    #[error("Parquet: {0}")]
+    Parquet(#[from] ::parquet::errors::ParquetError),
+    #[error("Arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    #[error("{path}: {reason}")]
+    Unreadable { path: String, reason: String },
+}
+
+impl FormatError {
+    /// Whether storage failed (worth retrying), rather than a file's content.
+    pub fn storage_kind(&self) -> Option<opendal::ErrorKind> {
+        match self {
+            FormatError::Storage(err) => Some(err.kind()),
+            FormatError::Read(_) => Some(opendal::ErrorKind::Unexpected),
+            FormatError::Parquet(::parquet::errors::ParquetError::External(err)) => err
+                .downcast_ref::<opendal::Error>()
+                .map(opendal::Error::kind)
+                .or(Some(opendal::ErrorKind::Unexpected)),
+            _ => None,
+        }
+    }
+}
+
+/// What a merge read and wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Merged {
+    pub rows: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl LandingFormat {
+    /// The extension of landed event files, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            LandingFormat::Parquet => parquet::EXTENSION,
+            LandingFormat::Json => json_lines::EXTENSION,
+        }
+    }
+
+    /// How a valid event's record is buffered: the record value `value` as it came, read as
+    /// `event`.
+    pub fn row(self, value: &[u8], event: ColorEvent) -> Row {
+        match self {
+            LandingFormat::Parquet => Row::Event(Box::new(event)),
+            LandingFormat::Json => Row::Line(json_lines::event_line(value, &event)),
+        }
+    }
+
+    /// Writes `rows` (events of this format) as the file at `path`, replacing it; returns the
+    /// bytes written.
+    pub async fn write<'a>(
+        self,
+        op: &Operator,
+        path: &str,
+        rows: impl Iterator<Item = &'a Row> + Send,
+    ) -> Result<u64, FormatError> {
+        match self {
+            LandingFormat::Parquet => parquet::write(op, path, rows).await,
+            LandingFormat::Json => json_lines::write(op, path, rows).await,
+        }
+    }
+
+    /// Writes the rows of `inputs`, in order, as one file at `output`, reading and writing a
+    /// bounded amount at a time whatever the files' sizes.
+    pub async fn merge(
+        self,
+        op: &Operator,
+        inputs: &[String],
+        output: &str,
+    ) -> Result<Merged, FormatError> {
+        match self {
+            LandingFormat::Parquet => parquet::merge(op, inputs, output).await,
+            LandingFormat::Json => json_lines::merge(op, inputs, output).await,
+        }
+    }
+
+    /// The events of the landed file at `path`: for tools and tests, which read whole files.
+    pub async fn read_events(
+        self,
+        op: &Operator,
+        path: &str,
+    ) -> Result<Vec<ColorEvent>, FormatError> {
+        match self {
+            LandingFormat::Parquet => parquet::read_events(op, path).await,
+            LandingFormat::Json => json_lines::read_events(op, path).await,
+        }
+    }
+
+    /// The format of a landed file, by its name's extension.
+    pub fn of_path(path: &str) -> Option<LandingFormat> {
+        let (_, extension) = path.rsplit_once('.')?;
+        [LandingFormat::Parquet, LandingFormat::Json]
+            .into_iter()
+            .find(|f| f.extension() == extension)
+    }
+}
+
+/// The line of a record that is not an event: where it came from, why it was set aside, and
+/// the record itself as text (invalid UTF-8 replaced), or null when it had no value.
+pub fn dead_letter_line(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    reason: &str,
+    value: Option<&[u8]>,
+) -> Vec<u8> {
+    let record = value.map(String::from_utf8_lossy);
+    serde_json::to_vec(&serde_json::json!({
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "reason": reason,
+        "record": record,
+    }))
+    .expect("a JSON value serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_letter_line_is_one_json_object_naming_its_record() {
+        let line = dead_letter_line("t", 2, 7, "not a JSON event", Some(b"a\nb\xff"));
+        assert!(!line.contains(&b'\n'));
+        let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(value["partition"], 2);
+        assert_eq!(value["offset"], 7);
+        assert_eq!(value["record"], "a\nb\u{fffd}");
+        let empty: serde_json::Value =
+            serde_json::from_slice(&dead_letter_line("t", 0, 1, "no value", None)).unwrap();
+        assert!(empty["record"].is_null());
+    }
+
+    #[test]
+    fn a_files_format_is_known_by_its_extension() {
+        assert_eq!(
+            LandingFormat::of_path("t/dt=x/hour=01/t+0+1+2.parquet"),
+            Some(LandingFormat::Parquet)
+        );
+        assert_eq!(
+            LandingFormat::of_path("t+0+1+2.json"),
+            Some(LandingFormat::Json)
+        );
+        assert_eq!(LandingFormat::of_path("t+0+1+2.csv"), None);
+        assert_eq!(LandingFormat::default(), LandingFormat::Parquet);
+    }
+}

@@ -1,0 +1,24 @@
+-- External table over the events hdfs-consumer lands with LANDING_FORMAT=json:
+--   <root>/select-color/dt=YYYY-MM-DD/hour=HH/*.json, one JSON event per line.
+-- (create-table.sql is the table over the default, Parquet.)
+-- Run with the landing root, for example:
+--   beeline -u jdbc:hive2://localhost:10000 \
+--     --hivevar landing_root=hdfs://namenode:8020/data/web-events -f create-table-json.sql
+-- Directories whose names start with '_' (_tmp, _invalid, _checkpoints) are not read by Hive.
+
+CREATE EXTERNAL TABLE IF NOT EXISTS select_color (
+  eventId STRING,
+  schemaVersion INT,
+  `timestamp` STRING,
+  userName STRING,
+  colorName STRING,
+  userAgent STRING,
+  browser STRUCT<name:STRING, version:STRING, category:STRING, os:STRING, osVersion:STRING, vendor:STRING>,
+  clientTimestamp STRING
+)
+PARTITIONED BY (dt STRING, hour STRING)
+ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.JsonSerDe'
+STORED AS TEXTFILE
+LOCATION '${hivevar:landing_root}/select-color'
+-- The metastore registers new dt=/hour= folders by itself (see create-table.sql).
+TBLPROPERTIES ('discover.partitions' = 'true');
