@@ -206,6 +206,25 @@ def main():
     core_site = (ROOT / "compose/hive/core-site.xml").read_text()
     check("<value>hdfs://namenode:8020</value>" in core_site, "Hive's core-site.xml: fs.defaultFS")
 
+    # The lake: Parquet, a table Hive 4 reads as such, and new hours found without MSCK: Hive 4
+    # runs its partition management task only in a metastore service of its own.
+    check(env["hdfs-consumer"].get("LANDING_FORMAT") == "parquet", "hdfs-consumer: LANDING_FORMAT is not parquet")
+    table = (ROOT / "scripts/hive/create-table.sql").read_text()
+    check("STORED AS PARQUET" in table, "create-table.sql: not a Parquet table")
+    check("'discover.partitions' = 'true'" in table, "create-table.sql: partitions are not discovered")
+    metastore = services.get("metastore", {})
+    check(metastore.get("environment", {}).get("SERVICE_NAME") == "metastore", "no metastore service")
+    check(
+        "-Dhive.metastore.uris=thrift://metastore:9083"
+        in services["hiveserver2"]["environment"].get("SERVICE_OPTS", ""),
+        "hiveserver2: does not use the metastore service",
+    )
+    metastore_site = (ROOT / "compose/hive/metastore-site.xml").read_text()
+    for setting in ("metastore.housekeeping.threads.on", "metastore.partition.management.task.frequency"):
+        check(f"<name>{setting}</name>" in metastore_site, f"metastore-site.xml: {setting} not set")
+    stack_sh = (ROOT / "scripts/stack.sh").read_text()
+    check("discover-partitions" not in stack_sh and "MSCK" not in stack_sh, "stack.sh: runs MSCK itself")
+
     # Elasticsearch: the index prefix the data view reads, the password the sink uses.
     prefix = env["es-sink"].get("ES_INDEX_PREFIX", "")
     check(prefix == helps["es-sink"]["ES_INDEX_PREFIX"], "es-sink: ES_INDEX_PREFIX differs")

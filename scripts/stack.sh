@@ -89,8 +89,7 @@ INFO
         else echo "$PAGE_URL"; fi
         ;;
     hive)
-        # New dt=/hour= directories become partitions only when discovered.
-        beeline -f /scripts/hive/discover-partitions.sql
+        # The metastore adds each new dt=/hour= folder as a partition within a minute by itself.
         for query in colour-counts-per-day events-per-browser; do
             echo "-- $query"
             beeline -f "/scripts/hive/$query.sql"
