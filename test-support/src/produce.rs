@@ -8,17 +8,69 @@ use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use uuid::Uuid;
 
+/// Real browsers' user agents: desktop Chrome, Safari on an iPhone, Firefox on Windows, Samsung
+/// Internet on Android.
+pub const USER_AGENTS: [&str; 4] = [
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/25.0 Chrome/121.0.0.0 Mobile Safari/537.36",
+];
+
+/// `count` clicks such as a consumer that was down finds waiting: made in time order over the
+/// `hours` whole hours before the current one, by real browsers (parsed as the collector
+/// parses them), on the palette's colours in uneven shares, a third carrying the page's own
+/// time.
+pub fn backlog(count: usize, hours: u32) -> Vec<ColorEvent> {
+    use chrono::{DurationRound, TimeDelta};
+    let now = chrono::Utc::now();
+    let start = now.duration_trunc(TimeDelta::hours(1)).unwrap() - TimeDelta::hours(hours.into());
+    let span = TimeDelta::hours(hours.into()).num_milliseconds();
+    let colours = common::palette::DEFAULT_COLORS;
+    (0..count)
+        .map(|n| {
+            let at = start + TimeDelta::milliseconds(span * n as i64 / count as i64);
+            let agent = USER_AGENTS[(n / 3 + n / 11) % USER_AGENTS.len()];
+            let mut event = ColorEvent::new(
+                format!("사용자 {}", n % 97),
+                colours[(n * n + n / 5) % colours.len()].to_owned(),
+                agent.to_owned(),
+                producer_api::user_agents::parse(agent).into(),
+                at,
+                None,
+            );
+            if n % 3 == 0 {
+                event.client_timestamp = Some(event.timestamp - TimeDelta::milliseconds(1500));
+            }
+            event
+        })
+        .collect()
+}
+
 /// Produces `count` events spread over `partitions` partitions the way the collector produces
 /// them (its producer settings, so records sent together share multi-record batches); returns
 /// their ids.
 pub fn produce(bootstrap: &str, topic: &str, partitions: i32, count: usize) -> Vec<Uuid> {
+    let events: Vec<ColorEvent> = (0..count)
+        .map(|n| ColorEvent::sample(&format!("user-{n}"), "green", chrono::Utc::now()))
+        .collect();
+    produce_events(bootstrap, topic, partitions, &events)
+}
+
+/// Produces `events` in order, spread over `partitions` partitions as [`produce`] does; returns
+/// their ids.
+pub fn produce_events(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    events: &[ColorEvent],
+) -> Vec<Uuid> {
     let producer: ThreadedProducer<DefaultProducerContext> =
         producer_config(bootstrap, "test-producer", &ProducerTuning::default())
             .create()
             .unwrap();
-    let mut ids = Vec::with_capacity(count);
-    for n in 0..count {
-        let event = ColorEvent::sample(&format!("user-{n}"), "green", chrono::Utc::now());
+    let mut ids = Vec::with_capacity(events.len());
+    for (n, event) in events.iter().enumerate() {
         let payload = event.to_json_bytes();
         let record = BaseRecord::<(), [u8]>::to(topic)
             .payload(&payload)
