@@ -77,6 +77,20 @@ pub fn send_signal(pid: u32, signal: &str) -> Result<(), String> {
     }
 }
 
+/// Whether the process is stopped (by SIGSTOP, its own or another's), as `/proc` says.
+pub fn is_stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, after_name) = stat.rsplit_once(')')?;
+            after_name
+                .split_whitespace()
+                .next()
+                .map(|state| state == "T")
+        })
+        .unwrap_or(false)
+}
+
 /// Freezes the process (SIGSTOP): it keeps its sockets and memory, does nothing, and wakes up
 /// on [`thaw`] believing no time has passed, as a paused VM or container does.
 pub fn freeze(child: &Child) {
