@@ -3,7 +3,7 @@
 # topic, then EVENTS click events (default one million) are written to it as fast as the
 # broker takes them, with the collector's producer settings:
 #   - a plain rdkafka consumer that discards every record (the baseline raw consume rate);
-#   - hdfs-consumer with its defaults, landing it exactly once as JSON-lines files in a local
+#   - hdfs-consumer with its defaults, landing it exactly once as Parquet files in a local
 #     directory: first with one worker (one consumer, like the baseline), then with three (its
 #     default: one per partition).
 # Each is timed from the first event written to the last one read (raw) or landed: once
@@ -37,7 +37,8 @@ trap 'for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$
 TANSU_BIN="$(ensure_tansu)"
 export TANSU_BIN
 log "building release binaries"
-cargo build --locked --release -p hdfs-consumer --bin hdfs-consumer --example fill_topic --example raw_consume
+cargo build --locked --release -p hdfs-consumer --bin hdfs-consumer --example fill_topic --example raw_consume \
+    --example cat_landed
 BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release"
 
 kafka_port="$(free_port)"; admin_port="$(free_port)"
@@ -115,7 +116,7 @@ land() {
     files="$(grep -c 'landed file' "$log")"
     [ "$gaps" = 0 ] || die "hdfs-consumer saw $gaps offset gaps; see $log"
     # Every event id written, in the landed files exactly once.
-    find "$dir/$topic" -path '*/dt=*' -name '*.json' -exec cat {} + | python3 -c '
+    "$BIN/examples/cat_landed" "file://$dir" "$topic" | python3 -c '
 import json, sys
 written = set(open(sys.argv[1]).read().split())
 landed = [json.loads(line)["eventId"] for line in sys.stdin]

@@ -3,6 +3,10 @@
 //! real traffic). With `ids-file`, writes every event id to it, one per line.
 //!
 //! cargo run --release -p hdfs-consumer --example fill_topic -- <bootstrap> <topic> <count> [ids-file]
+//!
+//! With FILL_HOURS=n, the events are made in time order over the n whole hours before the
+//! current one by several real browsers (a backlog, `test_support::produce::backlog`); without
+//! it, now, by one browser.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -32,8 +36,21 @@ fn main() -> anyhow::Result<()> {
     let colours = ["red", "orange", "yellow", "green", "blue", "purple"];
     let agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
     let browser = std::sync::Arc::new(producer_api::user_agents::parse(agent));
+    let hours: Option<u32> = std::env::var("FILL_HOURS")
+        .ok()
+        .map(|h| h.parse())
+        .transpose()?;
+    let backlog_start = hours.map(test_support::produce::hours_before_this_one);
     let started = Instant::now();
     for n in 0..count {
+        if let (Some(hours), Some(start)) = (hours, backlog_start) {
+            let event = test_support::produce::backlog_click(n, count, start, hours);
+            send(&producer, topic, &event)?;
+            if let Some(ids) = ids.as_mut() {
+                writeln!(ids, "{}", event.event_id)?;
+            }
+            continue;
+        }
         let event = ColorEvent::new(
             format!("user-{}", n % 1000),
             colours[n % 6].into(),
@@ -42,17 +59,7 @@ fn main() -> anyhow::Result<()> {
             chrono::Utc::now(),
             None,
         );
-        let payload = event.to_json_bytes();
-        let mut record = BaseRecord::<(), [u8]>::to(topic).payload(&payload);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-        }
+        send(&producer, topic, &event)?;
         if let Some(ids) = ids.as_mut() {
             writeln!(ids, "{}", event.event_id)?;
         }
@@ -66,4 +73,23 @@ fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Queues `event`, waiting while the producer's queue is full.
+fn send(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    topic: &str,
+    event: &ColorEvent,
+) -> anyhow::Result<()> {
+    let payload = event.to_json_bytes();
+    let mut record = BaseRecord::<(), [u8]>::to(topic).payload(&payload);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((_, back)) => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
 }

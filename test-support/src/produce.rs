@@ -22,29 +22,53 @@ pub const USER_AGENTS: [&str; 4] = [
 /// parses them), on the palette's colours in uneven shares, a third carrying the page's own
 /// time.
 pub fn backlog(count: usize, hours: u32) -> Vec<ColorEvent> {
-    use chrono::{DurationRound, TimeDelta};
-    let now = chrono::Utc::now();
-    let start = now.duration_trunc(TimeDelta::hours(1)).unwrap() - TimeDelta::hours(hours.into());
-    let span = TimeDelta::hours(hours.into()).num_milliseconds();
-    let colours = common::palette::DEFAULT_COLORS;
+    let start = hours_before_this_one(hours);
     (0..count)
-        .map(|n| {
-            let at = start + TimeDelta::milliseconds(span * n as i64 / count as i64);
-            let agent = USER_AGENTS[(n / 3 + n / 11) % USER_AGENTS.len()];
-            let mut event = ColorEvent::new(
-                format!("사용자 {}", n % 97),
-                colours[(n * n + n / 5) % colours.len()].to_owned(),
-                agent.to_owned(),
-                producer_api::user_agents::parse(agent).into(),
-                at,
-                None,
-            );
-            if n % 3 == 0 {
-                event.client_timestamp = Some(event.timestamp - TimeDelta::milliseconds(1500));
-            }
-            event
-        })
+        .map(|n| backlog_click(n, count, start, hours))
         .collect()
+}
+
+/// The start of the whole hour `hours` hours before the current one.
+pub fn hours_before_this_one(hours: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::{DurationRound, TimeDelta};
+    chrono::Utc::now()
+        .duration_trunc(TimeDelta::hours(1))
+        .unwrap()
+        - TimeDelta::hours(hours.into())
+}
+
+/// Click `n` of the `count` of a [`backlog`] over `hours` hours from `start`, made one at a
+/// time, for backlogs too large to hold.
+pub fn backlog_click(
+    n: usize,
+    count: usize,
+    start: chrono::DateTime<chrono::Utc>,
+    hours: u32,
+) -> ColorEvent {
+    use chrono::TimeDelta;
+    static BROWSERS: std::sync::LazyLock<Vec<std::sync::Arc<common::event::BrowserInfo>>> =
+        std::sync::LazyLock::new(|| {
+            USER_AGENTS
+                .iter()
+                .map(|agent| std::sync::Arc::new(producer_api::user_agents::parse(agent)))
+                .collect()
+        });
+    let span = TimeDelta::hours(hours.into()).num_milliseconds();
+    let at = start + TimeDelta::milliseconds(span * n as i64 / count as i64);
+    let colours = common::palette::DEFAULT_COLORS;
+    let browser = (n / 3 + n / 11) % USER_AGENTS.len();
+    let mut event = ColorEvent::new(
+        format!("사용자 {}", n % 97),
+        colours[(n * n + n / 5) % colours.len()].to_owned(),
+        USER_AGENTS[browser].to_owned(),
+        std::sync::Arc::clone(&BROWSERS[browser]),
+        at,
+        None,
+    );
+    if n.is_multiple_of(3) {
+        event.client_timestamp = Some(event.timestamp - TimeDelta::milliseconds(1500));
+    }
+    event
 }
 
 /// Produces `count` events spread over `partitions` partitions the way the collector produces
