@@ -138,6 +138,8 @@ pub struct Landing {
     format: LandingFormat,
     /// Where the process stops itself, once, for fault tests.
     stop_at: Option<(CompactionStep, Arc<AtomicBool>)>,
+    /// Whether landings note their hours for compaction; off, entries do not grow with them.
+    noting_hours: bool,
 }
 
 impl Landing {
@@ -149,7 +151,15 @@ impl Landing {
             topic: topic.to_owned(),
             format,
             stop_at: None,
+            noting_hours: true,
         }
+    }
+
+    /// Whether hours are merged at all: when not, landings do not note the hours they land in
+    /// (so hours landed meanwhile are not merged later either).
+    pub fn merging(mut self, merging: bool) -> Self {
+        self.noting_hours = merging;
+        self
     }
 
     /// Stops the process with SIGSTOP the first time a compaction reaches `step`, as if the
@@ -291,7 +301,9 @@ impl Landing {
                         self.format.extension(),
                     );
                     let tmp = layout::tmp_path(&self.topic, partition, &tag, "data", &name);
-                    hours.push(*hour);
+                    if self.noting_hours {
+                        hours.push(*hour);
+                    }
                     let written = self.format.write(self.storage.operator(), &tmp, rows).await;
                     (tmp, layout::data_path(&self.topic, hour, &name), written)
                 }

@@ -115,6 +115,7 @@ pub async fn serve(
         &config.kafka.topic,
         config.landing_format,
     )?
+    .merging(config.compaction_policy().after.is_some())
     .stopping_at(config.stop_at);
     let workers = match config.workers {
         Some(n) => usize::from(n),

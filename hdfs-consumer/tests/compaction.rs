@@ -413,6 +413,15 @@ async fn an_unreadable_file_leaves_the_hour_as_it_is(storage: Storage) {
     assert_eq!(tmp_files(&op).await, Vec::<String>::new());
 }
 
+#[tokio::test]
+async fn with_merging_off_landings_note_no_hours() {
+    let (_dir, storage) = local();
+    let landing = Landing::new(storage, TOPIC, LandingFormat::Parquet).merging(false);
+    let held = landing.claim(0, "member a").await.unwrap().held;
+    let held = land_batches(&landing, held, 2).await;
+    assert!(held.uncompacted.is_empty(), "{:?}", held.uncompacted);
+}
+
 const CRASHES: [Crash; 4] = [
     Crash::MergedWritten,
     Crash::EntryPublished,
