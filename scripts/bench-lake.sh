@@ -62,7 +62,7 @@ land() {
     KAFKA_BOOTSTRAP_SERVERS="$bootstrap" KAFKA_TOPIC="$topic" KAFKA_GROUP_ID="lake-$$-$format" \
     LANDING_URL="file://$dir" ADMIN_ADDR="127.0.0.1:$admin_port" LANDING_FORMAT="$format" \
     FLUSH_MAX_RECORDS="$FLUSH_RECORDS" COMPACT_AFTER="$compact_after" RUST_LOG=info \
-        "$BIN/hdfs-consumer" >"$log" 2>&1 &
+        scripts/bench/peak-rss.py "$dir.rss" "$BIN/hdfs-consumer" >"$log" 2>&1 &
     pid=$!; PIDS+=("$pid")
     wait_for_metric "$admin_port" hdfs_consumer_assigned_partitions "$PARTITIONS" "$pid" "$log" 120
     until [ "$(grep 'partition claimed' "$log" | tail -n 3 | grep -o 'worker=[0-9]*' | sort -u | wc -l)" -eq "$PARTITIONS" ]; do
@@ -79,9 +79,11 @@ land() {
         [ $SECONDS -lt $deadline ] || die "hdfs-consumer did not finish in 30 minutes; see $log"
         sleep 0.5
     done
-    python3 -c "print(f'{$(date +%s.%N) - $started:.1f}')"
+    local seconds
+    seconds="$(python3 -c "print(f'{$(date +%s.%N) - $started:.1f}')")"
     kill -TERM "$pid"
     wait "$pid" || die "hdfs-consumer did not stop cleanly; see $log"
+    echo "$seconds $(cat "$dir.rss")"
     "$BIN/examples/cat_landed" "file://$dir" "$topic" | python3 -c '
 import json, sys
 written = set(open(sys.argv[1]).read().split())
@@ -92,14 +94,14 @@ assert set(landed) == written, f"{len(written - set(landed))} events never lande
 }
 
 log "landing $EVENTS clicks over $HOURS hours as JSON lines, never merged ($FLUSH_RECORDS records a file)"
-json_seconds="$(land json)"
+read -r json_seconds json_rss <<<"$(land json)"
 log "landing them as Parquet, each hour merged"
-parquet_seconds="$(land parquet)"
+read -r parquet_seconds parquet_rss <<<"$(land parquet)"
 log "querying both with Spark SQL and DuckDB"
 "$PYTHON" scripts/bench/lake-queries.py --json "file://$WORK_DIR/json" lake-json \
     --parquet "file://$WORK_DIR/parquet" lake-parquet >"$WORK_DIR/queries.json"
 
-"$PYTHON" - "$EVENTS" "$PARTITIONS" "$json_seconds" "$parquet_seconds" "$WORK_DIR/queries.json" \
+"$PYTHON" - "$EVENTS" "$PARTITIONS" "$json_seconds $json_rss" "$parquet_seconds $parquet_rss" "$WORK_DIR/queries.json" \
     "$(files_per_hour "$WORK_DIR/json/lake-json")" "$(files_per_hour "$WORK_DIR/parquet/lake-parquet")" \
     "$(du -sb --apparent-size "$WORK_DIR"/json/lake-json/dt=* | awk '{ n += $1 } END { print n }')" \
     "$(du -sb --apparent-size "$WORK_DIR"/parquet/lake-parquet/dt=* | awk '{ n += $1 } END { print n }')" <<'PY'
@@ -108,31 +110,35 @@ events, partitions, json_s, parquet_s, queries, json_files, parquet_files, json_
 events, partitions = int(events), int(partitions)
 times = json.load(open(queries))
 rows = {}
-for fmt, files, size, landed_s in (("json", json_files, json_bytes, json_s), ("parquet", parquet_files, parquet_bytes, parquet_s)):
+for fmt, files, size, landed in (("json", json_files, json_bytes, json_s), ("parquet", parquet_files, parquet_bytes, parquet_s)):
     most, mean, hours, total = files.split()
+    landed_s, rss = landed.split()
     rows[fmt] = {"most": int(most), "mean": float(mean), "hours": int(hours), "files": int(total),
-                 "bytes": int(size) / events, "landed": float(landed_s)}
+                 "bytes": int(size) / events, "landed": float(landed_s), "rss": float(rss)}
 def median(engine, fmt, query):
     return statistics.median(times[engine][f"{fmt}/{query}"])
 print()
 print(f"lake benchmark: {events} clicks over 24 hours, {partitions} partitions, same run")
-print(f"  {'layout':44} {'files/hour':>10} {'bytes/event':>11} {'landed s':>9} {'Spark count':>11} {'Spark group':>11} {'DuckDB count':>12} {'DuckDB group':>12}")
+print(f"  {'layout':44} {'files/hour':>10} {'bytes/event':>11} {'landed s':>9} {'RSS MiB':>8} {'Spark count':>11} {'Spark group':>11} {'DuckDB count':>12} {'DuckDB group':>12}")
 labels = {"json": "JSON lines, 5 s flushes, never merged", "parquet": "Parquet, each hour merged"}
 for fmt, row in rows.items():
-    print(f"  {labels[fmt]:44} {row['mean']:>10.1f} {row['bytes']:>11.1f} {row['landed']:>9.1f}"
+    print(f"  {labels[fmt]:44} {row['mean']:>10.1f} {row['bytes']:>11.1f} {row['landed']:>9.1f} {row['rss']:>8.1f}"
           f" {median('spark', fmt, 'count'):>11.3f} {median('spark', fmt, 'per day and colour'):>11.3f}"
           f" {median('duckdb', fmt, 'count'):>12.3f} {median('duckdb', fmt, 'per day and colour'):>12.3f}")
 ratio = lambda engine, query: median(engine, "json", query) / median(engine, "parquet", query)
-print(f"  {'ratio (JSON / Parquet)':44} {rows['json']['mean'] / rows['parquet']['mean']:>10.0f} {rows['json']['bytes'] / rows['parquet']['bytes']:>11.1f} {'':>9}"
+print(f"  {'ratio (JSON / Parquet)':44} {rows['json']['mean'] / rows['parquet']['mean']:>10.0f} {rows['json']['bytes'] / rows['parquet']['bytes']:>11.1f} {'':>9} {'':>8}"
       f" {ratio('spark', 'count'):>11.0f} {ratio('spark', 'per day and colour'):>11.0f}"
       f" {ratio('duckdb', 'count'):>12.0f} {ratio('duckdb', 'per day and colour'):>12.0f}")
 print("  query times in seconds, the median of 3 runs; Spark in one session, its start-up not counted")
+print("  landed s: from the first click written until every click landed (and, for Parquet, every hour merged);")
+print("  RSS MiB: hdfs-consumer's peak over its whole life")
 print(f"  hours: {rows['json']['hours']}; files: {rows['json']['files']} JSON, {rows['parquet']['files']} Parquet; "
       f"most in one hour: {rows['json']['most']} JSON, {rows['parquet']['most']} Parquet")
 goals = {
     "Spark at least 10 times faster": min(ratio("spark", q) for q in ("count", "per day and colour")) >= 10,
     "at most 64 bytes per event": rows["parquet"]["bytes"] <= 64,
     "files per closed hour = partitions": rows["parquet"]["most"] == partitions,
+    "merging within the sink's 64 MiB": rows["parquet"]["rss"] <= 64,
 }
 for goal, met in goals.items():
     print(f"  goal: {goal}: {'met' if met else 'NOT met'}")

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use common::ColorEvent;
 
-use crate::file_format::{self, LandingFormat, Row, json_lines};
+use crate::file_format::{self, json_lines};
 use crate::layout::{Destination, HourPartition};
 
 /// When a partition's buffer is landed.
@@ -34,50 +34,36 @@ impl FlushReason {
     }
 }
 
-/// One consumed record, ready to be written: its row in a landed file and where it goes.
+/// One consumed record, ready to be written: its line of JSON and where it goes. Both formats
+/// buffer the line: it is the record's smallest form, one allocation, and what JSON lines
+/// write as it is; Parquet reads it into columns when the file is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BufferedRecord {
     pub offset: i64,
     pub destination: Destination,
-    /// Its row, as the landed files' [`file_format`] holds it.
-    pub row: Row,
-    /// What it counts towards `FLUSH_MAX_BYTES`: its line of JSON and a line break.
-    pub size: usize,
+    /// The event's compact JSON, or a dead letter's, without the line break.
+    pub line: Vec<u8>,
 }
 
 impl BufferedRecord {
-    /// Classifies a record value: a valid event goes to its hour as a row of `format`;
-    /// anything else becomes a dead-letter line naming its partition, offset and the reason.
-    pub fn classify(
-        format: LandingFormat,
-        topic: &str,
-        partition: i32,
-        offset: i64,
-        value: Option<&[u8]>,
-    ) -> Self {
+    /// Classifies a record value: a valid event keeps its bytes and goes to its hour; anything
+    /// else becomes a dead-letter line naming its partition, offset and the reason.
+    pub fn classify(topic: &str, partition: i32, offset: i64, value: Option<&[u8]>) -> Self {
         let checked = match value {
             None => Err("record has no value".to_owned()),
             Some(bytes) => ColorEvent::from_json_slice(bytes).map_err(|e| e.to_string()),
         };
         match checked {
-            Ok(event) => {
-                let value = value.unwrap_or_default();
-                BufferedRecord {
-                    offset,
-                    destination: Destination::Hour(HourPartition::of(&event.timestamp)),
-                    size: json_lines::encoded_len(value),
-                    row: format.row(value, event),
-                }
-            }
-            Err(reason) => {
-                let line = file_format::dead_letter_line(topic, partition, offset, &reason, value);
-                BufferedRecord {
-                    offset,
-                    destination: Destination::Invalid,
-                    size: json_lines::encoded_len(&line),
-                    row: Row::Line(line),
-                }
-            }
+            Ok(event) => BufferedRecord {
+                offset,
+                destination: Destination::Hour(HourPartition::of(&event.timestamp)),
+                line: json_lines::event_line(value.unwrap_or_default(), &event),
+            },
+            Err(reason) => BufferedRecord {
+                offset,
+                destination: Destination::Invalid,
+                line: file_format::dead_letter_line(topic, partition, offset, &reason, value),
+            },
         }
     }
 }
@@ -92,7 +78,7 @@ pub struct PartitionBuffer {
 
 impl PartitionBuffer {
     pub fn push(&mut self, record: BufferedRecord, now: Instant) {
-        self.bytes += record.size;
+        self.bytes += json_lines::encoded_len(&record.line);
         self.first_at.get_or_insert(now);
         self.records.push(record);
     }
@@ -143,13 +129,7 @@ impl PartitionBuffer {
 #[cfg(test)]
 pub(crate) fn test_record(offset: i64) -> BufferedRecord {
     let event = ColorEvent::sample("a", "red", chrono::Utc::now());
-    BufferedRecord::classify(
-        LandingFormat::Json,
-        "t",
-        0,
-        offset,
-        Some(&event.to_json_bytes()),
-    )
+    BufferedRecord::classify("t", 0, offset, Some(&event.to_json_bytes()))
 }
 
 #[cfg(test)]
@@ -209,36 +189,35 @@ mod tests {
     }
 
     #[test]
-    fn valid_records_are_rows_of_the_format() {
+    fn valid_records_keep_their_bytes() {
         let json = event_json();
-        let record = BufferedRecord::classify(LandingFormat::Json, "t", 0, 9, Some(&json));
-        assert_eq!(record.row, Row::Line(json.clone()));
-        assert_eq!(record.size, json.len() + 1);
+        let record = BufferedRecord::classify("t", 0, 9, Some(&json));
+        assert_eq!(record.line, json);
         assert!(matches!(record.destination, Destination::Hour(_)));
-        let record = BufferedRecord::classify(LandingFormat::Parquet, "t", 0, 9, Some(&json));
-        assert_eq!(
-            record.row,
-            Row::Event(Box::new(ColorEvent::from_json_slice(&json).unwrap()))
-        );
-        assert_eq!(record.size, json.len() + 1, "counted as its JSON");
     }
 
     #[test]
-    fn invalid_records_become_dead_letter_lines_in_every_format() {
-        for format in [LandingFormat::Parquet, LandingFormat::Json] {
-            for (value, reason) in [
-                (Some(&b"not json"[..]), "not a JSON event"),
-                (Some(&b"{\"eventId\":1}"[..]), "not a JSON event"),
-                (None, "no value"),
-            ] {
-                let record = BufferedRecord::classify(format, "select-color", 2, 41, value);
-                assert_eq!(record.destination, Destination::Invalid);
-                let line: serde_json::Value =
-                    serde_json::from_slice(record.row.line().unwrap()).unwrap();
-                assert_eq!(line["partition"], 2);
-                assert_eq!(line["offset"], 41);
-                assert!(line["reason"].as_str().unwrap().contains(reason), "{line}");
-            }
+    fn invalid_records_become_dead_letter_lines() {
+        for (value, reason) in [
+            (Some(&b"not json"[..]), "not a JSON event"),
+            (Some(&b"{\"eventId\":1}"[..]), "not a JSON event"),
+            (None, "no value"),
+        ] {
+            let record = BufferedRecord::classify("select-color", 2, 41, value);
+            assert_eq!(record.destination, Destination::Invalid);
+            let line: serde_json::Value = serde_json::from_slice(&record.line).unwrap();
+            assert_eq!(line["partition"], 2);
+            assert_eq!(line["offset"], 41);
+            assert!(line["reason"].as_str().unwrap().contains(reason), "{line}");
         }
+    }
+
+    #[test]
+    fn a_pretty_printed_event_is_rewritten_on_one_line() {
+        let event = ColorEvent::sample("a", "red", chrono::Utc::now());
+        let pretty = serde_json::to_vec_pretty(&event).unwrap();
+        let record = BufferedRecord::classify("t", 0, 1, Some(&pretty));
+        assert!(!record.line.contains(&b'\n'));
+        assert_eq!(ColorEvent::from_json_slice(&record.line).unwrap(), event);
     }
 }

@@ -289,7 +289,10 @@ impl Landing {
         let mut hours = Vec::new();
         let (mut bytes, mut invalid) = (0, 0);
         for file in layout::plan_files(&plan) {
-            let rows = file.records.iter().map(|&index| &batch[index].row);
+            let lines = file
+                .records
+                .iter()
+                .map(|&index| batch[index].line.as_slice());
             let (first, last) = (file.first_offset, file.last_offset);
             let (tmp, path, written) = match &file.destination {
                 Destination::Hour(hour) => {
@@ -304,7 +307,10 @@ impl Landing {
                     if self.noting_hours {
                         hours.push(*hour);
                     }
-                    let written = self.format.write(self.storage.operator(), &tmp, rows).await;
+                    let written = self
+                        .format
+                        .write(self.storage.operator(), &tmp, lines)
+                        .await;
                     (tmp, layout::data_path(&self.topic, hour, &name), written)
                 }
                 Destination::Invalid => {
@@ -317,7 +323,7 @@ impl Landing {
                         file_format::DEAD_LETTER_EXTENSION,
                     );
                     let tmp = layout::tmp_path(&self.topic, partition, &tag, "invalid", &name);
-                    let written = json_lines::write(self.storage.operator(), &tmp, rows).await;
+                    let written = json_lines::write(self.storage.operator(), &tmp, lines).await;
                     (tmp, layout::invalid_path(&self.topic, &name), written)
                 }
             };

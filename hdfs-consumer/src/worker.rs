@@ -182,7 +182,6 @@ impl Worker {
                 result.map(|message| {
                     let partition = message.partition();
                     let record = BufferedRecord::classify(
-                        self.shared.landing.format(),
                         message.topic(),
                         partition,
                         message.offset(),

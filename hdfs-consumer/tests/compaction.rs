@@ -37,12 +37,8 @@ fn at(hour: u32, minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 1, hour, minute, 0).unwrap()
 }
 
-/// Clicks at `offsets`, made at `time`, as `format` buffers them.
-fn clicks(
-    format: LandingFormat,
-    offsets: std::ops::Range<i64>,
-    time: DateTime<Utc>,
-) -> Vec<BufferedRecord> {
+/// Clicks at `offsets`, made at `time`, as a partition buffers them.
+fn clicks(offsets: std::ops::Range<i64>, time: DateTime<Utc>) -> Vec<BufferedRecord> {
     offsets
         .map(|offset| {
             let mut event = ColorEvent::sample(
@@ -51,7 +47,7 @@ fn clicks(
                 time,
             );
             event.user_agent = "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0.0.0".into();
-            BufferedRecord::classify(format, TOPIC, 0, offset, Some(&event.to_json_bytes()))
+            BufferedRecord::classify(TOPIC, 0, offset, Some(&event.to_json_bytes()))
         })
         .collect()
 }
@@ -66,7 +62,7 @@ async fn land(landing: &Landing, held: &Held, records: &[BufferedRecord]) -> Hel
 /// Lands `batches` batches of ten clicks in the closed hour under `held`.
 async fn land_batches(landing: &Landing, mut held: Held, batches: i64) -> Held {
     for start in (0..batches * 10).step_by(10) {
-        let batch = clicks(landing.format(), start..start + 10, at(10, 30));
+        let batch = clicks(start..start + 10, at(10, 30));
         held = land(landing, &held, &batch).await;
     }
     held
@@ -139,11 +135,11 @@ async fn an_hours_files_merge_into_one_named_for_their_offsets(
     let mut held = landing.claim(0, "member a").await.unwrap().held;
     let mut landed = Vec::new();
     for start in (0..50).step_by(10) {
-        let batch = clicks(format, start..start + 10, at(10, start as u32));
+        let batch = clicks(start..start + 10, at(10, start as u32));
         landed.extend(batch.iter().map(|r| r.offset));
         held = land(&landing, &held, &batch).await;
     }
-    held = land(&landing, &held, &clicks(format, 50..55, at(11, 1))).await;
+    held = land(&landing, &held, &clicks(50..55, at(11, 1))).await;
     assert_eq!(hour_files(&op).await.len(), 5);
     assert!(held.uncompacted.contains_key(&ten()));
 
@@ -203,12 +199,7 @@ async fn late_files_merge_again_up_to_the_target(storage: Storage) {
     let mut held = landing.claim(0, "member a").await.unwrap().held;
     // Enough clicks that the merged file is much larger than a late file's footer.
     for start in (0..4000).step_by(1000) {
-        held = land(
-            &landing,
-            &held,
-            &clicks(format, start..start + 1000, at(10, 5)),
-        )
-        .await;
+        held = land(&landing, &held, &clicks(start..start + 1000, at(10, 5))).await;
     }
     held = compact(&landing, &held, ALL).await.held;
     let first_merge = hour_files(&op).await;
@@ -216,8 +207,8 @@ async fn late_files_merge_again_up_to_the_target(storage: Storage) {
     let big = op.stat(&first_merge[0]).await.unwrap().content_length();
 
     // A consumer that was down lands two late batches into the hour.
-    held = land(&landing, &held, &clicks(format, 4000..4005, at(10, 59))).await;
-    held = land(&landing, &held, &clicks(format, 4005..4010, at(10, 59))).await;
+    held = land(&landing, &held, &clicks(4000..4005, at(10, 59))).await;
+    held = land(&landing, &held, &clicks(4005..4010, at(10, 59))).await;
     assert!(
         held.uncompacted.contains_key(&ten()),
         "a late file makes the hour uncompacted again"
@@ -234,12 +225,7 @@ async fn late_files_merge_again_up_to_the_target(storage: Storage) {
     );
     assert_eq_ids(&op, 4010).await;
     // With room for everything, all become one.
-    held = land(
-        &landing,
-        &done.held,
-        &clicks(format, 4010..4012, at(10, 59)),
-    )
-    .await;
+    held = land(&landing, &done.held, &clicks(4010..4012, at(10, 59))).await;
     compact(&landing, &held, ALL).await;
     assert_eq!(hour_files(&op).await.len(), 1);
     assert_eq_ids(&op, 4012).await;
@@ -395,7 +381,7 @@ async fn an_unreadable_file_leaves_the_hour_as_it_is(storage: Storage) {
     let op = storage.operator().clone();
     let landing = Landing::new(storage, TOPIC, format);
     let mut held = landing.claim(0, "member a").await.unwrap().held;
-    held = land(&landing, &held, &clicks(format, 0..10, at(10, 45))).await;
+    held = land(&landing, &held, &clicks(0..10, at(10, 45))).await;
     let garbage = format!(
         "{TOPIC}/{}/{TOPIC}+0+0000000000000000010+0000000000000000011.parquet",
         ten().dir()

@@ -41,13 +41,7 @@ fn batch_of(partition: i32, offsets: std::ops::Range<i64>) -> Vec<BufferedRecord
     offsets
         .map(|offset| {
             let event = ColorEvent::sample(&format!("u{offset}"), "red", chrono::Utc::now());
-            BufferedRecord::classify(
-                FORMAT,
-                TOPIC,
-                partition,
-                offset,
-                Some(&event.to_json_bytes()),
-            )
+            BufferedRecord::classify(TOPIC, partition, offset, Some(&event.to_json_bytes()))
         })
         .collect()
 }
@@ -137,10 +131,7 @@ async fn a_landed_batch_is_visible_under_its_hour_and_the_next_claim_resumes_aft
     let events = FORMAT.read_events(&op, path).await.unwrap();
     assert_eq!(events.len(), 5);
     for (event, record) in events.into_iter().zip(&records) {
-        assert_eq!(
-            hdfs_consumer::file_format::Row::Event(Box::new(event)),
-            record.row
-        );
+        assert_eq!(event, ColorEvent::from_json_slice(&record.line).unwrap());
     }
     assert_eq!(
         tmp_files(&op).await,

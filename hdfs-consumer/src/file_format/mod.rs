@@ -6,9 +6,8 @@
 //! - [`json_lines`]: one compact JSON event per line, as the collector produced it.
 //!
 //! Records that are not events (dead letters, under `_invalid/`) are JSON lines whatever the
-//! format: people read them. How a buffered record is held ([`Row`]) is the format's choice too:
-//! JSON lines keep the record's bytes, Parquet keeps the parsed event, so nothing is parsed
-//! twice.
+//! format: people read them. Both formats are written from the records' lines of JSON, which is
+//! how the partition buffers hold them (one allocation each, the smallest form a record has).
 
 pub mod json_lines;
 pub mod parquet;
@@ -30,26 +29,6 @@ pub enum LandingFormat {
     Parquet,
     /// JSON lines: one event per line, readable with `cat`.
     Json,
-}
-
-/// One buffered record, as its file will take it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Row {
-    /// A line of JSON, without its line break: an event in the JSON-lines format, or a dead
-    /// letter in any format.
-    Line(Vec<u8>),
-    /// A parsed event, for a columnar format.
-    Event(Box<ColorEvent>),
-}
-
-impl Row {
-    /// The line, for a JSON-lines file.
-    pub fn line(&self) -> Option<&[u8]> {
-        match self {
-            Row::Line(line) => Some(line),
-            Row::Event(_) => None,
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,26 +78,17 @@ impl LandingFormat {
         }
     }
 
-    /// How a valid event's record is buffered: the record value `value` as it came, read as
-    /// `event`.
-    pub fn row(self, value: &[u8], event: ColorEvent) -> Row {
-        match self {
-            LandingFormat::Parquet => Row::Event(Box::new(event)),
-            LandingFormat::Json => Row::Line(json_lines::event_line(value, &event)),
-        }
-    }
-
-    /// Writes `rows` (events of this format) as the file at `path`, replacing it; returns the
-    /// bytes written.
+    /// Writes the events whose lines of JSON are `lines` as the file at `path`, replacing it;
+    /// returns the bytes written.
     pub async fn write<'a>(
         self,
         op: &Operator,
         path: &str,
-        rows: impl Iterator<Item = &'a Row> + Send,
+        lines: impl Iterator<Item = &'a [u8]> + Send,
     ) -> Result<u64, FormatError> {
         match self {
-            LandingFormat::Parquet => parquet::write(op, path, rows).await,
-            LandingFormat::Json => json_lines::write(op, path, rows).await,
+            LandingFormat::Parquet => parquet::write(op, path, lines).await,
+            LandingFormat::Json => json_lines::write(op, path, lines).await,
         }
     }
 

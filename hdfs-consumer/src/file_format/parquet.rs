@@ -3,6 +3,7 @@
 //! through OpenDAL, so the same code lands on a folder and on HDFS, and a merge holds at most
 //! one row group of its input and one of its output in memory.
 
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
 use arrow_array::builder::{StringBuilder, TimestampMillisecondBuilder};
@@ -20,7 +21,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet_opendal::{AsyncReader, AsyncWriter};
 
-use super::{FormatError, Merged, Row};
+use super::{FormatError, Merged};
 
 /// The extension of Parquet files, without the dot.
 pub const EXTENSION: &str = "parquet";
@@ -29,8 +30,11 @@ pub const EXTENSION: &str = "parquet";
 /// and about what a reader fetches at a time.
 pub const ROW_GROUP_MAX_BYTES: usize = 4 << 20;
 
-/// Rows a merge reads at a time.
+/// Rows a merge reads at a time, and rows a landing turns from JSON into columns at a time:
+/// what a file costs beside the buffered lines is a few thousand rows' columns and the
+/// file's encoded row group.
 const READ_BATCH_ROWS: usize = 8192;
+const WRITE_BATCH_ROWS: usize = 4096;
 
 /// zstd's level: 3, its own default, compresses clicks about as well as 9 at a third of the
 /// time.
@@ -75,8 +79,53 @@ fn properties() -> WriterProperties {
         .build()
 }
 
-/// The columns of `events`.
-pub fn batch<'a>(events: impl Iterator<Item = &'a ColorEvent>) -> Result<RecordBatch, FormatError> {
+/// An event as its line of JSON holds it, borrowed where it can be: a landing reads each line
+/// once more, into columns, without making the event's strings again.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventView<'a> {
+    event_id: uuid::Uuid,
+    schema_version: u32,
+    #[serde(borrow)]
+    timestamp: Cow<'a, str>,
+    #[serde(borrow)]
+    user_name: Cow<'a, str>,
+    #[serde(borrow)]
+    color_name: Cow<'a, str>,
+    #[serde(borrow)]
+    user_agent: Cow<'a, str>,
+    #[serde(borrow)]
+    browser: BrowserView<'a>,
+    #[serde(default, borrow)]
+    client_timestamp: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BrowserView<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    version: Cow<'a, str>,
+    #[serde(borrow)]
+    category: Cow<'a, str>,
+    #[serde(borrow)]
+    os: Cow<'a, str>,
+    #[serde(borrow)]
+    os_version: Cow<'a, str>,
+    #[serde(borrow)]
+    vendor: Cow<'a, str>,
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time.
+fn millis(text: &str) -> Result<i64, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|err| format!("{text:?}: {err}"))
+}
+
+/// The columns of the events whose lines of JSON are `lines`.
+pub fn batch<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Result<RecordBatch, String> {
     let mut ids = StringBuilder::new();
     let mut versions = Vec::new();
     let mut times = TimestampMillisecondBuilder::new();
@@ -85,10 +134,12 @@ pub fn batch<'a>(events: impl Iterator<Item = &'a ColorEvent>) -> Result<RecordB
     let mut agents = StringBuilder::new();
     let mut browser: [StringBuilder; 6] = Default::default();
     let mut client_times = TimestampMillisecondBuilder::new();
-    for event in events {
-        ids.append_value(event.event_id.hyphenated().to_string());
+    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    for line in lines {
+        let event: EventView = serde_json::from_slice(line).map_err(|err| err.to_string())?;
+        ids.append_value(event.event_id.hyphenated().encode_lower(&mut id));
         versions.push(event.schema_version as i32);
-        times.append_value(event.timestamp.timestamp_millis());
+        times.append_value(millis(&event.timestamp)?);
         names.append_value(&event.user_name);
         colours.append_value(&event.color_name);
         agents.append_value(&event.user_agent);
@@ -103,7 +154,7 @@ pub fn batch<'a>(events: impl Iterator<Item = &'a ColorEvent>) -> Result<RecordB
         ]) {
             builder.append_value(value);
         }
-        client_times.append_option(event.client_timestamp.map(|t| t.timestamp_millis()));
+        client_times.append_option(event.client_timestamp.as_deref().map(millis).transpose()?);
     }
     let browser: Vec<ArrayRef> = browser
         .iter_mut()
@@ -116,10 +167,10 @@ pub fn batch<'a>(events: impl Iterator<Item = &'a ColorEvent>) -> Result<RecordB
         Arc::new(names.finish()),
         Arc::new(colours.finish()),
         Arc::new(agents.finish()),
-        Arc::new(StructArray::try_new(browser_fields(), browser, None)?),
+        Arc::new(StructArray::try_new(browser_fields(), browser, None).map_err(|e| e.to_string())?),
         Arc::new(client_times.finish().with_timezone("UTC")),
     ];
-    Ok(RecordBatch::try_new(schema(), columns)?)
+    RecordBatch::try_new(schema(), columns).map_err(|err| err.to_string())
 }
 
 /// The events of a batch read from one of these files.
@@ -210,24 +261,24 @@ async fn writer(op: &Operator, path: &str) -> Result<AsyncArrowWriter<AsyncWrite
     )?)
 }
 
-/// Writes the events of `rows` as the Parquet file at `path` (replacing it); returns its size.
+/// Writes the events whose lines of JSON are `lines` as the Parquet file at `path`
+/// (replacing it), a few thousand rows at a time; returns its size.
 pub async fn write<'a>(
     op: &Operator,
     path: &str,
-    rows: impl Iterator<Item = &'a Row>,
+    lines: impl Iterator<Item = &'a [u8]>,
 ) -> Result<u64, FormatError> {
-    let events = rows
-        .map(|row| match row {
-            Row::Event(event) => Ok(event.as_ref()),
-            // Dead letters are lines, and go to JSON-lines files in every format.
-            Row::Line(_) => Err(FormatError::Unreadable {
-                path: path.to_owned(),
-                reason: "a line of JSON given to the Parquet writer".into(),
-            }),
-        })
-        .collect::<Result<Vec<&ColorEvent>, _>>()?;
     let mut writer = writer(op, path).await?;
-    writer.write(&batch(events.into_iter())?).await?;
+    let mut lines = lines.peekable();
+    while lines.peek().is_some() {
+        let rows = batch(lines.by_ref().take(WRITE_BATCH_ROWS)).map_err(|reason| {
+            FormatError::Unreadable {
+                path: path.to_owned(),
+                reason,
+            }
+        })?;
+        writer.write(&rows).await?;
+    }
     writer.finish().await?;
     Ok(writer.bytes_written() as u64)
 }
@@ -306,10 +357,15 @@ mod tests {
         vec![ColorEvent::sample("a", "red", Utc::now()), with_client_time]
     }
 
+    fn lines(events: &[ColorEvent]) -> Vec<Vec<u8>> {
+        events.iter().map(ColorEvent::to_json_bytes).collect()
+    }
+
     #[test]
     fn events_become_columns_and_read_back_equal() {
         let events = events();
-        let batch = batch(events.iter()).unwrap();
+        let lines = lines(&events);
+        let batch = batch(lines.iter().map(Vec::as_slice)).unwrap();
         assert_eq!(batch.num_rows(), 2);
         let (fields, browser_fields) = common::event::json_field_names();
         let columns = batch
@@ -332,20 +388,25 @@ mod tests {
         let op = crate::storage::operator_for(&url::Url::from_directory_path(dir.path()).unwrap())
             .unwrap();
         let events = events();
-        let rows: Vec<Row> = events
-            .iter()
-            .map(|e| Row::Event(Box::new(e.clone())))
-            .collect();
-        let size = write(&op, "a.parquet", rows.iter()).await.unwrap();
+        let lines = lines(&events);
+        let size = write(&op, "a.parquet", lines.iter().map(Vec::as_slice))
+            .await
+            .unwrap();
         assert_eq!(op.stat("a.parquet").await.unwrap().content_length(), size);
-        write(&op, "b.parquet", rows[..1].iter()).await.unwrap();
+        write(&op, "b.parquet", lines[..1].iter().map(Vec::as_slice))
+            .await
+            .unwrap();
         let merged = merge(&op, &["a.parquet".into(), "b.parquet".into()], "m.parquet")
             .await
             .unwrap();
         assert_eq!(merged.rows, 3);
         let back = read_events(&op, "m.parquet").await.unwrap();
         assert_eq!(back, [&events[..], &events[..1]].concat());
-        let dead_letter = [Row::Line(b"{}".to_vec())];
-        assert!(write(&op, "c.parquet", dead_letter.iter()).await.is_err());
+        let not_an_event: [&[u8]; 1] = [b"{}"];
+        assert!(
+            write(&op, "c.parquet", not_an_event.into_iter())
+                .await
+                .is_err()
+        );
     }
 }
