@@ -14,14 +14,12 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use common::ColorEvent;
 use dev_broker::{DevBroker, TopicSpec};
-use hdfs_consumer::commit_log::{Entry, Found};
 use hdfs_consumer::landing::Landing;
 use support::crash::{Process, is_stopped, log_path, print_problems, terminate, thaw};
 use support::hdfs::LocalHdfs;
@@ -93,7 +91,7 @@ async fn settle(landing: &url::Url, produced: &[Uuid], members: &mut [Process], 
         let landed = landed_ids(&op, TOPIC).await;
         landed.len() == produced.len()
             && landed.values().all(|n| *n == 1)
-            && max_files_per_hour(&data_files(&op, TOPIC).await) <= PARTITIONS as usize
+            && support::max_files_per_hour(&data_files(&op, TOPIC).await) <= PARTITIONS as usize
             && tmp_files(&op).await.is_empty()
     })
     .await;
@@ -111,16 +109,6 @@ async fn settle(landing: &url::Url, produced: &[Uuid], members: &mut [Process], 
         settled,
         "the hours were not all merged, or a temporary file was left"
     );
-}
-
-fn max_files_per_hour(files: &[String]) -> usize {
-    let mut per_hour: BTreeMap<&str, usize> = BTreeMap::new();
-    for file in files {
-        *per_hour
-            .entry(file.rsplit_once('/').unwrap().0)
-            .or_default() += 1;
-    }
-    per_hour.values().copied().max().unwrap_or(0)
 }
 
 async fn tmp_files(op: &opendal::Operator) -> Vec<String> {
@@ -165,25 +153,6 @@ async fn killed_at_every_step(landing: &url::Url) {
     settle(landing, &produced, &mut [child], &log).await;
 }
 
-/// The process id in a claim's member name (`<host> pid <pid> worker <n>`).
-fn pid_of(entry: &Entry) -> Option<u32> {
-    let (_, rest) = entry.owner.member.split_once(" pid ")?;
-    rest.split(' ').next()?.parse().ok()
-}
-
-async fn latest_entries(landing: &Landing) -> BTreeMap<i32, Entry> {
-    let mut latest = BTreeMap::new();
-    for partition in 0..PARTITIONS {
-        if let Ok(Found::Entry {
-            entry: Some(entry), ..
-        }) = landing.log().latest(partition).await
-        {
-            latest.insert(partition, entry);
-        }
-    }
-    latest
-}
-
 async fn frozen_mid_compaction(landing_url: &url::Url) {
     let broker = DevBroker::start(3, &[TopicSpec::clicks()]).unwrap();
     let bootstrap = broker.bootstrap_servers();
@@ -206,19 +175,19 @@ async fn frozen_mid_compaction(landing_url: &url::Url) {
     wait_stopped(&members[0], &log(0), "the frozen member").await;
     // Stopped with its merged file written and its entry not yet published: the partitions it
     // holds are those whose latest entry it published.
-    let held: Vec<i32> = latest_entries(&landing)
+    let held: Vec<i32> = support::latest_entries(&landing, PARTITIONS)
         .await
         .iter()
-        .filter(|(_, e)| pid_of(e) == Some(pid))
+        .filter(|(_, e)| support::pid_of(e) == Some(pid))
         .map(|(p, _)| *p)
         .collect();
     assert!(!held.is_empty(), "the frozen member holds no partition");
     let taken_over = wait_until(Duration::from_secs(120), || async {
-        let latest = latest_entries(&landing).await;
+        let latest = support::latest_entries(&landing, PARTITIONS).await;
         held.iter().all(|p| {
             latest
                 .get(p)
-                .is_some_and(|e| pid_of(e).is_some_and(|other| other != pid))
+                .is_some_and(|e| support::pid_of(e).is_some_and(|other| other != pid))
         })
     })
     .await;

@@ -13,12 +13,11 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use dev_broker::{DevBroker, TopicSpec};
-use hdfs_consumer::commit_log::{Entry, EntryKind, Found};
+use hdfs_consumer::commit_log::EntryKind;
 use hdfs_consumer::landing::Landing;
 use support::collector::{RunningApi, SteadyClicks};
 use support::crash::{Process, freeze, log_path, print_problems, random_between, terminate, thaw};
@@ -74,26 +73,6 @@ impl Member {
     }
 }
 
-/// The process id in a claim's member name (`<host> pid <pid> worker <n>`).
-fn pid_of(entry: &Entry) -> Option<u32> {
-    let (_, rest) = entry.owner.member.split_once(" pid ")?;
-    rest.split(' ').next()?.parse().ok()
-}
-
-/// Each partition's latest commit log entry, where there is one.
-async fn latest_entries(landing: &Landing) -> BTreeMap<i32, Entry> {
-    let mut latest = BTreeMap::new();
-    for partition in 0..PARTITIONS {
-        if let Ok(Found::Entry {
-            entry: Some(entry), ..
-        }) = landing.log().latest(partition).await
-        {
-            latest.insert(partition, entry);
-        }
-    }
-    latest
-}
-
 async fn freeze_members_in_turn(landing_url: &url::Url, workers: Option<u16>) {
     let broker = DevBroker::start(3, &[TopicSpec::clicks()]).unwrap();
     let bootstrap = broker.bootstrap_servers();
@@ -118,7 +97,7 @@ async fn freeze_members_in_turn(landing_url: &url::Url, workers: Option<u16>) {
 
     assert!(
         wait_until(Duration::from_secs(120), || async {
-            let latest = latest_entries(&landing).await;
+            let latest = support::latest_entries(&landing, PARTITIONS).await;
             latest.len() == PARTITIONS as usize
                 && latest.values().all(|e| e.kind == EntryKind::Commit)
         })
@@ -138,10 +117,12 @@ async fn freeze_members_in_turn(landing_url: &url::Url, workers: Option<u16>) {
         // take a while: the in-memory coordinator waits up to a session timeout for members.
         let looking = Instant::now();
         let (member, latest) = pick_one(Duration::from_secs(90), || async {
-            let latest = latest_entries(&landing).await;
+            let latest = support::latest_entries(&landing, PARTITIONS).await;
             let mut holders = Vec::new();
             for member in &members {
-                if latest.values().any(|e| pid_of(e) == Some(member.pid()))
+                if latest
+                    .values()
+                    .any(|e| support::pid_of(e) == Some(member.pid()))
                     && metric(member.admin, "hdfs_consumer_buffered_records").await > 0.0
                 {
                     holders.push((member, latest.clone()));
@@ -158,7 +139,7 @@ async fn freeze_members_in_turn(landing_url: &url::Url, workers: Option<u16>) {
         );
         let held: Vec<i32> = latest
             .iter()
-            .filter(|(_, e)| pid_of(e) == Some(member.pid()))
+            .filter(|(_, e)| support::pid_of(e) == Some(member.pid()))
             .map(|(p, _)| *p)
             .collect();
         let records = metric(member.admin, "hdfs_consumer_buffered_records").await;
@@ -169,10 +150,11 @@ async fn freeze_members_in_turn(landing_url: &url::Url, workers: Option<u16>) {
         // away only after the session timeout) and landed records there that the frozen one
         // holds too.
         let taken_over = wait_until(Duration::from_secs(120), || async {
-            let latest = latest_entries(&landing).await;
+            let latest = support::latest_entries(&landing, PARTITIONS).await;
             held.iter().all(|p| {
                 latest.get(p).is_some_and(|e| {
-                    e.kind == EntryKind::Commit && pid_of(e).is_some_and(|pid| pid != member.pid())
+                    e.kind == EntryKind::Commit
+                        && support::pid_of(e).is_some_and(|pid| pid != member.pid())
                 })
             })
         })

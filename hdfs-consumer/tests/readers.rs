@@ -39,7 +39,7 @@ async fn land_and_compact(
     let consumer = spawn_consumer(consumer_config).await;
     let settled = wait_until(Duration::from_secs(180), || async move {
         let landed: usize = support::landed_ids(storage, TOPIC).await.values().sum();
-        landed == CLICKS && max_files_per_hour(&data_files(storage, TOPIC).await) <= 3
+        landed == CLICKS && support::max_files_per_hour(&data_files(storage, TOPIC).await) <= 3
     })
     .await;
     consumer.stop().await;
@@ -48,20 +48,10 @@ async fn land_and_compact(
         settled,
         "not every click landed in merged hours within 180 s: {} files, up to {} in an hour",
         files.len(),
-        max_files_per_hour(&files)
+        support::max_files_per_hour(&files)
     );
     assert!(files.iter().all(|f| f.ends_with(".parquet")), "{files:?}");
     events
-}
-
-fn max_files_per_hour(files: &[String]) -> usize {
-    let mut per_hour: BTreeMap<&str, usize> = BTreeMap::new();
-    for file in files {
-        *per_hour
-            .entry(file.rsplit_once('/').unwrap().0)
-            .or_default() += 1;
-    }
-    per_hour.values().copied().max().unwrap_or(0)
 }
 
 /// What was produced, counted as the readers count.

@@ -185,3 +185,37 @@ pub async fn wait_for_landed(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The process id in a claim's member name (`<host> pid <pid> worker <n>`).
+pub fn pid_of(entry: &hdfs_consumer::commit_log::Entry) -> Option<u32> {
+    let (_, rest) = entry.owner.member.split_once(" pid ")?;
+    rest.split(' ').next()?.parse().ok()
+}
+
+/// Each of the `partitions` first partitions' latest commit log entry, where there is one.
+pub async fn latest_entries(
+    landing: &hdfs_consumer::landing::Landing,
+    partitions: i32,
+) -> std::collections::BTreeMap<i32, hdfs_consumer::commit_log::Entry> {
+    let mut latest = std::collections::BTreeMap::new();
+    for partition in 0..partitions {
+        if let Ok(hdfs_consumer::commit_log::Found::Entry {
+            entry: Some(entry), ..
+        }) = landing.log().latest(partition).await
+        {
+            latest.insert(partition, entry);
+        }
+    }
+    latest
+}
+
+/// The most files any one hour folder holds, of the landed `files`.
+pub fn max_files_per_hour(files: &[String]) -> usize {
+    let mut per_hour: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for file in files {
+        *per_hour
+            .entry(file.rsplit_once('/').unwrap().0)
+            .or_default() += 1;
+    }
+    per_hour.values().copied().max().unwrap_or(0)
+}
