@@ -44,15 +44,14 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
 }
 
 /// How a sink process starts, before its own `serve`: logging at `default_filter` (unless
-/// `RUST_LOG` says otherwise), the C allocator told to return freed fetch buffers, and its
-/// admin address bound, so a port in use fails the start at once.
+/// `RUST_LOG` says otherwise) and its admin address bound, so a port in use fails the start at
+/// once. (The C allocator is set up before this, in `main`: see [`crate::allocator`].)
 pub async fn start_sink(
     log: &crate::telemetry::LogArgs,
     default_filter: &str,
     admin_addr: SocketAddr,
 ) -> Result<TcpListener, BindError> {
     crate::telemetry::init(log, default_filter);
-    crate::allocator::return_large_blocks_to_the_system();
     bind(admin_addr).await
 }
 

@@ -6,8 +6,12 @@ use hdfs_consumer::Config;
 /// the consumer's own logs say which storage and which operation failed.
 const LOG_FILTER: &str = "info,hdfs_native=error";
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    common::allocator::configure_for_a_sink();
+    tokio::runtime::Runtime::new()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let config = Config::parse();
     let admin = common::host::start_sink(&config.log, LOG_FILTER, config.sink.admin_addr).await?;
     hdfs_consumer::serve(admin, config, common::shutdown::shutdown_signal()).await?;
