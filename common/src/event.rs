@@ -9,7 +9,14 @@ use uuid::Uuid;
 
 /// Version of the event's JSON shape. Bumped when a field changes meaning or is removed;
 /// adding an optional field does not bump it.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: `userAgent` is empty when the person asked not to be tracked, which `doNotTrack` says,
+/// and is at most 512 bytes. Version 1 events have no `doNotTrack` (read as `false`).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest version sinks still read: events of every version from this one to
+/// [`SCHEMA_VERSION`] land and are indexed, so collectors and sinks upgrade in any order.
+pub const OLDEST_READ_SCHEMA_VERSION: u32 = 1;
 
 /// Longest accepted user name, in Unicode scalar values, after trimming.
 pub const USER_NAME_MAX_CHARS: usize = 64;
@@ -31,7 +38,9 @@ pub enum EventError {
     UserNameInvisible,
     #[error("colorName {color:?} is not in the palette ({palette})")]
     UnknownColor { color: String, palette: String },
-    #[error("schemaVersion {found} is not supported (this build reads {SCHEMA_VERSION})")]
+    #[error(
+        "schemaVersion {found} is not supported (this build reads {OLDEST_READ_SCHEMA_VERSION} to {SCHEMA_VERSION})"
+    )]
     UnsupportedSchemaVersion { found: u32 },
     #[error("record is not a JSON event: {0}")]
     Malformed(String),
@@ -152,6 +161,10 @@ pub struct ColorEvent {
         with = "rfc3339_millis_option"
     )]
     pub client_timestamp: Option<DateTime<Utc>>,
+    /// The person's browser asked not to be tracked (`DNT: 1` or `Sec-GPC: 1`): the click
+    /// counts, and `userAgent` is empty. Absent before version 2.
+    #[serde(default)]
+    pub do_not_track: bool,
 }
 
 impl ColorEvent {
@@ -174,6 +187,7 @@ impl ColorEvent {
             user_agent,
             browser,
             client_timestamp: client_timestamp.map(truncate_to_millis),
+            do_not_track: false,
         }
     }
 
@@ -200,7 +214,7 @@ impl ColorEvent {
     pub fn from_json_slice(bytes: &[u8]) -> Result<Self, EventError> {
         let event: ColorEvent =
             serde_json::from_slice(bytes).map_err(|e| EventError::Malformed(e.to_string()))?;
-        if event.schema_version != SCHEMA_VERSION {
+        if !(OLDEST_READ_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&event.schema_version) {
             return Err(EventError::UnsupportedSchemaVersion {
                 found: event.schema_version,
             });
@@ -402,6 +416,7 @@ mod tests {
             [
                 "browser",
                 "colorName",
+                "doNotTrack",
                 "eventId",
                 "schemaVersion",
                 "timestamp",
@@ -410,7 +425,8 @@ mod tests {
             ]
         );
         assert_eq!(value["timestamp"], "2026-11-22T09:30:05.123Z");
-        assert_eq!(value["schemaVersion"], 1);
+        assert_eq!(value["schemaVersion"], 2);
+        assert_eq!(value["doNotTrack"], false);
         assert_eq!(value["userName"], "민수");
         assert_eq!(value["userAgent"], CHROME_LINUX);
         assert_eq!(
@@ -427,8 +443,8 @@ mod tests {
     #[test]
     fn field_names_cover_the_optional_fields() {
         let (fields, browser) = json_field_names();
-        assert!(fields.contains("clientTimestamp") && fields.contains("browser"));
-        assert_eq!(fields.len(), 8);
+        assert!(fields.contains("clientTimestamp") && fields.contains("doNotTrack"));
+        assert_eq!(fields.len(), 9);
         assert_eq!(browser.len(), 6);
     }
 
@@ -526,10 +542,24 @@ mod tests {
         }
         let mut value: serde_json::Value =
             serde_json::from_slice(&sample().to_json_bytes()).unwrap();
-        value["schemaVersion"] = 2.into();
-        assert_eq!(
-            ColorEvent::from_json_slice(value.to_string().as_bytes()),
-            Err(EventError::UnsupportedSchemaVersion { found: 2 })
-        );
+        for unknown in [0, 3] {
+            value["schemaVersion"] = unknown.into();
+            assert_eq!(
+                ColorEvent::from_json_slice(value.to_string().as_bytes()),
+                Err(EventError::UnsupportedSchemaVersion { found: unknown })
+            );
+        }
+    }
+
+    #[test]
+    fn a_version_1_event_still_reads_as_tracked() {
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&sample().to_json_bytes()).unwrap();
+        value["schemaVersion"] = 1.into();
+        value.as_object_mut().unwrap().remove("doNotTrack");
+        let event = ColorEvent::from_json_slice(value.to_string().as_bytes()).unwrap();
+        assert_eq!(event.schema_version, 1);
+        assert!(!event.do_not_track);
+        assert_eq!(event.user_agent, CHROME_LINUX);
     }
 }

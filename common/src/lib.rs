@@ -36,5 +36,5 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod throttle;
 
-pub use event::{BrowserInfo, ColorEvent, EventError, SCHEMA_VERSION};
+pub use event::{BrowserInfo, ColorEvent, EventError, OLDEST_READ_SCHEMA_VERSION, SCHEMA_VERSION};
 pub use palette::Palette;

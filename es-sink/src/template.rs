@@ -26,7 +26,8 @@ pub fn index_template(prefix: &str) -> Value {
                             "os": keyword, "osVersion": keyword, "vendor": keyword
                         }
                     },
-                    "clientTimestamp": { "type": "date", "format": "strict_date_optional_time" }
+                    "clientTimestamp": { "type": "date", "format": "strict_date_optional_time" },
+                    "doNotTrack": { "type": "boolean" }
                 }
             }
         }

@@ -6,6 +6,9 @@
 --     --hivevar landing_root=hdfs://namenode:8020/data/web-events -f create-table-json.sql
 -- Directories whose names start with '_' (_tmp, _invalid, _checkpoints) are not read by Hive.
 
+-- doNotTrack came with event schema version 2; it is NULL in files landed before it. A
+-- table made before it gets it with: ALTER TABLE select_color ADD COLUMNS (doNotTrack BOOLEAN);
+
 CREATE EXTERNAL TABLE IF NOT EXISTS select_color (
   eventId STRING,
   schemaVersion INT,
@@ -14,7 +17,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS select_color (
   colorName STRING,
   userAgent STRING,
   browser STRUCT<name:STRING, version:STRING, category:STRING, os:STRING, osVersion:STRING, vendor:STRING>,
-  clientTimestamp STRING
+  clientTimestamp STRING,
+  doNotTrack BOOLEAN
 )
 PARTITIONED BY (dt STRING, hour STRING)
 ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.JsonSerDe'

@@ -4,6 +4,9 @@
 -- SerDe (compose) lower-cases them. Directories whose names start with '_' are not read.
 --   landing_root: file:///dir or hdfs://namenode:port/dir
 
+-- doNotTrack came with event schema version 2; it is NULL in files landed before it. A
+-- table made before it gets it with: ALTER TABLE select_color ADD COLUMNS (doNotTrack BOOLEAN);
+
 CREATE TABLE IF NOT EXISTS select_color (
   eventId STRING,
   schemaVersion INT,
@@ -12,7 +15,8 @@ CREATE TABLE IF NOT EXISTS select_color (
   colorName STRING,
   userAgent STRING,
   browser STRUCT<name:STRING, version:STRING, category:STRING, os:STRING, osVersion:STRING, vendor:STRING>,
-  clientTimestamp STRING
+  clientTimestamp STRING,
+  doNotTrack BOOLEAN
 )
 USING json
 PARTITIONED BY (dt STRING, hour STRING)

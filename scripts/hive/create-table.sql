@@ -11,6 +11,9 @@
 -- management task to add the dt=/hour= folders that appear (and drop those that go) every
 -- metastore.partition.management.task.frequency (compose/hive/metastore-site.xml).
 
+-- doNotTrack came with event schema version 2; it is NULL in files landed before it. A
+-- table made before it gets it with: ALTER TABLE select_color ADD COLUMNS (doNotTrack BOOLEAN);
+
 CREATE EXTERNAL TABLE IF NOT EXISTS select_color (
   eventId STRING,
   schemaVersion INT,
@@ -19,7 +22,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS select_color (
   colorName STRING,
   userAgent STRING,
   browser STRUCT<name:STRING, version:STRING, category:STRING, os:STRING, osVersion:STRING, vendor:STRING>,
-  clientTimestamp TIMESTAMP
+  clientTimestamp TIMESTAMP,
+  doNotTrack BOOLEAN
 )
 PARTITIONED BY (dt STRING, hour STRING)
 STORED AS PARQUET

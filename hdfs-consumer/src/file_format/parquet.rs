@@ -6,10 +6,10 @@
 use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
-use arrow_array::builder::{StringBuilder, TimestampMillisecondBuilder};
+use arrow_array::builder::{BooleanBuilder, StringBuilder, TimestampMillisecondBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, TimestampMillisecondType};
-use arrow_array::{Array, ArrayRef, Int32Array, RecordBatch, StructArray};
+use arrow_array::{Array, ArrayRef, BooleanArray, Int32Array, RecordBatch, StructArray};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, Utc};
 use common::ColorEvent;
@@ -65,6 +65,7 @@ pub fn schema() -> SchemaRef {
             Field::new("userAgent", DataType::Utf8, false),
             Field::new("browser", DataType::Struct(browser_fields()), false),
             Field::new("clientTimestamp", utc_millis(), true),
+            Field::new("doNotTrack", DataType::Boolean, false),
         ]))
     });
     Arc::clone(&SCHEMA)
@@ -98,6 +99,8 @@ struct EventView<'a> {
     browser: BrowserView<'a>,
     #[serde(default, borrow)]
     client_timestamp: Option<Cow<'a, str>>,
+    #[serde(default)]
+    do_not_track: bool,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -134,6 +137,7 @@ pub fn batch<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Result<RecordBatch, S
     let mut agents = StringBuilder::new();
     let mut browser: [StringBuilder; 6] = Default::default();
     let mut client_times = TimestampMillisecondBuilder::new();
+    let mut do_not_track = BooleanBuilder::new();
     let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
     for line in lines {
         let event: EventView = serde_json::from_slice(line).map_err(|err| err.to_string())?;
@@ -155,6 +159,7 @@ pub fn batch<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Result<RecordBatch, S
             builder.append_value(value);
         }
         client_times.append_option(event.client_timestamp.as_deref().map(millis).transpose()?);
+        do_not_track.append_value(event.do_not_track);
     }
     let browser: Vec<ArrayRef> = browser
         .iter_mut()
@@ -169,8 +174,27 @@ pub fn batch<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Result<RecordBatch, S
         Arc::new(agents.finish()),
         Arc::new(StructArray::try_new(browser_fields(), browser, None).map_err(|e| e.to_string())?),
         Arc::new(client_times.finish().with_timezone("UTC")),
+        Arc::new(do_not_track.finish()),
     ];
     RecordBatch::try_new(schema(), columns).map_err(|err| err.to_string())
+}
+
+/// A batch read from a landed file in today's columns: a file landed before `doNotTrack`
+/// existed (event schema version 1) has every column but that one, which is `false` for all
+/// of its rows. `None` for any other set of columns.
+fn in_current_columns(batch: RecordBatch) -> Option<RecordBatch> {
+    let current = schema();
+    if batch.schema().fields() == current.fields() {
+        return Some(batch);
+    }
+    let (added, older) = current.fields().split_last()?;
+    if batch.schema().fields().iter().ne(older.iter()) {
+        return None;
+    }
+    let mut columns = batch.columns().to_vec();
+    debug_assert_eq!(added.name(), "doNotTrack");
+    columns.push(Arc::new(BooleanArray::from(vec![false; batch.num_rows()])));
+    RecordBatch::try_new(current, columns).ok()
 }
 
 /// The events of a batch read from one of these files.
@@ -217,6 +241,15 @@ pub fn events_of(batch: &RecordBatch, path: &str) -> Result<Vec<ColorEvent>, For
         })
         .collect::<Result<_, _>>()?;
     let client_times = millis("clientTimestamp")?;
+    // Absent from files landed before schema version 2.
+    let do_not_track = match batch.column_by_name("doNotTrack") {
+        None => None,
+        Some(column) => Some(
+            column
+                .as_boolean_opt()
+                .ok_or_else(|| unreadable("doNotTrack is not a boolean column".into()))?,
+        ),
+    };
     let time = |millis: i64| {
         DateTime::<Utc>::from_timestamp_millis(millis)
             .ok_or_else(|| unreadable(format!("timestamp {millis} out of range")))
@@ -247,6 +280,7 @@ pub fn events_of(batch: &RecordBatch, path: &str) -> Result<Vec<ColorEvent>, For
                 } else {
                     Some(time(client_times.value(row))?)
                 },
+                do_not_track: do_not_track.is_some_and(|column| column.value(row)),
             })
         })
         .collect()
@@ -311,12 +345,10 @@ pub async fn merge(op: &Operator, inputs: &[String], output: &str) -> Result<Mer
         let (mut batches, length) = reader(op, input).await?;
         merged.bytes_in += length;
         while let Some(batch) = batches.try_next().await? {
-            if batch.schema().fields() != schema().fields() {
-                return Err(FormatError::Unreadable {
-                    path: input.clone(),
-                    reason: "its columns are not the landed files' columns".into(),
-                });
-            }
+            let batch = in_current_columns(batch).ok_or_else(|| FormatError::Unreadable {
+                path: input.clone(),
+                reason: "its columns are not the landed files' columns".into(),
+            })?;
             merged.rows += batch.num_rows() as u64;
             writer.write(&batch).await?;
         }
@@ -379,6 +411,40 @@ mod tests {
             BROWSER_FIELDS.iter().map(|f| f.to_string()).collect()
         );
         assert_eq!(events_of(&batch, "x").unwrap(), events);
+    }
+
+    #[tokio::test]
+    async fn a_file_landed_before_do_not_track_merges_and_reads_as_tracked() {
+        let dir = tempfile::tempdir().unwrap();
+        let op = crate::storage::operator_for(&url::Url::from_directory_path(dir.path()).unwrap())
+            .unwrap();
+        let events = events();
+        let current = batch(lines(&events).iter().map(Vec::as_slice)).unwrap();
+        // The columns of schema version 1: all but the last.
+        let older_fields = schema().fields()[..schema().fields().len() - 1].to_vec();
+        let older = RecordBatch::try_new(
+            Arc::new(Schema::new(older_fields)),
+            current.columns()[..current.num_columns() - 1].to_vec(),
+        )
+        .unwrap();
+        let target = AsyncWriter::new(op.writer("old.parquet").await.unwrap());
+        let mut writer = AsyncArrowWriter::try_new(target, older.schema(), None).unwrap();
+        writer.write(&older).await.unwrap();
+        writer.close().await.unwrap();
+        assert_eq!(read_events(&op, "old.parquet").await.unwrap(), events);
+
+        let mut asked = events[0].clone();
+        asked.do_not_track = true;
+        asked.user_agent = String::new();
+        write(&op, "new.parquet", lines(&[asked.clone()]).iter().map(Vec::as_slice))
+            .await
+            .unwrap();
+        let merged = merge(&op, &["old.parquet".into(), "new.parquet".into()], "m.parquet")
+            .await
+            .unwrap();
+        assert_eq!(merged.rows, 3);
+        let back = read_events(&op, "m.parquet").await.unwrap();
+        assert_eq!(back, [&events[..], &[asked]].concat());
     }
 
     #[tokio::test]
