@@ -90,7 +90,10 @@ for mode in $MODES; do
         api_port="$(free_port)"
         start_dev_broker "$BIN/dev-broker" "$WORK_DIR/dev-broker.log"; PIDS+=("$DEV_BROKER_PID")
         [ ${#LOAD_CPUS[@]} -eq 0 ] || taskset -a -p -c "${LOAD_CPUS[2]}" "$DEV_BROKER_PID" >/dev/null
+        # The fair share is on, high enough that the one client here is never refused: the
+        # figures say what checking it costs each request.
         KAFKA_BOOTSTRAP_SERVERS="$DEV_BROKER_BOOTSTRAP" LISTEN_ADDR="127.0.0.1:$api_port" RUST_LOG=warn \
+        CLIENT_CLICKS_PER_SECOND=100000000 CLIENT_BURST=100000000 \
             "${SERVER_CPUS[@]}" scripts/bench/peak-rss.py "$WORK_DIR/$1.rss" "$BIN/producer-api" \
             >"$WORK_DIR/$1.log" 2>&1 &
         api_pid=$!; PIDS+=("$api_pid")

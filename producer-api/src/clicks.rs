@@ -3,6 +3,7 @@
 //! against the ids accepted recently, and queued for Kafka.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
@@ -15,15 +16,18 @@ use chrono::{DateTime, Utc};
 use common::event::normalize_user_name;
 use common::{ColorEvent, EventError};
 use serde::{Deserialize, Serialize};
+
+use crate::config::Crawlers;
 use uuid::Uuid;
 
 use crate::dedup::{Claim, parse_client_event_id};
 use crate::error::ApiError;
-use crate::extract::{ApiQuery, BodyKind, UserAgent};
+use crate::extract::{ApiQuery, BodyKind, ClientAddress, RequestAgent};
 use crate::intake::{self, BodyEncoding, ClickRequest, Clicks, IntakeError};
 use crate::metrics::ReasonLabel;
 use crate::publisher::EnqueueError;
 use crate::state::AppState;
+use crate::user_agents::Agent;
 
 /// `GET /api/select` query, the reference design's endpoint.
 #[derive(Debug, Deserialize)]
@@ -33,13 +37,16 @@ pub struct SelectQuery {
 }
 
 /// The answer for an accepted click.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
     pub event_id: Uuid,
     /// The click's `eventId` was accepted moments ago: it is not produced again.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
+    /// Why the click was answered but not produced (`crawler`), if it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_recorded: Option<&'static str>,
 }
 
 /// One entry of a batch's answer, in the order of the clicks.
@@ -52,7 +59,8 @@ pub enum ClickOutcome {
 
 pub async fn post_events(
     State(state): State<AppState>,
-    UserAgent(user_agent): UserAgent,
+    ClientAddress(client): ClientAddress,
+    RequestAgent(agent): RequestAgent,
     BodyKind { encoding }: BodyKind,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -61,10 +69,12 @@ pub async fn post_events(
         BodyEncoding::Identity => Cow::Borrowed(&body[..]),
         BodyEncoding::Gzip => Cow::Owned(intake::inflate(&body)?),
     };
-    match intake::parse_clicks(&json)? {
+    let clicks = intake::parse_clicks(&json)?;
+    state.admit(client, clicks.len())?;
+    match clicks {
         Clicks::One(click) => {
             state.metrics.clicks_per_request.observe(1.0);
-            let accepted = accept_request(&state, user_agent, click)?;
+            let accepted = accept_request(&state, &agent, click)?;
             Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
         }
         Clicks::Batch(clicks) => {
@@ -72,7 +82,7 @@ pub async fn post_events(
                 .metrics
                 .clicks_per_request
                 .observe(clicks.len() as f64);
-            Ok(accept_batch(&state, &user_agent, clicks))
+            Ok(accept_batch(&state, &agent, clicks))
         }
     }
 }
@@ -82,7 +92,7 @@ pub async fn post_events(
 /// `Retry-After` when the queue was full). Either way the body lists every click's outcome.
 fn accept_batch(
     state: &AppState,
-    user_agent: &str,
+    agent: &Agent,
     clicks: Vec<Result<ClickRequest, IntakeError>>,
 ) -> Response {
     let mut first_refusal = None;
@@ -92,7 +102,7 @@ fn accept_batch(
         .map(|click| {
             let accepted = click
                 .map_err(ApiError::from)
-                .and_then(|click| accept_request(state, user_agent.to_owned(), click));
+                .and_then(|click| accept_request(state, agent, click));
             match accepted {
                 Ok(accepted) => {
                     any_accepted = true;
@@ -127,17 +137,13 @@ fn accept_batch(
 /// Reads what a posted click adds to the colour and name: its time and its own id.
 fn accept_request(
     state: &AppState,
-    user_agent: String,
+    agent: &Agent,
     click: ClickRequest,
 ) -> Result<Accepted, ApiError> {
     let received_at = Utc::now();
     let client_timestamp = click
         .client_timestamp
-        .map(|raw| {
-            DateTime::parse_from_rfc3339(raw.trim())
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| ApiError::InvalidClientTimestamp(raw))
-        })
+        .map(|raw| client_time(&raw, received_at, state.event_id_max_skew))
         .transpose()?;
     let client_event_id = click
         .event_id
@@ -145,7 +151,7 @@ fn accept_request(
         .transpose()?;
     accept_click(
         state,
-        user_agent,
+        agent,
         &click.user_name,
         &click.color_name,
         received_at,
@@ -154,10 +160,34 @@ fn accept_request(
     )
 }
 
+/// A click's own time: RFC 3339, and as near the collector's clock as a click's own event id
+/// must be (a page sends clicks it kept offline later, but not years later).
+fn client_time(
+    raw: &str,
+    received_at: DateTime<Utc>,
+    max_skew: std::time::Duration,
+) -> Result<DateTime<Utc>, ApiError> {
+    let time = DateTime::parse_from_rfc3339(raw.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| ApiError::InvalidClientTimestamp(raw.to_owned()))?;
+    let skew = (time - received_at)
+        .abs()
+        .to_std()
+        .unwrap_or(std::time::Duration::MAX);
+    if skew > max_skew {
+        return Err(ApiError::ClientTimestampTooFar {
+            time: raw.to_owned(),
+            max_skew,
+        });
+    }
+    Ok(time)
+}
+
 pub async fn select_color(
     method: Method,
     State(state): State<AppState>,
-    UserAgent(user_agent): UserAgent,
+    ClientAddress(client): ClientAddress,
+    RequestAgent(agent): RequestAgent,
     RawQuery(raw): RawQuery,
     ApiQuery(query): ApiQuery<SelectQuery>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
@@ -166,9 +196,10 @@ pub async fn select_color(
         return Err(ApiError::MethodNotAllowed);
     }
     check_query_is_utf8(raw.as_deref().unwrap_or_default())?;
+    state.admit(client, 1)?;
     let accepted = accept_click(
         &state,
-        user_agent,
+        &agent,
         &query.user,
         &query.color,
         Utc::now(),
@@ -195,11 +226,14 @@ fn check_query_is_utf8(raw: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// What woothee calls a search engine's or a service's robot.
+const CRAWLER_CATEGORY: &str = "crawler";
+
 /// Validates a click, makes its event and queues it, unless its own id was accepted within
 /// the dedup window: then it is answered as accepted again and not produced.
 fn accept_click(
     state: &AppState,
-    user_agent: String,
+    agent: &Agent,
     user_name: &str,
     color_name: &str,
     received_at: DateTime<Utc>,
@@ -215,15 +249,28 @@ fn accept_click(
             palette: state.palette.to_string(),
         })?
         .to_owned();
-    let browser = state.user_agents.browser(&user_agent);
+    if agent.browser.category == CRAWLER_CATEGORY && state.clients.crawlers == Crawlers::Drop {
+        // Answered as accepted, so the crawler does not come back to try again.
+        state
+            .metrics
+            .events_not_recorded
+            .get_or_create(&ReasonLabel { reason: "crawler" })
+            .inc();
+        return Ok(Accepted {
+            event_id: client_event_id.unwrap_or_else(Uuid::now_v7),
+            duplicate: false,
+            not_recorded: Some("crawler"),
+        });
+    }
     let mut event = ColorEvent::new(
         user_name,
         color_name,
-        user_agent,
-        browser,
+        agent.raw.clone(),
+        Arc::clone(&agent.browser),
         received_at,
         client_timestamp,
     );
+    event.do_not_track = agent.do_not_track;
     if let Some(id) = client_event_id {
         event.event_id = id;
         if state.recent_ids.claim(id, Instant::now()) == Claim::Duplicate {
@@ -232,6 +279,7 @@ fn accept_click(
             return Ok(Accepted {
                 event_id: id,
                 duplicate: true,
+                not_recorded: None,
             });
         }
     }
@@ -249,5 +297,6 @@ fn accept_click(
     Ok(Accepted {
         event_id: event.event_id,
         duplicate: false,
+        not_recorded: None,
     })
 }

@@ -10,8 +10,29 @@ use common::config::parse_listen_addr;
 use common::kafka::{KafkaArgs, ProducerTuning};
 use common::telemetry::LogArgs;
 
+use ipnet::IpNet;
+
+use crate::client_address::TrustedProxies;
 use crate::dedup::EventIdSettings;
+use crate::fair_share::ShareSettings;
 use crate::listener::ConnectionLimits;
+use crate::state::ClientSettings;
+
+/// What is done with a crawler's clicks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Crawlers {
+    Drop,
+    Keep,
+}
+
+/// What is done when a browser asks not to be tracked (`DNT: 1`, `Sec-GPC: 1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrivacySignals {
+    /// The click counts, and its event keeps no raw user agent and says `doNotTrack`.
+    Honour,
+    /// The click's event is made as for any other.
+    Ignore,
+}
 
 /// REST collector: turns each colour click into a JSON event and produces it to Kafka.
 #[derive(Debug, Clone, Parser)]
@@ -77,8 +98,9 @@ pub struct Config {
     #[arg(long, env = "SHUTDOWN_FLUSH_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_flush_timeout: Duration,
 
-    /// How far from the collector's clock the time inside a click's own eventId (a UUID v7)
-    /// may be; further is refused. Pages keep clicks made offline and send them later.
+    /// How far from the collector's clock a click's own times may be: its clientTimestamp,
+    /// and the time inside its own eventId (a UUID v7); further is refused. Pages keep clicks
+    /// made offline and send them later.
     #[arg(long, env = "EVENT_ID_MAX_SKEW", default_value = "24h", value_parser = humantime::parse_duration)]
     pub event_id_max_skew: Duration,
 
@@ -92,6 +114,39 @@ pub struct Config {
     #[arg(long, env = "DEDUP_MAX_IDS", default_value_t = 100_000,
           value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
     pub dedup_max_ids: u32,
+
+    /// Clicks per second a client (an IPv4 address, an IPv6 /64) may send over time; past its
+    /// share it is answered 429 with Retry-After. 0 turns the limit off.
+    #[arg(long, env = "CLIENT_CLICKS_PER_SECOND", default_value_t = 20)]
+    pub client_clicks_per_second: u32,
+
+    /// Clicks a client may send at once before the per-second share applies (a page sends up
+    /// to 100 unsent clicks in one batch). 0 turns the limit off.
+    #[arg(long, env = "CLIENT_BURST", default_value_t = 200)]
+    pub client_burst: u32,
+
+    /// Clicks from user agents woothee calls crawlers: `drop` answers them 202 and produces
+    /// nothing (counted as `crawler`); `keep` produces them, their browser's category saying
+    /// `crawler`.
+    #[arg(long, env = "CRAWLERS", value_enum, default_value_t = Crawlers::Drop)]
+    pub crawlers: Crawlers,
+
+    /// `honour`: a click whose browser sends `DNT: 1` or `Sec-GPC: 1` still counts, but its
+    /// event keeps no raw user agent (only its parse) and says `doNotTrack: true`. `ignore`
+    /// treats such clicks as any other.
+    #[arg(long, env = "PRIVACY_SIGNALS", value_enum, default_value_t = PrivacySignals::Honour)]
+    pub privacy_signals: PrivacySignals,
+
+    /// Take a POST that names no page (neither `Origin` nor `Referer`): what scripts and
+    /// servers send, never a browser. Off by default: such a POST is refused 403.
+    #[arg(long, env = "ALLOW_NO_ORIGIN", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_no_origin: bool,
+
+    /// Proxies whose `Forwarded` or `X-Forwarded-For` names the client, comma-separated CIDRs
+    /// or addresses (e.g. 10.0.0.0/8). Empty: the connecting peer is the client, and those
+    /// headers are ignored.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
+    pub trusted_proxies: Vec<IpNet>,
 
     /// How often broker metadata is fetched for /readyz; ready while the last success is
     /// younger than three intervals.
@@ -121,6 +176,18 @@ impl Config {
         }
     }
 
+    pub fn client_settings(&self) -> ClientSettings {
+        ClientSettings {
+            share: ShareSettings {
+                clicks_per_second: self.client_clicks_per_second,
+                burst: self.client_burst,
+            },
+            trusted_proxies: TrustedProxies::new(self.trusted_proxies.clone()),
+            crawlers: self.crawlers,
+            privacy_signals: self.privacy_signals,
+        }
+    }
+
     pub fn producer_tuning(&self) -> ProducerTuning {
         ProducerTuning {
             queue_max_messages: self.producer_queue_max_messages,
@@ -135,6 +202,14 @@ impl Config {
         config.kafka.bootstrap_servers = bootstrap_servers.to_owned();
         config
     }
+}
+
+/// A network (`10.0.0.0/8`) or one address (`10.0.0.2`).
+fn parse_network(raw: &str) -> Result<IpNet, String> {
+    let raw = raw.trim();
+    raw.parse::<IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{raw:?} is neither a CIDR (10.0.0.0/8) nor an address"))
 }
 
 fn parse_origin(raw: &str) -> Result<HeaderValue, String> {
@@ -176,6 +251,30 @@ mod tests {
                 .unwrap_err();
             assert!(err.to_string().contains("cors-allowed-origins"), "{err}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_take_networks_and_addresses_and_name_the_option_when_wrong() {
+        let config =
+            Config::try_parse_from(["producer-api", "--trusted-proxies", "10.0.0.0/8, fd00::1"])
+                .unwrap();
+        let proxies = config.client_settings().trusted_proxies;
+        assert!(proxies.contains("10.9.8.7".parse().unwrap()));
+        assert!(proxies.contains("fd00::1".parse().unwrap()));
+        assert!(!proxies.contains("fd00::2".parse().unwrap()));
+        assert!(!proxies.contains("192.0.2.1".parse().unwrap()));
+        let err = Config::try_parse_from(["producer-api", "--trusted-proxies", "10.0.0.0/33"])
+            .unwrap_err();
+        assert!(err.to_string().contains("--trusted-proxies"), "{err}");
+        let defaults = Config::try_parse_from(["producer-api"]).unwrap();
+        assert!(defaults.trusted_proxies.is_empty());
+        assert_eq!(
+            defaults.client_settings().share,
+            ShareSettings {
+                clicks_per_second: 20,
+                burst: 200
+            }
+        );
     }
 
     #[test]

@@ -16,6 +16,11 @@ pub enum ApiError {
     InvalidEvent(#[from] EventError),
     #[error("clientTimestamp {0:?} is not an RFC 3339 time")]
     InvalidClientTimestamp(String),
+    #[error("clientTimestamp {time:?} is more than {} from the collector's clock", humantime::format_duration(*max_skew))]
+    ClientTimestampTooFar {
+        time: String,
+        max_skew: std::time::Duration,
+    },
     #[error(transparent)]
     Intake(#[from] IntakeError),
     #[error("{0}")]
@@ -23,7 +28,7 @@ pub enum ApiError {
     #[error("origin {0} is not allowed to send clicks")]
     OriginNotAllowed(String),
     #[error(
-        "this request must come from an allowed page: a text/plain POST must name its Origin, and a cross-site GET is refused"
+        "this request must come from an allowed page: a POST must name its page (Origin or Referer), and a cross-site GET is refused"
     )]
     OriginRequired,
     #[error("cannot read the request body: {0}")]
@@ -36,6 +41,11 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the request was not finished within the request timeout")]
     RequestTimeout,
+    #[error(
+        "this client sent more clicks than its share; retry after {} s",
+        retry_after_seconds(*retry_after)
+    )]
+    PastFairShare { retry_after: std::time::Duration },
     #[error("the event queue is full; retry shortly")]
     QueueFull,
     #[error("events cannot be accepted right now")]
@@ -54,15 +64,31 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::UnreadableBody(_)
+            | ApiError::ClientTimestampTooFar { .. }
             | ApiError::InvalidQuery(_)
             | ApiError::InvalidEventId(_) => StatusCode::BAD_REQUEST,
             ApiError::OriginNotAllowed(_) | ApiError::OriginRequired => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PastFairShare { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::QueueFull | ApiError::ProducerUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+        }
+    }
+
+    /// When the client may come back, for `Retry-After`: past its share, when enough clicks
+    /// are back; with the queue full, in a second.
+    fn retry_after(&self) -> Option<HeaderValue> {
+        match self {
+            ApiError::PastFairShare { retry_after } => {
+                Some(HeaderValue::from(retry_after_seconds(*retry_after)))
+            }
+            ApiError::QueueFull | ApiError::ProducerUnavailable(_) => {
+                Some(HeaderValue::from_static("1"))
+            }
+            _ => None,
         }
     }
 
@@ -70,6 +96,7 @@ impl ApiError {
         match self {
             ApiError::InvalidEvent(e) => e.code(),
             ApiError::InvalidClientTimestamp(_) => "invalid_client_timestamp",
+            ApiError::ClientTimestampTooFar { .. } => "client_timestamp_too_far",
             ApiError::Intake(e) => e.code(),
             ApiError::InvalidEventId(_) => "invalid_event_id",
             ApiError::OriginNotAllowed(_) => "origin_not_allowed",
@@ -79,6 +106,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::RequestTimeout => "request_timeout",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::PastFairShare { .. } => "past_fair_share",
             ApiError::QueueFull => "queue_full",
             ApiError::ProducerUnavailable(_) => "producer_unavailable",
         }
@@ -100,16 +128,22 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let body = json!({ "error": self.body() });
         let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(retry_after) = self.retry_after() {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, retry_after);
         }
         response
             .extensions_mut()
             .insert(RejectionReason(self.code()));
         response
     }
+}
+
+/// Whole seconds, rounded up, and at least one: `Retry-After` takes no fractions, and a
+/// client told 0 would come back at once.
+fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
 impl From<BytesRejection> for ApiError {

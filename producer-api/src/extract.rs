@@ -1,28 +1,69 @@
-//! What handlers read from a request's headers and query before its body: the user agent, the
-//! body's framing and encoding, a query whose refusals are API errors.
+//! What handlers read from a request's headers and query before its body: the client, the user
+//! agent, the body's framing and encoding, a query whose refusals are API errors.
 
-use axum::extract::FromRequestParts;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 
 use crate::error::ApiError;
 use crate::intake::{self, BodyEncoding, BodyFormat, IntakeError, MAX_BODY_BYTES};
+use crate::config::PrivacySignals;
+use crate::state::AppState;
+use crate::user_agents::Agent;
 
-/// The raw `User-Agent` header, empty when absent; read without copying the other headers.
-pub struct UserAgent(pub String);
+/// The client's address: the peer's, or what a trusted proxy forwarded
+/// ([`crate::client_address`]). A request that came through no listener (a test's `oneshot`)
+/// is from `0.0.0.0`.
+pub struct ClientAddress(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
+impl FromRequestParts<AppState> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _: &S,
+        state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let raw = parts
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+        Ok(ClientAddress(
+            state
+                .clients
+                .trusted_proxies
+                .client_of(peer, &parts.headers),
+        ))
+    }
+}
+
+/// The request's user agent ([`Agent`]): the header cut to what events keep, and parsed, once
+/// per request; none of it kept when the browser asks not to be tracked (`DNT: 1`, or Global
+/// Privacy Control's `Sec-GPC: 1`) and `PRIVACY_SIGNALS` honours that.
+pub struct RequestAgent(pub Agent);
+
+/// Whether a request carries a privacy signal: `DNT: 1` or `Sec-GPC: 1`.
+pub fn asks_not_to_be_tracked(headers: &axum::http::HeaderMap) -> bool {
+    ["dnt", "sec-gpc"]
+        .iter()
+        .any(|name| headers.get(*name).is_some_and(|value| value.as_bytes().trim_ascii() == b"1"))
+}
+
+impl FromRequestParts<AppState> for RequestAgent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
             .headers
             .get(header::USER_AGENT)
             .map(|v| v.as_bytes())
             .unwrap_or_default();
-        Ok(UserAgent(String::from_utf8_lossy(raw).into_owned()))
+        let do_not_track = state.clients.privacy_signals == PrivacySignals::Honour
+            && asks_not_to_be_tracked(&parts.headers);
+        Ok(RequestAgent(state.user_agents.agent(header, do_not_track)))
     }
 }
 

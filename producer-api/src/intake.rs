@@ -122,6 +122,20 @@ pub enum Clicks {
     Batch(Vec<Result<ClickRequest, IntakeError>>),
 }
 
+impl Clicks {
+    /// The clicks sent, refused ones included: what the client's share is charged.
+    pub fn len(&self) -> usize {
+        match self {
+            Clicks::One(_) => 1,
+            Clicks::Batch(clicks) => clicks.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Reads the body's format from `Content-Type`. Parameters other than a UTF-8 charset are
 /// refused with the type, as is anything but JSON and plain text.
 pub fn body_format(content_type: Option<&HeaderValue>) -> Result<BodyFormat, IntakeError> {

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -56,10 +58,10 @@ pub async fn serve(
         // Finished connections are reaped as new ones come, so the set stays as large as
         // what is open.
         while connections.try_join_next().is_some() {}
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(err) => {
                     // Out of descriptors or a connection reset before it was taken: wait a
                     // moment rather than spin.
@@ -88,6 +90,7 @@ pub async fn serve(
         let service = CountInFlight {
             router: router.clone(),
             in_flight: Arc::clone(&in_flight),
+            peer,
         };
         let connection = graceful.watch(http.serve_connection(io, service));
         connections.spawn(async move {
@@ -129,11 +132,13 @@ pub async fn serve(
 /// After the last request in flight is answered, how long its connection has to write it.
 const ANSWER_WRITE_GRACE: Duration = Duration::from_millis(100);
 
-/// The router as hyper calls it, counting the requests it is handling.
+/// The router as hyper calls it, counting the requests it is handling, and telling each one
+/// the address of the peer that sent it (axum's `ConnectInfo`).
 #[derive(Clone)]
 struct CountInFlight {
     router: Router,
     in_flight: Arc<AtomicUsize>,
+    peer: SocketAddr,
 }
 
 impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for CountInFlight {
@@ -141,8 +146,9 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for CountInF
     type Error = std::convert::Infallible;
     type Future = Counted<axum::routing::future::RouteFuture<std::convert::Infallible>>;
 
-    fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+    fn call(&self, mut request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        request.extensions_mut().insert(ConnectInfo(self.peer));
         // A router is always ready, so it is called without waiting for it.
         let answer =
             tower::Service::call(&mut self.router.clone(), request.map(axum::body::Body::new));

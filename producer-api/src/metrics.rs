@@ -34,6 +34,8 @@ common::metric_set! {
         pub events_accepted: Counter = Counter::default(),
         /// Clicks refused, by reason (a refused request counts once, each refused click of a batch once)
         pub events_rejected: Family<ReasonLabel, Counter> = Family::default(),
+        /// Clicks answered as accepted but not produced, by reason (crawler)
+        pub events_not_recorded: Family<ReasonLabel, Counter> = Family::default(),
         /// Clicks whose eventId was accepted recently: answered as accepted, not produced again
         pub events_duplicate: Counter = Counter::default(),
         /// Events acknowledged by the partition leader
@@ -44,6 +46,8 @@ common::metric_set! {
         pub producer_queue_depth: Gauge = Gauge::default(),
         /// Requests carrying an Origin that CORS_ALLOWED_ORIGINS does not list
         pub origins_refused: Counter = Counter::default(),
+        /// Requests refused because their client was past its share of clicks
+        pub clients_limited: Counter = Counter::default(),
         /// Clicks per POST /api/events request
         pub clicks_per_request: Histogram = clicks_histogram(),
         /// Time from request to response, by route and status

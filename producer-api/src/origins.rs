@@ -36,14 +36,22 @@ pub const LOG_EVERY: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct OriginGuard {
     allowed: Arc<[HeaderValue]>,
+    allow_no_origin: bool,
     metrics: Arc<ApiMetrics>,
     log: Arc<Mutex<Throttle>>,
 }
 
 impl OriginGuard {
-    pub fn new(allowed: Arc<[HeaderValue]>, metrics: Arc<ApiMetrics>) -> Self {
+    /// A guard taking pages from `allowed`, and POSTs that name no page only when
+    /// `allow_no_origin`.
+    pub fn new(
+        allowed: Arc<[HeaderValue]>,
+        allow_no_origin: bool,
+        metrics: Arc<ApiMetrics>,
+    ) -> Self {
         OriginGuard {
             allowed,
+            allow_no_origin,
             metrics,
             log: Arc::default(),
         }
@@ -60,19 +68,22 @@ impl OriginGuard {
     /// Counts and logs a request from an origin not allowed, and says why it is refused: a
     /// POST from such an origin, and a click by `GET /api/select` from one.
     ///
+    /// A page is known by its `Origin`, which browsers send with every POST; without one, by
+    /// its `Referer`. A POST that names neither comes from a script or a server, not a
+    /// browser, and is refused unless `ALLOW_NO_ORIGIN` is set.
+    ///
     /// `GET /api/select` is a simple request that any page can make with an `<img>`, which
     /// names no `Origin`: there the page is known by its `Referer`, and where a browser sends
-    /// neither (a `no-referrer` policy), by `Sec-Fetch-Site: cross-site`. A request naming no
+    /// neither (a `no-referrer` policy), by `Sec-Fetch-Site: cross-site`. A GET naming no
     /// page at all (curl, a server) is taken, as the reference design's clients send it.
     pub fn refusal(&self, request: &Request) -> Option<ApiError> {
         let headers = request.headers();
-        let is_click = request.method() == Method::POST
-            || (request.method() == Method::GET && request.uri().path() == SELECT_PATH);
+        let is_post = request.method() == Method::POST;
+        let is_click =
+            is_post || (request.method() == Method::GET && request.uri().path() == SELECT_PATH);
         let page = match headers.get(header::ORIGIN) {
             Some(origin) => Some(origin.clone()),
-            None if is_click && request.method() == Method::GET => {
-                headers.get(header::REFERER).map(origin_of_referer)
-            }
+            None if is_click => headers.get(header::REFERER).map(origin_of_referer),
             None => None,
         };
         match page {
@@ -85,6 +96,14 @@ impl OriginGuard {
                 })
             }
             Some(_) => None,
+            None if is_post && !self.allow_no_origin => {
+                self.refused(
+                    &HeaderValue::from_static("no page (neither Origin nor Referer)"),
+                    request.method(),
+                    request.uri().path(),
+                );
+                Some(ApiError::OriginRequired)
+            }
             None if is_click
                 && request.method() == Method::GET
                 && headers

@@ -23,6 +23,8 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub cors_allowed_origins: Vec<HeaderValue>,
+    /// Whether a POST naming no page (neither `Origin` nor `Referer`) is taken.
+    pub allow_no_origin: bool,
     pub request_timeout: Duration,
     /// Whether `/metrics` is served here; off when it has an address of its own.
     pub serve_metrics: bool,
@@ -32,7 +34,7 @@ pub fn app(state: AppState, settings: &HttpSettings) -> Router {
     // Shared, not copied: the middleware's state is cloned for every request.
     let allowed: Arc<[HeaderValue]> = settings.cors_allowed_origins.clone().into();
     let guard = RequestGuard {
-        origins: OriginGuard::new(allowed, state.metrics.clone()),
+        origins: OriginGuard::new(allowed, settings.allow_no_origin, state.metrics.clone()),
         timeout: settings.request_timeout,
     };
     let router = Router::new()

@@ -61,9 +61,11 @@ pub async fn serve(
         config.color_palette.clone(),
         metrics,
         &config.event_ids(),
-    );
+    )
+    .with_clients(config.client_settings());
     let settings = HttpSettings {
         cors_allowed_origins: config.cors_allowed_origins.clone(),
+        allow_no_origin: config.allow_no_origin,
         request_timeout: config.request_timeout,
         serve_metrics: config.metrics_addr.is_none(),
     };

@@ -1,5 +1,7 @@
 //! User agents parsed into the event's `browser` (by `woothee`), and remembered: a site sees
 //! few distinct browsers, and parsing one costs more than the rest of a request's own work.
+//! What is kept of the raw header is cut to [`MAX_KEPT_BYTES`], and a request's agent is read
+//! once, whatever number of clicks it carries.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -8,8 +10,40 @@ use common::BrowserInfo;
 
 /// Distinct user agents kept before the cache starts over.
 const CAPACITY: usize = 4096;
-/// Longer headers are parsed every time rather than kept.
-const MAX_CACHED_LEN: usize = 512;
+
+/// Longest raw user agent kept in an event, in bytes. Browsers send 100 to 300 (a long one
+/// with a few extensions or an in-app browser's additions stays under 500); anything longer is
+/// odd or made to cost, and is cut at a character boundary.
+pub const MAX_KEPT_BYTES: usize = 512;
+
+/// The user agent of a request, as its clicks' events keep it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    /// The raw header, cut to [`MAX_KEPT_BYTES`]; empty when absent, or when the person asked
+    /// not to be tracked.
+    pub raw: String,
+    pub browser: Arc<BrowserInfo>,
+    /// The browser sent `DNT: 1` or `Sec-GPC: 1` (and the collector honours them).
+    pub do_not_track: bool,
+}
+
+/// The first [`MAX_KEPT_BYTES`] of a header's bytes as text: a character the cut splits is
+/// dropped whole, and bytes that are not UTF-8 become U+FFFD.
+pub fn kept_part(header: &[u8]) -> String {
+    let mut head = &header[..header.len().min(MAX_KEPT_BYTES)];
+    if let Err(err) = std::str::from_utf8(head)
+        && err.error_len().is_none()
+    {
+        head = &head[..err.valid_up_to()];
+    }
+    let mut text = String::from_utf8_lossy(head).into_owned();
+    let mut end = text.len().min(MAX_KEPT_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text
+}
 
 /// Parses a raw `User-Agent` header; what the parser cannot tell is [`BrowserInfo::UNKNOWN`].
 pub fn parse(user_agent: &str) -> BrowserInfo {
@@ -37,15 +71,28 @@ impl UserAgentCache {
             return Arc::clone(hit);
         }
         let browser = Arc::new(parse(user_agent));
-        if user_agent.len() <= MAX_CACHED_LEN {
-            let mut parsed = self.parsed.write().expect("not poisoned");
-            if parsed.len() >= CAPACITY {
-                // Odd or hostile traffic with endless distinct agents: start over, stay bounded.
-                parsed.clear();
-            }
-            parsed.insert(user_agent.into(), Arc::clone(&browser));
+        let mut parsed = self.parsed.write().expect("not poisoned");
+        if parsed.len() >= CAPACITY {
+            // Odd or hostile traffic with endless distinct agents: start over, stay bounded.
+            parsed.clear();
         }
+        parsed.insert(user_agent.into(), Arc::clone(&browser));
         browser
+    }
+
+    /// The agent of a request whose `User-Agent` header is `header` (empty when absent); when
+    /// the person asked not to be tracked, only its parse is kept.
+    pub fn agent(&self, header: &[u8], do_not_track: bool) -> Agent {
+        let mut raw = kept_part(header);
+        let browser = self.browser(&raw);
+        if do_not_track {
+            raw.clear();
+        }
+        Agent {
+            raw,
+            browser,
+            do_not_track,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -101,7 +148,32 @@ mod tests {
             cache.browser(&format!("agent/{n}"));
         }
         assert!(cache.len() <= CAPACITY);
-        cache.browser(&"x".repeat(MAX_CACHED_LEN + 1));
-        assert!(cache.len() <= CAPACITY);
+    }
+
+    #[test]
+    fn a_long_agent_is_cut_at_a_character_boundary_and_parsed_as_cut() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+        assert_eq!(kept_part(chrome.as_bytes()), chrome);
+        let long = format!("{chrome} {}", "x".repeat(60 * 1024));
+        let cache = UserAgentCache::default();
+        let agent = cache.agent(long.as_bytes(), false);
+        assert_eq!(agent.raw.len(), MAX_KEPT_BYTES);
+        assert!(long.starts_with(&agent.raw));
+        assert_eq!(agent.browser.name, "Chrome");
+        // Three-byte characters across the cut: the split one goes whole.
+        let korean = format!("{}{}", "a".repeat(MAX_KEPT_BYTES - 1), "한국");
+        let kept = kept_part(korean.as_bytes());
+        assert_eq!(kept, "a".repeat(MAX_KEPT_BYTES - 1));
+        let aligned = format!("{}{}", "a".repeat(MAX_KEPT_BYTES - 3), "한국");
+        assert_eq!(
+            kept_part(aligned.as_bytes()),
+            format!("{}한", "a".repeat(MAX_KEPT_BYTES - 3))
+        );
+        // Bytes that are not UTF-8 become U+FFFD, and the result still fits.
+        let latin1: Vec<u8> = b"caf\xE9 ".repeat(200);
+        let kept = kept_part(&latin1);
+        assert!(kept.len() <= MAX_KEPT_BYTES, "{}", kept.len());
+        assert!(kept.starts_with("caf\u{FFFD} caf\u{FFFD} "), "{kept}");
+        assert_eq!(kept_part(b""), "");
     }
 }

@@ -119,6 +119,7 @@ async fn connections_past_the_limit_are_closed_at_once_and_clients_get_in_when_t
         async move {
             client
                 .post(url)
+                .header("Origin", support::PAGE_ORIGIN)
                 .json(&serde_json::json!({ "userName": "a", "colorName": "red" }))
                 .send()
                 .await
@@ -195,7 +196,8 @@ fn send_whole_then_read(addr: std::net::SocketAddr, body: &[u8]) -> std::io::Res
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let head = format!(
         "POST /api/events HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+         Origin: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        support::PAGE_ORIGIN,
         body.len()
     );
     stream.write_all(head.as_bytes())?;
@@ -203,4 +205,100 @@ fn send_whole_then_read(addr: std::net::SocketAddr, body: &[u8]) -> std::io::Res
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer)?;
     Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// A client whose connections leave from `address`: Linux routes all of 127.0.0.0/8 to
+/// loopback, so 127.0.0.2 and 127.0.0.3 are two clients of one machine.
+fn client_from(address: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(address.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_client_is_held_to_its_share_while_a_person_clicks_untouched() {
+    let cluster = cluster();
+    // The defaults: the share a real site gets.
+    let api = RunningApi::start(config(&cluster)).await;
+    let share = Config::for_brokers("unused");
+    let (rate, burst) = (
+        f64::from(share.client_clicks_per_second),
+        f64::from(share.client_burst),
+    );
+    let url = api.url("/api/events");
+    const FLOOD_BATCH: usize = 10;
+    let started = Instant::now();
+    let flood_until = started + Duration::from_secs(6);
+    // The flood: four connections from 127.0.0.2 posting batches back to back.
+    let flooders: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, url) = (client_from("127.0.0.2"), url.clone());
+            tokio::spawn(async move {
+                let (mut admitted, mut refused) = (0usize, 0usize);
+                let click = serde_json::json!({ "userName": "script", "colorName": "red" });
+                let batch = serde_json::Value::Array(vec![click; FLOOD_BATCH]);
+                while Instant::now() < flood_until {
+                    let response = client
+                        .post(&url)
+                        .header("Origin", support::PAGE_ORIGIN)
+                        .json(&batch)
+                        .send()
+                        .await
+                        .unwrap();
+                    match response.status().as_u16() {
+                        202 => admitted += 1,
+                        429 => {
+                            assert!(response.headers().contains_key("retry-after"));
+                            let body: serde_json::Value = response.json().await.unwrap();
+                            assert_eq!(body["error"]["code"], "past_fair_share");
+                            refused += 1;
+                        }
+                        other => panic!("the flood got {other}"),
+                    }
+                }
+                (admitted, refused)
+            })
+        })
+        .collect();
+    // A person on 127.0.0.3 clicking as fast as a person can: ten a second, each alone.
+    let person = client_from("127.0.0.3");
+    let mut clicks = 0;
+    let mut next = tokio::time::Instant::now();
+    while Instant::now() < flood_until - Duration::from_millis(500) {
+        let response = person
+            .post(&url)
+            .header("Origin", support::PAGE_ORIGIN)
+            .json(&serde_json::json!({ "userName": "민지", "colorName": "blue" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            202,
+            "the person was refused during the flood"
+        );
+        clicks += 1;
+        next += Duration::from_millis(100);
+        tokio::time::sleep_until(next).await;
+    }
+    let (mut admitted, mut refused) = (0, 0);
+    for flooder in flooders {
+        let (a, r) = flooder.await.unwrap();
+        admitted += a;
+        refused += r;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(clicks >= 40, "the person clicked only {clicks} times");
+    // The flood got its burst and its rate, no more; most of it was refused.
+    let admitted_clicks = (admitted * FLOOD_BATCH) as f64;
+    assert!(
+        admitted_clicks <= burst + rate * elapsed + FLOOD_BATCH as f64,
+        "{admitted_clicks} clicks admitted in {elapsed:.1} s"
+    );
+    assert!(
+        refused > admitted,
+        "the flood had {admitted} requests admitted and {refused} refused"
+    );
+    api.stop().await;
 }

@@ -14,7 +14,7 @@ use producer_api::dedup::EventIdSettings;
 use producer_api::intake::MAX_BODY_BYTES;
 use producer_api::metrics::ApiMetrics;
 use producer_api::routes::{HttpSettings, app};
-use producer_api::state::AppState;
+use producer_api::state::{AppState, ClientSettings};
 use support::RecordingPublisher;
 use tower::ServiceExt;
 
@@ -22,14 +22,20 @@ const FIREFOX: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0";
 
 fn router(publisher: Arc<RecordingPublisher>) -> Router {
+    router_for_clients(publisher, ClientSettings::unlimited())
+}
+
+fn router_for_clients(publisher: Arc<RecordingPublisher>, clients: ClientSettings) -> Router {
     let state = AppState::new(
         publisher,
         Palette::default(),
         ApiMetrics::default(),
         &EventIdSettings::default(),
-    );
+    )
+    .with_clients(clients);
     let settings = HttpSettings {
-        cors_allowed_origins: vec!["http://127.0.0.1:8080".parse().unwrap()],
+        cors_allowed_origins: vec![PAGE.parse().unwrap()],
+        allow_no_origin: false,
         request_timeout: std::time::Duration::from_secs(5),
         serve_metrics: true,
     };
@@ -53,9 +59,11 @@ async fn call(
     (status, headers, body)
 }
 
+/// A click posted as the page's `fetch` posts it: JSON, from the page's origin.
 fn post_json(body: impl Into<Body>) -> Request<Body> {
     Request::post("/api/events")
         .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ORIGIN, PAGE)
         .header(header::USER_AGENT, FIREFOX)
         .body(body.into())
         .unwrap()
@@ -65,8 +73,17 @@ fn post_json(body: impl Into<Body>) -> Request<Body> {
 async fn post_event_answers_202_and_queues_a_complete_event() {
     let publisher = Arc::new(RecordingPublisher::default());
     let router = router(publisher.clone());
-    let body = r#"{"userName":"  김민수 🎨 ","colorName":"Blue","clientTimestamp":"2026-11-22T09:00:00.5+09:00"}"#;
-    let (status, _, answer) = call(&router, post_json(body)).await;
+    // An hour ago, written in Seoul's offset.
+    let seen = chrono::Utc::now() - chrono::Duration::hours(1);
+    let seen =
+        chrono::DateTime::<chrono::Utc>::from_timestamp_millis(seen.timestamp_millis()).unwrap();
+    let seoul = chrono::FixedOffset::east_opt(9 * 3600).unwrap();
+    let body = serde_json::json!({
+        "userName": "  김민수 🎨 ",
+        "colorName": "Blue",
+        "clientTimestamp": seen.with_timezone(&seoul).to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+    });
+    let (status, _, answer) = call(&router, post_json(body.to_string())).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
 
     let events = publisher.events.lock().unwrap().clone();
@@ -80,10 +97,7 @@ async fn post_event_answers_202_and_queues_a_complete_event() {
     assert_eq!(event.browser.name, "Firefox");
     assert_eq!(event.browser.version, "121.0");
     assert_eq!(event.browser.os, "Windows 10");
-    assert_eq!(
-        common::event::format_timestamp(&event.client_timestamp.unwrap()),
-        "2026-11-22T00:00:00.500Z"
-    );
+    assert_eq!(event.client_timestamp, Some(seen));
     let age = chrono::Utc::now() - event.timestamp;
     assert!(age >= chrono::Duration::zero() && age < chrono::Duration::seconds(10));
 }
@@ -187,6 +201,7 @@ async fn every_client_mistake_is_a_4xx_with_a_json_error() {
         (
             "form content type",
             Request::post("/api/events")
+                .header(header::ORIGIN, PAGE)
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(Body::from("userName=a&colorName=red"))
                 .unwrap(),
@@ -196,6 +211,7 @@ async fn every_client_mistake_is_a_4xx_with_a_json_error() {
         (
             "no content type",
             Request::post("/api/events")
+                .header(header::ORIGIN, PAGE)
                 .body(Body::from(r#"{"userName":"a","colorName":"red"}"#))
                 .unwrap(),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -204,6 +220,7 @@ async fn every_client_mistake_is_a_4xx_with_a_json_error() {
         (
             "brotli body",
             Request::post("/api/events")
+                .header(header::ORIGIN, PAGE)
                 .header(header::CONTENT_TYPE, "application/json")
                 .header(header::CONTENT_ENCODING, "br")
                 .body(Body::from("x"))
@@ -214,6 +231,7 @@ async fn every_client_mistake_is_a_4xx_with_a_json_error() {
         (
             "gzip header on a plain body",
             Request::post("/api/events")
+                .header(header::ORIGIN, PAGE)
                 .header(header::CONTENT_TYPE, "application/json")
                 .header(header::CONTENT_ENCODING, "gzip")
                 .body(Body::from(r#"{"userName":"a","colorName":"red"}"#))
@@ -247,6 +265,7 @@ async fn every_client_mistake_is_a_4xx_with_a_json_error() {
         (
             "beacon without an origin",
             Request::post("/api/events")
+                .header(header::REFERER, format!("{PAGE}/"))
                 .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
                 .body(Body::from(r#"{"userName":"a","colorName":"red"}"#))
                 .unwrap(),
@@ -444,8 +463,12 @@ async fn a_batch_answers_each_click_in_order_and_produces_the_good_ones() {
         {"userName":"a","colorName":"red"},
         {"userName":"b","colorName":"magenta"},
         {"userName":"c"},
-        {"userName":"d","colorName":"Blue","clientTimestamp":"2026-11-22T09:00:00Z"}
-    ]"#;
+        {"userName":"d","colorName":"Blue","clientTimestamp":"CLIENT_TIME"}
+    ]"#
+    .replace(
+        "CLIENT_TIME",
+        &common::event::format_timestamp(&chrono::Utc::now()),
+    );
     let (status, _, answer) = call(&router, post_json(body)).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     let results = answer["results"].as_array().unwrap();
@@ -569,6 +592,7 @@ async fn gzip_bodies_are_taken_and_bombs_refused_unread() {
     let router = router(publisher.clone());
     let gzipped = |body: Vec<u8>| {
         Request::post("/api/events")
+            .header(header::ORIGIN, PAGE)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::CONTENT_ENCODING, "gzip")
             .body(Body::from(body))
@@ -673,6 +697,35 @@ async fn an_event_id_far_from_the_clock_is_refused_naming_the_field() {
                 .contains("eventId")
         );
     }
+}
+
+#[tokio::test]
+async fn a_client_timestamp_far_from_the_clock_is_refused_naming_the_field() {
+    let publisher = Arc::new(RecordingPublisher::default());
+    let router = router(publisher.clone());
+    let now = chrono::Utc::now();
+    for far in [
+        "0001-01-01T00:00:00Z".to_owned(),
+        "9999-12-31T23:59:59Z".to_owned(),
+        common::event::format_timestamp(&(now - chrono::Duration::hours(25))),
+        common::event::format_timestamp(&(now + chrono::Duration::hours(25))),
+    ] {
+        let body = format!(r#"{{"userName":"a","colorName":"red","clientTimestamp":"{far}"}}"#);
+        let (status, _, answer) = call(&router, post_json(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{far}: {answer}");
+        assert_eq!(answer["error"]["code"], "client_timestamp_too_far");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("clientTimestamp") && message.contains("1day"),
+            "{message}"
+        );
+    }
+    assert!(publisher.events.lock().unwrap().is_empty());
+    // A click kept offline for most of a day still counts.
+    let kept = common::event::format_timestamp(&(now - chrono::Duration::hours(23)));
+    let body = format!(r#"{{"userName":"a","colorName":"red","clientTimestamp":"{kept}"}}"#);
+    let (status, _, answer) = call(&router, post_json(body)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
 }
 
 #[tokio::test]
@@ -791,6 +844,7 @@ async fn probing_finds_no_way_to_make_an_event_it_should_not() {
         (
             "a declared length past the limit",
             Request::post("/api/events")
+                .header(header::ORIGIN, PAGE)
                 .header(header::CONTENT_TYPE, "application/json")
                 .header(header::CONTENT_LENGTH, "1000000000")
                 .body(Body::from(r#"{"userName":"a","colorName":"red"}"#))
@@ -841,6 +895,7 @@ async fn metrics_can_leave_the_public_listener_for_an_address_of_their_own() {
     );
     let settings = HttpSettings {
         cors_allowed_origins: vec![PAGE.parse().unwrap()],
+        allow_no_origin: false,
         request_timeout: std::time::Duration::from_secs(5),
         serve_metrics: false,
     };
@@ -887,7 +942,8 @@ async fn a_body_that_never_ends_is_answered_408_with_a_json_error_and_counted() 
         &EventIdSettings::default(),
     );
     let settings = HttpSettings {
-        cors_allowed_origins: Vec::new(),
+        cors_allowed_origins: vec![PAGE.parse().unwrap()],
+        allow_no_origin: false,
         request_timeout: std::time::Duration::from_millis(200),
         serve_metrics: true,
     };
@@ -898,6 +954,7 @@ async fn a_body_that_never_ends_is_answered_408_with_a_json_error_and_counted() 
         futures::StreamExt::chain(futures::stream::iter([first]), futures::stream::pending());
     let request = Request::post("/api/events")
         .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ORIGIN, PAGE)
         .body(Body::from_stream(never_ends))
         .unwrap();
     let (status, _, body) =
@@ -919,4 +976,307 @@ async fn a_body_that_never_ends_is_answered_408_with_a_json_error_and_counted() 
             .any(|l| l == "producer_api_events_rejected_total{reason=\"request_timeout\"} 1"),
         "{text}"
     );
+}
+
+/// `request` as the listener hands it on when `peer` connected.
+fn from_peer(mut request: Request<Body>, peer: &str) -> Request<Body> {
+    let peer: std::net::IpAddr = peer.parse().unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+            peer, 50_000,
+        )));
+    request
+}
+
+fn batch_of(clicks: usize) -> String {
+    let click = r#"{"userName":"a","colorName":"red"}"#;
+    format!("[{}]", vec![click; clicks].join(","))
+}
+
+#[tokio::test]
+async fn each_client_has_a_share_of_clicks_and_past_it_gets_429_with_retry_after() {
+    let publisher = Arc::new(RecordingPublisher::default());
+    let share = producer_api::fair_share::ShareSettings {
+        clicks_per_second: 1,
+        burst: 150,
+    };
+    let router = router_for_clients(
+        publisher.clone(),
+        ClientSettings {
+            share,
+            ..ClientSettings::unlimited()
+        },
+    );
+    let (status, _, _) = call(&router, from_peer(post_json(batch_of(100)), "198.51.100.1")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // 50 clicks left: a batch of 100 is refused whole, and told when 100 are back.
+    let (status, headers, answer) =
+        call(&router, from_peer(post_json(batch_of(100)), "198.51.100.1")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert_eq!(answer["error"]["code"], "past_fair_share");
+    let retry_after: u64 = headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((50..=51).contains(&retry_after), "{retry_after}");
+    assert_eq!(publisher.events.lock().unwrap().len(), 100);
+    // What is left still passes, one click by POST and one by the reference GET.
+    let (status, _, _) = call(
+        &router,
+        from_peer(
+            post_json(r#"{"userName":"a","colorName":"red"}"#),
+            "198.51.100.1",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let select = Request::get("/api/select?color=red&user=a")
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, _) = call(&router, from_peer(select, "198.51.100.1")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // Another client is untouched.
+    let (status, _, _) = call(&router, from_peer(post_json(batch_of(100)), "198.51.100.2")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(publisher.events.lock().unwrap().len(), 202);
+
+    let text = metrics_text(&router).await;
+    for line in [
+        "producer_api_clients_limited_total 1",
+        r#"producer_api_events_rejected_total{reason="past_fair_share"} 1"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    assert!(
+        !text.contains("198.51.100"),
+        "a client address in a metric:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn forwarded_headers_name_the_client_only_behind_a_trusted_proxy() {
+    let clients = ClientSettings {
+        share: producer_api::fair_share::ShareSettings {
+            clicks_per_second: 1,
+            burst: 1,
+        },
+        trusted_proxies: producer_api::client_address::TrustedProxies::new(vec![
+            "10.0.0.0/8".parse().unwrap(),
+        ]),
+        ..ClientSettings::unlimited()
+    };
+    let router = router_for_clients(Arc::new(RecordingPublisher::default()), clients);
+    let click = |forwarded_for: &str, peer: &str| {
+        let mut request = post_json(r#"{"userName":"a","colorName":"red"}"#);
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", forwarded_for.parse().unwrap());
+        from_peer(request, peer)
+    };
+    // Through the proxy, two clients have a share each, and the first has used its own.
+    for (forwarded_for, want) in [
+        ("198.51.100.1", StatusCode::ACCEPTED),
+        ("203.0.113.50, 198.51.100.2", StatusCode::ACCEPTED),
+        ("198.51.100.1", StatusCode::TOO_MANY_REQUESTS),
+    ] {
+        let (status, _, answer) = call(&router, click(forwarded_for, "10.0.0.2")).await;
+        assert_eq!(status, want, "{forwarded_for}: {answer}");
+    }
+    // A peer that is no trusted proxy is the client, whatever it says it forwards.
+    let (status, _, _) = call(&router, click("198.51.100.3", "192.0.2.9")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, _, _) = call(&router, click("198.51.100.4", "192.0.2.9")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_post_naming_no_page_is_refused_unless_allowed() {
+    let publisher = Arc::new(RecordingPublisher::default());
+    let router = router(publisher.clone());
+    let click = r#"{"userName":"a","colorName":"red"}"#;
+    let bare = || {
+        Request::post("/api/events")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::USER_AGENT, "curl/8.11.1")
+    };
+    // A script: neither Origin nor Referer.
+    let (status, _, answer) = call(&router, bare().body(Body::from(click)).unwrap()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert_eq!(answer["error"]["code"], "origin_required");
+    // A Referer names the page as well as an Origin does, and is held to the same list.
+    let referred = |page: &str| {
+        bare()
+            .header(header::REFERER, page)
+            .body(Body::from(click))
+            .unwrap()
+    };
+    let (status, _, _) = call(&router, referred("http://127.0.0.1:8080/colors?x=1")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, _, answer) = call(&router, referred("https://elsewhere.example/")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(answer["error"]["code"], "origin_not_allowed");
+    assert_eq!(publisher.events.lock().unwrap().len(), 1);
+    // The reference design's GET keeps its rules: a client naming no page is taken.
+    let select = Request::get("/api/select?color=red&user=a")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&router, select).await.0, StatusCode::ACCEPTED);
+    assert!(
+        metrics_text(&router)
+            .await
+            .lines()
+            .any(|l| l == "producer_api_origins_refused_total 2")
+    );
+
+    // With ALLOW_NO_ORIGIN, scripts are taken.
+    let state = AppState::new(
+        publisher.clone(),
+        Palette::default(),
+        ApiMetrics::default(),
+        &EventIdSettings::default(),
+    );
+    let settings = HttpSettings {
+        cors_allowed_origins: vec![PAGE.parse().unwrap()],
+        allow_no_origin: true,
+        request_timeout: std::time::Duration::from_secs(5),
+        serve_metrics: true,
+    };
+    let open = app(state, &settings);
+    let (status, _, _) = call(&open, bare().body(Body::from(click)).unwrap()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}
+
+const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+
+#[tokio::test]
+async fn a_crawlers_clicks_are_answered_but_not_recorded_unless_kept() {
+    let publisher = Arc::new(RecordingPublisher::default());
+    let router = router(publisher.clone());
+    let crawl = |body: &str| {
+        let mut request = post_json(body.to_owned());
+        request
+            .headers_mut()
+            .insert(header::USER_AGENT, GOOGLEBOT.parse().unwrap());
+        request
+    };
+    let (status, _, answer) = call(&router, crawl(r#"{"userName":"a","colorName":"red"}"#)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["notRecorded"], "crawler");
+    let (status, _, answer) = call(
+        &router,
+        crawl(r#"[{"userName":"a","colorName":"red"},{"userName":"b","colorName":"blue"}]"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(answer["results"][1]["notRecorded"], "crawler");
+    assert!(publisher.events.lock().unwrap().is_empty());
+    let text = metrics_text(&router).await;
+    assert!(
+        text.lines()
+            .any(|l| l == r#"producer_api_events_not_recorded_total{reason="crawler"} 3"#),
+        "{text}"
+    );
+    // A person's click is recorded as ever.
+    let (status, _, answer) =
+        call(&router, post_json(r#"{"userName":"a","colorName":"red"}"#)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(answer.get("notRecorded").is_none(), "{answer}");
+    assert_eq!(publisher.events.lock().unwrap().len(), 1);
+
+    // CRAWLERS=keep: produced, their category saying what they are.
+    let kept = Arc::new(RecordingPublisher::default());
+    let router = router_for_clients(
+        kept.clone(),
+        ClientSettings {
+            crawlers: producer_api::config::Crawlers::Keep,
+            ..ClientSettings::unlimited()
+        },
+    );
+    let (status, _, _) = call(&router, crawl(r#"{"userName":"a","colorName":"red"}"#)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let events = kept.events.lock().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].browser.category, "crawler");
+}
+
+#[tokio::test]
+async fn a_long_user_agent_is_kept_cut_once_for_a_whole_batch() {
+    let publisher = Arc::new(RecordingPublisher::default());
+    let router = router(publisher.clone());
+    // 60 KiB: Firefox's header, then Korean text (three bytes a character) to the end.
+    let long = format!("{FIREFOX} {}", "한".repeat(20 * 1024));
+    let mut request = post_json(batch_of(100));
+    request.headers_mut().insert(
+        header::USER_AGENT,
+        axum::http::HeaderValue::from_bytes(long.as_bytes()).unwrap(),
+    );
+    let (status, _, _) = call(&router, request).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let events = publisher.events.lock().unwrap();
+    assert_eq!(events.len(), 100);
+    for event in events.iter() {
+        assert!(event.user_agent.len() <= producer_api::user_agents::MAX_KEPT_BYTES);
+        assert!(
+            long.starts_with(&event.user_agent),
+            "not cut at a character boundary"
+        );
+        assert!(event.user_agent.len() > producer_api::user_agents::MAX_KEPT_BYTES - 3);
+        assert_eq!(event.browser.name, "Firefox");
+    }
+    // One parse for the request: every click shares it.
+    assert!(
+        events
+            .iter()
+            .all(|e| Arc::ptr_eq(&e.browser, &events[0].browser))
+    );
+}
+
+#[tokio::test]
+async fn a_click_asking_not_to_be_tracked_counts_without_its_user_agent() {
+    let publisher = Arc::new(RecordingPublisher::default());
+    let router = router(publisher.clone());
+    let click = r#"{"userName":"a","colorName":"red"}"#;
+    let asking = |header_name: &'static str, value: &'static str| {
+        let mut request = post_json(click);
+        request.headers_mut().insert(header_name, value.parse().unwrap());
+        request
+    };
+    for (name, value) in [("dnt", "1"), ("sec-gpc", "1")] {
+        let (status, _, answer) = call(&router, asking(name, value)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    }
+    // `DNT: 0` says the person agrees.
+    call(&router, asking("dnt", "0")).await;
+    let events = publisher.events.lock().unwrap().clone();
+    assert_eq!(events.len(), 3);
+    for event in &events[..2] {
+        assert!(event.do_not_track);
+        assert_eq!(event.user_agent, "");
+        // The parse, which names no one, still counts browsers.
+        assert_eq!(event.browser.name, "Firefox");
+        assert_eq!(event.schema_version, common::SCHEMA_VERSION);
+        let json: serde_json::Value = serde_json::from_slice(&event.to_json_bytes()).unwrap();
+        assert_eq!(json["doNotTrack"], true);
+    }
+    assert!(!events[2].do_not_track);
+    assert_eq!(events[2].user_agent, FIREFOX);
+
+    // PRIVACY_SIGNALS=ignore.
+    let ignoring = Arc::new(RecordingPublisher::default());
+    let router = router_for_clients(
+        ignoring.clone(),
+        ClientSettings {
+            privacy_signals: producer_api::config::PrivacySignals::Ignore,
+            ..ClientSettings::unlimited()
+        },
+    );
+    call(&router, asking("sec-gpc", "1")).await;
+    let events = ignoring.events.lock().unwrap();
+    assert!(!events[0].do_not_track);
+    assert_eq!(events[0].user_agent, FIREFOX);
 }

@@ -289,6 +289,7 @@ async fn a_replayed_batch_reaches_the_topic_once_and_gzip_bodies_alike() {
         let mut request = client
             .post(api.url("/api/events"))
             .header("content-type", "application/json")
+            .header("origin", support::PAGE_ORIGIN)
             .body(payload);
         if let Some(encoding) = encoding {
             request = request.header("content-encoding", encoding);

@@ -47,10 +47,14 @@ async fn on_tansu_posted_events_arrive_in_the_topic_with_every_field() {
         } else {
             CHROME_LINUX
         };
-        let client_time = format!("2026-11-22T10:00:{:02}.250Z", n);
+        // A second apart, a minute before the click was sent.
+        let client_time = common::event::format_timestamp(
+            &(started - chrono::Duration::minutes(1) + chrono::Duration::seconds(n as i64)),
+        );
         let response = client
             .post(api.url("/api/events"))
             .header("User-Agent", agent)
+            .header("Origin", support::PAGE_ORIGIN)
             .json(&serde_json::json!({ "userName": name, "colorName": colour, "clientTimestamp": client_time }))
             .send()
             .await
@@ -84,7 +88,7 @@ async fn on_tansu_posted_events_arrive_in_the_topic_with_every_field() {
         assert!((0..3).contains(&record.partition));
         let event = &record.event;
         let id = event.event_id.to_string();
-        assert_eq!(event.schema_version, 1);
+        assert_eq!(event.schema_version, common::SCHEMA_VERSION);
         assert_eq!(event.event_id.get_version_num(), 7);
         assert!(
             event.timestamp >= started - chrono::Duration::milliseconds(1)

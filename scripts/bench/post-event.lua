@@ -1,5 +1,8 @@
--- wrk script: every request posts one click as JSON, like the page does.
+-- wrk script: every request posts one click as JSON from the page's origin, like the page does.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Origin"] = "http://127.0.0.1:8080"
 wrk.headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
-wrk.body = '{"userName":"벤치 bench","colorName":"blue","clientTimestamp":"2026-11-22T10:00:00.000Z"}'
+-- The page's own time of the click: now, as the collector refuses one a day away.
+local now = os.date("!%Y-%m-%dT%H:%M:%S.000Z")
+wrk.body = string.format('{"userName":"벤치 bench","colorName":"blue","clientTimestamp":"%s"}', now)

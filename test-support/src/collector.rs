@@ -7,6 +7,27 @@ use producer_api::Config;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+/// The page the helpers' clicks come from: the collector's default allowed origin. Browsers
+/// name it with every POST, and the collector refuses a POST that names no page.
+pub const PAGE_ORIGIN: &str = "http://127.0.0.1:8080";
+
+/// People in a crowd: each posts from an address of its own, as people on their own machines
+/// do, so each has its own share of the collector (Linux routes all of 127.0.0.0/8 to
+/// loopback).
+const CROWD_PEOPLE: usize = 64;
+
+/// One HTTP client per person of a crowd, person `n` connecting from 127.0.1.`n + 1`.
+fn crowd_clients() -> Vec<reqwest::Client> {
+    (0..CROWD_PEOPLE)
+        .map(|n| {
+            reqwest::Client::builder()
+                .local_address(std::net::IpAddr::from([127, 0, 1, n as u8 + 1]))
+                .build()
+                .expect("an HTTP client")
+        })
+        .collect()
+}
+
 /// A collector running on a free loopback port, with its own shutdown trigger.
 pub struct RunningApi {
     pub addr: SocketAddr,
@@ -57,6 +78,7 @@ pub async fn post_click(
 ) -> (u16, serde_json::Value) {
     let response = client
         .post(api.url("/api/events"))
+        .header("Origin", PAGE_ORIGIN)
         .json(&serde_json::json!({ "userName": user, "colorName": color }))
         .send()
         .await
@@ -65,19 +87,23 @@ pub async fn post_click(
     (status, response.json().await.unwrap())
 }
 
-/// Click `n` of a crowd, posted to `url` as `<crowd> <n>` with a colour in turn; resolves to its
-/// event id once accepted (asserted).
+/// Click `n` of a crowd, posted to `url` by person `n % CROWD_PEOPLE` as `<crowd> <n>` with a
+/// colour in turn; resolves to its event id once accepted (asserted).
 fn crowd_click(
-    client: &reqwest::Client,
+    people: &[reqwest::Client],
     url: &str,
     crowd: &str,
     n: usize,
 ) -> impl std::future::Future<Output = uuid::Uuid> + Send + 'static {
     let colour = ["red", "orange", "yellow", "green", "blue", "purple"][n % 6];
-    let request = client.post(url).json(&serde_json::json!({
-        "userName": format!("{crowd} {n}"),
-        "colorName": colour,
-    }));
+    let client = &people[n % people.len()];
+    let request = client
+        .post(url)
+        .header("Origin", PAGE_ORIGIN)
+        .json(&serde_json::json!({
+            "userName": format!("{crowd} {n}"),
+            "colorName": colour,
+        }));
     async move {
         let response = request.send().await.expect("the collector answers");
         let status = response.status().as_u16();
@@ -100,14 +126,14 @@ pub async fn post_bursts(
     burst: usize,
     pause: Duration,
 ) -> Vec<uuid::Uuid> {
-    let client = reqwest::Client::new();
+    let people = crowd_clients();
     let url = api.url("/api/events");
     let mut ids = Vec::with_capacity(count);
     let mut sent = 0;
     while sent < count {
         let mut requests = tokio::task::JoinSet::new();
         for n in sent..count.min(sent + burst) {
-            requests.spawn(crowd_click(&client, &url, "crowd", n));
+            requests.spawn(crowd_click(&people, &url, "crowd", n));
         }
         sent = count.min(sent + burst);
         ids.extend(requests.join_all().await);
@@ -146,13 +172,13 @@ impl SteadyClicks {
         let (stop, mut stopped) = watch::channel(false);
         let url = api.url("/api/events");
         let task = tokio::spawn(async move {
-            let client = reqwest::Client::new();
+            let people = crowd_clients();
             let mut ids = Vec::new();
             while !*stopped.borrow() {
                 let mut requests = tokio::task::JoinSet::new();
                 for _ in 0..burst {
                     let n = ids.len() + requests.len();
-                    requests.spawn(crowd_click(&client, &url, "steady", n));
+                    requests.spawn(crowd_click(&people, &url, "steady", n));
                 }
                 ids.extend(requests.join_all().await);
                 tokio::select! {

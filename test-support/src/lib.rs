@@ -26,7 +26,7 @@ pub mod tansu;
 pub mod topic;
 pub mod wait;
 
-pub use collector::{RunningApi, SteadyClicks, post_bursts, post_click, post_clicks};
+pub use collector::{PAGE_ORIGIN, RunningApi, SteadyClicks, post_bursts, post_click, post_clicks};
 pub use produce::{produce, produce_in_background, produce_raw};
 pub use topic::{partition_counts, read_topic, read_topic_async, topic_size};
 pub use wait::{pick_one, wait_until};
