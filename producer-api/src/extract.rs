@@ -6,9 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 
+use crate::config::PrivacySignals;
 use crate::error::ApiError;
 use crate::intake::{self, BodyEncoding, BodyFormat, IntakeError, MAX_BODY_BYTES};
-use crate::config::PrivacySignals;
 use crate::state::AppState;
 use crate::user_agents::Agent;
 
@@ -44,9 +44,11 @@ pub struct RequestAgent(pub Agent);
 
 /// Whether a request carries a privacy signal: `DNT: 1` or `Sec-GPC: 1`.
 pub fn asks_not_to_be_tracked(headers: &axum::http::HeaderMap) -> bool {
-    ["dnt", "sec-gpc"]
-        .iter()
-        .any(|name| headers.get(*name).is_some_and(|value| value.as_bytes().trim_ascii() == b"1"))
+    ["dnt", "sec-gpc"].iter().any(|name| {
+        headers
+            .get(*name)
+            .is_some_and(|value| value.as_bytes().trim_ascii() == b"1")
+    })
 }
 
 impl FromRequestParts<AppState> for RequestAgent {

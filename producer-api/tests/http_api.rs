@@ -1243,7 +1243,9 @@ async fn a_click_asking_not_to_be_tracked_counts_without_its_user_agent() {
     let click = r#"{"userName":"a","colorName":"red"}"#;
     let asking = |header_name: &'static str, value: &'static str| {
         let mut request = post_json(click);
-        request.headers_mut().insert(header_name, value.parse().unwrap());
+        request
+            .headers_mut()
+            .insert(header_name, value.parse().unwrap());
         request
     };
     for (name, value) in [("dnt", "1"), ("sec-gpc", "1")] {

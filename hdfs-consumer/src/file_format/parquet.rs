@@ -436,12 +436,20 @@ mod tests {
         let mut asked = events[0].clone();
         asked.do_not_track = true;
         asked.user_agent = String::new();
-        write(&op, "new.parquet", lines(&[asked.clone()]).iter().map(Vec::as_slice))
-            .await
-            .unwrap();
-        let merged = merge(&op, &["old.parquet".into(), "new.parquet".into()], "m.parquet")
-            .await
-            .unwrap();
+        write(
+            &op,
+            "new.parquet",
+            lines(&[asked.clone()]).iter().map(Vec::as_slice),
+        )
+        .await
+        .unwrap();
+        let merged = merge(
+            &op,
+            &["old.parquet".into(), "new.parquet".into()],
+            "m.parquet",
+        )
+        .await
+        .unwrap();
         assert_eq!(merged.rows, 3);
         let back = read_events(&op, "m.parquet").await.unwrap();
         assert_eq!(back, [&events[..], &[asked]].concat());
