@@ -124,6 +124,17 @@ def main():
     )
     check(f"--topic {dlq}" in init, f"kafka-init: the dead-letter topic {dlq} is not created")
     check(env["es-sink"].get("DEAD_LETTER_TOPIC") == dlq, "es-sink: DEAD_LETTER_TOPIC differs")
+    # Retention: the topics keep a click as long as the search cluster does.
+    retention = env["es-sink"].get("RETENTION", "")
+    days = re.fullmatch(r"(\d+)d", retention)
+    check(days, f"es-sink: RETENTION {retention!r} is not a number of days")
+    if days:
+        ms = int(days.group(1)) * 86_400_000
+        for name in (topic, dlq):
+            check(
+                re.search(rf"--topic {name}\s*\\?\s*--partitions[^\n]*(\n[^\n]*)?--config retention\.ms={ms}\b", init),
+                f"kafka-init: {name} does not keep records {retention} (retention.ms={ms})",
+            )
     demo = (ROOT / "scripts/demo.sh").read_text()
     check(f'KAFKA_TOPIC="${{KAFKA_TOPIC:-{topic}}}"' in demo, "demo.sh: default topic differs")
     check('--topic "$KAFKA_TOPIC:3:2"' in demo, "demo.sh: topic not 3 partitions, RF 2")
@@ -249,7 +260,7 @@ def main():
         role = json.loads(role.group(1))
         check(
             sorted(role["cluster"]) == ["manage_index_templates", "monitor"]
-            and role["indices"] == [{"names": [f"{prefix}-*"], "privileges": ["create_index", "index"]}],
+            and role["indices"] == [{"names": [f"{prefix}-*"], "privileges": ["create_index", "index", "read", "delete", "delete_index"]}],
             f"elasticsearch-init: web_events_sink grants more or less than the sink needs: {role}",
         )
     check(

@@ -25,6 +25,8 @@
 #   DEMO_PROFILE (release)             the cargo profile to build (dev builds faster)
 #   RUN_DIR (.run/ in the checkout)    logs, and landed files under landing/
 #   LANDING_FORMAT (parquet)           the landed files' format, parquet or json
+#   RETENTION (unset: keep everything) how long the search cluster keeps a click (es-sink
+#                                      deletes older ones), e.g. 7d
 #
 # Once everything is ready it writes RUN_DIR/demo.json, what it started, for scripts to read
 # rather than the banner: each service's address (the results page's too) and process id, the

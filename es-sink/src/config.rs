@@ -34,6 +34,12 @@ pub struct Config {
     #[command(flatten)]
     pub search: SearchArgs,
 
+    /// How long clicks are kept in the search cluster (a duration: 30d, 12h...). Every sink
+    /// process deletes the daily indices whose whole day is older than it, and the older clicks
+    /// of the day its limit falls in, every 30 s. Unset: kept until deleted by hand.
+    #[arg(long, env = "RETENTION", value_parser = humantime::parse_duration)]
+    pub retention: Option<Duration>,
+
     /// Send a bulk request when it holds this many documents.
     #[arg(long, env = "BULK_MAX_DOCS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub bulk_max_docs: u32,

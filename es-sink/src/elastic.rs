@@ -5,8 +5,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use elasticsearch::indices::IndicesPutIndexTemplateParts;
-use elasticsearch::{BulkParts, Elasticsearch};
+use elasticsearch::cat::CatIndicesParts;
+use elasticsearch::indices::{IndicesDeleteParts, IndicesPutIndexTemplateParts};
+use elasticsearch::params::Conflicts;
+use elasticsearch::{BulkParts, DeleteByQueryParts, Elasticsearch};
 
 use crate::Error;
 use crate::config::Config;
@@ -109,6 +111,80 @@ impl Elastic {
             }
         };
         classify_bulk_answer(status, &answer, docs)
+    }
+}
+
+impl Elastic {
+    /// The names of the sink's daily indices (`<prefix>-*`).
+    pub async fn indices(&self) -> Result<Vec<String>, String> {
+        let pattern = format!("{}-*", self.index_prefix);
+        let response = self
+            .client
+            .cat()
+            .indices(CatIndicesParts::Index(&[&pattern]))
+            .format("json")
+            .h(&["index"])
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        let status = response.status_code().as_u16();
+        let body = response.text().await.map_err(|e| describe(&e))?;
+        if status >= 300 {
+            return Err(format!("listing {pattern} answered {status}: {body}"));
+        }
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&body)
+            .map_err(|e| format!("listing {pattern}: not a JSON list ({e}): {body}"))?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| row["index"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// Deletes an index; `false` when it was already gone (another process deleted it).
+    pub async fn delete_index(&self, index: &str) -> Result<bool, String> {
+        let response = self
+            .client
+            .indices()
+            .delete(IndicesDeleteParts::Index(&[index]))
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        match response.status_code().as_u16() {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            status => Err(format!(
+                "deleting {index} answered {status}: {}",
+                response.text().await.unwrap_or_default()
+            )),
+        }
+    }
+
+    /// Deletes the documents of `index` whose `timestamp` is before `limit`; how many.
+    pub async fn delete_older_than(
+        &self,
+        index: &str,
+        limit: &chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, String> {
+        let response = self
+            .client
+            .delete_by_query(DeleteByQueryParts::Index(&[index]))
+            .ignore_unavailable(true)
+            .conflicts(Conflicts::Proceed)
+            .refresh(true)
+            .body(serde_json::json!({
+                "query": { "range": { "timestamp": { "lt": common::event::format_timestamp(limit) } } }
+            }))
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        let status = response.status_code().as_u16();
+        let body: serde_json::Value = response.json().await.map_err(|e| describe(&e))?;
+        if status >= 300 {
+            return Err(format!(
+                "deleting old clicks of {index} answered {status}: {body}"
+            ));
+        }
+        Ok(body["deleted"].as_u64().unwrap_or(0))
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`dead_letter`] — the dead-letter topic;
 //! - [`consumer`] — the group member and its loop; [`flow`] — whether it reads while every
 //!   bulk slot is busy;
+//! - [`retention`] — deleting clicks older than `RETENTION`;
 //! - [`admin`], [`metrics`] — `/healthz`, `/readyz`, `/metrics`.
 
 pub mod admin;
@@ -26,6 +27,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod offsets;
 pub mod response;
+pub mod retention;
 pub mod template;
 
 use std::future::Future;
@@ -176,7 +178,15 @@ pub async fn serve(
             metrics.clone(),
         )),
         dead_letters: Arc::new(dead_letters),
-        metrics,
+        metrics: metrics.clone(),
+    });
+    let expiry = config.retention.map(|retention| {
+        tracing::info!(retention = %humantime::format_duration(retention), "clicks older than RETENTION are deleted");
+        tokio::spawn(retention::forget_forever(
+            Arc::clone(&elastic),
+            retention,
+            metrics,
+        ))
     });
     let sink = match consumer::SinkConsumer::new(Arc::clone(&shared)) {
         Ok(sink) => sink,
@@ -199,6 +209,9 @@ pub async fn serve(
     .await;
     shared.dead_letters.flush(Duration::from_secs(1));
     probe.abort();
+    if let Some(expiry) = expiry {
+        expiry.abort();
+    }
     tracing::info!("es-sink stopped");
     match outcome {
         common::host::Outcome { died: Some(_), .. } => Err(Error::ConsumerDied),

@@ -48,6 +48,12 @@ common::metric_set! {
         pub paused: Gauge = Gauge::default(),
         /// Times a partition was found to end before its committed offset (topic recreated or records lost) and was read again from its start
         pub committed_ahead: Counter = Counter::default(),
+        /// Daily indices deleted because their whole day was older than RETENTION
+        pub expired_indices: Counter = Counter::default(),
+        /// Documents deleted from the day RETENTION's limit falls in, as older than it
+        pub expired_documents: Counter = Counter::default(),
+        /// Sweeps for expired clicks that failed (tried again at the next)
+        pub expiry_failures: Counter = Counter::default(),
         /// What every group member counts (assigned_partitions, lag, dropped_on_revoke, offset_gaps, skipped_offsets)
         pub member: MemberMetrics = MemberMetrics::default(),
     }
