@@ -10,16 +10,15 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use common::event::normalize_user_name;
 use common::{ColorEvent, EventError};
 use serde::{Deserialize, Serialize};
-
-use crate::config::Crawlers;
 use uuid::Uuid;
 
+use crate::config::Crawlers;
 use crate::dedup::{Claim, parse_client_event_id};
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, BodyKind, ClientAddress, RequestAgent};
@@ -121,15 +120,15 @@ fn accept_batch(
             }
         })
         .collect();
-    let status = match (&first_refusal, any_accepted) {
-        (Some(err), false) => err.status(),
-        _ => StatusCode::ACCEPTED,
+    let (status, retry_after) = match (&first_refusal, any_accepted) {
+        (Some(err), false) => (err.status(), err.retry_after()),
+        _ => (StatusCode::ACCEPTED, None),
     };
     let mut response = (status, Json(serde_json::json!({ "results": outcomes }))).into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
+    if let Some(retry_after) = retry_after {
         response
             .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            .insert(header::RETRY_AFTER, retry_after);
     }
     response
 }

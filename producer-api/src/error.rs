@@ -80,7 +80,7 @@ impl ApiError {
 
     /// When the client may come back, for `Retry-After`: past its share, when enough clicks
     /// are back; with the queue full, in a second.
-    fn retry_after(&self) -> Option<HeaderValue> {
+    pub(crate) fn retry_after(&self) -> Option<HeaderValue> {
         match self {
             ApiError::PastFairShare { retry_after } => {
                 Some(HeaderValue::from(retry_after_seconds(*retry_after)))
