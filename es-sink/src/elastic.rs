@@ -112,9 +112,7 @@ impl Elastic {
         };
         classify_bulk_answer(status, &answer, docs)
     }
-}
 
-impl Elastic {
     /// The names of the sink's daily indices (`<prefix>-*`).
     pub async fn indices(&self) -> Result<Vec<String>, String> {
         let pattern = format!("{}-*", self.index_prefix);

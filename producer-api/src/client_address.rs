@@ -20,8 +20,11 @@ impl TrustedProxies {
         TrustedProxies(networks)
     }
 
+    /// Whether `address` is a trusted proxy's. An IPv4-mapped IPv6 address counts as the IPv4
+    /// address it is, so `10.0.0.0/8` matches `::ffff:10.0.0.1` (a dual-stack listener sees
+    /// IPv4 peers that way).
     pub fn contains(&self, address: IpAddr) -> bool {
-        let address = canonical(address);
+        let address = address.to_canonical();
         self.0.iter().any(|network| network.contains(&address))
     }
 
@@ -46,18 +49,6 @@ impl TrustedProxies {
             }
         }
         client
-    }
-}
-
-/// An IPv4-mapped IPv6 address as the IPv4 address it is, so `10.0.0.0/8` matches
-/// `::ffff:10.0.0.1` (a dual-stack listener sees IPv4 peers that way).
-fn canonical(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
     }
 }
 
@@ -103,7 +94,7 @@ fn parse_node(text: &str) -> Option<IpAddr> {
                 .and_then(|rest| rest.strip_suffix(']'))
                 .and_then(|inner| inner.parse().ok())
         })
-        .map(canonical)
+        .map(|address| address.to_canonical())
 }
 
 #[cfg(test)]

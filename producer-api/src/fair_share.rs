@@ -53,15 +53,12 @@ pub struct ClientKey(IpAddr);
 
 impl ClientKey {
     pub fn of(address: IpAddr) -> ClientKey {
-        match address {
+        match address.to_canonical() {
             IpAddr::V4(v4) => ClientKey(IpAddr::V4(v4)),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => ClientKey(IpAddr::V4(v4)),
-                None => {
-                    let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                    ClientKey(IpAddr::V6(Ipv6Addr::from(prefix)))
-                }
-            },
+            IpAddr::V6(v6) => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                ClientKey(IpAddr::V6(Ipv6Addr::from(prefix)))
+            }
         }
     }
 }

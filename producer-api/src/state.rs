@@ -65,6 +65,18 @@ pub(crate) struct Clients {
     limited_log: Mutex<common::throttle::Throttle>,
 }
 
+impl Clients {
+    fn new(settings: ClientSettings) -> Self {
+        Clients {
+            trusted_proxies: settings.trusted_proxies,
+            crawlers: settings.crawlers,
+            privacy_signals: settings.privacy_signals,
+            fair_share: FairShare::new(settings.share),
+            limited_log: Mutex::default(),
+        }
+    }
+}
+
 impl AppState {
     pub fn new(
         publisher: Arc<dyn EventPublisher>,
@@ -84,25 +96,13 @@ impl AppState {
             )),
             event_id_max_skew: event_ids.max_skew,
             registry,
-            clients: Arc::new(Clients {
-                trusted_proxies: TrustedProxies::default(),
-                crawlers: Crawlers::Drop,
-                privacy_signals: PrivacySignals::Honour,
-                fair_share: None,
-                limited_log: Mutex::default(),
-            }),
+            clients: Arc::new(Clients::new(ClientSettings::unlimited())),
         }
     }
 
     /// The same state with `settings` for its clients (unlimited without this).
     pub fn with_clients(mut self, settings: ClientSettings) -> Self {
-        self.clients = Arc::new(Clients {
-            trusted_proxies: settings.trusted_proxies,
-            crawlers: settings.crawlers,
-            privacy_signals: settings.privacy_signals,
-            fair_share: FairShare::new(settings.share),
-            limited_log: Mutex::default(),
-        });
+        self.clients = Arc::new(Clients::new(settings));
         self
     }
 
