@@ -388,6 +388,14 @@ mod tests {
         vec![ColorEvent::sample("a", "red", Utc::now()), with_client_time]
     }
 
+    /// An operator on a fresh folder, kept while the folder is.
+    fn folder() -> (tempfile::TempDir, Operator) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = url::Url::from_directory_path(dir.path()).unwrap();
+        let op = crate::storage::operator_for(&url).unwrap();
+        (dir, op)
+    }
+
     fn lines(events: &[ColorEvent]) -> Vec<Vec<u8>> {
         events.iter().map(ColorEvent::to_json_bytes).collect()
     }
@@ -415,9 +423,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_file_landed_before_do_not_track_merges_and_reads_as_tracked() {
-        let dir = tempfile::tempdir().unwrap();
-        let op = crate::storage::operator_for(&url::Url::from_directory_path(dir.path()).unwrap())
-            .unwrap();
+        let (_dir, op) = folder();
         let events = events();
         let current = batch(lines(&events).iter().map(Vec::as_slice)).unwrap();
         // The columns of schema version 1: all but the last.
@@ -457,9 +463,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_file_written_and_merged_reads_back_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let op = crate::storage::operator_for(&url::Url::from_directory_path(dir.path()).unwrap())
-            .unwrap();
+        let (_dir, op) = folder();
         let events = events();
         let lines = lines(&events);
         let size = write(&op, "a.parquet", lines.iter().map(Vec::as_slice))
