@@ -26,6 +26,11 @@
 //! - Every entry carries the hours this partition landed in and has not compacted since
 //!   (`uncompacted`), with when it last landed there, so a new holder knows what to compact
 //!   without listing the lake.
+//! - The holder **expires** and **erases** the same way: an expiry entry names the files of
+//!   hours past `RETENTION` it deletes (`inputs`); an erasure entry names the files it rewrote
+//!   without a request's clicks (`files`) and the ones they replace (`inputs`). Every entry
+//!   carries the erasure requests the partition has carried out (`erasures`, with what each
+//!   removed), so whoever asked reads the answer from the latest entry.
 //! - Old entries are deleted, keeping the latest [`KEPT_ENTRIES`]. A member paused for longer
 //!   than that many landings may then publish into a freed number; so after publishing, a
 //!   committer checks that the entry it held is still there (entries are deleted oldest first,
@@ -89,6 +94,10 @@ pub enum EntryKind {
     Commit,
     /// An hour's files were merged.
     Compaction,
+    /// Files of hours past the retention were deleted.
+    Expiry,
+    /// Files were rewritten without the clicks an erasure request names.
+    Erasure,
 }
 
 /// A file of a commit: where it was written, and its visible name.
@@ -115,6 +124,23 @@ pub struct Entry {
     /// The hours the partition landed in since they were last compacted.
     #[serde(default)]
     pub uncompacted: Vec<Uncompacted>,
+    /// The erasure requests carried out on this partition and still on file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub erasures: Vec<Erased>,
+}
+
+/// An erasure request carried out on one partition, and what it removed there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Erased {
+    /// The request's id.
+    pub request: String,
+    /// Landed clicks removed.
+    pub rows: u64,
+    /// Dead letters removed.
+    pub dead_letters: u64,
+    /// Files rewritten or deleted.
+    pub files: u64,
 }
 
 /// An hour with files not yet merged, and when the partition last landed a file in it.
@@ -174,6 +200,7 @@ pub struct Held {
     pub owner: Owner,
     pub last_offset: Option<i64>,
     pub uncompacted: UncompactedHours,
+    pub erasures: Vec<Erased>,
 }
 
 impl Held {
@@ -199,6 +226,7 @@ impl Held {
                 files,
                 inputs: Vec::new(),
                 uncompacted: to_entry(&uncompacted),
+                erasures: self.erasures.clone(),
             },
         )
     }
@@ -220,8 +248,60 @@ impl Held {
                 files,
                 inputs,
                 uncompacted: to_entry(&self.without(hour).uncompacted),
+                erasures: self.erasures.clone(),
             },
         )
+    }
+
+    /// The entry an expiry publishes, with its number: the files of `hours` it deletes
+    /// (`inputs`); those hours are no longer uncompacted.
+    pub fn expiry(&self, hours: &[HourPartition], inputs: Vec<String>) -> (u64, Entry) {
+        let mut uncompacted = self.uncompacted.clone();
+        for hour in hours {
+            uncompacted.remove(hour);
+        }
+        (
+            self.seq + 1,
+            Entry {
+                kind: EntryKind::Expiry,
+                owner: self.owner.clone(),
+                last_offset: self.last_offset,
+                files: Vec::new(),
+                inputs,
+                uncompacted: to_entry(&uncompacted),
+                erasures: self.erasures.clone(),
+            },
+        )
+    }
+
+    /// The entry an erasure publishes, with its number: the rewritten `files`, the `inputs`
+    /// they replace, and the request carried out (`erased`) among the partition's erasures.
+    pub fn erasure(
+        &self,
+        erased: Erased,
+        files: Vec<PendingRename>,
+        inputs: Vec<String>,
+    ) -> (u64, Entry) {
+        let mut erasures = self.erasures.clone();
+        erasures.retain(|e| e.request != erased.request);
+        erasures.push(erased);
+        (
+            self.seq + 1,
+            Entry {
+                kind: EntryKind::Erasure,
+                owner: self.owner.clone(),
+                last_offset: self.last_offset,
+                files,
+                inputs,
+                uncompacted: to_entry(&self.uncompacted),
+                erasures,
+            },
+        )
+    }
+
+    /// Whether the erasure request `request` was carried out on the partition.
+    pub fn has_erased(&self, request: &str) -> bool {
+        self.erasures.iter().any(|e| e.request == request)
     }
 
     /// What its writer holds once `entry` is published as `seq`.
@@ -231,6 +311,7 @@ impl Held {
             owner: self.owner.clone(),
             last_offset: entry.last_offset,
             uncompacted: entry.uncompacted_hours(),
+            erasures: entry.erasures.clone(),
         }
     }
 
@@ -413,6 +494,7 @@ mod tests {
             owner: owner.clone(),
             last_offset: Some(1196),
             uncompacted: UncompactedHours::new(),
+            erasures: Vec::new(),
         };
         let hour = HourPartition::parse_dir("dt=2026-12-02/hour=18").unwrap();
         let now = "2026-12-02T18:59:58.5Z".parse().unwrap();
@@ -447,6 +529,7 @@ mod tests {
                 owner,
                 last_offset: Some(1442),
                 uncompacted: [(hour, now)].into(),
+                erasures: Vec::new(),
             }
         );
 

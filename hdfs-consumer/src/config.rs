@@ -55,6 +55,13 @@ pub struct Config {
     #[arg(long, env = "COMPACT_TARGET_BYTES", default_value = "128MiB", value_parser = parse_bytes)]
     pub compact_target_bytes: usize,
 
+    /// How long landed clicks are kept (a duration: 30d, 12h...). The holder of each partition
+    /// deletes its files of every hour that ended longer ago than this, and its dead letters
+    /// written before then, through the partition's commit log, every 30 s; a click that old
+    /// is not landed. Unset: kept until deleted by hand.
+    #[arg(long, env = "RETENTION", value_parser = humantime::parse_duration)]
+    pub retention: Option<std::time::Duration>,
+
     /// For fault tests: the process stops itself (SIGSTOP) the first time a compaction reaches
     /// this step.
     #[arg(long, env = "HDFS_CONSUMER_STOP_AT", value_enum, hide = true)]

@@ -55,6 +55,8 @@ pub struct LandedBatch {
     pub files: Vec<(String, usize)>,
     pub bytes: usize,
     pub invalid: usize,
+    /// Clicks not landed because their hour is past the retention.
+    pub expired: usize,
     /// The landing's commit entry, which its writer now holds.
     pub held: Held,
 }
@@ -140,6 +142,8 @@ pub struct Landing {
     stop_at: Option<(CompactionStep, Arc<AtomicBool>)>,
     /// Whether landings note their hours for compaction; off, entries do not grow with them.
     noting_hours: bool,
+    /// How long landed clicks are kept; `None`: until deleted by hand.
+    retention: Option<std::time::Duration>,
 }
 
 impl Landing {
@@ -152,7 +156,21 @@ impl Landing {
             format,
             stop_at: None,
             noting_hours: true,
+            retention: None,
         }
+    }
+
+    /// Keeps landed clicks for `retention` (`RETENTION`): a click older is not landed, and
+    /// [`Landing::expire`] deletes the hours that pass it.
+    pub fn retaining(mut self, retention: Option<std::time::Duration>) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The retention limit at `now`: hours that ended at or before it are expired.
+    pub fn retention_limit(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let retention = chrono::Duration::from_std(self.retention?).ok()?;
+        now.checked_sub_signed(retention)
     }
 
     /// Whether hours are merged at all: when not, landings do not note the hours they land in
@@ -169,7 +187,7 @@ impl Landing {
         self
     }
 
-    fn reached(&self, step: CompactionStep) {
+    pub(crate) fn reached(&self, step: CompactionStep) {
         if let Some((at, done)) = &self.stop_at
             && *at == step
             && !done.swap(true, Ordering::SeqCst)
@@ -203,6 +221,16 @@ impl Landing {
         self.storage.operator()
     }
 
+    /// The topic whose files these are.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The storage, for calls outside the commit log (erasure requests).
+    pub fn storage_handle(&self) -> &Storage {
+        &self.storage
+    }
+
     /// The storage as errors name it.
     pub fn storage(&self) -> &str {
         self.storage.name()
@@ -220,8 +248,13 @@ impl Landing {
         for _ in 0..CLAIM_ATTEMPTS {
             let seqs = self.log.seqs(partition).await?;
             let latest = seqs.iter().copied().max();
-            let (last_offset, previous, uncompacted) = match latest {
-                None => (self.without_log(partition).await?, None, Vec::new()),
+            let (last_offset, previous, uncompacted, erasures) = match latest {
+                None => (
+                    self.without_log(partition).await?,
+                    None,
+                    Vec::new(),
+                    Vec::new(),
+                ),
                 Some(seq) => match self.log.read(partition, seq).await? {
                     Some(entry) => {
                         let last = if self.finish(partition, &entry).await? {
@@ -229,9 +262,14 @@ impl Landing {
                         } else {
                             self.scan_last_offset(partition).await?
                         };
-                        (last, Some(entry.owner), entry.uncompacted)
+                        (last, Some(entry.owner), entry.uncompacted, entry.erasures)
                     }
-                    None => (self.scan_last_offset(partition).await?, None, Vec::new()),
+                    None => (
+                        self.scan_last_offset(partition).await?,
+                        None,
+                        Vec::new(),
+                        Vec::new(),
+                    ),
                 },
             };
             let seq = latest.map_or(0, |s| s + 1);
@@ -242,6 +280,7 @@ impl Landing {
                 files: Vec::new(),
                 inputs: Vec::new(),
                 uncompacted,
+                erasures,
             };
             match self.log.publish(partition, seq, &claim).await? {
                 Publish::Published => {
@@ -253,6 +292,7 @@ impl Landing {
                             owner,
                             last_offset,
                             uncompacted: claim.uncompacted_hours(),
+                            erasures: claim.erasures.clone(),
                         },
                         previous,
                         removed,
@@ -281,6 +321,20 @@ impl Landing {
         batch: &[BufferedRecord],
         now: DateTime<Utc>,
     ) -> Result<Landed, StorageError> {
+        // A click already past the retention is not landed: it would only be deleted.
+        let limit = self.retention_limit(now);
+        let kept: Vec<&BufferedRecord> = batch
+            .iter()
+            .filter(|r| match (&r.destination, limit) {
+                (Destination::Hour(hour), Some(limit)) => {
+                    !crate::rewrite::hour_expired(hour, limit)
+                }
+                _ => true,
+            })
+            .collect();
+        let expired = batch.len() - kept.len();
+        let last_offset = batch.last().map_or(-1, |r| r.offset);
+        let batch = kept;
         let plan: Vec<(i64, Destination)> =
             batch.iter().map(|r| (r.offset, r.destination)).collect();
         let tag = held.owner.tag();
@@ -343,7 +397,6 @@ impl Landing {
             files.push((path.clone(), file.records.len()));
             renames.push(PendingRename { tmp, path });
         }
-        let last_offset = batch.last().map_or(-1, |r| r.offset);
         let (seq, entry) = held.commit(last_offset, renames, hours, now);
         let entry = match self.publish_entry(partition, held, seq, entry).await? {
             Ok(published) => published,
@@ -354,6 +407,7 @@ impl Landing {
             files,
             bytes,
             invalid,
+            expired,
             held: held.published(seq, &entry),
         };
         if let Err(err) = self.make_visible(&entry.files).await {
@@ -469,7 +523,7 @@ impl Landing {
     /// Publishes `entry` as number `seq`, right after the entry `held`; answers the entry as
     /// published, or `Err(holder)` when another member holds the partition instead (then
     /// nothing the entry names is kept).
-    async fn publish_entry(
+    pub(crate) async fn publish_entry(
         &self,
         partition: i32,
         held: &Held,
@@ -503,7 +557,7 @@ impl Landing {
     }
 
     /// Whether another member published the entry after `held`.
-    async fn taken_after(&self, partition: i32, held: &Held) -> bool {
+    pub(crate) async fn taken_after(&self, partition: i32, held: &Held) -> bool {
         self.log
             .contains(partition, held.seq + 1)
             .await
@@ -549,7 +603,7 @@ impl Landing {
     }
 
     /// Deletes files, several at a time.
-    async fn delete_all(&self, paths: &[String]) -> Result<(), StorageError> {
+    pub(crate) async fn delete_all(&self, paths: &[String]) -> Result<(), StorageError> {
         let results: Vec<Result<(), StorageError>> = futures::stream::iter(paths)
             .map(|path| self.delete(path))
             .buffer_unordered(DELETE_CONCURRENCY)
@@ -558,7 +612,12 @@ impl Landing {
         results.into_iter().collect()
     }
 
-    fn format_failed(&self, operation: &'static str, path: &str, err: FormatError) -> StorageError {
+    pub(crate) fn format_failed(
+        &self,
+        operation: &'static str,
+        path: &str,
+        err: FormatError,
+    ) -> StorageError {
         match err {
             FormatError::Storage(err) => self.storage.failed(operation, path)(err),
             other => StorageError::Io {
@@ -572,7 +631,7 @@ impl Landing {
     }
 
     /// Publishes a commit's files under their final names.
-    async fn make_visible(&self, files: &[PendingRename]) -> Result<(), StorageError> {
+    pub(crate) async fn make_visible(&self, files: &[PendingRename]) -> Result<(), StorageError> {
         for rename in files {
             match self.storage.publish(&rename.tmp, &rename.path).await? {
                 Publish::Published => {}
@@ -600,7 +659,7 @@ impl Landing {
         if !self.finish_renames(partition, &entry.files).await? {
             return Ok(false);
         }
-        if entry.kind == EntryKind::Compaction {
+        if !entry.inputs.is_empty() {
             let mut left = 0;
             for input in &entry.inputs {
                 if self.exists(input).await? {
@@ -612,7 +671,8 @@ impl Landing {
                 tracing::info!(
                     partition,
                     deleted = left,
-                    "finished an interrupted compaction"
+                    kind = ?entry.kind,
+                    "finished an interrupted rewrite"
                 );
             }
         }
@@ -650,7 +710,7 @@ impl Landing {
     }
 
     /// Removes files a refused landing wrote; the next claim removes any this misses.
-    async fn discard(&self, files: &[PendingRename]) {
+    pub(crate) async fn discard(&self, files: &[PendingRename]) {
         for rename in files {
             let _ = self.storage.operator().delete(&rename.tmp).await;
         }
@@ -658,7 +718,7 @@ impl Landing {
 
     /// Who holds the partition, for a refused landing's log: the owner of entry `seq`, or of
     /// the latest entry.
-    async fn holder(&self, partition: i32, seq: Option<u64>) -> String {
+    pub(crate) async fn holder(&self, partition: i32, seq: Option<u64>) -> String {
         let entry = match seq {
             Some(seq) => self.log.read(partition, seq).await,
             None => match self.log.latest(partition).await {
@@ -759,7 +819,7 @@ impl Landing {
         Ok(leftovers.len())
     }
 
-    async fn exists(&self, path: &str) -> Result<bool, StorageError> {
+    pub(crate) async fn exists(&self, path: &str) -> Result<bool, StorageError> {
         self.storage
             .operator()
             .exists(path)
@@ -769,7 +829,7 @@ impl Landing {
 
     /// Deletes a file; one that is gone, even while this runs (two members cleaning up), is
     /// not an error.
-    async fn delete(&self, path: &str) -> Result<(), StorageError> {
+    pub(crate) async fn delete(&self, path: &str) -> Result<(), StorageError> {
         match self.storage.operator().delete(path).await {
             Err(err) if err.kind() != ErrorKind::NotFound => {
                 Err(self.storage.failed("delete", path)(err))
@@ -778,7 +838,7 @@ impl Landing {
         }
     }
 
-    async fn list(&self, dir: &str) -> Result<Vec<opendal::Entry>, StorageError> {
+    pub(crate) async fn list(&self, dir: &str) -> Result<Vec<opendal::Entry>, StorageError> {
         match self.storage.operator().list(dir).await {
             Ok(entries) => Ok(entries),
             Err(err) if err.kind() == ErrorKind::NotFound => Ok(Vec::new()),
@@ -786,7 +846,7 @@ impl Landing {
         }
     }
 
-    async fn list_dirs(&self, dir: &str) -> Result<Vec<String>, StorageError> {
+    pub(crate) async fn list_dirs(&self, dir: &str) -> Result<Vec<String>, StorageError> {
         Ok(self
             .list(dir)
             .await?
@@ -796,7 +856,7 @@ impl Landing {
             .collect())
     }
 
-    async fn list_files(&self, dir: &str) -> Result<Vec<String>, StorageError> {
+    pub(crate) async fn list_files(&self, dir: &str) -> Result<Vec<String>, StorageError> {
         Ok(self
             .list(dir)
             .await?

@@ -6,7 +6,11 @@
 //! <root>/<topic>/_invalid/<topic>+<partition>+<firstOffset>+<lastOffset>.json
 //! <root>/<topic>/_tmp/<partition>.<owner>.<kind>.<name>   files being written
 //! <root>/<topic>/_commits/<partition>/<entry>.json          each partition's commit log
+//! <root>/<topic>/_erasures/<request>.json                   erasure requests being carried out
 //! ```
+//!
+//! A file rewritten without erased clicks keeps its offsets and adds the number of the commit
+//! log entry that published it (`...+<lastOffset>+e<entry>.parquet`), so its name is new.
 //!
 //! Hive skips names that start with `_`. Earlier versions kept one checkpoint per partition in
 //! `<root>/<topic>/_checkpoints/<topic>+<partition>.json`; it is read once, when a partition has
@@ -79,8 +83,23 @@ pub fn file_name(topic: &str, partition: i32, first: i64, last: i64, extension: 
     )
 }
 
+/// The name of a landed file of offsets `first..=last` rewritten by commit log entry `entry`.
+pub fn rewritten_file_name(
+    topic: &str,
+    partition: i32,
+    first: i64,
+    last: i64,
+    entry: u64,
+    extension: &str,
+) -> String {
+    format!(
+        "{topic}+{partition}+{first:0w$}+{last:0w$}+e{entry}.{extension}",
+        w = OFFSET_WIDTH
+    )
+}
+
 /// The offsets in a landed file's name, if the name is one of this topic and partition, in
-/// any format.
+/// any format, rewritten or not.
 pub fn parse_file_name(name: &str, topic: &str, partition: i32) -> Option<(i64, i64)> {
     let rest = name.strip_prefix(topic)?.strip_prefix('+')?;
     let rest = EXTENSIONS
@@ -90,7 +109,14 @@ pub fn parse_file_name(name: &str, topic: &str, partition: i32) -> Option<(i64, 
     let p: i32 = parts.next()?.parse().ok()?;
     let first: i64 = parts.next()?.parse().ok()?;
     let last: i64 = parts.next()?.parse().ok()?;
-    (parts.next().is_none() && p == partition && first <= last).then_some((first, last))
+    let rewritten = match parts.next() {
+        None => true,
+        Some(entry) => entry
+            .strip_prefix('e')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+    };
+    (rewritten && parts.next().is_none() && p == partition && first <= last)
+        .then_some((first, last))
 }
 
 pub fn topic_dir(topic: &str) -> String {
@@ -108,6 +134,16 @@ pub fn data_path(topic: &str, hour: &HourPartition, name: &str) -> String {
 
 pub fn invalid_path(topic: &str, name: &str) -> String {
     format!("{topic}/_invalid/{name}")
+}
+
+/// The folder of erasure requests being carried out.
+pub fn erasures_dir(topic: &str) -> String {
+    format!("{topic}/_erasures/")
+}
+
+/// Where erasure request `id` is filed.
+pub fn erasure_path(topic: &str, id: &str) -> String {
+    format!("{topic}/_erasures/{id}.json")
 }
 
 pub fn tmp_dir(topic: &str) -> String {
@@ -240,6 +276,23 @@ mod tests {
         );
         assert_eq!(parse_file_name(&name, "select-color", 2), Some((7, 1234)));
         assert_eq!(parse_file_name(&name, "select-color", 1), None);
+        let rewritten = rewritten_file_name("select-color", 2, 7, 1234, 42, "parquet");
+        assert_eq!(
+            rewritten,
+            "select-color+2+0000000000000000007+0000000000000001234+e42.parquet"
+        );
+        assert_eq!(
+            parse_file_name(&rewritten, "select-color", 2),
+            Some((7, 1234))
+        );
+        assert_eq!(
+            parse_file_name("select-color+2+1+4+x.json", "select-color", 2),
+            None
+        );
+        assert_eq!(
+            parse_file_name("select-color+2+1+4+e.json", "select-color", 2),
+            None
+        );
         assert_eq!(parse_file_name(&name, "select", 2), None);
         assert_eq!(
             parse_file_name("select-color+2+5+4.json", "select-color", 2),

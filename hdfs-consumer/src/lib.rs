@@ -10,6 +10,7 @@
 //! - [`storage`] — the landing storage (a folder or HDFS) and what it must guarantee;
 //! - [`commit_log`] — each partition's commit point, which an owner that lost it cannot pass;
 //! - [`landing`] — claiming a partition and landing its batches through the commit log;
+//! - [`rewrite`] — expiring old hours and carrying out [`erasure`] requests, through the same log;
 //! - [`worker`] — one consumer of the group and its loop, run by `common::host`;
 //! - [`admin`], [`metrics`] — what `/readyz` checks, and `/metrics`.
 
@@ -18,11 +19,13 @@ pub mod buffer;
 pub mod commit_log;
 pub mod compaction;
 pub mod config;
+pub mod erasure;
 pub mod file_format;
 pub mod landing;
 pub mod layout;
 pub mod metrics;
 pub mod partition;
+pub mod rewrite;
 pub mod storage;
 pub mod worker;
 
@@ -116,6 +119,7 @@ pub async fn serve(
         config.landing_format,
     )?
     .merging(config.compaction_policy().after.is_some())
+    .retaining(config.retention)
     .stopping_at(config.stop_at);
     let workers = match config.workers {
         Some(n) => usize::from(n),

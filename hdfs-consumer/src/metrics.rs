@@ -38,6 +38,16 @@ common::metric_set! {
         pub compaction_bytes_out: Counter = Counter::default(),
         /// Hours left unmerged because one of their files could not be read as the landed format
         pub compactions_skipped: Counter = Counter::default(),
+        /// Landed files deleted because their hour passed RETENTION
+        pub expired_files: Counter = Counter::default(),
+        /// Clicks not landed because their hour had passed RETENTION
+        pub expired_records: Counter = Counter::default(),
+        /// Erasure requests carried out on a partition
+        pub erasures: Counter = Counter::default(),
+        /// Landed clicks removed by erasure requests
+        pub erased_records: Counter = Counter::default(),
+        /// Dead letters removed by erasure requests
+        pub erased_dead_letters: Counter = Counter::default(),
         /// Storage calls that failed and will be retried
         pub storage_failures: Counter = Counter::default(),
         /// Partitions claimed in storage: taken over, at assignment or after a refusal

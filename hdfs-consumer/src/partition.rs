@@ -206,11 +206,27 @@ impl Partition {
         }
     }
 
-    /// A compaction was published, or its hour had nothing to merge: `held` is what the
-    /// partition holds now. The buffer stays, to be landed under it.
-    pub fn compacted(&mut self, now_held: Held) {
+    /// A compaction, an expiry or an erasure was published, or a compaction's hour had nothing
+    /// to merge: `held` is what the partition holds now. The buffer stays, to be landed under it.
+    pub fn rewritten(&mut self, now_held: Held) {
         if let Partition::Consuming { held, .. } = self {
             *held = now_held;
+        }
+    }
+
+    /// The claim the partition consumes under, while it does: expiries and erasures are
+    /// published under it, between landings.
+    pub fn held(&self) -> Option<&Held> {
+        match self {
+            Partition::Consuming { held, .. } => Some(held),
+            _ => None,
+        }
+    }
+
+    /// Drops the erasures no longer on file from what the next entry carries.
+    pub fn keep_erasures(&mut self, on_file: impl Fn(&str) -> bool) {
+        if let Partition::Consuming { held, .. } | Partition::Failing { held, .. } = self {
+            held.erasures.retain(|e| on_file(&e.request));
         }
     }
 
@@ -382,6 +398,7 @@ mod tests {
             owner: Owner::new("host pid 1 worker 0"),
             last_offset: last,
             uncompacted: Default::default(),
+            erasures: Vec::new(),
         }
     }
 
@@ -437,7 +454,7 @@ mod tests {
         let (seq, entry) = held.compaction(hour, Vec::new(), Vec::new());
         let after = held.published(seq, &entry);
         partition.take(record(11), now, &POLICY);
-        partition.compacted(after);
+        partition.rewritten(after);
         assert_eq!(
             partition.buffered(),
             1,

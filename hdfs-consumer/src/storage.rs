@@ -19,6 +19,12 @@
 //! 5. **Deleting a missing file succeeds**, so clean-ups can be repeated. (Two members deleting
 //!    the same file at once may see `NotFound` on a folder, which OpenDAL stats first; the
 //!    landing takes it as done.)
+//! 6. **[`Storage::remove_empty_dir`] removes a folder only while it is empty**, so an expired
+//!    hour's folder goes without taking a file landed in it meanwhile; and a publish whose
+//!    parent folder is removed while it makes it makes it again.
+//!
+//! OpenDAL's `delete` of a folder removes what is in it on HDFS (a recursive delete) and only
+//! an empty one on a folder, so it is not used on folders.
 //!
 //! OpenDAL's own `rename` replaces an existing target on both backends (on HDFS it first
 //! deletes the target, or creates an empty one to make the parent folders, then renames over
@@ -246,6 +252,45 @@ impl Storage {
         }
     }
 
+    /// Removes the folder `dir` (relative to the root) if it is empty; true if it was removed.
+    /// A folder with anything in it, or a missing one, is left as it is.
+    pub async fn remove_empty_dir(&self, dir: &str) -> Result<bool, StorageError> {
+        let failed = |reason: String| StorageError::Io {
+            storage: self.name.clone(),
+            operation: "remove folder",
+            path: dir.to_owned(),
+            reason,
+            kind: ErrorKind::Unexpected,
+        };
+        match &self.publisher {
+            Publisher::Folder { root } => {
+                let path = root.join(dir.trim_end_matches('/'));
+                match tokio::fs::remove_dir(&path).await {
+                    Ok(()) => Ok(true),
+                    Err(err)
+                        if matches!(
+                            err.kind(),
+                            std::io::ErrorKind::NotFound | std::io::ErrorKind::DirectoryNotEmpty
+                        ) =>
+                    {
+                        Ok(false)
+                    }
+                    Err(err) => Err(failed(err.to_string())),
+                }
+            }
+            Publisher::Hdfs { client, root } => {
+                let path = format!("{root}{}", dir.trim_end_matches('/'));
+                // Not recursive: the NameNode refuses a folder that is not empty.
+                match client.delete(&path, false).await {
+                    Ok(removed) => Ok(removed),
+                    Err(err) if hdfs_not_found(&err) => Ok(false),
+                    Err(err) if hdfs_reason(&err).contains("PathIsNotEmptyDirectory") => Ok(false),
+                    Err(err) => Err(failed(hdfs_reason(&err))),
+                }
+            }
+        }
+    }
+
     /// Gives the file `from` the name `to` if no file has that name (both relative to the
     /// root), making `to`'s parent folders as needed. See the module's first two rules.
     pub async fn publish(&self, from: &str, to: &str) -> Result<Publish, StorageError> {
@@ -281,20 +326,27 @@ impl Storage {
     }
 }
 
+/// How often a publish makes its target's parent folder before it gives up.
+const PARENT_ATTEMPTS: usize = 3;
+
 /// [`Storage::publish`] in a local folder: `link(2)` refuses an existing name, so the name
 /// is taken atomically, with the file's whole content; the source name is removed after.
 fn publish_in_folder(from: &Path, to: &Path) -> std::io::Result<Publish> {
     use std::io::ErrorKind as Io;
-    let linked = match std::fs::hard_link(from, to) {
-        // The parent folder is missing (the source being there): make it and try again.
-        Err(err) if err.kind() == Io::NotFound && from.exists() => {
-            if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent)?;
+    let mut linked = std::fs::hard_link(from, to);
+    // The parent folder is missing (the source being there): make it and try again. An
+    // expiry may remove it, empty, in between: then it is made once more.
+    for _ in 0..PARENT_ATTEMPTS {
+        match &linked {
+            Err(err) if err.kind() == Io::NotFound && from.exists() => {
+                if let Some(parent) = to.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                linked = std::fs::hard_link(from, to);
             }
-            std::fs::hard_link(from, to)
+            _ => break,
         }
-        other => other,
-    };
+    }
     match linked {
         Ok(()) => match std::fs::remove_file(from) {
             Err(err) if err.kind() != Io::NotFound => Err(err),
@@ -314,7 +366,7 @@ async fn publish_on_hdfs(
     to: &str,
 ) -> Result<Publish, hdfs_native::HdfsError> {
     use hdfs_native::HdfsError;
-    let mut parent_made = false;
+    let mut parents_made = 0;
     loop {
         match client.rename(from, to, false).await {
             Ok(()) => return Ok(Publish::Published),
@@ -324,11 +376,11 @@ async fn publish_on_hdfs(
                 match client.get_file_info(from).await {
                     Err(err) if hdfs_not_found(&err) => return Ok(Publish::SourceMissing),
                     Err(err) => return Err(err),
-                    Ok(_) if parent_made => return Err(err),
+                    Ok(_) if parents_made == PARENT_ATTEMPTS => return Err(err),
                     Ok(_) => {
                         let parent = to.rsplit_once('/').map_or("/", |(dir, _)| dir);
                         client.mkdirs(parent, 0o755, true).await?;
-                        parent_made = true;
+                        parents_made += 1;
                     }
                 }
             }

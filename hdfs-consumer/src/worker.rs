@@ -31,6 +31,8 @@ use crate::metrics::{ConsumerMetrics, ReasonLabel};
 use crate::partition::{Effect, Intake, Partition};
 use crate::storage::StorageError;
 
+mod rewrites;
+
 /// What every worker of the process shares.
 pub struct Shared {
     pub landing: Landing,
@@ -143,6 +145,7 @@ pub struct Worker {
     shared: Arc<Shared>,
     partitions: HashMap<i32, Partition>,
     stopping: Option<watch::Receiver<bool>>,
+    forgetting: rewrites::Forgetting,
 }
 
 impl Worker {
@@ -167,6 +170,7 @@ impl Worker {
             shared,
             partitions: HashMap::new(),
             stopping: None,
+            forgetting: rewrites::Forgetting::default(),
         })
     }
 
@@ -399,6 +403,7 @@ impl Worker {
             if self.claim(partition, now).is_break()
                 || self.land(partition, now, None).is_break()
                 || self.compact(partition).is_break()
+                || self.expire_and_erase(partition).is_break()
             {
                 break;
             }
@@ -565,13 +570,13 @@ impl Worker {
         match result {
             Ok(Compaction::NothingToMerge { held }) => {
                 if let Some(state) = self.partitions.get_mut(&partition) {
-                    state.compacted(held);
+                    state.rewritten(held);
                 }
             }
             Ok(Compaction::Visible(done)) => {
                 self.compacted(partition, &done, started);
                 if let Some(state) = self.partitions.get_mut(&partition) {
-                    state.compacted(done.held);
+                    state.rewritten(done.held);
                 }
             }
             Ok(Compaction::Committed { hour: done, reason }) => {
@@ -601,7 +606,7 @@ impl Worker {
                     "cannot merge the hour: a file of it is not of the landed format; it is left as it is"
                 );
                 if let Some(state) = self.partitions.get_mut(&partition) {
-                    state.compacted(held);
+                    state.rewritten(held);
                 }
             }
             Err(CallError::Stopping | CallError::Deadline) => {}
@@ -702,9 +707,10 @@ impl Worker {
         metrics.files_landed.inc_by(landed.files.len() as u64);
         metrics.bytes_landed.inc_by(landed.bytes as u64);
         metrics.invalid_records.inc_by(landed.invalid as u64);
+        metrics.expired_records.inc_by(landed.expired as u64);
         metrics
             .records_landed
-            .inc_by((records - landed.invalid) as u64);
+            .inc_by((records - landed.invalid - landed.expired) as u64);
         for (path, records) in &landed.files {
             tracing::info!(worker = self.id, partition, records, path, "landed file");
         }

@@ -142,6 +142,59 @@ async fn deleting_a_missing_file_succeeds(storage: Storage) {
     storage.operator().delete("once.json").await.unwrap();
 }
 
+async fn only_an_empty_folder_is_removed(storage: Storage) {
+    write(&storage, "t/dt=2026-01-01/hour=00/a.json", b"a").await;
+    assert!(
+        !storage
+            .remove_empty_dir("t/dt=2026-01-01/hour=00/")
+            .await
+            .unwrap(),
+        "a folder with a file stays"
+    );
+    assert_eq!(read(&storage, "t/dt=2026-01-01/hour=00/a.json").await, b"a");
+    assert!(
+        !storage.remove_empty_dir("t/dt=2026-01-01/").await.unwrap(),
+        "a folder with a folder stays"
+    );
+    storage
+        .operator()
+        .delete("t/dt=2026-01-01/hour=00/a.json")
+        .await
+        .unwrap();
+    assert!(
+        storage
+            .remove_empty_dir("t/dt=2026-01-01/hour=00/")
+            .await
+            .unwrap()
+    );
+    assert!(storage.remove_empty_dir("t/dt=2026-01-01/").await.unwrap());
+    assert!(
+        !storage.remove_empty_dir("t/dt=2026-01-01/").await.unwrap(),
+        "gone"
+    );
+    // A publish into a removed folder makes it again.
+    write(&storage, "tmp/c", b"c").await;
+    assert_eq!(
+        storage
+            .publish("tmp/c", "t/dt=2026-01-01/hour=00/c.json")
+            .await
+            .unwrap(),
+        Publish::Published
+    );
+    assert_eq!(read(&storage, "t/dt=2026-01-01/hour=00/c.json").await, b"c");
+}
+
+/// Why folders are not removed with OpenDAL: on HDFS its delete of a folder takes what is in it.
+async fn opendal_delete_of_a_folder_is_recursive_on_hdfs_only(storage: Storage, on_hdfs: bool) {
+    write(&storage, "full/a.json", b"a").await;
+    let deleted = storage.operator().delete("full/").await;
+    assert_eq!(
+        !exists(&storage, "full/a.json").await,
+        on_hdfs,
+        "on HDFS the file goes with its folder ({deleted:?})"
+    );
+}
+
 /// Why publishing is not done with OpenDAL: its rename and its write replace a file.
 async fn opendal_rename_and_write_replace_an_existing_file(storage: Storage) {
     let op = storage.operator();
@@ -204,6 +257,13 @@ async fn on_a_folder_opendal_rename_and_write_replace_an_existing_file() {
     opendal_rename_and_write_replace_an_existing_file(storage).await;
 }
 
+#[tokio::test]
+async fn on_a_folder_only_an_empty_folder_is_removed() {
+    let (_dir, storage) = local();
+    only_an_empty_folder_is_removed(storage.clone()).await;
+    opendal_delete_of_a_folder_is_recursive_on_hdfs_only(storage, false).await;
+}
+
 /// Every need above on one real HDFS, each under a root of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs Java and Hadoop's jars: run scripts/test.sh"]
@@ -220,4 +280,6 @@ async fn on_hdfs_every_storage_need_holds() {
     a_file_written_in_chunks_and_closed_reads_back_whole(root("whole")).await;
     deleting_a_missing_file_succeeds(root("delete")).await;
     opendal_rename_and_write_replace_an_existing_file(root("opendal")).await;
+    only_an_empty_folder_is_removed(root("folders")).await;
+    opendal_delete_of_a_folder_is_recursive_on_hdfs_only(root("recursive"), true).await;
 }

@@ -1,0 +1,199 @@
+//! Erasure requests: which clicks a person asked to have forgotten, as the landing's holders
+//! read them.
+//!
+//! Whoever asks files a request under `<topic>/_erasures/` ([`layout::erasure_path`]) naming
+//! user names and event ids, and each partition's end offset at that moment. The holder of each
+//! partition carries it out once everything before that end is landed, so every click produced
+//! before the request is among the files it rewrites: it rewrites the partition's files that
+//! hold such clicks (landed and dead letters) and publishes the change through the commit log,
+//! as a compaction does, with what it removed. The asker reads that from each partition's latest
+//! entry, then withdraws the request; clicks produced after the request are new and kept.
+//!
+//! A request holds the names it erases, so it stays on file only while it is carried out.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use common::ColorEvent;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::layout;
+use crate::storage::{Storage, StorageError};
+
+/// One erasure request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErasureRequest {
+    /// Unique to the request; logs and the audit file name it, never the names.
+    pub id: String,
+    pub requested_at: DateTime<Utc>,
+    /// Each partition's end offset when the request was made: the clicks before it are erased.
+    /// A partition not named had none.
+    pub ends: BTreeMap<i32, i64>,
+    #[serde(default)]
+    pub user_names: Vec<String>,
+    #[serde(default)]
+    pub event_ids: Vec<Uuid>,
+}
+
+impl ErasureRequest {
+    /// A new request, with an id of its own.
+    pub fn new(ends: BTreeMap<i32, i64>, user_names: Vec<String>, event_ids: Vec<Uuid>) -> Self {
+        ErasureRequest {
+            id: Uuid::now_v7().to_string(),
+            requested_at: Utc::now(),
+            ends,
+            user_names,
+            event_ids,
+        }
+    }
+
+    /// Whether a partition whose landed offset is `landed` has landed every click produced
+    /// before the request, so the request can be carried out on it.
+    pub fn due(&self, partition: i32, landed: Option<i64>) -> bool {
+        let end = self.ends.get(&partition).copied().unwrap_or(0);
+        landed.map_or(0, |l| l + 1) >= end
+    }
+
+    /// Whether the request names this click.
+    pub fn names_event(&self, event: &ColorEvent) -> bool {
+        self.event_ids.contains(&event.event_id) || self.user_names.contains(&event.user_name)
+    }
+
+    /// Whether a dead-letter line holds a click the request names. A dead letter need not be
+    /// an event, so any JSON string in it that is one of the names or ids counts: the line
+    /// holds the record as text, whose own strings appear escaped once more.
+    pub fn names_dead_letter(&self, line: &[u8]) -> bool {
+        let Ok(text) = std::str::from_utf8(line) else {
+            return false;
+        };
+        let strings = self
+            .user_names
+            .iter()
+            .cloned()
+            .chain(self.event_ids.iter().map(Uuid::to_string));
+        strings.into_iter().any(|s| {
+            let quoted = serde_json::to_string(&s).expect("a string serializes");
+            let inside_record = serde_json::to_string(&quoted).expect("a string serializes");
+            let inner = &inside_record[1..inside_record.len() - 1];
+            text.contains(&quoted) || text.contains(inner)
+        })
+    }
+}
+
+/// The requests on file, oldest first; one that cannot be read is skipped and logged.
+pub async fn requests(storage: &Storage, topic: &str) -> Result<Vec<ErasureRequest>, StorageError> {
+    let dir = layout::erasures_dir(topic);
+    let entries = match storage.operator().list(&dir).await {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == opendal::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(storage.failed("list", &dir)(err)),
+    };
+    let mut requests = Vec::new();
+    for entry in entries {
+        if !entry.metadata().is_file() || !entry.name().ends_with(".json") {
+            continue;
+        }
+        let path = entry.path();
+        match storage.operator().read(path).await {
+            Ok(bytes) => match serde_json::from_slice::<ErasureRequest>(&bytes.to_vec()) {
+                Ok(request) => requests.push(request),
+                Err(err) => tracing::warn!(path, %err, "unreadable erasure request"),
+            },
+            // Withdrawn meanwhile.
+            Err(err) if err.kind() == opendal::ErrorKind::NotFound => {}
+            Err(err) => return Err(storage.failed("read", path)(err)),
+        }
+    }
+    requests.sort_by_key(|r| r.requested_at);
+    Ok(requests)
+}
+
+/// Files a request.
+pub async fn file(
+    storage: &Storage,
+    topic: &str,
+    request: &ErasureRequest,
+) -> Result<(), StorageError> {
+    let path = layout::erasure_path(topic, &request.id);
+    let body = serde_json::to_vec(request).expect("a request serializes");
+    storage
+        .operator()
+        .write(&path, body)
+        .await
+        .map(|_| ())
+        .map_err(storage.failed("write", &path))
+}
+
+/// Withdraws a request once it is carried out everywhere (or given up).
+pub async fn withdraw(storage: &Storage, topic: &str, id: &str) -> Result<(), StorageError> {
+    let path = layout::erasure_path(topic, id);
+    match storage.operator().delete(&path).await {
+        Err(err) if err.kind() != opendal::ErrorKind::NotFound => {
+            Err(storage.failed("delete", &path)(err))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> ErasureRequest {
+        ErasureRequest::new(
+            [(0, 10), (1, 0)].into(),
+            vec!["Ada \"the\" Lovelace".into(), "민수".into()],
+            vec!["01939a7e-0000-7000-8000-000000000001".parse().unwrap()],
+        )
+    }
+
+    #[test]
+    fn a_request_is_due_once_its_partition_landed_everything_before_its_end() {
+        let request = request();
+        assert!(!request.due(0, None));
+        assert!(!request.due(0, Some(8)));
+        assert!(request.due(0, Some(9)));
+        assert!(request.due(1, None), "the partition was empty");
+        assert!(request.due(2, None), "a partition made since");
+    }
+
+    #[test]
+    fn a_dead_letter_holding_a_name_as_a_string_or_inside_its_record_is_named() {
+        let request = request();
+        let record = serde_json::json!({"userName": "Ada \"the\" Lovelace", "colorName": 3});
+        let line = crate::file_format::dead_letter_line(
+            "t",
+            0,
+            7,
+            "bad colour",
+            Some(record.to_string().as_bytes()),
+        );
+        assert!(request.names_dead_letter(&line));
+        let korean = br#"{"record":"{\"userName\":\"\uBBFC\uC218\"}"}"#;
+        assert!(
+            !request.names_dead_letter(korean),
+            "escaped as \\u is not matched"
+        );
+        assert!(request.names_dead_letter(r#"{"record":"{\"userName\":\"민수\"}"}"#.as_bytes()));
+        assert!(request.names_dead_letter(
+            br#"{"record":"x 01939a7e-0000-7000-8000-000000000001 y","id":"01939a7e-0000-7000-8000-000000000001"}"#
+        ));
+        assert!(
+            !request.names_dead_letter(br#"{"record":"{\"userName\":\"Ada\"}"}"#),
+            "a part of a name is another name"
+        );
+        assert!(!request.names_dead_letter(b"\xff not text"));
+    }
+
+    #[test]
+    fn a_request_reads_back_from_its_json() {
+        let request = request();
+        let json = serde_json::to_value(&request).unwrap();
+        assert_eq!(json["ends"]["0"], 10);
+        assert_eq!(json["userNames"][1], "민수");
+        let back: ErasureRequest = serde_json::from_value(json).unwrap();
+        assert_eq!(back, request);
+    }
+}
