@@ -130,7 +130,7 @@ pub struct Entry {
 }
 
 /// An erasure request carried out on one partition, and what it removed there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Erased {
     /// The request's id.

@@ -68,6 +68,21 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target"))
 }
 
+/// A binary of another package of the workspace, as the test build left it (a workspace test
+/// run builds every package's binaries); built here when it is missing.
+pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    let path = target_dir().join("debug").join(bin);
+    if !path.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--locked", "-p", package, "--bin", bin])
+            .current_dir(repo_root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cannot build {bin} of {package}");
+    }
+    path
+}
+
 impl DemoRun {
     /// Starts the demo with its logs and landed files in `run_dir`, each server on a free
     /// port, built with the dev profile, and waits (up to 10 minutes: the first run builds) for

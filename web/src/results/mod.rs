@@ -229,6 +229,18 @@ impl Results {
         )
     }
 
+    /// Drops the remembered clicks of these people or ids; answers how many.
+    pub fn forget(&self, user_names: &[String], event_ids: &[Uuid]) -> usize {
+        let mut own = self.inner.own.lock().expect("not poisoned");
+        let before = own.found.len();
+        own.found
+            .retain(|id, click| !event_ids.contains(id) && !user_names.contains(&click.user_name));
+        for id in event_ids {
+            own.asked.remove(id);
+        }
+        before - own.found.len()
+    }
+
     /// One search over the daily indices, within the page's timeout: the answer's JSON (an
     /// error answer included, which the view functions explain), or why there is none.
     async fn search(&self, query: Value) -> Result<Value, String> {
