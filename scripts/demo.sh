@@ -25,12 +25,13 @@
 #   DEMO_PROFILE (release)             the cargo profile to build (dev builds faster)
 #   RUN_DIR (.run/ in the checkout)    logs, and landed files under landing/
 #   LANDING_FORMAT (parquet)           the landed files' format, parquet or json
-#   RETENTION (unset: keep everything) how long the search cluster keeps a click (es-sink
-#                                      deletes older ones), e.g. 7d
+#   RETENTION (unset: keep everything) how long the search index and the landing keep a click
+#                                      (the sinks delete older ones), e.g. 7d
 #
 # Once everything is ready it writes RUN_DIR/demo.json, what it started, for scripts to read
 # rather than the banner: each service's address (the results page's too) and process id, the
-# bootstrap list, the topics, the landing URL. It is removed when the demo stops.
+# bootstrap list, the topics, the landing URL, where the binaries are. It is removed when the
+# demo stops. scripts/erase.sh reads it to erase a person's clicks from the running demo.
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -62,7 +63,7 @@ done
 
 log "building the services and the topic watcher ($DEMO_PROFILE profile; the first build takes a few minutes)"
 cargo build --locked --profile "$DEMO_PROFILE" \
-    -p dev-broker -p producer-api -p web -p hdfs-consumer -p es-sink --bins --example tail_topic \
+    -p dev-broker -p producer-api -p web -p hdfs-consumer -p es-sink -p eraser --bins --example tail_topic \
     --example cat_landed
 case "$DEMO_PROFILE" in dev) BIN_DIR="target/debug" ;; *) BIN_DIR="target/$DEMO_PROFILE" ;; esac
 BIN_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/${BIN_DIR#target/}"
@@ -238,7 +239,7 @@ SHOW_LANDED="$BIN_DIR/examples/cat_landed $LANDING_URL $KAFKA_TOPIC"
 describe_run() {
     python3 - "$@" <<'PY'
 import json, sys
-(out, page, results, api, search, bootstrap, topic, dlq, in_memory, landing, run_dir, *facts) = sys.argv[1:]
+(out, page, results, api, search, bootstrap, topic, dlq, in_memory, landing, run_dir, bin_dir, *facts) = sys.argv[1:]
 processes = [fact.split("=", 1) for fact in facts if fact.startswith("pid:")]
 sinks = [fact.split("=", 1) for fact in facts if fact.startswith("sink:")]
 description = {
@@ -250,6 +251,7 @@ description = {
               "inMemory": in_memory == "1"},
     "landingUrl": landing,
     "logs": run_dir,
+    "bin": bin_dir,
     "pids": {name[4:]: int(pid) for name, pid in processes},
     "admin": {name[5:]: url for name, url in sinks},
 }
@@ -269,7 +271,7 @@ for n in "${!ES_SINK_NAMES[@]}"; do
 done
 describe_run "$RUN_DIR/demo.json" "http://127.0.0.1:$WEB_PORT/" "http://127.0.0.1:$WEB_PORT/results" "http://127.0.0.1:$API_PORT" \
     "http://127.0.0.1:$ES_PORT" "$KAFKA_BOOTSTRAP_SERVERS" "$KAFKA_TOPIC" "$DEAD_LETTER_TOPIC" \
-    "$([ -n "${PIDS[dev-broker]:-}" ] && echo 1 || echo 0)" "$LANDING_URL" "$RUN_DIR" "${run_facts[@]}"
+    "$([ -n "${PIDS[dev-broker]:-}" ] && echo 1 || echo 0)" "$LANDING_URL" "$RUN_DIR" "$BIN_DIR" "${run_facts[@]}"
 
 HIVE_COMMAND="scripts/hive.sh"
 [ "$RUN_DIR" = "$REPO_ROOT/.run" ] || HIVE_COMMAND="RUN_DIR=$RUN_DIR scripts/hive.sh"
@@ -290,6 +292,7 @@ cat <<INFO
   es-sink:         $(for port in "${ES_SINK_PORTS[@]}"; do printf 'http://127.0.0.1:%s/metrics ' "$port"; done)
                    dead letters in $DEAD_LETTER_TOPIC
   Partitions:      grep 'partition claimed' $RUN_DIR/hdfs-consumer*.log  (who took which, when)
+  Forget a person: scripts/erase.sh --user-name NAME  (search index, landed files, results page)
   Logs:            $RUN_DIR/
   For scripts:     $RUN_DIR/demo.json  (addresses, process ids, bootstrap list, landing URL)
 

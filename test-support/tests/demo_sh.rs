@@ -63,6 +63,109 @@ async fn the_demo_on_hdfs_lands_where_hiveql_reads() {
 
 /// One run of the demo in `run_dir`: a click goes through, then the demo stops cleanly.
 /// Returns where the click landed.
+/// `scripts/erase.sh` against the running demo: a person's clicks leave the search index and
+/// the landed files, another person's stay, and a second run finds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs osmem-server: run scripts/test.sh"]
+async fn the_demo_forgets_a_person_with_one_command() {
+    let run_dir = tempdir("demo-erase");
+    let demo = DemoRun::start(&run_dir, Landing::Folder);
+    let description = &demo.description;
+    let http = reqwest::Client::new();
+    let origin = description.page.trim_end_matches('/');
+    let mut ids = Vec::new();
+    for (name, colour) in [
+        ("잊힐 사람", "red"),
+        ("잊힐 사람", "blue"),
+        ("남을 사람", "green"),
+    ] {
+        let answer: serde_json::Value = http
+            .post(format!("{}/api/events", description.api))
+            .header("Origin", origin)
+            .json(&serde_json::json!({"userName": name, "colorName": colour}))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .expect("the click is accepted")
+            .json()
+            .await
+            .unwrap();
+        ids.push(answer["eventId"].as_str().unwrap().to_owned());
+    }
+    let landed = || {
+        let shown = Command::new(target_dir().join("debug/examples/cat_landed"))
+            .args([&description.landing_url, &description.kafka.topic])
+            .output()
+            .expect("the landed-clicks command runs");
+        String::from_utf8_lossy(&shown.stdout).into_owned()
+    };
+    let search = format!("{}/web-events-*/_search", description.search);
+    let indexed = || async {
+        let query = serde_json::json!({"query": {"terms": {"eventId": ids}}});
+        let answer: serde_json::Value = http
+            .post(&search)
+            .json(&query)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or_default();
+        answer["hits"]["total"]["value"].as_u64().unwrap_or(0)
+    };
+    let reached = wait_until(Duration::from_secs(60), || async {
+        let shown = landed();
+        ids.iter().all(|id| shown.contains(id.as_str())) && indexed().await == 3
+    })
+    .await;
+    if !reached {
+        demo.show_logs();
+    }
+    assert!(reached, "the clicks did not reach both stores within 60 s");
+
+    let erase = || {
+        let output = Command::new(repo_root().join("scripts/erase.sh"))
+            .args(["--user-name", "잊힐 사람"])
+            .env("RUN_DIR", &run_dir)
+            .output()
+            .expect("scripts/erase.sh runs");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "scripts/erase.sh failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    let said = erase();
+    assert!(said.contains("2 found, 2 deleted"), "{said}");
+    assert!(
+        said.contains("2 click(s) and 0 dead letter(s) removed"),
+        "{said}"
+    );
+    let shown = landed();
+    assert!(
+        !shown.contains(&ids[0]) && !shown.contains(&ids[1]),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&ids[2]),
+        "the other person's click is gone: {shown}"
+    );
+    assert_eq!(indexed().await, 1);
+    let again = erase();
+    assert!(again.contains("0 found, 0 deleted"), "{again}");
+    assert!(again.contains("0 click(s)"), "{again}");
+    let audit = std::fs::read_to_string(run_dir.join("erasures.jsonl")).unwrap();
+    assert_eq!(audit.lines().count(), 2);
+    assert!(
+        !audit.contains("잊힐"),
+        "the audit names the person: {audit}"
+    );
+    demo.stop();
+    let _ = std::fs::remove_dir_all(&run_dir);
+}
+
 async fn click_through(run_dir: &Path, landing: Landing) -> String {
     let demo = DemoRun::start(run_dir, landing);
     let description = &demo.description;
