@@ -7,6 +7,9 @@
 #   scripts/stack.sh hive    discover new partitions and run the example queries with beeline
 #   scripts/stack.sh kibana  print the dashboard's address and login
 #   scripts/stack.sh status  show every container and its health
+#   scripts/stack.sh erase --user-name NAME [--event-id ID...]
+#                            erase a person's clicks from the index, the landed files and the
+#                            results page (audit: the erasures volume, erasures.jsonl)
 #   scripts/stack.sh down    stop everything and remove its containers and volumes
 #
 # Needs Docker with Compose v2.20 or later.
@@ -49,8 +52,12 @@ beeline() {
         beeline -u jdbc:hive2://localhost:10000/ --silent=true "$@"
 }
 
-[ $# -eq 1 ] || usage
-case "$1" in up | open | hive | kibana | status | down) ;; *) usage ;; esac
+[ $# -ge 1 ] || usage
+case "$1" in
+    up | open | hive | kibana | status | down) [ $# -eq 1 ] || usage ;;
+    erase) [ $# -ge 2 ] || usage ;;
+    *) usage ;;
+esac
 [ "$1" = open ] || [ "$1" = kibana ] || compose_version_ok || exit 1
 
 case "$1" in
@@ -100,6 +107,10 @@ INFO
         ;;
     status)
         compose ps --all
+        ;;
+    erase)
+        shift
+        compose run --rm --no-deps eraser erase "$@"
         ;;
     down)
         compose down --volumes --remove-orphans
