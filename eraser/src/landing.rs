@@ -34,30 +34,21 @@ pub async fn erase(
     deadline: Instant,
 ) -> Result<Outcome<Rewritten>, StorageError> {
     let storage = Storage::open(url)?;
-    erasure::file(&storage, topic, request).await?;
     let log = CommitLog::new(storage.clone(), topic);
-    loop {
-        let mut done = Rewritten::default();
-        let mut waiting = Vec::new();
-        for (&partition, &end) in &request.ends {
-            let erased = match log.latest(partition).await? {
-                Found::Entry {
-                    entry: Some(entry), ..
-                } => entry.erasures.into_iter().find(|e| e.request == request.id),
-                // Nothing ever landed there, and there is nothing to land.
-                Found::Empty if end == 0 => Some(Default::default()),
-                _ => None,
-            };
-            match erased {
-                Some(erased) => {
-                    done.rows += erased.rows;
-                    done.dead_letters += erased.dead_letters;
-                    done.files += erased.files;
-                    done.partitions += 1;
-                }
-                None => waiting.push(partition),
-            }
+    // Earlier requests that were carried out after their command gave up: their names need
+    // not stay on file.
+    for earlier in erasure::requests(&storage, topic).await? {
+        if progress(&log, &earlier).await?.1.is_empty() {
+            erasure::withdraw(&storage, topic, &earlier.id).await?;
+            tracing::info!(
+                request = earlier.id,
+                "withdrew an earlier request, carried out since"
+            );
         }
+    }
+    erasure::file(&storage, topic, request).await?;
+    loop {
+        let (done, waiting) = progress(&log, request).await?;
         if waiting.is_empty() {
             erasure::withdraw(&storage, topic, &request.id).await?;
             return Ok(Outcome::Erased(done));
@@ -70,4 +61,34 @@ pub async fn erase(
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// What the partitions' holders removed for `request` so far, and the partitions that have not
+/// carried it out yet.
+async fn progress(
+    log: &CommitLog,
+    request: &ErasureRequest,
+) -> Result<(Rewritten, Vec<i32>), StorageError> {
+    let mut done = Rewritten::default();
+    let mut waiting = Vec::new();
+    for (&partition, &end) in &request.ends {
+        let erased = match log.latest(partition).await? {
+            Found::Entry {
+                entry: Some(entry), ..
+            } => entry.erasures.into_iter().find(|e| e.request == request.id),
+            // Nothing ever landed there, and there is nothing to land.
+            Found::Empty if end == 0 => Some(Default::default()),
+            _ => None,
+        };
+        match erased {
+            Some(erased) => {
+                done.rows += erased.rows;
+                done.dead_letters += erased.dead_letters;
+                done.files += erased.files;
+                done.partitions += 1;
+            }
+            None => waiting.push(partition),
+        }
+    }
+    Ok((done, waiting))
 }

@@ -55,17 +55,7 @@ async fn land(landing: &Landing, held: &Held, records: &[BufferedRecord]) -> Hel
 }
 
 async fn files(op: &Operator, under: &str) -> Vec<String> {
-    let mut files: Vec<String> = op
-        .list_with(under)
-        .recursive(true)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.metadata().is_file())
-        .map(|e| e.path().to_owned())
-        .collect();
-    files.sort();
-    files
+    support::files_under(op, under).await
 }
 
 /// Every landed click's id, as many times as it is landed.

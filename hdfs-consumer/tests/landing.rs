@@ -48,17 +48,7 @@ fn batch_of(partition: i32, offsets: std::ops::Range<i64>) -> Vec<BufferedRecord
 
 /// Every file under the root, relative to it.
 async fn files_under(op: &Operator) -> Vec<String> {
-    let mut files: Vec<String> = op
-        .list_with("")
-        .recursive(true)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.metadata().is_file())
-        .map(|e| e.path().to_owned())
-        .collect();
-    files.sort();
-    files
+    support::files_under(op, "").await
 }
 
 /// The landed data files: what Hive sees.

@@ -72,25 +72,13 @@ async fn the_demo_forgets_a_person_with_one_command() {
     let demo = DemoRun::start(&run_dir, Landing::Folder);
     let description = &demo.description;
     let http = reqwest::Client::new();
-    let origin = description.page.trim_end_matches('/');
     let mut ids = Vec::new();
     for (name, colour) in [
         ("잊힐 사람", "red"),
         ("잊힐 사람", "blue"),
         ("남을 사람", "green"),
     ] {
-        let answer: serde_json::Value = http
-            .post(format!("{}/api/events", description.api))
-            .header("Origin", origin)
-            .json(&serde_json::json!({"userName": name, "colorName": colour}))
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .expect("the click is accepted")
-            .json()
-            .await
-            .unwrap();
-        ids.push(answer["eventId"].as_str().unwrap().to_owned());
+        ids.push(click(&http, description, name, colour).await);
     }
     let landed = || {
         let shown = Command::new(target_dir().join("debug/examples/cat_landed"))
@@ -185,19 +173,7 @@ async fn click_through(run_dir: &Path, landing: Landing) -> String {
         "no colour buttons:\n{page}"
     );
 
-    let origin = description.page.trim_end_matches('/');
-    let answer: serde_json::Value = http
-        .post(format!("{}/api/events", description.api))
-        .header("Origin", origin)
-        .json(&serde_json::json!({"userName": "smoke 검사", "colorName": "green"}))
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .expect("the click is accepted")
-        .json()
-        .await
-        .unwrap();
-    let event_id = answer["eventId"].as_str().expect("an event id").to_owned();
+    let event_id = click(&http, description, "smoke 검사", "green").await;
 
     // The watch command the banner prints, stopped after one record.
     let watched = Command::new(target_dir().join("debug/examples/tail_topic"))
@@ -290,6 +266,28 @@ async fn click_through(run_dir: &Path, landing: Landing) -> String {
 
     demo.stop();
     landed
+}
+
+/// Posts a click to the demo's collector, from its page; its event id.
+async fn click(
+    http: &reqwest::Client,
+    description: &test_support::demo::Description,
+    name: &str,
+    colour: &str,
+) -> String {
+    let origin = description.page.trim_end_matches('/');
+    let answer: serde_json::Value = http
+        .post(format!("{}/api/events", description.api))
+        .header("Origin", origin)
+        .json(&serde_json::json!({"userName": name, "colorName": colour}))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("the click is accepted")
+        .json()
+        .await
+        .unwrap();
+    answer["eventId"].as_str().expect("an event id").to_owned()
 }
 
 /// scripts/hive.sh's answer over what the demo in `run_dir` last landed.

@@ -78,6 +78,22 @@ impl Storage for &opendal::Operator {
     }
 }
 
+/// Every file under `under` (a folder, or "" for the root), relative to the root, in name
+/// order.
+pub async fn files_under(op: &opendal::Operator, under: &str) -> Vec<String> {
+    let mut files: Vec<String> = op
+        .list_with(under)
+        .recursive(true)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.metadata().is_file())
+        .map(|e| e.path().to_owned())
+        .collect();
+    files.sort();
+    files
+}
+
 /// Every landed data file under `<root>/<topic>/dt=*/hour=*/`, in any format, relative to the
 /// root.
 pub async fn data_files(storage: impl Storage, topic: &str) -> Vec<String> {
