@@ -61,6 +61,12 @@ impl ErasureRequest {
         self.event_ids.contains(&event.event_id) || self.user_names.contains(&event.user_name)
     }
 
+    /// Whether the request names a click by its user name and event id (as text).
+    pub fn names(&self, user_name: &str, event_id: &str) -> bool {
+        self.user_names.iter().any(|n| n == user_name)
+            || self.event_ids.iter().any(|id| id.to_string() == event_id)
+    }
+
     /// Whether a dead-letter line holds a click the request names. A dead letter need not be
     /// an event, so any JSON string in it that is one of the names or ids counts: the line
     /// holds the record as text, whose own strings appear escaped once more.
