@@ -58,11 +58,20 @@ fn day_of(dir: &str) -> Option<NaiveDate> {
 }
 
 impl Landing {
-    /// The topic's hour folders, by hour, with their day folders.
-    async fn hour_dirs(&self) -> Result<Vec<(HourPartition, String, String)>, StorageError> {
+    /// The topic's hour folders, by hour, with their day folders; with `started_before`, only
+    /// those of days that began before it (so an expiry lists the hours of a day or two, not
+    /// of the whole retention).
+    async fn hour_dirs(
+        &self,
+        started_before: Option<DateTime<Utc>>,
+    ) -> Result<Vec<(HourPartition, String, String)>, StorageError> {
         let mut hours = Vec::new();
         for day in self.list_dirs(&layout::topic_dir(self.topic())).await? {
-            if day_of(&day).is_none() {
+            let Some(date) = day_of(&day) else {
+                continue;
+            };
+            let began = date.and_time(chrono::NaiveTime::MIN).and_utc();
+            if started_before.is_some_and(|limit| began >= limit) {
                 continue;
             }
             for dir in self.list_dirs(&day).await? {
@@ -105,7 +114,7 @@ impl Landing {
         limit: DateTime<Utc>,
     ) -> Result<Rewrite, StorageError> {
         let expired: Vec<(HourPartition, String, String)> = self
-            .hour_dirs()
+            .hour_dirs(Some(limit))
             .await?
             .into_iter()
             .filter(|(hour, _, _)| hour_expired(hour, limit))
@@ -190,7 +199,7 @@ impl Landing {
         let mut inputs = Vec::new();
         let (mut rows, mut dead_letters) = (0u64, 0u64);
         let mut candidates = Vec::new();
-        for (_, dir, _) in self.hour_dirs().await? {
+        for (_, dir, _) in self.hour_dirs(None).await? {
             candidates.extend(self.partition_files(&dir, partition).await?);
         }
         let invalid = layout::invalid_path(self.topic(), "");
