@@ -134,6 +134,12 @@ pub async fn serve(
     let failing = Arc::new(admin::FailingWrites::default());
     let probe = Arc::new(admin::StorageProbe::new(landing.storage()));
     let probing = tokio::spawn(admin::probe_storage(landing.clone(), Arc::clone(&probe)));
+    let erasures = Arc::new(erasure::OnFile::default());
+    let watching = tokio::spawn(erasure::watch(
+        landing.storage_handle().clone(),
+        config.kafka.topic.clone(),
+        Arc::clone(&erasures),
+    ));
     let names: Vec<String> = (0..workers).map(|id| format!("worker-{id}")).collect();
     let (loops, beats) = common::heartbeat::Heartbeats::new(names.clone());
     let readiness = admin::ConsumerReadiness {
@@ -170,6 +176,7 @@ pub async fn serve(
         reclaim_after: config.kafka.session_timeout() + RECLAIM_MARGIN,
         member: member_name(),
         metrics,
+        erasures,
         failing,
         log: Arc::default(),
     });
@@ -180,6 +187,7 @@ pub async fn serve(
             Err(source) => {
                 admin.stop().await;
                 probing.abort();
+                watching.abort();
                 return Err(Error::Kafka {
                     bootstrap: config.kafka.bootstrap_servers.clone(),
                     source,
@@ -200,6 +208,7 @@ pub async fn serve(
     )
     .await;
     probing.abort();
+    watching.abort();
     tracing::info!("hdfs-consumer stopped");
     let storage = landing.storage().to_owned();
     match outcome {

@@ -53,6 +53,8 @@ pub struct Shared {
     /// This process as claims name it (host and process id); each worker adds its number.
     pub member: String,
     pub metrics: ConsumerMetrics,
+    /// The erasure requests on file, as a background task last read them.
+    pub erasures: Arc<crate::erasure::OnFile>,
     /// Partitions whose landing fails, and why: readiness reports them.
     pub failing: Arc<FailingWrites>,
     pub log: Arc<ClientLog>,

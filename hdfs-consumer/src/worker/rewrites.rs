@@ -8,21 +8,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{CallBound, CallError, Worker};
-use crate::erasure::{self, ErasureRequest};
+use crate::erasure::ErasureRequest;
 use crate::rewrite::Rewrite;
 
 /// How often each partition's expired hours are looked for.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
 
-/// How often the erasure requests on file are read.
-const REQUESTS_INTERVAL: Duration = Duration::from_secs(1);
-
 /// What the worker remembers between sweeps.
 #[derive(Default)]
 pub(super) struct Forgetting {
-    /// The requests on file as last read, and when.
-    requests: Vec<ErasureRequest>,
-    requests_read: Option<Instant>,
+    /// The requests on file as the process last read them, and that reading's number.
+    requests: Arc<Vec<ErasureRequest>>,
+    reading: Option<u64>,
     /// When each partition's expired hours were last looked for.
     expiry_checked: HashMap<i32, Instant>,
 }
@@ -39,7 +36,7 @@ impl Worker {
     /// request due on it. Breaks when storage failed.
     pub(super) fn expire_and_erase(&mut self, partition: i32) -> ControlFlow<()> {
         let now = Instant::now();
-        self.read_requests(now)?;
+        self.read_requests();
         let Some(held) = self.partitions.get(&partition).and_then(|s| s.held()) else {
             return ControlFlow::Continue(());
         };
@@ -80,38 +77,18 @@ impl Worker {
         self.rewritten(partition, Kind::Erasure, Some(&request.id), result)
     }
 
-    /// Reads the erasure requests on file, if that is due; the partitions then stop carrying
-    /// the ones withdrawn. Breaks when storage failed.
-    fn read_requests(&mut self, now: Instant) -> ControlFlow<()> {
-        if self
-            .forgetting
-            .requests_read
-            .is_some_and(|at| now.duration_since(at) < REQUESTS_INTERVAL)
-            || self.partitions.is_empty()
-        {
-            return ControlFlow::Continue(());
+    /// Takes the erasure requests the process last read, if that reading is new; the
+    /// partitions then stop carrying the ones withdrawn. Never waits on storage.
+    fn read_requests(&mut self) {
+        let (reading, requests) = self.shared.erasures.last();
+        if self.forgetting.reading == Some(reading) {
+            return;
         }
-        self.forgetting.requests_read = Some(now);
-        let landing = &self.shared.landing;
-        let read = self.call(
-            erasure::requests(landing.storage_handle(), &self.shared.kafka.topic),
-            CallBound::UntilStopping,
-        );
-        match read {
-            Ok(requests) => {
-                for state in self.partitions.values_mut() {
-                    state.keep_erasures(|id| requests.iter().any(|r| r.id == id));
-                }
-                self.forgetting.requests = requests;
-                ControlFlow::Continue(())
-            }
-            Err(CallError::Stopping | CallError::Deadline) => ControlFlow::Continue(()),
-            Err(CallError::Failed(err)) => {
-                self.shared.metrics.storage_failures.inc();
-                tracing::error!(worker = self.id, %err, "cannot read the erasure requests; they are read again later");
-                ControlFlow::Break(())
-            }
+        self.forgetting.reading = Some(reading);
+        for state in self.partitions.values_mut() {
+            state.keep_erasures(|id| requests.iter().any(|r| r.id == id));
         }
+        self.forgetting.requests = requests;
     }
 
     fn rewritten(
