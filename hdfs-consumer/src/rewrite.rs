@@ -21,7 +21,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::commit_log::{Erased, Held, PendingRename};
 use crate::erasure::ErasureRequest;
-use crate::file_format::{LandingFormat, json_lines};
+use crate::file_format::LandingFormat;
 use crate::landing::Landing;
 use crate::layout::{self, HourPartition};
 use crate::storage::StorageError;
@@ -198,19 +198,20 @@ impl Landing {
         let mut renames = Vec::new();
         let mut inputs = Vec::new();
         let (mut rows, mut dead_letters) = (0u64, 0u64);
+        // Each file of the partition, and whether it holds dead letters.
         let mut candidates = Vec::new();
         for (_, dir, _) in self.hour_dirs(None).await? {
-            candidates.extend(self.partition_files(&dir, partition).await?);
+            let files = self.partition_files(&dir, partition).await?;
+            candidates.extend(files.into_iter().map(|path| (path, false)));
         }
         let invalid = layout::invalid_path(self.topic(), "");
         let letters = self.partition_files(&invalid, partition).await?;
-        candidates.extend(letters.iter().cloned());
-        for path in candidates {
+        candidates.extend(letters.into_iter().map(|path| (path, true)));
+        for (path, is_letter) in candidates {
             let (dir, name) = path.rsplit_once('/').expect("a file has a folder");
             let Some((first, last)) = layout::parse_file_name(name, self.topic(), partition) else {
                 continue;
             };
-            let is_letter = letters.contains(&path);
             let format = if is_letter {
                 LandingFormat::Json
             } else {
@@ -281,12 +282,8 @@ impl Landing {
                 format.extension(),
             );
             let tmp = layout::tmp_path(self.topic(), partition, &tag, "erase", &new_name);
-            let lines = kept.iter().map(Vec::as_slice);
-            let written = if is_letter {
-                json_lines::write(op, &tmp, lines).await
-            } else {
-                format.write(op, &tmp, lines).await
-            };
+            // Dead letters are JSON lines whatever the landing format.
+            let written = format.write(op, &tmp, kept.iter().map(Vec::as_slice)).await;
             if let Err(err) = written {
                 self.discard(&renames).await;
                 let _ = op.delete(&tmp).await;
