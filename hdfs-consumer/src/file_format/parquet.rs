@@ -19,8 +19,8 @@ use opendal::Operator;
 use parquet::arrow::{AsyncArrowWriter, ParquetRecordBatchStreamBuilder};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use parquet_opendal::{AsyncReader, AsyncWriter};
 
+use super::parquet_io::{FileReader, FileWriter};
 use super::{FormatError, Merged};
 
 /// The extension of Parquet files, without the dot.
@@ -286,8 +286,8 @@ pub fn events_of(batch: &RecordBatch, path: &str) -> Result<Vec<ColorEvent>, For
         .collect()
 }
 
-async fn writer(op: &Operator, path: &str) -> Result<AsyncArrowWriter<AsyncWriter>, FormatError> {
-    let target = AsyncWriter::new(op.writer(path).await?);
+async fn writer(op: &Operator, path: &str) -> Result<AsyncArrowWriter<FileWriter>, FormatError> {
+    let target = FileWriter::create(op, path).await?;
     Ok(AsyncArrowWriter::try_new(
         target,
         schema(),
@@ -321,13 +321,12 @@ async fn reader(
     path: &str,
 ) -> Result<
     (
-        parquet::arrow::async_reader::ParquetRecordBatchStream<AsyncReader>,
+        parquet::arrow::async_reader::ParquetRecordBatchStream<FileReader>,
         u64,
     ),
     FormatError,
 > {
-    let length = op.stat(path).await?.content_length();
-    let input = AsyncReader::new(op.reader(path).await?, length);
+    let (input, length) = FileReader::open(op, path).await?;
     let stream = ParquetRecordBatchStreamBuilder::new(input)
         .await?
         .with_batch_size(BATCH_ROWS)
@@ -374,8 +373,7 @@ pub async fn names_and_ids(
     op: &Operator,
     path: &str,
 ) -> Result<Vec<(String, String)>, FormatError> {
-    let length = op.stat(path).await?.content_length();
-    let input = AsyncReader::new(op.reader(path).await?, length);
+    let (input, _) = FileReader::open(op, path).await?;
     let builder = ParquetRecordBatchStreamBuilder::new(input).await?;
     let wanted =
         parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), ["userName", "eventId"]);
@@ -490,7 +488,7 @@ mod tests {
             current.columns()[..current.num_columns() - 1].to_vec(),
         )
         .unwrap();
-        let target = AsyncWriter::new(op.writer("old.parquet").await.unwrap());
+        let target = FileWriter::create(&op, "old.parquet").await.unwrap();
         let mut writer = AsyncArrowWriter::try_new(target, older.schema(), None).unwrap();
         writer.write(&older).await.unwrap();
         writer.close().await.unwrap();
