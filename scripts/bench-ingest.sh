@@ -15,6 +15,7 @@
 #           compare the CPU each server spends per request. Needs at least two cores.
 #
 #   CONNECTIONS (64)  DURATION (20s)  WRK_THREADS (1)  MODES ("shared pinned")
+#   BENCH_PROFILE (release): the cargo profile to build; `dev` measures the demo's build
 #   PROFILE=1: in pinned mode, also records producer-api's single-click run with perf and
 #   prints the top entries (needs perf: Debian's linux-perf).
 source "$(dirname "$0")/lib.sh"
@@ -24,6 +25,7 @@ CONNECTIONS="${CONNECTIONS:-64}"
 DURATION="${DURATION:-20s}"
 WRK_THREADS="${WRK_THREADS:-1}"
 MODES="${MODES:-shared pinned}"
+BENCH_PROFILE="${BENCH_PROFILE:-release}"
 WORK_DIR="$(mktemp -d)"
 
 PIDS=()
@@ -32,9 +34,9 @@ trap 'stop_pids; rm -rf "$WORK_DIR"' EXIT
 
 ensure_debian_packages wrk curl util-linux
 [ "${PROFILE:-0}" = 1 ] && ensure_debian_packages linux-perf
-log "building release binaries"
-cargo build --locked --release -p producer-api -p dev-broker --bins --example bare_accept
-BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release"
+log "building the binaries ($BENCH_PROFILE profile)"
+cargo build --locked --profile "$BENCH_PROFILE" -p producer-api -p dev-broker --bins --example bare_accept
+BIN="$(profile_dir "$BENCH_PROFILE")"
 
 # Runs wrk against $1 with the request script $2 (post-event.lua by default) and prints
 # "requests_per_s p50_ms p99_ms non_2xx".

@@ -22,7 +22,8 @@
 #   KAFKA_BOOTSTRAP_SERVERS            a Kafka cluster to use instead of the in-memory one; its
 #                                      topics must exist
 #   KAFKA_PROPERTIES                   extra librdkafka settings for the sinks on that cluster
-#   DEMO_PROFILE (release)             the cargo profile to build (dev builds faster)
+#   DEMO_PROFILE (dev)                 the cargo profile to build (release: slower to build,
+#                                      faster to run)
 #   RUN_DIR (.run/ in the checkout)    logs, and landed files under landing/
 #   LANDING_FORMAT (parquet)           the landed files' format, parquet or json
 #   RETENTION (unset: keep everything) how long the search index and the landing keep a click
@@ -51,7 +52,7 @@ ES_PORT="${ES_PORT:-9200}"
 ES_SINK_ADMIN_PORT="${ES_SINK_ADMIN_PORT:-9102}"
 KAFKA_TOPIC="${KAFKA_TOPIC:-select-color}"
 DEAD_LETTER_TOPIC="${DEAD_LETTER_TOPIC:-select-color-dlq}"
-DEMO_PROFILE="${DEMO_PROFILE:-release}"
+DEMO_PROFILE="${DEMO_PROFILE:-dev}"
 RUN_DIR="${RUN_DIR:-$REPO_ROOT/.run}"
 LANDING_DIR="$RUN_DIR/landing"
 HDFS_CONSUMERS="${HDFS_CONSUMERS:-1}"
@@ -61,12 +62,24 @@ for count in HDFS_CONSUMERS ES_SINKS; do
     [[ "${!count}" =~ ^[1-9][0-9]?$ ]] || die "$count=${!count}: give a number of processes from 1 to 99"
 done
 
-log "building the services and the topic watcher ($DEMO_PROFILE profile; the first build takes a few minutes)"
+# The search server comes from PyPI; on a first run it is installed while cargo builds.
+OSMEM_PATH_FILE="$RUN_DIR/osmem-path"
+rm -f "$OSMEM_PATH_FILE"
+if [ -z "$BUILD_ONLY" ]; then
+    [ -n "$(osmem_bin)" ] || log "installing osmem-server from PyPI alongside the build (first run only)"
+    ensure_osmem >"$OSMEM_PATH_FILE" 2>"$RUN_DIR/osmem-install.log" &
+    OSMEM_INSTALL_PID=$!
+fi
+
+BIN_DIR="$(profile_dir "$DEMO_PROFILE")"
+if [ -x "$BIN_DIR/web" ]; then
+    log "building the services ($DEMO_PROFILE profile; only what changed since the last run)"
+else
+    log "building the services ($DEMO_PROFILE profile): a first build takes about 4 minutes on 2 cores; later runs start in seconds"
+fi
 cargo build --locked --profile "$DEMO_PROFILE" \
     -p dev-broker -p producer-api -p web -p hdfs-consumer -p es-sink -p eraser --bins --example tail_topic \
     --example cat_landed
-case "$DEMO_PROFILE" in dev) BIN_DIR="target/debug" ;; *) BIN_DIR="target/$DEMO_PROFILE" ;; esac
-BIN_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/${BIN_DIR#target/}"
 [ -z "$BUILD_ONLY" ] || exit 0
 
 for port in "$API_PORT" "$WEB_PORT" "$HDFS_CONSUMER_ADMIN_PORT" "$ES_PORT" "$ES_SINK_ADMIN_PORT"; do
@@ -131,7 +144,8 @@ start() {
     PIDS[$name]=$!
 }
 
-OSMEM="$(ensure_osmem)"
+wait "$OSMEM_INSTALL_PID" || die "installing osmem-server failed; see $RUN_DIR/osmem-install.log"
+OSMEM="$(cat "$OSMEM_PATH_FILE")"
 
 if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
     KAFKA_KIND="the given cluster"
@@ -277,8 +291,11 @@ HIVE_COMMAND="scripts/hive.sh"
 [ "$RUN_DIR" = "$REPO_ROOT/.run" ] || HIVE_COMMAND="RUN_DIR=$RUN_DIR scripts/hive.sh"
 cat <<INFO
 
-  The page:        http://127.0.0.1:$WEB_PORT/
-  Results:         http://127.0.0.1:$WEB_PORT/results  (counts, clicks over time, browsers, your clicks, each stage's health)
+  Ready. Two things to do first:
+    1. open the page, type a name, click colours:  http://127.0.0.1:$WEB_PORT/
+    2. see what the clicks became:                  http://127.0.0.1:$WEB_PORT/results
+
+  The rest, for those who want it:
   Producer API:    http://127.0.0.1:$API_PORT/api/events  (/healthz /readyz /metrics)
   Kafka:           $KAFKA_BOOTSTRAP_SERVERS ($KAFKA_KIND), topic $KAFKA_TOPIC
   Watch the topic: $BIN_DIR/examples/tail_topic $KAFKA_BOOTSTRAP_SERVERS $KAFKA_TOPIC

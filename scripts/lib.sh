@@ -12,6 +12,13 @@ OSMEM_VERSION="0.1.6"
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# Prints where cargo puts what profile $1 builds (the dev profile's folder is `debug`).
+profile_dir() {
+    local folder="$1"
+    [ "$folder" != dev ] || folder=debug
+    echo "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/$folder"
+}
+
 # Warns when the file system holding DIR has less than MIB mebibytes free: a build that runs out
 # of space fails deep inside rustc with a message that hides the cause.
 warn_if_low_disk() {
@@ -65,6 +72,12 @@ ensure_tansu() {
     echo "$bin"
 }
 
+# Prints the path of the cached osmem-server binary, or nothing when it is not installed yet.
+osmem_bin() {
+    ls "$CACHE_DIR/osmem-$OSMEM_VERSION"/lib/python3*/site-packages/osmem_server/bin/osmem-server 2>/dev/null \
+        | head -n1 || true
+}
+
 # Prints the path of the osmem-server binary (an in-memory OpenSearch-compatible server that
 # stands in for Elasticsearch on one machine), installed once from PyPI into a cached venv.
 ensure_osmem() {
@@ -72,12 +85,13 @@ ensure_osmem() {
         echo "$OSMEM_BIN"; return 0
     fi
     local venv="$CACHE_DIR/osmem-$OSMEM_VERSION" bin
-    bin="$(ls "$venv"/lib/python3*/site-packages/osmem_server/bin/osmem-server 2>/dev/null | head -n1 || true)"
+    bin="$(osmem_bin)"
     if [ -z "$bin" ]; then
         log "installing osmem-server $OSMEM_VERSION from PyPI (first run only)"
         python3 -m venv "$venv" >&2 || { ensure_debian_packages python3-venv; python3 -m venv "$venv" >&2; }
         "$venv/bin/pip" install --quiet --disable-pip-version-check "osmem-server==$OSMEM_VERSION" >&2
-        bin="$(ls "$venv"/lib/python3*/site-packages/osmem_server/bin/osmem-server | head -n1)"
+        bin="$(osmem_bin)"
+        [ -n "$bin" ] || die "osmem-server is not in $venv after its install"
     fi
     echo "$bin"
 }

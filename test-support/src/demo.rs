@@ -85,7 +85,7 @@ pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
 
 impl DemoRun {
     /// Starts the demo with its logs and landed files in `run_dir`, each server on a free
-    /// port, built with the dev profile, and waits (up to 10 minutes: the first run builds) for
+    /// port, built with its default (dev) profile, and waits (up to 10 minutes: the first run builds) for
     /// its description.
     pub fn start(run_dir: &Path, landing: Landing) -> DemoRun {
         std::fs::create_dir_all(run_dir).unwrap();
@@ -105,7 +105,6 @@ impl DemoRun {
             command.env(variable, free_port().to_string());
         }
         command
-            .env("DEMO_PROFILE", "dev")
             .env("RUN_DIR", run_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::from(output.try_clone().unwrap()))
