@@ -1,6 +1,6 @@
 """Static checks of the Docker stack, for machines without a Docker engine.
 
-usage: check-stack.py <compose-schema.json> <dir with the release binaries>
+usage: check-stack.py <compose-schema.json> <dir with our binaries, built with any profile>
 
 - docker-compose.yml is valid against the Compose specification's JSON schema;
 - every environment variable the compose file gives one of our services is one its --help
