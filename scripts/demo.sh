@@ -75,7 +75,7 @@ BIN_DIR="$(profile_dir "$DEMO_PROFILE")"
 if [ -x "$BIN_DIR/web" ]; then
     log "building the services ($DEMO_PROFILE profile; only what changed since the last run)"
 else
-    log "building the services ($DEMO_PROFILE profile): a first build takes about 4 minutes on 2 cores; later runs start in seconds"
+    log "building the services ($DEMO_PROFILE profile): a first build takes about 3½ minutes on 2 cores; later runs start in seconds"
 fi
 cargo build --locked --profile "$DEMO_PROFILE" \
     -p dev-broker -p producer-api -p web -p hdfs-consumer -p es-sink -p eraser --bins --example tail_topic \
