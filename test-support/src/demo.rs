@@ -68,12 +68,38 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target"))
 }
 
+/// Takes away the variables cargo gives a test about the package under test
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, `OUT_DIR`, …) from a command that runs cargo. Some
+/// build scripts watch them (ring's does): inherited, they would make that cargo rebuild ring
+/// and everything above it, and the next build outside the tests rebuild it all again.
+fn without_package_variables(command: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let about_the_package = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+            || matches!(
+                name,
+                "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "OUT_DIR"
+            );
+        if about_the_package {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// A binary of another package of the workspace, as the test build left it (a workspace test
 /// run builds every package's binaries); built here when it is missing.
 pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     let path = target_dir().join("debug").join(bin);
     if !path.exists() {
-        let status = std::process::Command::new(env!("CARGO"))
+        let status = without_package_variables(&mut Command::new(env!("CARGO")))
             .args(["build", "--locked", "-p", package, "--bin", bin])
             .current_dir(repo_root())
             .status()
@@ -91,7 +117,7 @@ impl DemoRun {
         std::fs::create_dir_all(run_dir).unwrap();
         let output = std::fs::File::create(run_dir.join("demo.out")).unwrap();
         let mut command = Command::new("setsid");
-        command.arg(repo_root().join("scripts/demo.sh"));
+        without_package_variables(&mut command).arg(repo_root().join("scripts/demo.sh"));
         if landing == Landing::Hdfs {
             command.arg("--hdfs");
         }
