@@ -10,8 +10,8 @@ use elasticsearch::indices::{IndicesDeleteParts, IndicesPutIndexTemplateParts};
 use elasticsearch::params::Conflicts;
 use elasticsearch::{BulkParts, DeleteByQueryParts, Elasticsearch};
 
-use crate::Error;
-use crate::config::Config;
+use common::search::SearchArgs;
+
 use crate::response::{
     BulkAnswer, TemplateError, classify_bulk_answer, classify_probe, classify_template_answer,
 };
@@ -26,10 +26,11 @@ pub struct Elastic {
 }
 
 impl Elastic {
-    pub fn connect(config: &Config) -> Result<Self, Error> {
+    /// A client of the cluster `search` names; `Err` says which setting is wrong.
+    pub fn connect(search: &SearchArgs) -> Result<Self, String> {
         Ok(Elastic {
-            client: config.search.client().map_err(Error::Config)?,
-            index_prefix: config.search.es_index_prefix.clone(),
+            client: search.client()?,
+            index_prefix: search.es_index_prefix.clone(),
             template_unsure: AtomicBool::new(false),
         })
     }

@@ -101,7 +101,7 @@ pub async fn serve(
 ) -> Result<(), Error> {
     let mut shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(shutdown);
     let metrics = metrics::SinkMetrics::default();
-    let elastic = Arc::new(elastic::Elastic::connect(&config)?);
+    let elastic = Arc::new(elastic::Elastic::connect(&config.search).map_err(Error::Config)?);
     let kafka = |source| Error::Kafka {
         bootstrap: config.kafka.bootstrap_servers.clone(),
         source,

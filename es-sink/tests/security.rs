@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
+use common::search::SearchArgs;
 use es_sink::Config;
 use es_sink::elastic::Elastic;
 
@@ -128,11 +129,12 @@ impl Drop for TlsCluster {
     }
 }
 
-fn config(port: u16, args: &[&str]) -> Config {
+/// The search settings es-sink takes from these flags, against `https://localhost:port`.
+fn search(port: u16, args: &[&str]) -> SearchArgs {
     let url = format!("https://localhost:{port}");
     let mut all = vec!["es-sink", "--es-url", &url];
     all.extend_from_slice(args);
-    <Config as clap::Parser>::parse_from(all)
+    <Config as clap::Parser>::parse_from(all).search
 }
 
 #[tokio::test]
@@ -145,11 +147,11 @@ async fn https_with_a_private_ca_and_credentials() {
     let mut cluster = TlsCluster::start(dir.path());
 
     // Without the CA the server's certificate is not trusted.
-    let untrusted = Elastic::connect(&config(cluster.port, &[])).unwrap();
+    let untrusted = Elastic::connect(&search(cluster.port, &[])).unwrap();
     let err = untrusted.probe().await.unwrap_err();
     assert!(err.to_lowercase().contains("certificate"), "{err}");
 
-    let basic = Elastic::connect(&config(
+    let basic = Elastic::connect(&search(
         cluster.port,
         &[
             "--es-ca-cert",
@@ -173,7 +175,7 @@ async fn https_with_a_private_ca_and_credentials() {
         "{request}"
     );
 
-    let api_key = Elastic::connect(&config(
+    let api_key = Elastic::connect(&search(
         cluster.port,
         &["--es-ca-cert", ca, "--es-api-key", "aWQ6a2V5"],
     ))
@@ -188,14 +190,14 @@ async fn https_with_a_private_ca_and_credentials() {
 
 #[test]
 fn an_unreadable_or_invalid_ca_file_is_a_configuration_error() {
-    let missing = config(9200, &["--es-ca-cert", "/nonexistent/ca.pem"]);
+    let missing = search(9200, &["--es-ca-cert", "/nonexistent/ca.pem"]);
     let err = Elastic::connect(&missing).err().expect("refused");
     assert!(err.to_string().contains("ES_CA_CERT"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.pem");
     std::fs::write(&junk, "not a certificate").unwrap();
-    let invalid = config(9200, &["--es-ca-cert", junk.to_str().unwrap()]);
+    let invalid = search(9200, &["--es-ca-cert", junk.to_str().unwrap()]);
     let err = Elastic::connect(&invalid).err().expect("refused");
     assert!(err.to_string().contains("ES_CA_CERT"), "{err}");
 }
