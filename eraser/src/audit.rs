@@ -4,7 +4,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::{Error, Report};
+use crate::error::Error;
+use crate::report::Report;
 
 /// Appends `report` to the audit file at `path`, making it if needed.
 pub fn append(path: &Path, report: &Report) -> Result<(), Error> {

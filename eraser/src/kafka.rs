@@ -8,7 +8,7 @@ use common::kafka::{KafkaArgs, consumer_config};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::Error;
+use crate::error::Error;
 
 /// Longest wait for one answer from the brokers.
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(15);

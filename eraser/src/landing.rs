@@ -10,7 +10,7 @@ use hdfs_consumer::storage::{Storage, StorageError};
 use serde::Serialize;
 use url::Url;
 
-use crate::Outcome;
+use crate::outcome::Outcome;
 
 /// How often the partitions' logs are read while waiting.
 const POLL: Duration = Duration::from_millis(250);

@@ -18,122 +18,23 @@
 
 pub mod audit;
 pub mod config;
+pub mod error;
 pub mod kafka;
 pub mod landing;
+pub mod outcome;
+pub mod report;
 pub mod results;
 pub mod search;
 
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use hdfs_consumer::erasure::ErasureRequest;
-use serde::Serialize;
 
 pub use config::Config;
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0}")]
-    Config(String),
-    #[error("Kafka at {bootstrap}: {source}")]
-    Kafka {
-        bootstrap: String,
-        source: rdkafka::error::KafkaError,
-    },
-    #[error("topic {0} not found or has no partitions")]
-    NoSuchTopic(String),
-    #[error(transparent)]
-    Storage(#[from] hdfs_consumer::storage::StorageError),
-    #[error("cannot append to the audit file {path}: {source}")]
-    Audit {
-        path: String,
-        source: std::io::Error,
-    },
-}
-
-/// What became of one store's part.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Outcome<T> {
-    /// Done: what was found and removed.
-    Erased(T),
-    /// The store was not asked (not configured).
-    NotAsked,
-    /// Not done, and why.
-    Unfinished(String),
-}
-
-impl<T> Outcome<T> {
-    pub fn is_unfinished(&self) -> bool {
-        matches!(self, Outcome::Unfinished(_))
-    }
-}
-
-/// What an erasure did, store by store: printed, logged and audited. It never holds a name.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Report {
-    pub request: String,
-    pub requested_at: DateTime<Utc>,
-    pub finished_at: DateTime<Utc>,
-    /// How many user names and event ids were named.
-    pub user_names: usize,
-    pub event_ids: usize,
-    pub search_index: Outcome<search::Deleted>,
-    pub landed_files: Outcome<landing::Rewritten>,
-    pub results_page: Outcome<usize>,
-}
-
-impl Report {
-    /// Whether a store that was asked is not done.
-    pub fn unfinished(&self) -> bool {
-        self.search_index.is_unfinished()
-            || self.landed_files.is_unfinished()
-            || self.results_page.is_unfinished()
-    }
-
-    /// The report for people.
-    pub fn lines(&self) -> Vec<String> {
-        let mut lines = vec![format!(
-            "erasure {}: {} user name(s), {} event id(s)",
-            self.request, self.user_names, self.event_ids
-        )];
-        let show = |store: &str, outcome: String| format!("  {store:<14}{outcome}");
-        lines.push(show(
-            "search index",
-            match &self.search_index {
-                Outcome::Erased(d) => format!("{} found, {} deleted", d.found, d.deleted),
-                Outcome::NotAsked => "not asked".to_owned(),
-                Outcome::Unfinished(why) => format!("UNFINISHED: {why}"),
-            },
-        ));
-        lines.push(show(
-            "landed files",
-            match &self.landed_files {
-                Outcome::Erased(r) => format!(
-                    "{} click(s) and {} dead letter(s) removed, {} file(s) rewritten, over {} partition(s)",
-                    r.rows, r.dead_letters, r.files, r.partitions
-                ),
-                Outcome::NotAsked => "not asked (no LANDING_URL)".to_owned(),
-                Outcome::Unfinished(why) => format!("UNFINISHED: {why}"),
-            },
-        ));
-        lines.push(show(
-            "results page",
-            match &self.results_page {
-                Outcome::Erased(n) => format!("{n} remembered click(s) forgotten"),
-                Outcome::NotAsked => "not asked (no RESULTS_URLS)".to_owned(),
-                Outcome::Unfinished(why) => format!("UNFINISHED: {why}"),
-            },
-        ));
-        lines.push(show(
-            "Kafka",
-            "cannot delete single records: the topic's retention bounds how long they stay"
-                .to_owned(),
-        ));
-        lines
-    }
-}
+pub use error::Error;
+pub use outcome::Outcome;
+pub use report::Report;
 
 /// Erases what `config` names from every store it gives, and appends the report to the audit
 /// file. An unfinished store is in the report, not an error.

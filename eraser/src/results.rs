@@ -4,7 +4,7 @@ use hdfs_consumer::erasure::ErasureRequest;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::Outcome;
+use crate::outcome::Outcome;
 
 /// Asks each results page (`.../results`) to forget the named clicks; answers how many they
 /// forgot in all.

@@ -9,7 +9,9 @@ use elasticsearch::params::Conflicts;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::{Config, Outcome, kafka};
+use crate::config::Config;
+use crate::kafka;
+use crate::outcome::Outcome;
 use hdfs_consumer::erasure::ErasureRequest;
 
 /// How often es-sink's committed offsets are read while waiting.
