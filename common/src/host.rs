@@ -20,8 +20,17 @@ use tokio::task::JoinHandle;
 use crate::admin::{Progress, Readiness};
 use crate::heartbeat::{Heartbeat, Heartbeats};
 
-/// How long loops may take to leave their groups once they have finished.
-const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a loop may take, past its drain deadline, to make its last commit and say how its
+/// drain went (es-sink's commit is synchronous).
+const REPORT_SECS: u64 = 5;
+/// How long loops may take to leave their groups once they have reported.
+const LEAVE_SECS: u64 = 3;
+
+/// The one slack a stop has over `SHUTDOWN_TIMEOUT`, and the only place it is added: loops
+/// drain until `SHUTDOWN_TIMEOUT` ([`LoopContext::drain_timeout`]), then have up to 5 s to
+/// commit and report and 3 s to leave their groups. A sink's stop ends within
+/// `SHUTDOWN_TIMEOUT + STOP_MARGIN`, whatever is in flight.
+pub const STOP_MARGIN: Duration = Duration::from_secs(REPORT_SECS + LEAVE_SECS);
 
 /// How long a loop may go without making progress before `/readyz` turns red: a call stuck
 /// that long (storage, a search cluster), or a loop that stopped.
@@ -116,9 +125,16 @@ pub struct LoopContext {
     heartbeat: Heartbeat,
     drained: Option<mpsc::UnboundedSender<usize>>,
     exited: mpsc::UnboundedSender<String>,
+    drain_timeout: Duration,
 }
 
 impl LoopContext {
+    /// How long, once asked to stop, the loop may spend finishing what it holds
+    /// (`SHUTDOWN_TIMEOUT`); the host allows [`STOP_MARGIN`] beyond it, and nothing else does.
+    pub fn drain_timeout(&self) -> Duration {
+        self.drain_timeout
+    }
+
     /// Whether the host has asked the loops to stop.
     pub fn stopping(&self) -> bool {
         *self.stopping.borrow()
@@ -163,8 +179,8 @@ pub struct Outcome {
 }
 
 /// Runs `loops` (each with its heartbeat, in order) until `shutdown` resolves or a loop ends by
-/// itself; then stops them, waits up to `drain_timeout` and a little more for each to say
-/// how its drain went, gives them [`LEAVE_TIMEOUT`] to leave their groups, and stops `admin`.
+/// itself; then stops them, waits up to `drain_timeout` and [`STOP_MARGIN`] for each to say how
+/// its drain went and to leave its group, and stops `admin`.
 pub async fn supervise(
     admin: AdminServer,
     loops: Vec<PollLoop>,
@@ -184,6 +200,7 @@ pub async fn supervise(
             heartbeat,
             drained: Some(drained_tx.clone()),
             exited: exited_tx.clone(),
+            drain_timeout,
         };
         let body = poll_loop.body;
         // Detached: a loop stuck leaving its group must not keep the process alive.
@@ -214,8 +231,8 @@ pub async fn supervise(
             unfinished += records;
         }
     };
-    // Every loop's calls are bounded by the drain deadline; the margin is for the reports.
-    let _ = tokio::time::timeout(drain_timeout + Duration::from_secs(2), collect).await;
+    // Every loop's calls are bounded by the drain deadline; past it, its last commit and report.
+    let _ = tokio::time::timeout(drain_timeout + Duration::from_secs(REPORT_SECS), collect).await;
     let leaving = async {
         while ended < running {
             if exited.recv().await.is_none() {
@@ -224,7 +241,10 @@ pub async fn supervise(
             ended += 1;
         }
     };
-    if tokio::time::timeout(LEAVE_TIMEOUT, leaving).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(LEAVE_SECS), leaving)
+        .await
+        .is_err()
+    {
         tracing::warn!(
             "loops did not leave their groups in time (brokers unreachable?); exiting without them"
         );
@@ -317,16 +337,21 @@ mod tests {
         });
         let (loops, beats) = loops(vec![polite(1), stuck]);
         let started = std::time::Instant::now();
+        let drain_timeout = Duration::from_millis(100);
         let outcome = supervise(
             admin().await,
             loops,
             beats,
             tokio::time::sleep(Duration::from_millis(20)),
-            Duration::from_millis(100),
+            drain_timeout,
         )
         .await;
         assert_eq!(outcome.unreported, 1);
         assert_eq!(outcome.unfinished, 1);
-        assert!(started.elapsed() < Duration::from_secs(10));
+        let took = started.elapsed();
+        assert!(
+            took < drain_timeout + STOP_MARGIN + Duration::from_secs(1),
+            "the stop took {took:?}, past the drain timeout and the stop margin"
+        );
     }
 }

@@ -802,9 +802,9 @@ impl SinkConsumer {
     }
 
     /// Consumes and indexes until the host says stop; then sends what is gathered, waits for
-    /// batches in flight until `shutdown_timeout`, commits what is done, says how many records
-    /// are not done, and leaves the group.
-    pub fn run(self, mut host: LoopContext, shutdown_timeout: Duration) {
+    /// batches in flight for the host's drain timeout (`SHUTDOWN_TIMEOUT`), commits what is
+    /// done, says how many records are not done, and leaves the group.
+    pub fn run(self, mut host: LoopContext) {
         let consumer = &self.consumer;
         let sink = &consumer.context().rebalancing;
         while !host.stopping() {
@@ -833,7 +833,7 @@ impl SinkConsumer {
             }
         }
         tracing::info!("stopping: indexing what was read");
-        let deadline = Instant::now() + shutdown_timeout;
+        let deadline = Instant::now() + host.drain_timeout();
         loop {
             host.beat();
             sink.finish_batches(consumer, Duration::ZERO);

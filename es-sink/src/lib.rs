@@ -195,16 +195,14 @@ pub async fn serve(
             return Err(kafka(err));
         }
     };
-    let timeout = config.sink.shutdown_timeout;
-    let consumer_loop =
-        common::host::PollLoop::new("consumer", move |host| sink.run(host, timeout));
+    let consumer_loop = common::host::PollLoop::new("consumer", move |host| sink.run(host));
     // Batches in flight get SHUTDOWN_TIMEOUT; what is not done then is uncommitted in Kafka.
     let outcome = common::host::supervise(
         admin,
         vec![consumer_loop],
         beats,
         shutdown,
-        config.sink.shutdown_timeout + Duration::from_secs(3),
+        config.sink.shutdown_timeout,
     )
     .await;
     shared.dead_letters.flush(Duration::from_secs(1));

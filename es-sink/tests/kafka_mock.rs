@@ -80,7 +80,13 @@ async fn a_sink_stopped_with_bulks_in_flight_commits_only_what_was_indexed() {
         })
         .await
     );
+    let stopping = std::time::Instant::now();
     first.stop().await;
+    let took = stopping.elapsed();
+    assert!(
+        took < sink_config.sink.shutdown_timeout + common::host::STOP_MARGIN,
+        "the stop took {took:?}, past SHUTDOWN_TIMEOUT and the stop margin"
+    );
     let indexed_by_first = search.indexed().len();
     assert!(
         indexed_by_first < produced.len(),

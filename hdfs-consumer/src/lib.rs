@@ -194,9 +194,8 @@ pub async fn serve(
                 });
             }
         };
-        let timeout = config.sink.shutdown_timeout;
         poll_loops.push(common::host::PollLoop::new(name, move |host| {
-            worker.run(host, timeout)
+            worker.run(host)
         }));
     }
     let outcome = common::host::supervise(

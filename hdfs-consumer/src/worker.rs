@@ -176,10 +176,10 @@ impl Worker {
         })
     }
 
-    /// Consumes and lands until the host says stop, then lands what is buffered (trying until
-    /// `shutdown_timeout` passes), says how many records it could not land, commits and leaves
-    /// the group.
-    pub fn run(mut self, mut host: LoopContext, shutdown_timeout: Duration) {
+    /// Consumes and lands until the host says stop, then lands what is buffered (trying for the
+    /// host's drain timeout, `SHUTDOWN_TIMEOUT`), says how many records it could not land,
+    /// commits and leaves the group.
+    pub fn run(mut self, mut host: LoopContext) {
         self.stopping = Some(host.stop_signal());
         let mut last_sweep = Instant::now();
         while !host.stopping() {
@@ -218,7 +218,7 @@ impl Worker {
                 self.measure_lag();
             }
         }
-        let deadline = Instant::now() + shutdown_timeout;
+        let deadline = Instant::now() + host.drain_timeout();
         tracing::info!(worker = self.id, "stopping: landing buffered records");
         let unlanded = loop {
             host.beat();
