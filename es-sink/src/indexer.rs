@@ -10,10 +10,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::batch::PendingDoc;
+use crate::batch::{Batch, PendingDoc};
 use crate::bulk::encode;
+use crate::dead_letter::DeadLetter;
 use crate::elastic::Elastic;
 use crate::metrics::{ReasonLabel, SinkMetrics};
+use crate::offsets::RecordRef;
 use crate::response::{BulkAnswer, ItemOutcome};
 use common::backoff::retry_wait;
 
@@ -38,6 +40,13 @@ pub struct IndexReport {
     pub requests: usize,
 }
 
+/// What a batch came back with: the records indexed, and a dead letter for each of the rest.
+#[derive(Debug)]
+pub struct Finished {
+    pub indexed: Vec<RecordRef>,
+    pub letters: Vec<DeadLetter>,
+}
+
 pub struct Indexer {
     elastic: Arc<Elastic>,
     max_backoff: Duration,
@@ -55,6 +64,26 @@ impl Indexer {
 
     pub fn elastic(&self) -> &Elastic {
         &self.elastic
+    }
+
+    /// Indexes `batch`; returns once each document is indexed or refused, with a dead letter for
+    /// each refused one and each record of the batch that was not an event.
+    pub async fn index_batch(&self, batch: Batch) -> Finished {
+        let report = self.index(&batch.docs).await;
+        let mut letters = batch.invalid;
+        let mut refused = vec![false; batch.docs.len()];
+        for r in &report.refused {
+            letters.push(batch.docs[r.doc].dead_letter(r.status, &r.reason));
+            refused[r.doc] = true;
+        }
+        let indexed = batch
+            .docs
+            .iter()
+            .zip(refused)
+            .filter(|(_, refused)| !refused)
+            .map(|(doc, _)| doc.record)
+            .collect();
+        Finished { indexed, letters }
     }
 
     /// Indexes `docs`; returns once each is indexed or refused.

@@ -6,9 +6,12 @@
 //!   each of the cluster's answers means (bulk items, template, probe), the index template;
 //! - [`batch`], [`offsets`] — gathering records into batches, and where each record is in Kafka
 //!   and which offset may be committed;
-//! - [`ledger`] — which dead letters are in the topic already, so none is written twice;
+//! - [`partition`] — an owned partition's states, and the effects each transition asks for;
+//! - [`ledger`] — a partition's dead letters: those owed, and those in the topic already, so
+//!   none is written twice;
 //! - [`elastic`] — the cluster client; [`indexer`] — one batch until every document is done;
-//! - [`dead_letter`] — the dead-letter topic;
+//! - [`dead_letter`] — the dead-letter topic; [`settlement`] — reading it back and writing to
+//!   it for the polling thread;
 //! - [`consumer`] — the group member and its loop; [`flow`] — whether it reads while every
 //!   bulk slot is busy;
 //! - [`retention`] — deleting clicks older than `RETENTION`;
@@ -26,8 +29,10 @@ pub mod indexer;
 pub mod ledger;
 pub mod metrics;
 pub mod offsets;
+pub mod partition;
 pub mod response;
 pub mod retention;
+pub mod settlement;
 pub mod template;
 
 use std::future::Future;
