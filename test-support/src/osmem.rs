@@ -3,9 +3,9 @@
 //! memory, so a restart starts empty.
 
 use std::collections::HashSet;
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Osmem {
     child: Option<Child>,
@@ -13,29 +13,55 @@ pub struct Osmem {
 }
 
 impl Osmem {
+    /// A server on a port it picks itself: a port chosen here and bound later could be taken
+    /// meanwhile, by another test's server among others, which this test would then talk to.
     pub fn start() -> Osmem {
-        Osmem::start_on(crate::ports::free_port())
+        Osmem::spawn("127.0.0.1:0")
     }
 
+    /// A server on `port` again, after [`Osmem::stop`]; fails if the port was taken meanwhile.
     pub fn start_on(port: u16) -> Osmem {
+        let osmem = Osmem::spawn(&format!("127.0.0.1:{port}"));
+        assert_eq!(osmem.port, port, "osmem-server listens elsewhere");
+        osmem
+    }
+
+    /// Starts the server on `addr` and waits for the line it prints once it listens:
+    /// `{"url":"http://127.0.0.1:PORT",...}`.
+    fn spawn(addr: &str) -> Osmem {
         let bin = std::env::var("OSMEM_BIN").expect(
             "OSMEM_BIN names the osmem-server binary; scripts/test.sh installs it and sets it",
         );
-        let child = Command::new(bin)
-            .args(["-addr", &format!("127.0.0.1:{port}"), "-no-stdin-watch"])
+        let mut child = Command::new(bin)
+            .args(["-addr", addr, "-no-stdin-watch"])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("osmem-server starts");
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "osmem-server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut stdout = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = stdout.read_line(&mut line);
+            let _ = tx.send(line);
+            // Whatever else it prints is read, so that it never writes to a closed pipe.
+            let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+        });
+        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        let url = serde_json::from_str::<serde_json::Value>(&line)
+            .ok()
+            .and_then(|ready| {
+                ready["url"]
+                    .as_str()
+                    .and_then(|u| u.parse::<url::Url>().ok())
+            });
+        let Some(port) = url.and_then(|url| url.port()) else {
+            let _ = child.kill();
+            let status = child.wait();
+            panic!("osmem-server on {addr} never said it listens ({line:?}, {status:?})");
+        };
         Osmem {
             child: Some(child),
             port,
@@ -185,14 +211,8 @@ impl Osmem {
 
     /// Waits until `<prefix>-*` holds at least `want` documents; returns the last count.
     pub async fn wait_for_count(&self, prefix: &str, want: u64, deadline: Duration) -> u64 {
-        let started = Instant::now();
-        loop {
-            let seen = self.count(prefix).await;
-            if seen >= want || started.elapsed() > deadline {
-                return seen;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::wait::wait_until(deadline, || async { self.count(prefix).await >= want }).await;
+        self.count(prefix).await
     }
 }
 
