@@ -4,13 +4,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::kafka::{ProducerTuning, consumer_config, producer_config};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
+use test_support::crash::{exit_within, stop_within};
+use test_support::wait::wait_until_blocking;
 
 fn start(args: &[&str]) -> (Child, String, BufReader<ChildStdout>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dev-broker"))
@@ -24,19 +26,6 @@ fn start(args: &[&str]) -> (Child, String, BufReader<ChildStdout>) {
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
     (child, first.trim().to_owned(), stdout)
-}
-
-/// Waits up to `deadline` for the process to exit; its exit status, or `None`.
-fn exit_within(child: &mut Child, deadline: Duration) -> Option<std::process::ExitStatus> {
-    let started = Instant::now();
-    while started.elapsed() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    None
 }
 
 #[test]
@@ -106,21 +95,18 @@ fn records_produced_by_one_client_are_read_by_another() {
     }
     consumer.assign(&assignment).unwrap();
     let mut read = Vec::new();
-    let started = Instant::now();
-    while read.len() < values.len() && started.elapsed() < Duration::from_secs(30) {
+    wait_until_blocking(Duration::from_secs(30), || {
         if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
             read.push(String::from_utf8(message.payload().unwrap().to_vec()).unwrap());
         }
-    }
+        read.len() >= values.len()
+    });
     read.sort();
     let mut expected = values.clone();
     expected.sort();
     assert_eq!(read, expected);
 
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let status = exit_within(&mut child, Duration::from_secs(10));
+    let (status, _) = stop_within(&mut child, "TERM", Duration::from_secs(10));
     assert!(
         status.is_some_and(|s| s.success()),
         "not stopped cleanly on SIGTERM: {status:?}"

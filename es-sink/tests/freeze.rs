@@ -28,7 +28,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use support::collector::{RunningApi, SteadyClicks};
 use support::crash::{Process, freeze, log_path, print_problems, random_between, terminate, thaw};
-use support::metrics::metric;
+use support::metrics::{expect_metric, metric};
 use support::osmem::Osmem;
 use support::{pick_one, wait_until};
 
@@ -168,17 +168,19 @@ async fn frozen_members_never_index_a_click_twice_commit_backwards_or_repeat_a_d
             .filter(|m| Some(m.process.id()) != skip)
             .map(|m| m.admin)
             .collect();
+        // `None` when a member does not answer: the group is not settled until all do.
         async move {
-            let mut total = 0.0;
+            let mut total = Some(0.0);
             for admin in admins {
-                total += metric(admin, "es_sink_assigned_partitions").await;
+                let owned = metric(admin, "es_sink_assigned_partitions").await;
+                total = total.zip(owned).map(|(total, owned)| total + owned);
             }
             total
         }
     };
     assert!(
         wait_until(Duration::from_secs(120), || async {
-            owned(&members, None).await == f64::from(PARTITIONS)
+            owned(&members, None).await == Some(f64::from(PARTITIONS))
                 && committed(&reader).len() == PARTITIONS as usize
         })
         .await,
@@ -189,11 +191,12 @@ async fn frozen_members_never_index_a_click_twice_commit_backwards_or_repeat_a_d
         // The woken member rejoined, and the group has settled again.
         assert!(
             wait_until(Duration::from_secs(120), || async {
-                owned(&members, None).await == f64::from(PARTITIONS)
+                owned(&members, None).await == Some(f64::from(PARTITIONS))
             })
             .await,
             "the group never settled after round {round}"
         );
+        // Traffic runs a random while on purpose, so each freeze falls at another moment.
         tokio::time::sleep(random_between(
             Duration::from_millis(500),
             Duration::from_secs(4),
@@ -203,7 +206,7 @@ async fn frozen_members_never_index_a_click_twice_commit_backwards_or_repeat_a_d
         let member = pick_one(Duration::from_secs(60), || async {
             let mut holders = Vec::new();
             for member in &members {
-                if metric(member.admin, "es_sink_assigned_partitions").await > 0.0 {
+                if metric(member.admin, "es_sink_assigned_partitions").await > Some(0.0) {
                     holders.push(member);
                 }
             }
@@ -216,24 +219,31 @@ async fn frozen_members_never_index_a_click_twice_commit_backwards_or_repeat_a_d
         // next batch.
         osmem.freeze();
         let stalled = wait_until(Duration::from_secs(20), || async {
-            metric(member.admin, "es_sink_bulks_in_flight").await >= 2.0
+            metric(member.admin, "es_sink_bulks_in_flight").await >= Some(2.0)
         })
         .await;
-        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let read_then = expect_metric(member.admin, "es_sink_consumed_total").await;
+        let gathering = wait_until(Duration::from_secs(20), || async {
+            metric(member.admin, "es_sink_consumed_total").await > Some(read_then + 10.0)
+        })
+        .await;
         let before = committed(&reader);
         freeze(&member.process);
         osmem.thaw();
         assert!(stalled, "pid {pid}'s bulks never filled its slots");
+        assert!(gathering, "pid {pid} read nothing for its next batch");
         let frozen_at = Instant::now();
         // Frozen until the others own every partition and committed past where it stopped.
         let taken_over = wait_until(Duration::from_secs(120), || async {
             let now = committed(&reader);
-            owned(&members, Some(pid)).await == f64::from(PARTITIONS)
+            owned(&members, Some(pid)).await == Some(f64::from(PARTITIONS))
                 && before
                     .iter()
                     .all(|(p, offset)| now.get(p).is_some_and(|n| n > offset))
         })
         .await;
+        // A random while longer on purpose: the zombie wakes at another moment of the new
+        // owners' work each round.
         tokio::time::sleep(random_between(Duration::ZERO, Duration::from_secs(2))).await;
         thaw(&member.process);
         eprintln!("round {round}: pid {pid} frozen {:?}", frozen_at.elapsed());
@@ -272,8 +282,8 @@ async fn frozen_members_never_index_a_click_twice_commit_backwards_or_repeat_a_d
     let mut refused = 0.0;
     let mut found = 0.0;
     for member in &members {
-        refused += metric(member.admin, "es_sink_refused_commits_total").await;
-        found += metric(member.admin, "es_sink_dead_letters_found_total").await;
+        refused += expect_metric(member.admin, "es_sink_refused_commits_total").await;
+        found += expect_metric(member.admin, "es_sink_dead_letters_found_total").await;
     }
     for member in &mut members {
         terminate(&mut member.process);

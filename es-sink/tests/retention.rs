@@ -81,12 +81,15 @@ async fn two_sinks_delete_clicks_older_than_the_retention_and_keep_the_rest() {
     for sink in [&first, &second] {
         let failures =
             test_support::metrics::series(sink.admin, "es_sink_expiry_failures_total").await;
+        let failures = failures.expect("the sink answers");
         assert_eq!(failures, [(String::new(), 0.0)]);
         for family in [
             "es_sink_expired_indices_total",
             "es_sink_expired_documents_total",
         ] {
-            let series = test_support::metrics::series(sink.admin, family).await;
+            let series = test_support::metrics::series(sink.admin, family)
+                .await
+                .expect("the sink answers");
             assert_eq!(series.len(), 1, "{family}: {series:?}");
             deleted += series[0].1;
         }

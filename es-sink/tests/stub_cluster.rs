@@ -3,6 +3,7 @@
 //! bad credentials (401): answers the search server used elsewhere never gives.
 
 use test_support::ports;
+use test_support::wait::wait_until;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -230,9 +231,13 @@ async fn an_unreachable_cluster_is_retried_and_the_template_put_again_first() {
         let (indexer, docs) = (Arc::clone(&indexer), docs.clone());
         async move { indexer.index(&docs).await }
     });
-    while retried(&metrics, "unreachable") == 0 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            retried(&metrics, "unreachable") > 0
+        })
+        .await,
+        "the indexer never retried the unreachable cluster"
+    );
     let order: Arc<Mutex<Vec<&'static str>>> = Arc::default();
     let app = Router::new()
         .route(

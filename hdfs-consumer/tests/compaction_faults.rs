@@ -197,7 +197,7 @@ async fn frozen_mid_compaction(landing_url: &url::Url) {
         "partitions {held:?} were never claimed by another member"
     );
     let refused = wait_until(Duration::from_secs(60), || async {
-        metric(sleeper_admin, "hdfs_consumer_fenced_commits_total").await >= 1.0
+        metric(sleeper_admin, "hdfs_consumer_fenced_commits_total").await >= Some(1.0)
     })
     .await;
     if !refused {

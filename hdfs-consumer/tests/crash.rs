@@ -6,13 +6,13 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dev_broker::{DevBroker, TopicSpec};
 use support::collector::{RunningApi, post_bursts};
 use support::crash::{crash_round, print_problems, terminate};
 use support::hdfs::LocalHdfs;
-use support::{Storage, assert_exactly_once, data_files, landed_ids, start_consumer};
+use support::{Storage, assert_exactly_once, data_files, landed_ids, start_consumer, wait_until};
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,12 +58,11 @@ async fn crash_and_restart(landing: &url::Url, storage: impl Storage + Copy) {
 
     // A last run, left to finish, then stopped cleanly.
     let (mut child, _) = start_consumer(&bootstrap, landing, &log, &[]);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while landed_ids(storage, topic).await.values().sum::<usize>() < posted.len()
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    // Whether it all landed in time, the checks below say, naming what is missing.
+    wait_until(Duration::from_secs(120), || async {
+        landed_ids(storage, topic).await.values().sum::<usize>() >= posted.len()
+    })
+    .await;
     terminate(&mut child);
     api.stop().await;
 

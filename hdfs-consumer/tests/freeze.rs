@@ -22,7 +22,7 @@ use hdfs_consumer::landing::Landing;
 use support::collector::{RunningApi, SteadyClicks};
 use support::crash::{Process, freeze, log_path, print_problems, random_between, terminate, thaw};
 use support::hdfs::LocalHdfs;
-use support::metrics::metric;
+use support::metrics::{expect_metric, metric};
 use support::{assert_exactly_once, landed_ids, pick_one, start_consumer, wait_until};
 
 const TOPIC: &str = common::kafka::DEFAULT_TOPIC;
@@ -106,6 +106,7 @@ async fn freeze_members_in_turn(landing_url: &url::Url, workers: Option<u16>) {
     );
     let mut frozen_pids = Vec::new();
     for round in 0..FREEZES {
+        // Traffic runs a random while on purpose, so each freeze falls at another moment.
         tokio::time::sleep(random_between(
             Duration::from_millis(500),
             Duration::from_secs(4),
@@ -123,7 +124,7 @@ async fn freeze_members_in_turn(landing_url: &url::Url, workers: Option<u16>) {
                 if latest
                     .values()
                     .any(|e| support::pid_of(e) == Some(member.pid()))
-                    && metric(member.admin, "hdfs_consumer_buffered_records").await > 0.0
+                    && metric(member.admin, "hdfs_consumer_buffered_records").await > Some(0.0)
                 {
                     holders.push((member, latest.clone()));
                 }
@@ -142,7 +143,7 @@ async fn freeze_members_in_turn(landing_url: &url::Url, workers: Option<u16>) {
             .filter(|(_, e)| support::pid_of(e) == Some(member.pid()))
             .map(|(p, _)| *p)
             .collect();
-        let records = metric(member.admin, "hdfs_consumer_buffered_records").await;
+        let records = expect_metric(member.admin, "hdfs_consumer_buffered_records").await;
         freeze(&member.process);
         let frozen_at = Instant::now();
         frozen_pids.push(member.pid());
@@ -159,6 +160,8 @@ async fn freeze_members_in_turn(landing_url: &url::Url, workers: Option<u16>) {
             })
         })
         .await;
+        // A random while longer on purpose: the zombie wakes at another moment of the new
+        // owners' work each round.
         tokio::time::sleep(random_between(Duration::ZERO, Duration::from_secs(2))).await;
         thaw(&member.process);
         eprintln!(
@@ -172,7 +175,7 @@ async fn freeze_members_in_turn(landing_url: &url::Url, workers: Option<u16>) {
         );
         assert!(
             wait_until(Duration::from_secs(30), || async {
-                metric(member.admin, "hdfs_consumer_claims_total").await > 0.0
+                metric(member.admin, "hdfs_consumer_claims_total").await > Some(0.0)
             })
             .await,
             "pid {} did not answer after SIGCONT",
@@ -181,21 +184,20 @@ async fn freeze_members_in_turn(landing_url: &url::Url, workers: Option<u16>) {
     }
 
     let posted = clicks.finish().await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while landed_ids(&landing.operator().clone(), TOPIC)
-        .await
-        .values()
-        .sum::<usize>()
-        < posted.len()
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    // Whether it all landed in time, the checks below say, naming what is missing.
+    wait_until(Duration::from_secs(120), || async {
+        landed_ids(&landing.operator().clone(), TOPIC)
+            .await
+            .values()
+            .sum::<usize>()
+            >= posted.len()
+    })
+    .await;
     let mut fenced = 0.0;
     let mut dropped = 0.0;
     for member in &members {
-        fenced += metric(member.admin, "hdfs_consumer_fenced_commits_total").await;
-        dropped += metric(member.admin, "hdfs_consumer_dropped_on_fence_total").await;
+        fenced += expect_metric(member.admin, "hdfs_consumer_fenced_commits_total").await;
+        dropped += expect_metric(member.admin, "hdfs_consumer_dropped_on_fence_total").await;
     }
     let mut members = members;
     for member in &mut members {

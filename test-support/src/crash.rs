@@ -35,10 +35,14 @@ pub async fn crash_round(
     let arriving = post_bursts(api, 300, 10, Duration::from_millis(100));
     let (posted, ()) = tokio::join!(arriving, async {
         if !first_round {
-            crate::wait::wait_until(Duration::from_secs(60), || async {
-                crate::metrics::metric(admin, assigned_metric).await >= 1.0
+            let assigned = crate::wait::wait_until(Duration::from_secs(60), || async {
+                crate::metrics::metric(admin, assigned_metric).await >= Some(1.0)
             })
             .await;
+            assert!(
+                assigned,
+                "the restarted process owned no partition within 60 s"
+            );
         }
         tokio::time::sleep(random_between(Duration::from_millis(200), window)).await;
     });
@@ -100,6 +104,34 @@ pub fn freeze(child: &Child) {
 /// Lets a frozen process run again (SIGCONT).
 pub fn thaw(child: &Child) {
     signal(child, "CONT");
+}
+
+/// Sends `signal` and waits up to `deadline` for the process to exit: its exit status (`None`
+/// when it did not exit in time, and was then killed), and how long it took.
+pub fn stop_within(
+    child: &mut Child,
+    signal: &str,
+    deadline: Duration,
+) -> (Option<std::process::ExitStatus>, Duration) {
+    let started = std::time::Instant::now();
+    self::signal(child, signal);
+    let status = exit_within(child, deadline);
+    (status, started.elapsed())
+}
+
+/// Waits up to `deadline` for the process to exit: its exit status, or `None` when it did not
+/// exit in time, and was then killed.
+pub fn exit_within(child: &mut Child, deadline: Duration) -> Option<std::process::ExitStatus> {
+    let mut status = None;
+    crate::wait::wait_until_blocking(deadline, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    status
 }
 
 /// Sends SIGTERM and waits for the process to exit.

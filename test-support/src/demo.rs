@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -137,22 +137,25 @@ impl DemoRun {
             .stderr(Stdio::from(output));
         let mut child = command.spawn().expect("scripts/demo.sh starts");
         let described = run_dir.join("demo.json");
-        let deadline = Instant::now() + Duration::from_secs(600);
-        let description = loop {
+        let mut description = None;
+        let ready = crate::wait::wait_until_blocking(Duration::from_secs(600), || {
             if let Ok(text) = std::fs::read_to_string(&described) {
-                break serde_json::from_str::<Description>(&text)
-                    .unwrap_or_else(|e| panic!("demo.json does not parse ({e}): {text}"));
+                description = Some(
+                    serde_json::from_str::<Description>(&text)
+                        .unwrap_or_else(|e| panic!("demo.json does not parse ({e}): {text}")),
+                );
+                return true;
             }
             if let Some(status) = child.try_wait().unwrap() {
                 show_logs(run_dir);
                 panic!("scripts/demo.sh exited before it was ready: {status}");
             }
-            if Instant::now() > deadline {
-                show_logs(run_dir);
-                let _ = signal(child.id(), "TERM");
-                panic!("scripts/demo.sh was not ready within 600 s");
-            }
-            std::thread::sleep(Duration::from_millis(200));
+            false
+        });
+        let Some(description) = description.filter(|_| ready) else {
+            show_logs(run_dir);
+            let _ = signal(child.id(), "TERM");
+            panic!("scripts/demo.sh was not ready within 600 s");
         };
         DemoRun {
             child,
@@ -179,13 +182,9 @@ impl DemoRun {
     /// no log has an ERROR line.
     pub fn stop(mut self) {
         signal(self.child.id(), "TERM").expect("SIGTERM delivered");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                self.show_logs();
-                panic!("scripts/demo.sh still running 30 s after SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        if crate::crash::exit_within(&mut self.child, Duration::from_secs(30)).is_none() {
+            self.show_logs();
+            panic!("scripts/demo.sh still running 30 s after SIGTERM");
         }
         for (name, pid) in &self.description.pids {
             assert!(

@@ -43,13 +43,15 @@ impl<E: std::fmt::Debug + Send + 'static> RunningService<E> {
         }
     }
 
-    /// The value of a metric line that starts with `name` (labels included), 0 if absent.
-    pub async fn metric(&self, name: &str) -> f64 {
+    /// The value of series `name` (labels included); `None` when not exposed or the service
+    /// does not answer (see [`crate::metrics::metric`]).
+    pub async fn metric(&self, name: &str) -> Option<f64> {
         crate::metrics::metric(self.admin, name).await
     }
 
-    /// Every series of metric family `family`, as (labels, value).
-    pub async fn series(&self, family: &str) -> Vec<(String, f64)> {
+    /// Every series of metric family `family`, as (labels, value); `None` when the service
+    /// does not answer.
+    pub async fn series(&self, family: &str) -> Option<Vec<(String, f64)>> {
         crate::metrics::series(self.admin, family).await
     }
 

@@ -3,7 +3,7 @@
 
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -39,14 +39,10 @@ impl Tansu {
             .stderr(Stdio::null())
             .spawn()
             .expect("tansu starts");
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "tansu did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let listening = crate::wait::wait_until_blocking(Duration::from_secs(30), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(listening, "tansu did not listen on {port}");
         Tansu {
             child,
             bootstrap: format!("127.0.0.1:{port}"),

@@ -20,6 +20,21 @@ where
     }
 }
 
+/// [`wait_until`] for a test that has no runtime: polls `condition` every 50 ms, blocking the
+/// thread, until it holds (true) or `deadline` passes (false).
+pub fn wait_until_blocking(deadline: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    loop {
+        if condition() {
+            return true;
+        }
+        if started.elapsed() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Polls `candidates` every 20 ms until it offers any, then picks one of them at random;
 /// `None` when `deadline` passes first.
 pub async fn pick_one<T, F, Fut>(deadline: Duration, mut candidates: F) -> Option<T>

@@ -219,7 +219,7 @@ async fn click_through(run_dir: &Path, landing: Landing) -> String {
             let admin = admin.trim_start_matches("http://").parse().unwrap();
             let landed = wait_until(Duration::from_secs(60), || async move {
                 test_support::metrics::metric(admin, "hdfs_consumer_records_landed_total").await
-                    == 1.0
+                    == Some(1.0)
             })
             .await;
             assert!(landed, "nothing landed on HDFS within 60 s");

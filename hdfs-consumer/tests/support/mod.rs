@@ -192,14 +192,9 @@ pub async fn wait_for_landed(
     deadline: Duration,
 ) -> usize {
     let op = storage.operator();
-    let started = std::time::Instant::now();
-    loop {
-        let seen: usize = landed_ids(&op, topic).await.values().sum();
-        if seen >= want || started.elapsed() > deadline {
-            return seen;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let landed = || async { landed_ids(&op, topic).await.values().sum::<usize>() };
+    wait_until(deadline, || async { landed().await >= want }).await;
+    landed().await
 }
 
 /// The process id in a claim's member name (`<host> pid <pid> worker <n>`).
