@@ -222,8 +222,10 @@ async fn frozen_members_never_index_a_click_twice_commit_backwards_or_repeat_a_d
             metric(member.admin, "es_sink_bulks_in_flight").await >= Some(2.0)
         })
         .await;
+        // Its next batch gathers records meanwhile, unless its partitions are moving (a
+        // revoke waits for the stalled bulks): the freeze goes ahead either way.
         let read_then = expect_metric(member.admin, "es_sink_consumed_total").await;
-        let gathering = wait_until(Duration::from_secs(20), || async {
+        let gathering = wait_until(Duration::from_secs(5), || async {
             metric(member.admin, "es_sink_consumed_total").await > Some(read_then + 10.0)
         })
         .await;
@@ -231,7 +233,6 @@ async fn frozen_members_never_index_a_click_twice_commit_backwards_or_repeat_a_d
         freeze(&member.process);
         osmem.thaw();
         assert!(stalled, "pid {pid}'s bulks never filled its slots");
-        assert!(gathering, "pid {pid} read nothing for its next batch");
         let frozen_at = Instant::now();
         // Frozen until the others own every partition and committed past where it stopped.
         let taken_over = wait_until(Duration::from_secs(120), || async {
@@ -246,7 +247,10 @@ async fn frozen_members_never_index_a_click_twice_commit_backwards_or_repeat_a_d
         // owners' work each round.
         tokio::time::sleep(random_between(Duration::ZERO, Duration::from_secs(2))).await;
         thaw(&member.process);
-        eprintln!("round {round}: pid {pid} frozen {:?}", frozen_at.elapsed());
+        eprintln!(
+            "round {round}: pid {pid} frozen {:?}, with a next batch gathered: {gathering}",
+            frozen_at.elapsed()
+        );
         assert!(
             taken_over,
             "the group never moved pid {pid}'s partitions on"
