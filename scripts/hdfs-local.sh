@@ -27,6 +27,9 @@ class_of() {
 }
 running() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
 namenode_port() { sed -n 's|.*<value>hdfs://127.0.0.1:\([0-9]*\)</value>.*|\1|p' "$DIR/conf/core-site.xml"; }
+namenode_http() {
+    sed -n 's|.*<name>dfs.namenode.http-address</name><value>\([^<]*\)</value>.*|\1|p' "$DIR/conf/hdfs-site.xml"
+}
 
 # The configuration, written once, so that restarts keep the ports.
 configure() {
@@ -84,21 +87,50 @@ start_role() {
     echo $! >"$DIR/$role.pid"
 }
 
-# A write needs the DataNode registered; one tried earlier can leave its path behind, so each
-# probe uses a fresh name.
+# A namespace formatted once, and copied into each new DIR: formatting starts a JVM of its own,
+# seconds of CPU on every test's start. Only the namespace's identity is in it, no path.
+EMPTY_NAMESPACE="$CACHE_DIR/hdfs-2.7.3-empty-namespace"
+format() {
+    if [ -f "$EMPTY_NAMESPACE/current/VERSION" ]; then
+        cp -R "$EMPTY_NAMESPACE/." "$DIR/name/"
+        return 0
+    fi
+    java_run org.apache.hadoop.hdfs.server.namenode.NameNode -format -nonInteractive \
+        >>"$DIR/format.log" 2>&1 || die "formatting the NameNode failed; see $DIR/format.log"
+    # Kept for the next start; of two starts keeping it at once, the first one's stays.
+    local copy
+    mkdir -p "$CACHE_DIR"
+    copy="$(mktemp -d "$CACHE_DIR/.empty-namespace.XXXXXX")"
+    cp -R "$DIR/name/." "$copy/"
+    mv -T "$copy" "$EMPTY_NAMESPACE" 2>/dev/null || rm -rf "$copy"
+}
+
+# Dies when either daemon stopped, or the deadline passed.
+check_alive() {
+    for role in namenode datanode; do
+        running "$role" || die "the $role stopped; see $DIR/$role.log"
+    done
+    [ $SECONDS -lt "$1" ] || die "HDFS not writable after 90 s; see $DIR/*.log"
+}
+
+# A write needs the DataNode registered, which the NameNode's JMX says without a JVM started
+# here; the write itself then proves it. A write tried earlier can leave its path behind, so
+# each uses a fresh name. The small file is left where it is (a dot file at the root): removing
+# it would take another JVM.
 wait_until_writable() {
-    local deadline=$((SECONDS + 90)) probe="$DIR/probe.txt" url
+    local deadline=$((SECONDS + 90)) probe="$DIR/probe.txt" url jmx
     url="hdfs://127.0.0.1:$(namenode_port)"
+    jmx="http://$(namenode_http)/jmx?qry=Hadoop:service=NameNode,name=FSNamesystemState"
+    until curl -fsS "$jmx" 2>/dev/null | grep -q '"NumLiveDataNodes" *: *[1-9]'; do
+        check_alive "$deadline"
+        sleep 0.2
+    done
     echo probe >"$probe"
     until java_run org.apache.hadoop.fs.FsShell -fs "$url" \
-        -put "$probe" "/.probe-$RANDOM$RANDOM" >>"$DIR/probe.log" 2>&1; do
-        for role in namenode datanode; do
-            running "$role" || die "the $role stopped; see $DIR/$role.log"
-        done
-        [ $SECONDS -lt $deadline ] || die "HDFS not writable after 90 s; see $DIR/*.log"
+        -put "$probe" "/.hdfs-local-probe-$RANDOM$RANDOM" >>"$DIR/probe.log" 2>&1; do
+        check_alive "$deadline"
         sleep 0.5
     done
-    java_run org.apache.hadoop.fs.FsShell -fs "$url" -rm -skipTrash '/.probe-*' >>"$DIR/probe.log" 2>&1 || true
 }
 
 stop_role() {
@@ -114,12 +146,10 @@ stop_role() {
 case "$command" in
     start)
         command -v java >/dev/null || ensure_debian_packages openjdk-17-jre-headless
+        command -v curl >/dev/null || ensure_debian_packages curl
         java_options
         configure
-        if [ ! -d "$DIR/name/current" ]; then
-            java_run org.apache.hadoop.hdfs.server.namenode.NameNode -format -nonInteractive \
-                >>"$DIR/format.log" 2>&1 || die "formatting the NameNode failed; see $DIR/format.log"
-        fi
+        [ -d "$DIR/name/current" ] || format
         for role in $(roles); do start_role "$role"; done
         if [ -z "$ROLE" ]; then wait_until_writable; fi
         echo "hdfs://127.0.0.1:$(namenode_port)"
