@@ -53,12 +53,9 @@ run_tests() {
         on-tansu) filter=(-E 'test(/tansu/)'); names=(tansu) ;;
         not-on-tansu) filter=(-E 'not test(/tansu/)'); names=(--skip tansu) ;;
     esac
-    # The tests on peers run two at a time: they are bound by the CPU (each starts JVMs, a
-    # search server, several sink processes), and more at once stretched one past its deadline.
-    local threads=()
-    [ "$set" = default ] || threads=(--test-threads 2)
+    # How many run at once, and which may not run together, is in .config/nextest.toml.
     if cargo nextest --version >/dev/null 2>&1; then
-        cargo nextest run --locked --workspace --run-ignored "$set" --no-fail-fast "${threads[@]}" "${filter[@]}"
+        cargo nextest run --locked --workspace --run-ignored "$set" --no-fail-fast "${filter[@]}"
     elif [ "$set" = only ]; then
         cargo test --locked --workspace --no-fail-fast -- --ignored "${names[@]}"
     else
