@@ -343,11 +343,12 @@ async fn the_search_server_stopped_and_restarted_mid_stream_loses_nothing() {
     let after = produce_async(100).await.unwrap();
     let expected: HashSet<String> = ids_of(&during).union(&ids_of(&after)).cloned().collect();
     // Whether it all arrived in time, the checks below say, counting what is missing.
-    support::wait_until(Duration::from_secs(90), || async {
-        expected.is_subset(&osmem.ids(&prefix).await)
-    })
+    let indexed = support::wait::poll_until(
+        Duration::from_secs(90),
+        || osmem.ids(&prefix),
+        |indexed| expected.is_subset(indexed),
+    )
     .await;
-    let indexed = osmem.ids(&prefix).await;
     let missing = expected.difference(&indexed).count();
     assert_eq!(
         missing, 0,

@@ -134,10 +134,13 @@ pub fn exit_within(child: &mut Child, deadline: Duration) -> Option<std::process
     status
 }
 
-/// Sends SIGTERM and waits for the process to exit.
+/// Sends SIGTERM (if the process is still there) and waits up to a minute for it to exit:
+/// longer than any sink's stop on its default `SHUTDOWN_TIMEOUT` and stop margin.
 pub fn terminate(child: &mut Child) {
     let _ = send_signal(child.id(), "TERM");
-    child.wait().unwrap();
+    if exit_within(child, Duration::from_secs(60)).is_none() {
+        panic!("pid {} still ran 60 s after SIGTERM; killed", child.id());
+    }
 }
 
 /// Where a crash test writes a process's log: `dir`, or `CRASH_TEST_LOG_DIR` when set, so the

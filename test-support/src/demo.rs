@@ -181,8 +181,9 @@ impl DemoRun {
     /// exits within 30 s, every process it started is gone, its description is removed, and
     /// no log has an ERROR line.
     pub fn stop(mut self) {
-        signal(self.child.id(), "TERM").expect("SIGTERM delivered");
-        if crate::crash::exit_within(&mut self.child, Duration::from_secs(30)).is_none() {
+        let (status, _) =
+            crate::crash::stop_within(&mut self.child, "TERM", Duration::from_secs(30));
+        if status.is_none() {
             self.show_logs();
             panic!("scripts/demo.sh still running 30 s after SIGTERM");
         }

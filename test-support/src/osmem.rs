@@ -211,8 +211,7 @@ impl Osmem {
 
     /// Waits until `<prefix>-*` holds at least `want` documents; returns the last count.
     pub async fn wait_for_count(&self, prefix: &str, want: u64, deadline: Duration) -> u64 {
-        crate::wait::wait_until(deadline, || async { self.count(prefix).await >= want }).await;
-        self.count(prefix).await
+        crate::wait::poll_until(deadline, || self.count(prefix), |seen| *seen >= want).await
     }
 }
 

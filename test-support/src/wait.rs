@@ -1,22 +1,44 @@
 //! Waiting for a condition with a deadline, instead of sleeping a fixed time.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// Polls `condition` every 50 ms until it holds (true) or `deadline` passes (false).
-pub async fn wait_until<F, Fut>(deadline: Duration, mut condition: F) -> bool
+pub async fn wait_until<F, Fut>(deadline: Duration, condition: F) -> bool
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
+    Fut: Future<Output = bool>,
+{
+    poll_until(deadline, condition, |held| *held).await
+}
+
+/// Calls `probe` every 50 ms until what it answers is `done`, or `deadline` passes; returns its
+/// last answer, so a caller that needs the value does not ask again.
+pub async fn poll_until<T, F, Fut>(deadline: Duration, probe: F, done: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = T>,
+{
+    poll(deadline, Duration::from_millis(50), probe, done).await
+}
+
+async fn poll<T, F, Fut>(
+    deadline: Duration,
+    every: Duration,
+    mut probe: F,
+    done: impl Fn(&T) -> bool,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = T>,
 {
     let started = Instant::now();
     loop {
-        if condition().await {
-            return true;
+        let answer = probe().await;
+        if done(&answer) || started.elapsed() > deadline {
+            return answer;
         }
-        if started.elapsed() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(every).await;
     }
 }
 
@@ -37,20 +59,17 @@ pub fn wait_until_blocking(deadline: Duration, mut condition: impl FnMut() -> bo
 
 /// Polls `candidates` every 20 ms until it offers any, then picks one of them at random;
 /// `None` when `deadline` passes first.
-pub async fn pick_one<T, F, Fut>(deadline: Duration, mut candidates: F) -> Option<T>
+pub async fn pick_one<T, F, Fut>(deadline: Duration, candidates: F) -> Option<T>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Vec<T>>,
+    Fut: Future<Output = Vec<T>>,
 {
-    let started = Instant::now();
-    loop {
-        let mut offered = candidates().await;
-        if !offered.is_empty() {
-            return Some(offered.swap_remove(fastrand::usize(..offered.len())));
-        }
-        if started.elapsed() > deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut offered = poll(
+        deadline,
+        Duration::from_millis(20),
+        candidates,
+        |offered: &Vec<T>| !offered.is_empty(),
+    )
+    .await;
+    (!offered.is_empty()).then(|| offered.swap_remove(fastrand::usize(..offered.len())))
 }

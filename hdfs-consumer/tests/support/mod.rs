@@ -193,8 +193,7 @@ pub async fn wait_for_landed(
 ) -> usize {
     let op = storage.operator();
     let landed = || async { landed_ids(&op, topic).await.values().sum::<usize>() };
-    wait_until(deadline, || async { landed().await >= want }).await;
-    landed().await
+    test_support::wait::poll_until(deadline, landed, |seen| *seen >= want).await
 }
 
 /// The process id in a claim's member name (`<host> pid <pid> worker <n>`).
