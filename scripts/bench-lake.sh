@@ -40,7 +40,7 @@ TANSU_BIN="$(ensure_tansu)"
 PYTHON="$(ensure_spark)"
 export TANSU_BIN
 log "building release binaries"
-cargo build --locked --release -p hdfs-consumer --bin hdfs-consumer --example fill_topic --example cat_landed
+cargo build --locked --release -p hdfs-consumer -p lake --bin hdfs-consumer --example fill_topic --example cat_landed
 BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release"
 
 kafka_port="$(free_port)"; admin_port="$(free_port)"

@@ -37,7 +37,7 @@ trap 'for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$
 TANSU_BIN="$(ensure_tansu)"
 export TANSU_BIN
 log "building release binaries"
-cargo build --locked --release -p hdfs-consumer --bin hdfs-consumer --example fill_topic --example raw_consume \
+cargo build --locked --release -p hdfs-consumer -p lake --bin hdfs-consumer --example fill_topic --example raw_consume \
     --example cat_landed
 BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release"
 

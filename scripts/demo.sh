@@ -78,7 +78,7 @@ else
     log "building the services ($DEMO_PROFILE profile): a first build takes about 3½ minutes on 2 cores; later runs start in seconds"
 fi
 cargo build --locked --profile "$DEMO_PROFILE" \
-    -p dev-broker -p producer-api -p web -p hdfs-consumer -p es-sink -p eraser --bins --example tail_topic \
+    -p dev-broker -p producer-api -p web -p lake -p hdfs-consumer -p es-sink -p eraser --bins --example tail_topic \
     --example cat_landed
 [ -z "$BUILD_ONLY" ] || exit 0
 

@@ -29,7 +29,7 @@ pub struct Config {
 
     /// Where hdfs-consumer lands (as its LANDING_URL); unset: the landed files are not
     /// erased.
-    #[arg(long, env = "LANDING_URL", value_parser = hdfs_consumer::storage::parse_landing_url)]
+    #[arg(long, env = "LANDING_URL", value_parser = lake::storage::parse_landing_url)]
     pub landing_url: Option<Url>,
 
     /// Erase from the search index (Elasticsearch, with ES_URL and a user that may read and

@@ -4,15 +4,10 @@
 pub enum Error {
     #[error("{0}")]
     Config(String),
-    #[error("Kafka at {bootstrap}: {source}")]
-    Kafka {
-        bootstrap: String,
-        source: rdkafka::error::KafkaError,
-    },
-    #[error("topic {0} not found or has no partitions")]
-    NoSuchTopic(String),
     #[error(transparent)]
-    Storage(#[from] hdfs_consumer::storage::StorageError),
+    Kafka(#[from] common::kafka::ClientError),
+    #[error(transparent)]
+    Storage(#[from] lake::StorageError),
     #[error("cannot append to the audit file {path}: {source}")]
     Audit {
         path: String,

@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use hdfs_consumer::commit_log::{CommitLog, Found};
-use hdfs_consumer::erasure::{self, ErasureRequest};
-use hdfs_consumer::storage::{Storage, StorageError};
+use lake::commit_log::{CommitLog, Found};
+use lake::requests::{self as erasure, ErasureRequest};
+use lake::{Storage, StorageError};
 use serde::Serialize;
 use url::Url;
 

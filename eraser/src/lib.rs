@@ -29,7 +29,7 @@ pub mod search;
 use std::time::Instant;
 
 use chrono::Utc;
-use hdfs_consumer::erasure::ErasureRequest;
+use lake::ErasureRequest;
 
 pub use config::Config;
 pub use error::Error;
@@ -41,7 +41,7 @@ pub use report::Report;
 pub async fn run(config: Config) -> Result<Report, Error> {
     config.check().map_err(Error::Config)?;
     let kafka_args = config.kafka.clone();
-    let ends = tokio::task::spawn_blocking(move || kafka::end_offsets(&kafka_args))
+    let ends = tokio::task::spawn_blocking(move || kafka::ends(&kafka_args))
         .await
         .expect("reading end offsets does not panic")?;
     let request = ErasureRequest::new(ends, config.user_names.clone(), config.event_ids.clone());

@@ -1,6 +1,6 @@
 //! The results page's part: each web process drops the clicks it remembers.
 
-use hdfs_consumer::erasure::ErasureRequest;
+use lake::ErasureRequest;
 use serde_json::{Value, json};
 use url::Url;
 

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::config::Config;
 use crate::kafka;
 use crate::outcome::Outcome;
-use hdfs_consumer::erasure::ErasureRequest;
+use lake::ErasureRequest;
 
 /// How often es-sink's committed offsets are read while waiting.
 const POLL: Duration = Duration::from_millis(500);

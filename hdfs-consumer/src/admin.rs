@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
 
-use crate::landing::Landing;
+use lake::Storage;
 
 /// How often the storage is asked whether it answers, and how long it may take.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
@@ -55,23 +55,15 @@ impl StorageProbe {
 
 /// Asks the storage every [`PROBE_INTERVAL`] to list its root, each ask bounded by
 /// [`PROBE_TIMEOUT`]; runs until aborted.
-pub async fn probe_storage(landing: Landing, probe: Arc<StorageProbe>) {
+pub async fn probe_storage(storage: Storage, probe: Arc<StorageProbe>) {
     loop {
-        let answer = tokio::time::timeout(PROBE_TIMEOUT, landing.operator().list("/")).await;
-        probe.record(match answer {
-            Ok(Ok(_)) => Ok(()),
-            // A root not made yet still means the storage answered.
-            Ok(Err(err)) if err.kind() == opendal::ErrorKind::NotFound => Ok(()),
-            Ok(Err(err)) => Err(format!(
-                "{}: list / failed: {}",
-                landing.storage(),
-                crate::storage::reason(&err)
-            )),
-            Err(_) => Err(format!(
+        let answer = tokio::time::timeout(PROBE_TIMEOUT, storage.answers()).await;
+        probe.record(answer.unwrap_or_else(|_| {
+            Err(format!(
                 "{}: list / brought no answer within {PROBE_TIMEOUT:?}",
-                landing.storage()
-            )),
-        });
+                storage.name()
+            ))
+        }));
         tokio::time::sleep(PROBE_INTERVAL).await;
     }
 }

@@ -2,10 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use common::ColorEvent;
-
-use crate::file_format::{self, json_lines};
-use crate::layout::{Destination, HourPartition};
+use lake::TopicRecord;
+use lake::file_format::json_lines;
 
 /// When a partition's buffer is landed.
 #[derive(Debug, Clone, Copy)]
@@ -34,50 +32,16 @@ impl FlushReason {
     }
 }
 
-/// One consumed record, ready to be written: its line of JSON and where it goes. Both formats
-/// buffer the line: it is the record's smallest form, one allocation, and what JSON lines
-/// write as it is; Parquet reads it into columns when the file is written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BufferedRecord {
-    pub offset: i64,
-    pub destination: Destination,
-    /// The event's compact JSON, or a dead letter's, without the line break.
-    pub line: Vec<u8>,
-}
-
-impl BufferedRecord {
-    /// Classifies a record value: a valid event keeps its bytes and goes to its hour; anything
-    /// else becomes a dead-letter line naming its partition, offset and the reason.
-    pub fn classify(topic: &str, partition: i32, offset: i64, value: Option<&[u8]>) -> Self {
-        let checked = match value {
-            None => Err("record has no value".to_owned()),
-            Some(bytes) => ColorEvent::from_json_slice(bytes).map_err(|e| e.to_string()),
-        };
-        match checked {
-            Ok(event) => BufferedRecord {
-                offset,
-                destination: Destination::Hour(HourPartition::of(&event.timestamp)),
-                line: json_lines::event_line(value.unwrap_or_default(), &event),
-            },
-            Err(reason) => BufferedRecord {
-                offset,
-                destination: Destination::Invalid,
-                line: file_format::dead_letter_line(topic, partition, offset, &reason, value),
-            },
-        }
-    }
-}
-
 /// Records of one partition waiting to be landed, in offset order.
 #[derive(Debug, Default)]
 pub struct PartitionBuffer {
-    records: Vec<BufferedRecord>,
+    records: Vec<TopicRecord>,
     bytes: usize,
     first_at: Option<Instant>,
 }
 
 impl PartitionBuffer {
-    pub fn push(&mut self, record: BufferedRecord, now: Instant) {
+    pub fn push(&mut self, record: TopicRecord, now: Instant) {
         self.bytes += json_lines::encoded_len(&record.line);
         self.first_at.get_or_insert(now);
         self.records.push(record);
@@ -95,7 +59,7 @@ impl PartitionBuffer {
         self.bytes
     }
 
-    pub fn records(&self) -> &[BufferedRecord] {
+    pub fn records(&self) -> &[TopicRecord] {
         &self.records
     }
 
@@ -127,9 +91,9 @@ impl PartitionBuffer {
 
 /// A valid event's record at `offset` of partition 0, for tests.
 #[cfg(test)]
-pub(crate) fn test_record(offset: i64) -> BufferedRecord {
-    let event = ColorEvent::sample("a", "red", chrono::Utc::now());
-    BufferedRecord::classify("t", 0, offset, Some(&event.to_json_bytes()))
+pub(crate) fn test_record(offset: i64) -> TopicRecord {
+    let event = common::ColorEvent::sample("a", "red", chrono::Utc::now());
+    TopicRecord::classify("t", 0, offset, Some(&event.to_json_bytes()))
 }
 
 #[cfg(test)]
@@ -142,11 +106,7 @@ mod tests {
         max_age: Duration::from_secs(5),
     };
 
-    fn event_json() -> Vec<u8> {
-        ColorEvent::sample("a", "red", chrono::Utc::now()).to_json_bytes()
-    }
-
-    fn record(offset: i64) -> BufferedRecord {
+    fn record(offset: i64) -> TopicRecord {
         test_record(offset)
     }
 
@@ -186,38 +146,5 @@ mod tests {
         );
         buffer.clear();
         assert_eq!(buffer.due(&POLICY, now + Duration::from_secs(60)), None);
-    }
-
-    #[test]
-    fn valid_records_keep_their_bytes() {
-        let json = event_json();
-        let record = BufferedRecord::classify("t", 0, 9, Some(&json));
-        assert_eq!(record.line, json);
-        assert!(matches!(record.destination, Destination::Hour(_)));
-    }
-
-    #[test]
-    fn invalid_records_become_dead_letter_lines() {
-        for (value, reason) in [
-            (Some(&b"not json"[..]), "not a JSON event"),
-            (Some(&b"{\"eventId\":1}"[..]), "not a JSON event"),
-            (None, "no value"),
-        ] {
-            let record = BufferedRecord::classify("select-color", 2, 41, value);
-            assert_eq!(record.destination, Destination::Invalid);
-            let line: serde_json::Value = serde_json::from_slice(&record.line).unwrap();
-            assert_eq!(line["partition"], 2);
-            assert_eq!(line["offset"], 41);
-            assert!(line["reason"].as_str().unwrap().contains(reason), "{line}");
-        }
-    }
-
-    #[test]
-    fn a_pretty_printed_event_is_rewritten_on_one_line() {
-        let event = ColorEvent::sample("a", "red", chrono::Utc::now());
-        let pretty = serde_json::to_vec_pretty(&event).unwrap();
-        let record = BufferedRecord::classify("t", 0, 1, Some(&pretty));
-        assert!(!record.line.contains(&b'\n'));
-        assert_eq!(ColorEvent::from_json_slice(&record.line).unwrap(), event);
     }
 }

@@ -8,9 +8,12 @@ use common::kafka::{KafkaArgs, SinkArgs};
 use common::telemetry::LogArgs;
 use url::Url;
 
+use lake::LandingFormat;
+use lake::commit_log::EntryKind;
+use lake::protocol::Step;
+
 use crate::buffer::FlushPolicy;
 use crate::compaction::CompactionPolicy;
-use crate::file_format::LandingFormat;
 
 /// Lands click events from Kafka as Hive-ready Parquet (or JSON-lines) files, exactly once, and
 /// merges each closed hour into one file per partition.
@@ -36,7 +39,7 @@ pub struct Config {
         long,
         env = "LANDING_URL",
         default_value = "file:///tmp/web-events/landing",
-        value_parser = crate::storage::parse_landing_url
+        value_parser = lake::storage::parse_landing_url
     )]
     pub landing_url: Url,
 
@@ -65,7 +68,7 @@ pub struct Config {
     /// For fault tests: the process stops itself (SIGSTOP) the first time a compaction reaches
     /// this step.
     #[arg(long, env = "HDFS_CONSUMER_STOP_AT", value_enum, hide = true)]
-    pub stop_at: Option<crate::landing::CompactionStep>,
+    pub stop_at: Option<CompactionStep>,
 
     /// Land a partition's buffer when it holds this many records.
     #[arg(long, env = "FLUSH_MAX_RECORDS", default_value_t = 10_000)]
@@ -88,6 +91,33 @@ pub struct Config {
 
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// The steps of a compaction at which a crash leaves something for the next claim to finish,
+/// where a fault test may stop the process (`HDFS_CONSUMER_STOP_AT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompactionStep {
+    /// The merged files are written under `_tmp/`; no entry names them yet.
+    MergedWritten,
+    /// The compaction's entry is published; its files are not visible yet.
+    EntryPublished,
+    /// The merged files are visible beside their inputs.
+    MergedVisible,
+    /// Half the inputs are deleted.
+    HalfDeleted,
+}
+
+impl CompactionStep {
+    /// Where the lake stops the process for this step.
+    pub fn stop_at(self) -> lake::StopAt {
+        let step = match self {
+            CompactionStep::MergedWritten => Step::Written,
+            CompactionStep::EntryPublished => Step::Published,
+            CompactionStep::MergedVisible => Step::Visible,
+            CompactionStep::HalfDeleted => Step::HalfRetired,
+        };
+        lake::StopAt::new(EntryKind::Compaction, step)
+    }
 }
 
 /// `COMPACT_AFTER`: a wait, or never.

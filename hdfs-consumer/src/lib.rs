@@ -1,54 +1,43 @@
 //! The HDFS consumer: Kafka records in, Hive-ready Parquet (or JSON-lines) files out, exactly
 //! once, each closed hour merged into one file per partition.
 //!
+//! This crate is the Kafka side: the group member, what it buffers and when it changes the
+//! lake. How files are laid out, written, committed, merged, expired and erased is the
+//! `lake` crate's.
+//!
 //! - [`config`] — settings;
-//! - [`file_format`] — the landed files' formats, Parquet and JSON lines;
-//! - [`compaction`] — when an hour is merged and into which files (pure);
 //! - [`buffer`] — per-partition buffers and when to land them (pure);
-//! - [`layout`] — file names and the Hive layout (pure);
-//! - [`partition`] — an owned partition's states and transitions (pure);
-//! - [`storage`] — the landing storage (a folder or HDFS) and what it must guarantee;
-//! - [`commit_log`] — each partition's commit point, which an owner that lost it cannot pass;
-//! - [`landing`] — claiming a partition and landing its batches through the commit log;
-//! - [`rewrite`] — expiring old hours and carrying out [`erasure`] requests, through the same log;
+//! - [`compaction`] — when an hour is merged (pure);
+//! - [`partition`] — an owned partition's states and transitions, and when each change of its
+//!   files is due (pure);
 //! - [`worker`] — one consumer of the group and its loop, run by `common::host`;
+//! - [`erasure_watch`] — the erasure requests on file, read in the background;
 //! - [`admin`], [`metrics`] — what `/readyz` checks, and `/metrics`.
 
 pub mod admin;
 pub mod buffer;
-pub mod commit_log;
 pub mod compaction;
 pub mod config;
-pub mod erasure;
-pub mod file_format;
-pub mod landing;
-pub mod layout;
+pub mod erasure_watch;
 pub mod metrics;
 pub mod partition;
-pub mod rewrite;
-pub mod storage;
 pub mod worker;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::kafka::{KafkaArgs, consumer_config};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use common::kafka::{ClientError, KafkaArgs, lookup_consumer, partitions};
+use lake::{Lake, StorageError};
 
 pub use config::Config;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Storage(#[from] storage::StorageError),
-    #[error("Kafka at {bootstrap}: {source}")]
-    Kafka {
-        bootstrap: String,
-        source: rdkafka::error::KafkaError,
-    },
-    #[error("topic {0} not found or has no partitions")]
-    NoSuchTopic(String),
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Kafka(#[from] ClientError),
     #[error("{0} stopped unexpectedly; restart the process (it resumes from storage)")]
     WorkerDied(String),
     #[error(
@@ -79,31 +68,9 @@ fn member_name() -> String {
 }
 
 /// The topic's partition count, from broker metadata.
-pub fn partition_count(args: &KafkaArgs) -> Result<usize, Error> {
-    let kafka = |source| Error::Kafka {
-        bootstrap: args.bootstrap_servers.clone(),
-        source,
-    };
-    let mut config = consumer_config(
-        &args.bootstrap_servers,
-        "hdfs-consumer-metadata",
-        "hdfs-consumer-metadata",
-    );
-    for (key, value) in &args.properties {
-        config.set(key, value);
-    }
-    let consumer: BaseConsumer = config.create().map_err(kafka)?;
-    let topic = args.topic.as_str();
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(15))
-        .map_err(kafka)?;
-    metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map(|t| t.partitions().len())
-        .filter(|n| *n > 0)
-        .ok_or_else(|| Error::NoSuchTopic(topic.to_owned()))
+pub fn partition_count(args: &KafkaArgs) -> Result<usize, ClientError> {
+    let consumer = lookup_consumer(args, "hdfs-consumer-metadata", "hdfs-consumer-metadata")?;
+    Ok(partitions(&consumer, args)?.len())
 }
 
 /// Runs the workers, and the admin server on `listener`, until `shutdown` resolves; then lands
@@ -113,14 +80,14 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let landing = landing::Landing::open(
+    let lake = Lake::open(
         &config.landing_url,
         &config.kafka.topic,
         config.landing_format,
     )?
     .merging(config.compaction_policy().after.is_some())
     .retaining(config.retention)
-    .stopping_at(config.stop_at);
+    .stopping_at(config.stop_at.map(config::CompactionStep::stop_at));
     let workers = match config.workers {
         Some(n) => usize::from(n),
         None => {
@@ -132,11 +99,14 @@ pub async fn serve(
     };
     let metrics = metrics::ConsumerMetrics::default();
     let failing = Arc::new(admin::FailingWrites::default());
-    let probe = Arc::new(admin::StorageProbe::new(landing.storage()));
-    let probing = tokio::spawn(admin::probe_storage(landing.clone(), Arc::clone(&probe)));
-    let erasures = Arc::new(erasure::OnFile::default());
-    let watching = tokio::spawn(erasure::watch(
-        landing.storage_handle().clone(),
+    let probe = Arc::new(admin::StorageProbe::new(lake.storage().name()));
+    let probing = tokio::spawn(admin::probe_storage(
+        lake.storage().clone(),
+        Arc::clone(&probe),
+    ));
+    let erasures = Arc::new(erasure_watch::OnFile::default());
+    let watching = tokio::spawn(erasure_watch::watch(
+        lake.storage().clone(),
         config.kafka.topic.clone(),
         Arc::clone(&erasures),
     ));
@@ -158,13 +128,13 @@ pub async fn serve(
         workers,
         topic = config.kafka.topic,
         group = config.sink.group_id,
-        landing = landing.storage(),
+        landing = lake.storage().name(),
         format = ?config.landing_format,
         kafka_properties = config.kafka.property_keys(),
         "hdfs-consumer starting"
     );
     let shared = Arc::new(worker::Shared {
-        landing: landing.clone(),
+        lake: lake.clone(),
         runtime: tokio::runtime::Handle::current(),
         kafka: config.kafka.clone(),
         group: config.sink.group_id.clone(),
@@ -188,10 +158,7 @@ pub async fn serve(
                 admin.stop().await;
                 probing.abort();
                 watching.abort();
-                return Err(Error::Kafka {
-                    bootstrap: config.kafka.bootstrap_servers.clone(),
-                    source,
-                });
+                return Err(ClientError::of(&config.kafka)(source).into());
             }
         };
         poll_loops.push(common::host::PollLoop::new(name, move |host| {
@@ -209,7 +176,7 @@ pub async fn serve(
     probing.abort();
     watching.abort();
     tracing::info!("hdfs-consumer stopped");
-    let storage = landing.storage().to_owned();
+    let storage = lake.storage().name().to_owned();
     match outcome {
         common::host::Outcome {
             died: Some(name), ..

@@ -16,7 +16,12 @@
 //!   reclaim time ──── Fenced ◀────────────────────────────┘  (from Failing too)
 //!
 //!          Consuming ── a record behind the landed offset: pause ──▶ Halted
-//!          Consuming ── an hour due and merged: holds the compaction's entry ──▶ Consuming
+//!
+//!          Consuming ── between landings, one change of the partition's files at a time,
+//!              │        each holding its entry after ──▶ Consuming:
+//!              ├─ an hour over for COMPACT_AFTER: merge it
+//!              ├─ RETENTION set, and not looked for EXPIRY_INTERVAL: delete expired hours
+//!              └─ an erasure request on file, everything before it landed: erase
 //! ```
 //!
 //! A partition holds its claim ([`Held`]) while it consumes: landing publishes the next entry
@@ -24,18 +29,23 @@
 //! buffer (the holder lands those records) and waits for the rebalance that moves the partition;
 //! if none comes, the partition is claimed again, as the assignment still stands.
 //!
-//! Compacting an hour is done under the same claim, between landings: a compaction that is
-//! refused or left unfinished takes the same paths as a landing that is.
+//! Merging, expiry and erasure are done under the same claim, between landings: one that is
+//! refused or left unfinished takes the same paths as a landing that is. When each is due is
+//! decided here, from the claim's entry and the clocks kept in [`Chores`], which go with the
+//! claim: a partition claimed again starts them afresh.
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use common::kafka::Continuity;
 
-use crate::buffer::{BufferedRecord, FlushPolicy, FlushReason, PartitionBuffer};
-use crate::commit_log::Held;
+use lake::{ErasureRequest, Held, HourPartition, TopicRecord};
+
+use crate::buffer::{FlushPolicy, FlushReason, PartitionBuffer};
 use crate::compaction::{self, CompactionPolicy};
-use crate::layout::HourPartition;
+
+/// How often a partition's expired hours are looked for.
+pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
 
 /// When a failed storage call is made again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +65,13 @@ impl Retry {
     }
 }
 
+/// The clocks of a claim's chores between landings.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Chores {
+    /// When the partition's expired hours were last looked for.
+    expiry_checked: Option<Instant>,
+}
+
 /// Where an owned partition stands.
 #[derive(Debug)]
 pub enum Partition {
@@ -66,6 +83,7 @@ pub enum Partition {
         held: Held,
         next: Option<i64>,
         buffer: PartitionBuffer,
+        chores: Chores,
     },
     /// A landing brought no answer: fetching paused, the buffer kept and landed again at
     /// `retry`, under the same claim.
@@ -73,6 +91,7 @@ pub enum Partition {
         held: Held,
         next: Option<i64>,
         buffer: PartitionBuffer,
+        chores: Chores,
         retry: Retry,
         reason: String,
     },
@@ -114,7 +133,7 @@ impl Partition {
     }
 
     /// Offers a record read from the broker.
-    pub fn take(&mut self, record: BufferedRecord, now: Instant, policy: &FlushPolicy) -> Intake {
+    pub fn take(&mut self, record: TopicRecord, now: Instant, policy: &FlushPolicy) -> Intake {
         let Partition::Consuming { next, buffer, .. } = self else {
             return Intake::Ignored;
         };
@@ -148,6 +167,7 @@ impl Partition {
             held,
             next,
             buffer: PartitionBuffer::default(),
+            chores: Chores::default(),
         };
         vec![Effect::Seek(next), Effect::Resume]
     }
@@ -214,13 +234,43 @@ impl Partition {
         }
     }
 
-    /// The claim the partition consumes under, while it does: expiries and erasures are
-    /// published under it, between landings.
-    pub fn held(&self) -> Option<&Held> {
+    /// The claim to look for expired hours under, when that is due at `now`: only while
+    /// consuming, every [`EXPIRY_INTERVAL`].
+    pub fn expiry_due(&self, now: Instant) -> Option<&Held> {
         match self {
-            Partition::Consuming { held, .. } => Some(held),
+            Partition::Consuming { held, chores, .. }
+                if chores
+                    .expiry_checked
+                    .is_none_or(|at| now.duration_since(at) >= EXPIRY_INTERVAL) =>
+            {
+                Some(held)
+            }
             _ => None,
         }
+    }
+
+    /// The partition looked for expired hours at `now`.
+    pub fn expiry_checked(&mut self, now: Instant) {
+        if let Partition::Consuming { chores, .. } = self {
+            chores.expiry_checked = Some(now);
+        }
+    }
+
+    /// The first of `requests` due on the partition (number `partition`), and the claim to carry it out under: only
+    /// while consuming, once everything produced before the request is landed, and if it was
+    /// not carried out here already.
+    pub fn erasure_due<'r>(
+        &self,
+        partition: i32,
+        requests: &'r [ErasureRequest],
+    ) -> Option<(&'r ErasureRequest, &Held)> {
+        let Partition::Consuming { held, .. } = self else {
+            return None;
+        };
+        requests
+            .iter()
+            .find(|r| !held.has_erased(&r.id) && r.due(partition, held.last_offset))
+            .map(|r| (r, held))
     }
 
     /// Drops the erasures no longer on file from what the next entry carries.
@@ -231,7 +281,7 @@ impl Partition {
     }
 
     /// The claim a landing commits under, and the records it lands, in offset order.
-    pub fn landing(&self) -> Option<(&Held, &[BufferedRecord])> {
+    pub fn landing(&self) -> Option<(&Held, &[TopicRecord])> {
         match self {
             Partition::Consuming { held, buffer, .. } | Partition::Failing { held, buffer, .. } => {
                 Some((held, buffer.records()))
@@ -248,8 +298,10 @@ impl Partition {
     /// The buffer is landed, and its commit `held` is now the partition's latest entry.
     pub fn landed(&mut self, held: Held) -> Vec<Effect> {
         let was_failing = matches!(self, Partition::Failing { .. });
-        let next = match self {
-            Partition::Consuming { next, .. } | Partition::Failing { next, .. } => *next,
+        let (next, chores) = match self {
+            Partition::Consuming { next, chores, .. } | Partition::Failing { next, chores, .. } => {
+                (*next, std::mem::take(chores))
+            }
             _ => return Vec::new(),
         };
         let commit = held.last_offset.map(|l| Effect::Commit(l + 1));
@@ -257,6 +309,7 @@ impl Partition {
             held,
             next,
             buffer: PartitionBuffer::default(),
+            chores,
         };
         let mut effects: Vec<Effect> = commit.into_iter().collect();
         if was_failing {
@@ -286,17 +339,21 @@ impl Partition {
         backoff: impl Fn(u32) -> Duration,
     ) -> Vec<Effect> {
         let current = std::mem::replace(self, Partition::Halted);
-        let (held, next, buffer, failures, effects) = match current {
-            Partition::Consuming { held, next, buffer } => {
-                (held, next, buffer, 1, vec![Effect::Pause])
-            }
+        let (held, next, buffer, chores, failures, effects) = match current {
+            Partition::Consuming {
+                held,
+                next,
+                buffer,
+                chores,
+            } => (held, next, buffer, chores, 1, vec![Effect::Pause]),
             Partition::Failing {
                 held,
                 next,
                 buffer,
+                chores,
                 retry,
                 ..
-            } => (held, next, buffer, retry.failures + 1, Vec::new()),
+            } => (held, next, buffer, chores, retry.failures + 1, Vec::new()),
             other => {
                 *self = other;
                 return Vec::new();
@@ -306,6 +363,7 @@ impl Partition {
             held,
             next,
             buffer,
+            chores,
             retry: Retry::after(failures, now, backoff),
             reason,
         };
@@ -378,8 +436,9 @@ fn pause_if(was_reading: bool) -> Vec<Effect> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lake::commit_log::{Owner, Recorded};
+
     use crate::buffer::test_record as record;
-    use crate::commit_log::Owner;
 
     const POLICY: FlushPolicy = FlushPolicy {
         max_records: 3,
@@ -418,12 +477,12 @@ mod tests {
         let (held, records) = partition.landing().expect("holds a claim");
         let hour = HourPartition::parse_dir(hour).unwrap();
         let landed_at = hour.end() - chrono::Duration::seconds(1);
-        let (seq, entry) = held.commit(
-            records.last().unwrap().offset,
-            Vec::new(),
-            [hour],
-            landed_at,
-        );
+        let landing = Recorded::Landing {
+            last_offset: records.last().unwrap().offset,
+            hours: vec![hour],
+            at: landed_at,
+        };
+        let (seq, entry) = held.next(&landing, Vec::new(), Vec::new());
         held.published(seq, &entry)
     }
 
@@ -451,7 +510,8 @@ mod tests {
             .compaction_due(utc("2026-12-03T11:10:00Z"), &COMPACTION)
             .expect("over for ten minutes");
         assert_eq!(hour.dir(), "dt=2026-12-03/hour=10");
-        let (seq, entry) = held.compaction(hour, Vec::new(), Vec::new());
+        let compaction = Recorded::Compaction { hour };
+        let (seq, entry) = held.next(&compaction, Vec::new(), Vec::new());
         let after = held.published(seq, &entry);
         partition.take(record(11), now, &POLICY);
         partition.rewritten(after);

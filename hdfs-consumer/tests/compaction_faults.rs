@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use common::ColorEvent;
 use dev_broker::{DevBroker, TopicSpec};
-use hdfs_consumer::landing::Landing;
+use lake::Lake;
 use support::crash::{Process, is_stopped, log_path, print_problems, terminate, thaw};
 use support::hdfs::LocalHdfs;
 use support::metrics::metric;
@@ -86,7 +86,7 @@ async fn wait_stopped(process: &Process, log: &Path, what: &str) {
 
 /// Lands until every click is visible once and every hour is merged; then stops the consumers.
 async fn settle(landing: &url::Url, produced: &[Uuid], members: &mut [Process], log: &Path) {
-    let op = hdfs_consumer::storage::operator_for(landing).unwrap();
+    let op = lake::storage::operator_for(landing).unwrap();
     let settled = wait_until(Duration::from_secs(180), || async {
         let landed = landed_ids(&op, TOPIC).await;
         landed.len() == produced.len()
@@ -111,7 +111,7 @@ async fn settle(landing: &url::Url, produced: &[Uuid], members: &mut [Process], 
     );
 }
 
-async fn tmp_files(op: &opendal::Operator) -> Vec<String> {
+async fn tmp_files(op: &lake::opendal::Operator) -> Vec<String> {
     match op.list(&format!("{TOPIC}/_tmp/")).await {
         Ok(entries) => entries
             .into_iter()
@@ -156,7 +156,7 @@ async fn killed_at_every_step(landing: &url::Url) {
 async fn frozen_mid_compaction(landing_url: &url::Url) {
     let broker = DevBroker::start(3, &[TopicSpec::clicks()]).unwrap();
     let bootstrap = broker.bootstrap_servers();
-    let landing = Landing::open(landing_url, TOPIC, Default::default()).unwrap();
+    let landing = Lake::open(landing_url, TOPIC, Default::default()).unwrap();
     let logs = tempfile::tempdir().unwrap();
     let log = |n: usize| log_path(logs.path(), &format!("hdfs-consumer-{n}.log"));
     let produced = produce_events(&bootstrap, TOPIC, PARTITIONS, &backlog(2000, 6));

@@ -27,7 +27,7 @@ async fn killed_at_random_moments_on_real_traffic_every_click_lands_exactly_once
 async fn on_hdfs_killed_at_random_moments_on_real_traffic_every_click_lands_exactly_once() {
     let hdfs = LocalHdfs::start();
     let landing = hdfs.landing_url("/data/web-events");
-    let storage = hdfs_consumer::storage::operator_for(&landing).unwrap();
+    let storage = lake::storage::operator_for(&landing).unwrap();
     crash_and_restart(&landing, &storage).await;
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use dev_broker::{DevBroker, TopicSpec};
-use hdfs_consumer::landing::Landing;
+use lake::Lake;
 use serde_json::Value;
 use support::collector::{RunningApi, SteadyClicks, post_clicks};
 use support::crash::{Process, freeze, log_path, print_problems, terminate, thaw};
@@ -69,7 +69,7 @@ async fn remembered(web: SocketAddr, ids: &[Uuid]) -> usize {
 }
 
 /// Every dead-letter line landed.
-async fn dead_letters(landing: &Landing) -> Vec<String> {
+async fn dead_letters(landing: &Lake) -> Vec<String> {
     let op = landing.operator();
     let mut lines = Vec::new();
     let dir = format!("{TOPIC}/_invalid/");
@@ -112,7 +112,7 @@ async fn erase_during_traffic(landing_url: &url::Url) {
     let bootstrap = broker.bootstrap_servers();
     let search = Osmem::start();
     let api = RunningApi::start(producer_api::Config::for_brokers(&bootstrap)).await;
-    let landing = Landing::open(landing_url, TOPIC, Default::default()).unwrap();
+    let landing = Lake::open(landing_url, TOPIC, Default::default()).unwrap();
 
     let mut sink_config = es_sink::Config::for_brokers(&bootstrap, search.url());
     sink_config.kafka.properties = dev_broker::client_properties();

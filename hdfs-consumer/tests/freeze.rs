@@ -17,8 +17,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use dev_broker::{DevBroker, TopicSpec};
-use hdfs_consumer::commit_log::EntryKind;
-use hdfs_consumer::landing::Landing;
+use lake::Lake;
+use lake::commit_log::EntryKind;
 use support::collector::{RunningApi, SteadyClicks};
 use support::crash::{Process, freeze, log_path, print_problems, random_between, terminate, thaw};
 use support::hdfs::LocalHdfs;
@@ -77,7 +77,7 @@ async fn freeze_members_in_turn(landing_url: &url::Url, workers: Option<u16>) {
     let broker = DevBroker::start(3, &[TopicSpec::clicks()]).unwrap();
     let bootstrap = broker.bootstrap_servers();
     let api = RunningApi::start(producer_api::Config::for_brokers(&bootstrap)).await;
-    let landing = Landing::open(landing_url, TOPIC, Default::default()).unwrap();
+    let landing = Lake::open(landing_url, TOPIC, Default::default()).unwrap();
     let logs = tempfile::tempdir().unwrap();
     let workers = workers.map(|n| n.to_string());
     let settings: Vec<(&str, &str)> = workers.iter().map(|n| ("WORKERS", n.as_str())).collect();
@@ -228,7 +228,7 @@ async fn freeze_members_in_turn(landing_url: &url::Url, workers: Option<u16>) {
 
 /// Every retained entry of every partition's log, in number order: the landed offset never
 /// decreases, and a claim carries its predecessor's.
-async fn assert_commit_logs_never_move_backwards(landing: &Landing) {
+async fn assert_commit_logs_never_move_backwards(landing: &Lake) {
     for partition in 0..PARTITIONS {
         let mut seqs = landing.log().seqs(partition).await.unwrap();
         seqs.sort_unstable();

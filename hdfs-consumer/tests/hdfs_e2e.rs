@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use dev_broker::{DevBroker, TopicSpec};
-use hdfs_consumer::storage::operator_for;
+use lake::storage::operator_for;
 use support::collector::{RunningApi, post_bursts};
 use support::crash::stop_within;
 use support::hdfs::{LocalHdfs, Role};

@@ -134,7 +134,7 @@ fn hive_4_finds_new_hours_by_itself() {
 fn hive_table_is_partitioned_like_the_landing_layout() {
     let ddl = ddl();
     assert!(ddl.contains("PARTITIONED BY (dt STRING, hour STRING)"));
-    let hour = hdfs_consumer::layout::HourPartition::of(&chrono::Utc::now()).dir();
+    let hour = lake::HourPartition::of(&chrono::Utc::now()).dir();
     assert!(hour.starts_with("dt=") && hour.contains("/hour="), "{hour}");
     assert!(ddl.contains("LOCATION '${hivevar:landing_root}/select-color'"));
 }

@@ -199,7 +199,7 @@ async fn spark_pyarrow_and_duckdb_count_what_was_produced_on_a_folder() {
 async fn spark_counts_what_was_produced_on_hdfs() {
     let hdfs = LocalHdfs::start();
     let landing = hdfs.landing_url("/data/web-events");
-    let storage = hdfs_consumer::storage::operator_for(&landing).unwrap();
+    let storage = lake::storage::operator_for(&landing).unwrap();
     let events = land_and_compact(landing.clone(), &storage).await;
     assert_eq!(
         counted_by_spark(landing.as_str()),

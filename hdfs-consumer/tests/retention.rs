@@ -50,9 +50,7 @@ async fn expire_old_clicks(landing_url: url::Url) {
     let scratch = tempfile::tempdir().unwrap();
     let mut config = support::config(&bootstrap, TOPIC, scratch.path(), 1);
     config.landing_url = landing_url;
-    let landing =
-        hdfs_consumer::landing::Landing::open(&config.landing_url, TOPIC, config.landing_format)
-            .unwrap();
+    let landing = lake::Lake::open(&config.landing_url, TOPIC, config.landing_format).unwrap();
     let op = landing.operator().clone();
 
     let now = Utc::now();

@@ -7,6 +7,8 @@
 //! - [`crash`]: killing, freezing and restarting a process, and its log;
 //! - [`metrics`], [`wait`]: reading `/metrics`, waiting for a condition with a deadline, or
 //!   for candidates to pick one from;
+//! - [`hdfs`]: a real HDFS (a NameNode and a DataNode) on loopback;
+//! - [`landed`]: what landed in a lake, read back;
 //! - [`kibana`]: the Kibana saved objects the Docker stack imports;
 //! - [`osmem`]: the in-memory OpenSearch-compatible server the search tests index into;
 //! - [`tansu`]: the independent Kafka-protocol broker the smoke tests use;
@@ -16,7 +18,9 @@ pub mod cli;
 pub mod collector;
 pub mod crash;
 pub mod demo;
+pub mod hdfs;
 pub mod kibana;
+pub mod landed;
 pub mod metrics;
 pub mod osmem;
 pub mod ports;

@@ -1,6 +1,7 @@
 //! Kafka client settings shared by the collector and the sinks, so the topic contract and the
-//! delivery semantics are written down once; and the group member both sinks run
-//! ([`MemberContext`], [`MemberMetrics`]).
+//! delivery semantics are written down once; the group member both sinks run
+//! ([`MemberContext`], [`MemberMetrics`]); and the lookups every service makes outside a
+//! group's loop, with their one error ([`ClientError`]).
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
@@ -9,11 +10,15 @@ use rdkafka::error::KafkaResult;
 mod args;
 mod continuity;
 mod log;
+mod lookup;
 mod member;
 
 pub use args::{KafkaArgs, SinkArgs, SinkDefaults};
 pub use continuity::{Continuity, GapCause, GapMetrics, WATERMARK_TIMEOUT, report_gap, watermarks};
 pub use log::{ClientLog, LoggedContext};
+pub use lookup::{
+    ClientError, LOOKUP_TIMEOUT, committed, end_offsets, lookup_consumer, partitions,
+};
 pub use member::{Member, MemberContext, MemberMetrics, PartitionLabel, Rebalancing};
 
 /// Default bootstrap servers for a broker on this machine.

@@ -2,10 +2,8 @@
 //! folder and on a real HDFS (an Apache Hadoop NameNode and DataNode, `support::hdfs`). Also
 //! what it must not rely on: OpenDAL's rename and write replace an existing file on both.
 
-mod support;
-
-use hdfs_consumer::storage::{Publish, Storage};
-use support::hdfs::LocalHdfs;
+use lake::storage::{Publish, Storage};
+use test_support::hdfs::LocalHdfs;
 
 fn local() -> (tempfile::TempDir, Storage) {
     let dir = tempfile::tempdir().unwrap();

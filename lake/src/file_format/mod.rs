@@ -16,6 +16,8 @@ mod parquet_io;
 use common::ColorEvent;
 use opendal::Operator;
 
+use crate::storage::{Storage, StorageError};
+
 /// The extension of dead-letter files, which are JSON lines in every format.
 pub const DEAD_LETTER_EXTENSION: &str = json_lines::EXTENSION;
 
@@ -58,6 +60,24 @@ impl FormatError {
                 .map(opendal::Error::kind)
                 .or(Some(opendal::ErrorKind::Unexpected)),
             _ => None,
+        }
+    }
+}
+
+impl FormatError {
+    /// The failure as `storage` reports it: which storage, which operation, on what.
+    pub fn on(self, storage: &Storage, operation: &'static str, path: &str) -> StorageError {
+        match self {
+            FormatError::Storage(err) => storage.failed(operation, path)(err),
+            other => StorageError::Io {
+                storage: storage.name().to_owned(),
+                operation,
+                path: path.to_owned(),
+                kind: other
+                    .storage_kind()
+                    .unwrap_or(opendal::ErrorKind::Unexpected),
+                reason: other.to_string(),
+            },
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Erasure benchmark: how long the holders take to erase one person from a day of landed,
 //! merged clicks, and what it costs the landing meanwhile.
 //!
-//! cargo run --release -p hdfs-consumer --example bench_erasure -- <folder> [events]
+//! cargo run --release -p lake --example bench_erasure -- <folder> [events]
 //!
 //! A day of clicks (default one million, made over the 24 whole hours before the current one,
 //! as `scripts/bench-lake.sh` makes them) is landed into `<folder>` in 3 partitions, in
@@ -16,13 +16,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use hdfs_consumer::buffer::BufferedRecord;
-use hdfs_consumer::commit_log::Held;
-use hdfs_consumer::erasure::ErasureRequest;
-use hdfs_consumer::file_format::LandingFormat;
-use hdfs_consumer::landing::{Compaction, Landed, Landing};
-use hdfs_consumer::rewrite::Rewrite;
-use hdfs_consumer::storage::Storage;
+use lake::commit_log::Erased;
+use lake::{ErasureRequest, Held, Lake, LandingFormat, Outcome, Storage, TopicRecord};
 
 const TOPIC: &str = "select-color";
 const PARTITIONS: i32 = 3;
@@ -42,7 +37,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(folder: &std::path::Path, events: usize) -> anyhow::Result<()> {
     let storage = Storage::folder(folder)?;
-    let landing = Landing::new(storage, TOPIC, LandingFormat::Parquet);
+    let landing = Lake::new(storage, TOPIC, LandingFormat::Parquet);
     let start = test_support::produce::hours_before_this_one(HOURS);
     // A flush every 5 s of a day spread over the partitions.
     let per_batch = (events / (PARTITIONS as usize * HOURS as usize * 720)).max(1);
@@ -53,7 +48,7 @@ async fn run(folder: &std::path::Path, events: usize) -> anyhow::Result<()> {
         next.insert(partition, 0i64);
     }
     let started = Instant::now();
-    let mut batches: BTreeMap<i32, Vec<BufferedRecord>> = BTreeMap::new();
+    let mut batches: BTreeMap<i32, Vec<TopicRecord>> = BTreeMap::new();
     let person_every = events / 24;
     for n in 0..events {
         let partition = (n % PARTITIONS as usize) as i32;
@@ -64,7 +59,7 @@ async fn run(folder: &std::path::Path, events: usize) -> anyhow::Result<()> {
         let offset = next[&partition];
         *next.get_mut(&partition).unwrap() += 1;
         let batch = batches.entry(partition).or_default();
-        batch.push(BufferedRecord::classify(
+        batch.push(TopicRecord::classify(
             TOPIC,
             partition,
             offset,
@@ -92,8 +87,7 @@ async fn run(folder: &std::path::Path, events: usize) -> anyhow::Result<()> {
             let held = holds[&partition].clone();
             let done = landing.compact(partition, &held, hour, 128 << 20).await?;
             let held = match done {
-                Compaction::Visible(done) => done.held,
-                Compaction::NothingToMerge { held } => held,
+                Outcome::Done { held, .. } | Outcome::Unchanged { held, .. } => held,
                 other => anyhow::bail!("compaction did not finish: {other:?}"),
             };
             holds.insert(partition, held);
@@ -141,7 +135,10 @@ async fn run(folder: &std::path::Path, events: usize) -> anyhow::Result<()> {
         let ((took, done), held0) = tokio::join!(erasing, landing_meanwhile);
         holds.insert(0, held0?);
         match done? {
-            Rewrite::Done { rows, held, .. } => {
+            Outcome::Done {
+                held,
+                report: Erased { rows, .. },
+            } => {
                 removed += rows;
                 holds.insert(partition, held);
             }
@@ -150,7 +147,11 @@ async fn run(folder: &std::path::Path, events: usize) -> anyhow::Result<()> {
         erase_times.push(took);
     }
     let started = Instant::now();
-    let Rewrite::Done { rows, .. } = landing.erase(0, &holds[&0], &request).await? else {
+    let Outcome::Done {
+        report: Erased { rows, .. },
+        ..
+    } = landing.erase(0, &holds[&0], &request).await?
+    else {
         anyhow::bail!("erasure did not finish on partition 0");
     };
     erase_times.push(started.elapsed());
@@ -186,29 +187,29 @@ async fn run(folder: &std::path::Path, events: usize) -> anyhow::Result<()> {
 }
 
 async fn land(
-    landing: &Landing,
+    landing: &Lake,
     partition: i32,
     held: &Held,
-    batch: &[BufferedRecord],
+    batch: &[TopicRecord],
 ) -> anyhow::Result<Held> {
     match landing.land(partition, held, batch, Utc::now()).await? {
-        Landed::Visible(landed) => Ok(landed.held),
+        Outcome::Done { held, .. } => Ok(held),
         other => anyhow::bail!("not landed: {other:?}"),
     }
 }
 
 /// Lands 100 new clicks of now on `partition`; how long it took.
 async fn timed_landing(
-    landing: &Landing,
+    landing: &Lake,
     partition: i32,
     held: &Held,
     next: &mut BTreeMap<i32, i64>,
 ) -> anyhow::Result<(Duration, Held)> {
     let first = next[&partition];
-    let batch: Vec<BufferedRecord> = (0..100)
+    let batch: Vec<TopicRecord> = (0..100)
         .map(|n| {
             let event = common::ColorEvent::sample("now", "red", Utc::now());
-            BufferedRecord::classify(TOPIC, partition, first + n, Some(&event.to_json_bytes()))
+            TopicRecord::classify(TOPIC, partition, first + n, Some(&event.to_json_bytes()))
         })
         .collect();
     *next.get_mut(&partition).unwrap() += 100;

@@ -252,6 +252,63 @@ impl Storage {
         }
     }
 
+    /// Whether the storage answers: its root is listed (a root not made yet is an answer too).
+    pub async fn answers(&self) -> Result<(), String> {
+        match self.op.list("/").await {
+            Ok(_) => Ok(()),
+            Err(err) if err.kind() == ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(format!("{}: list / failed: {}", self.name, reason(&err))),
+        }
+    }
+
+    /// Whether a file is there.
+    pub async fn exists(&self, path: &str) -> Result<bool, StorageError> {
+        self.op
+            .exists(path)
+            .await
+            .map_err(self.failed("stat", path))
+    }
+
+    /// Deletes a file; one that is gone, even while this runs (two members cleaning up), is
+    /// not an error.
+    pub async fn delete(&self, path: &str) -> Result<(), StorageError> {
+        match self.op.delete(path).await {
+            Err(err) if err.kind() != ErrorKind::NotFound => Err(self.failed("delete", path)(err)),
+            _ => Ok(()),
+        }
+    }
+
+    /// What is in the folder `dir`; nothing when it is missing.
+    pub async fn list(&self, dir: &str) -> Result<Vec<opendal::Entry>, StorageError> {
+        match self.op.list(dir).await {
+            Ok(entries) => Ok(entries),
+            Err(err) if err.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+            Err(err) => Err(self.failed("list", dir)(err)),
+        }
+    }
+
+    /// The folders in `dir`, as paths with a trailing slash.
+    pub async fn list_dirs(&self, dir: &str) -> Result<Vec<String>, StorageError> {
+        Ok(self
+            .list(dir)
+            .await?
+            .into_iter()
+            .filter(|e| e.metadata().is_dir() && e.path() != dir)
+            .map(|e| e.path().to_owned())
+            .collect())
+    }
+
+    /// The names of the files in `dir`.
+    pub async fn list_files(&self, dir: &str) -> Result<Vec<String>, StorageError> {
+        Ok(self
+            .list(dir)
+            .await?
+            .into_iter()
+            .filter(|e| e.metadata().is_file())
+            .map(|e| e.name().to_owned())
+            .collect())
+    }
+
     /// Removes the folder `dir` (relative to the root) if it is empty; true if it was removed.
     /// A folder with anything in it, or a missing one, is left as it is.
     pub async fn remove_empty_dir(&self, dir: &str) -> Result<bool, StorageError> {

@@ -1,17 +1,16 @@
 //! Claiming partitions and landing batches through their commit logs, each case on a local
 //! folder and on a real HDFS (an Apache Hadoop NameNode and DataNode, `support::hdfs`).
-//! Members are `Landing`s on the same storage, as processes on several machines would be.
-
-mod support;
+//! Members are `Lake`s on the same storage, as processes on several machines would be.
 
 use common::ColorEvent;
-use hdfs_consumer::buffer::BufferedRecord;
-use hdfs_consumer::commit_log::{EntryKind, Found, Held};
-use hdfs_consumer::file_format::LandingFormat;
-use hdfs_consumer::landing::{Landed, LandedBatch, Landing};
-use hdfs_consumer::storage::Storage;
+use lake::TopicRecord;
+use lake::commit_log::{EntryKind, Found, Held};
+use lake::file_format::LandingFormat;
+use lake::land::Landed;
+use lake::storage::Storage;
+use lake::{Lake, Outcome};
 use opendal::Operator;
-use support::hdfs::LocalHdfs;
+use test_support::hdfs::LocalHdfs;
 
 const TOPIC: &str = "select-color";
 
@@ -25,30 +24,30 @@ fn local() -> (tempfile::TempDir, Storage) {
 const FORMAT: LandingFormat = LandingFormat::Parquet;
 
 /// A member landing `TOPIC` in `storage`.
-fn member(storage: Storage) -> Landing {
-    Landing::new(storage, TOPIC, FORMAT)
+fn member(storage: Storage) -> Lake {
+    Lake::new(storage, TOPIC, FORMAT)
 }
 
 fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
 }
 
-fn batch(offsets: std::ops::Range<i64>) -> Vec<BufferedRecord> {
+fn batch(offsets: std::ops::Range<i64>) -> Vec<TopicRecord> {
     batch_of(0, offsets)
 }
 
-fn batch_of(partition: i32, offsets: std::ops::Range<i64>) -> Vec<BufferedRecord> {
+fn batch_of(partition: i32, offsets: std::ops::Range<i64>) -> Vec<TopicRecord> {
     offsets
         .map(|offset| {
             let event = ColorEvent::sample(&format!("u{offset}"), "red", chrono::Utc::now());
-            BufferedRecord::classify(TOPIC, partition, offset, Some(&event.to_json_bytes()))
+            TopicRecord::classify(TOPIC, partition, offset, Some(&event.to_json_bytes()))
         })
         .collect()
 }
 
 /// Every file under the root, relative to it.
 async fn files_under(op: &Operator) -> Vec<String> {
-    support::files_under(op, "").await
+    test_support::landed::files_under(op, "").await
 }
 
 /// The landed data files: what Hive sees.
@@ -72,16 +71,31 @@ async fn exists(op: &Operator, path: &str) -> bool {
     op.exists(path).await.unwrap()
 }
 
+/// A landing made visible: what it wrote, and the entry its writer holds now.
+#[derive(Debug, PartialEq)]
+struct LandedBatch {
+    held: Held,
+    report: Landed,
+}
+
+impl std::ops::Deref for LandedBatch {
+    type Target = Landed;
+
+    fn deref(&self) -> &Landed {
+        &self.report
+    }
+}
+
 /// Lands `records` and expects them visible.
-async fn land(landing: &Landing, held: &Held, records: &[BufferedRecord]) -> LandedBatch {
+async fn land(landing: &Lake, held: &Held, records: &[TopicRecord]) -> LandedBatch {
     match landing.land(0, held, records, now()).await.unwrap() {
-        Landed::Visible(batch) => batch,
+        Outcome::Done { held, report } => LandedBatch { held, report },
         other => panic!("not visible: {other:?}"),
     }
 }
 
 /// The last offsets of a partition's log entries, in entry order.
-async fn log_offsets(landing: &Landing) -> Vec<Option<i64>> {
+async fn log_offsets(landing: &Lake) -> Vec<Option<i64>> {
     let mut seqs = landing.log().seqs(0).await.unwrap();
     seqs.sort_unstable();
     let mut offsets = Vec::new();
@@ -170,7 +184,7 @@ async fn a_commit_after_another_members_claim_is_refused_and_leaves_nothing_visi
 
     // The old owner wakes up with records it read before the takeover, and lands them.
     match old.land(0, &paused, &batch(246..500), now()).await.unwrap() {
-        Landed::Refused { holder } => {
+        Outcome::Refused { holder } => {
             assert!(holder.starts_with("member b (claim "), "{holder}")
         }
         other => panic!("a stale owner landed: {other:?}"),
@@ -196,7 +210,7 @@ async fn a_commit_after_another_members_claim_is_refused_and_leaves_nothing_visi
     // It may also try a batch behind what is landed: refused the same way.
     assert!(matches!(
         old.land(0, &paused, &batch(100..120), now()).await.unwrap(),
-        Landed::Refused { .. }
+        Outcome::Refused { .. }
     ));
     assert_eq!(
         new.claim(0, "member c").await.unwrap().held.last_offset,
@@ -304,13 +318,13 @@ async fn a_landing_made_again_after_its_answer_was_lost_finishes_once(storage: S
 /// claim succeeds in turn, and only the last one's landing commits.
 async fn members_claiming_at_once_all_claim_and_only_the_last_commits(storage: Storage) {
     for partition in 0..5 {
-        let members: Vec<Landing> = (0..3).map(|_| member(storage.clone())).collect();
+        let members: Vec<Lake> = (0..3).map(|_| member(storage.clone())).collect();
         let (a, b, c) = tokio::join!(
             members[0].claim(partition, "member a"),
             members[1].claim(partition, "member b"),
             members[2].claim(partition, "member c"),
         );
-        let mut claims: Vec<(Held, &Landing)> = [a, b, c]
+        let mut claims: Vec<(Held, &Lake)> = [a, b, c]
             .into_iter()
             .zip(&members)
             .map(|(claimed, landing)| (claimed.unwrap().held, landing))
@@ -326,7 +340,7 @@ async fn members_claiming_at_once_all_claim_and_only_the_last_commits(storage: S
                     .land(partition, held, &records, now())
                     .await
                     .unwrap(),
-                Landed::Refused { .. }
+                Outcome::Refused { .. }
             ));
         }
         assert!(matches!(
@@ -334,7 +348,7 @@ async fn members_claiming_at_once_all_claim_and_only_the_last_commits(storage: S
                 .land(partition, &last.0, &records, now())
                 .await
                 .unwrap(),
-            Landed::Visible(_)
+            Outcome::Done { .. }
         ));
     }
     assert_eq!(
@@ -363,7 +377,7 @@ async fn a_member_paused_past_the_kept_entries_is_still_refused(storage: Storage
     let landed = visible(&op).await;
 
     match old.land(0, &paused, &batch(2..4), now()).await.unwrap() {
-        Landed::Refused { holder } => assert!(holder.starts_with("member b"), "{holder}"),
+        Outcome::Refused { holder } => assert!(holder.starts_with("member b"), "{holder}"),
         other => panic!("a stale owner landed through a freed number: {other:?}"),
     }
     assert_eq!(visible(&op).await, landed);

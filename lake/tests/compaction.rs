@@ -3,20 +3,19 @@
 //! member that lost the partition changes nothing, and a claim finishes a compaction a crash
 //! interrupted at any step without losing or doubling an event.
 
-mod support;
-
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 use common::ColorEvent;
-use hdfs_consumer::buffer::BufferedRecord;
-use hdfs_consumer::commit_log::{EntryKind, Found, Held};
-use hdfs_consumer::file_format::LandingFormat;
-use hdfs_consumer::landing::{CompactedHour, Compaction, Landed, Landing};
-use hdfs_consumer::layout::HourPartition;
-use hdfs_consumer::storage::Storage;
+use lake::TopicRecord;
+use lake::commit_log::{EntryKind, Found, Held};
+use lake::file_format::LandingFormat;
+use lake::layout::HourPartition;
+use lake::merge::CompactedHour;
+use lake::storage::Storage;
+use lake::{Lake, Outcome};
 use opendal::Operator;
-use support::hdfs::LocalHdfs;
+use test_support::hdfs::LocalHdfs;
 use uuid::Uuid;
 
 const TOPIC: &str = "select-color";
@@ -38,7 +37,7 @@ fn at(hour: u32, minute: u32) -> DateTime<Utc> {
 }
 
 /// Clicks at `offsets`, made at `time`, as a partition buffers them.
-fn clicks(offsets: std::ops::Range<i64>, time: DateTime<Utc>) -> Vec<BufferedRecord> {
+fn clicks(offsets: std::ops::Range<i64>, time: DateTime<Utc>) -> Vec<TopicRecord> {
     offsets
         .map(|offset| {
             let mut event = ColorEvent::sample(
@@ -47,20 +46,20 @@ fn clicks(offsets: std::ops::Range<i64>, time: DateTime<Utc>) -> Vec<BufferedRec
                 time,
             );
             event.user_agent = "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0.0.0".into();
-            BufferedRecord::classify(TOPIC, 0, offset, Some(&event.to_json_bytes()))
+            TopicRecord::classify(TOPIC, 0, offset, Some(&event.to_json_bytes()))
         })
         .collect()
 }
 
-async fn land(landing: &Landing, held: &Held, records: &[BufferedRecord]) -> Held {
+async fn land(landing: &Lake, held: &Held, records: &[TopicRecord]) -> Held {
     match landing.land(0, held, records, Utc::now()).await.unwrap() {
-        Landed::Visible(batch) => batch.held,
+        Outcome::Done { held, .. } => held,
         other => panic!("not visible: {other:?}"),
     }
 }
 
 /// Lands `batches` batches of ten clicks in the closed hour under `held`.
-async fn land_batches(landing: &Landing, mut held: Held, batches: i64) -> Held {
+async fn land_batches(landing: &Lake, mut held: Held, batches: i64) -> Held {
     for start in (0..batches * 10).step_by(10) {
         let batch = clicks(start..start + 10, at(10, 30));
         held = land(landing, &held, &batch).await;
@@ -83,9 +82,24 @@ async fn put_back(op: &Operator, files: &[(String, Vec<u8>)]) {
     }
 }
 
-async fn compact(landing: &Landing, held: &Held, target: u64) -> CompactedHour {
+/// A merge made visible: what it did, and the entry its writer holds now.
+#[derive(Debug)]
+struct Compacted {
+    held: Held,
+    report: CompactedHour,
+}
+
+impl std::ops::Deref for Compacted {
+    type Target = CompactedHour;
+
+    fn deref(&self) -> &CompactedHour {
+        &self.report
+    }
+}
+
+async fn compact(landing: &Lake, held: &Held, target: u64) -> Compacted {
     match landing.compact(0, held, ten(), target).await.unwrap() {
-        Compaction::Visible(done) => done,
+        Outcome::Done { held, report } => Compacted { held, report },
         other => panic!("not compacted: {other:?}"),
     }
 }
@@ -115,7 +129,7 @@ async fn tmp_files(op: &Operator) -> Vec<String> {
 
 /// How often each event id is in the visible files.
 async fn visible_ids(op: &Operator) -> HashMap<Uuid, usize> {
-    support::landed_ids(op, TOPIC).await
+    test_support::landed::landed_ids(op, TOPIC).await
 }
 
 fn assert_each_once(ids: &HashMap<Uuid, usize>, count: usize) {
@@ -131,7 +145,7 @@ async fn an_hours_files_merge_into_one_named_for_their_offsets(
     format: LandingFormat,
 ) {
     let op = storage.operator().clone();
-    let landing = Landing::new(storage, TOPIC, format);
+    let landing = Lake::new(storage, TOPIC, format);
     let mut held = landing.claim(0, "member a").await.unwrap().held;
     let mut landed = Vec::new();
     for start in (0..50).step_by(10) {
@@ -181,7 +195,10 @@ async fn an_hours_files_merge_into_one_named_for_their_offsets(
 
     // Nothing left to merge: the hour is dropped without an entry.
     match landing.compact(0, &done.held, ten(), ALL).await.unwrap() {
-        Compaction::NothingToMerge { held } => assert_eq!(held.seq, done.held.seq),
+        Outcome::Unchanged {
+            held,
+            skipped: None,
+        } => assert_eq!(held.seq, done.held.seq),
         other => panic!("{other:?}"),
     }
 }
@@ -195,7 +212,7 @@ async fn assert_eq_ids(op: &Operator, count: usize) {
 async fn late_files_merge_again_up_to_the_target(storage: Storage) {
     let format = LandingFormat::Parquet;
     let op = storage.operator().clone();
-    let landing = Landing::new(storage, TOPIC, format);
+    let landing = Lake::new(storage, TOPIC, format);
     let mut held = landing.claim(0, "member a").await.unwrap().held;
     // Enough clicks that the merged file is much larger than a late file's footer.
     for start in (0..4000).step_by(1000) {
@@ -237,11 +254,11 @@ async fn late_files_merge_again_up_to_the_target(storage: Storage) {
 async fn a_compaction_after_another_members_claim_is_refused_and_changes_nothing(storage: Storage) {
     let format = LandingFormat::Parquet;
     let op = storage.operator().clone();
-    let old = Landing::new(storage.clone(), TOPIC, format);
+    let old = Lake::new(storage.clone(), TOPIC, format);
     let mut paused = old.claim(0, "member a").await.unwrap().held;
     paused = land_batches(&old, paused, 3).await;
     let inputs = hour_files(&op).await;
-    let new = Landing::new(storage, TOPIC, format);
+    let new = Lake::new(storage, TOPIC, format);
     let taken = new.claim(0, "member b").await.unwrap().held;
     assert!(
         taken.uncompacted.contains_key(&ten()),
@@ -249,7 +266,7 @@ async fn a_compaction_after_another_members_claim_is_refused_and_changes_nothing
     );
 
     match old.compact(0, &paused, ten(), ALL).await.unwrap() {
-        Compaction::Refused { holder } => assert!(holder.contains("member b"), "{holder}"),
+        Outcome::Refused { holder } => assert!(holder.contains("member b"), "{holder}"),
         other => panic!("not refused: {other:?}"),
     }
     assert_eq!(hour_files(&op).await, inputs, "the hour changed");
@@ -289,7 +306,7 @@ async fn a_compaction_interrupted_at_any_step_is_finished_or_undone_by_the_next_
 ) {
     let format = LandingFormat::Parquet;
     let op = storage.operator().clone();
-    let landing = Landing::new(storage.clone(), TOPIC, format);
+    let landing = Lake::new(storage.clone(), TOPIC, format);
     let mut held = landing.claim(0, "member a").await.unwrap().held;
     held = land_batches(&landing, held, 4).await;
     let inputs = hour_files(&op).await;
@@ -312,13 +329,13 @@ async fn a_compaction_interrupted_at_any_step_is_finished_or_undone_by_the_next_
         op.rename(&merged.path, &merged.tmp).await.unwrap();
     }
     if matches!(crash, Crash::MergedWritten) {
-        op.delete(&hdfs_consumer::layout::commit_entry_path(TOPIC, 0, seq))
+        op.delete(&lake::layout::commit_entry_path(TOPIC, 0, seq))
             .await
             .unwrap();
     }
     assert_eq!(done.held.seq, seq);
 
-    let next = Landing::new(storage, TOPIC, format);
+    let next = Lake::new(storage, TOPIC, format);
     let claimed = next.claim(0, "member b").await.unwrap();
     assert_eq!(claimed.held.last_offset, Some(39), "{crash:?}");
     assert_eq!(
@@ -351,7 +368,7 @@ async fn a_compaction_interrupted_at_any_step_is_finished_or_undone_by_the_next_
 async fn a_compaction_whose_merged_file_is_gone_deletes_nothing(storage: Storage) {
     let format = LandingFormat::Parquet;
     let op = storage.operator().clone();
-    let landing = Landing::new(storage.clone(), TOPIC, format);
+    let landing = Lake::new(storage.clone(), TOPIC, format);
     let mut held = landing.claim(0, "member a").await.unwrap().held;
     held = land_batches(&landing, held, 2).await;
     let inputs = hour_files(&op).await;
@@ -365,7 +382,7 @@ async fn a_compaction_whose_merged_file_is_gone_deletes_nothing(storage: Storage
     {
         op.delete(&file).await.unwrap();
     }
-    let claimed = Landing::new(storage, TOPIC, format)
+    let claimed = Lake::new(storage, TOPIC, format)
         .claim(0, "member b")
         .await
         .unwrap();
@@ -379,7 +396,7 @@ async fn a_compaction_whose_merged_file_is_gone_deletes_nothing(storage: Storage
 async fn an_unreadable_file_leaves_the_hour_as_it_is(storage: Storage) {
     let format = LandingFormat::Parquet;
     let op = storage.operator().clone();
-    let landing = Landing::new(storage, TOPIC, format);
+    let landing = Lake::new(storage, TOPIC, format);
     let mut held = landing.claim(0, "member a").await.unwrap().held;
     held = land(&landing, &held, &clicks(0..10, at(10, 45))).await;
     let garbage = format!(
@@ -389,7 +406,10 @@ async fn an_unreadable_file_leaves_the_hour_as_it_is(storage: Storage) {
     op.write(&garbage, b"not parquet".to_vec()).await.unwrap();
     let before = hour_files(&op).await;
     match landing.compact(0, &held, ten(), ALL).await.unwrap() {
-        Compaction::Unreadable { reason, held } => {
+        Outcome::Unchanged {
+            skipped: Some(reason),
+            held,
+        } => {
             assert!(!reason.is_empty());
             assert!(!held.uncompacted.contains_key(&ten()));
         }
@@ -402,7 +422,7 @@ async fn an_unreadable_file_leaves_the_hour_as_it_is(storage: Storage) {
 #[tokio::test]
 async fn with_merging_off_landings_note_no_hours() {
     let (_dir, storage) = local();
-    let landing = Landing::new(storage, TOPIC, LandingFormat::Parquet).merging(false);
+    let landing = Lake::new(storage, TOPIC, LandingFormat::Parquet).merging(false);
     let held = landing.claim(0, "member a").await.unwrap().held;
     let held = land_batches(&landing, held, 2).await;
     assert!(held.uncompacted.is_empty(), "{:?}", held.uncompacted);

@@ -1,24 +1,23 @@
 //! Forgetting landed clicks through the commit log: hours past the retention deleted, and
 //! erasure requests carried out, each case on a local folder and on a real HDFS (an Apache
-//! Hadoop NameNode and DataNode, `support::hdfs`). Members are `Landing`s on the same storage,
+//! Hadoop NameNode and DataNode, `support::hdfs`). Members are `Lake`s on the same storage,
 //! as processes on several machines would be.
-
-mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::ColorEvent;
-use hdfs_consumer::buffer::BufferedRecord;
-use hdfs_consumer::commit_log::{EntryKind, Found, Held};
-use hdfs_consumer::erasure::ErasureRequest;
-use hdfs_consumer::file_format::LandingFormat;
-use hdfs_consumer::landing::{Landed, Landing};
-use hdfs_consumer::rewrite::Rewrite;
-use hdfs_consumer::storage::Storage;
+use lake::ErasureRequest;
+use lake::TopicRecord;
+use lake::commit_log::Erased;
+use lake::commit_log::{EntryKind, Found, Held, Recorded};
+use lake::expire::Expired;
+use lake::file_format::LandingFormat;
+use lake::storage::Storage;
+use lake::{Lake, Outcome};
 use opendal::Operator;
-use support::hdfs::LocalHdfs;
+use test_support::hdfs::LocalHdfs;
 use uuid::Uuid;
 
 const TOPIC: &str = "select-color";
@@ -30,32 +29,32 @@ fn local() -> (tempfile::TempDir, Storage) {
     (dir, storage)
 }
 
-fn member(storage: &Storage) -> Landing {
-    Landing::new(storage.clone(), TOPIC, LandingFormat::Parquet)
+fn member(storage: &Storage) -> Lake {
+    Lake::new(storage.clone(), TOPIC, LandingFormat::Parquet)
 }
 
 /// A click of `name` at `at`, as read at `offset`, with its event.
-fn click(offset: i64, name: &str, at: DateTime<Utc>) -> (BufferedRecord, ColorEvent) {
+fn click(offset: i64, name: &str, at: DateTime<Utc>) -> (TopicRecord, ColorEvent) {
     let event = ColorEvent::sample(name, "red", at);
-    let record = BufferedRecord::classify(TOPIC, 0, offset, Some(&event.to_json_bytes()));
+    let record = TopicRecord::classify(TOPIC, 0, offset, Some(&event.to_json_bytes()));
     (record, event)
 }
 
 /// A record that is not an event, naming `name`: a dead letter.
-fn letter(offset: i64, name: &str) -> BufferedRecord {
+fn letter(offset: i64, name: &str) -> TopicRecord {
     let body = serde_json::json!({"userName": name, "colorName": "no such colour"});
-    BufferedRecord::classify(TOPIC, 0, offset, Some(body.to_string().as_bytes()))
+    TopicRecord::classify(TOPIC, 0, offset, Some(body.to_string().as_bytes()))
 }
 
-async fn land(landing: &Landing, held: &Held, records: &[BufferedRecord]) -> Held {
+async fn land(landing: &Lake, held: &Held, records: &[TopicRecord]) -> Held {
     match landing.land(0, held, records, Utc::now()).await.unwrap() {
-        Landed::Visible(batch) => batch.held,
+        Outcome::Done { held, .. } => held,
         other => panic!("not visible: {other:?}"),
     }
 }
 
 async fn files(op: &Operator, under: &str) -> Vec<String> {
-    support::files_under(op, under).await
+    test_support::landed::files_under(op, under).await
 }
 
 /// Every landed click's id, as many times as it is landed.
@@ -81,7 +80,7 @@ async fn dead_letters(op: &Operator) -> Vec<String> {
     lines
 }
 
-async fn latest_kind(landing: &Landing) -> EntryKind {
+async fn latest_kind(landing: &Lake) -> EntryKind {
     match landing.log().latest(0).await.unwrap() {
         Found::Entry {
             entry: Some(entry), ..
@@ -109,7 +108,7 @@ async fn hours_past_the_retention_are_deleted_through_the_log_and_younger_ones_s
         click(2, "c", young),
         click(3, "d", now),
     ];
-    let records: Vec<BufferedRecord> = clicks.iter().map(|(r, _)| r.clone()).collect();
+    let records: Vec<TopicRecord> = clicks.iter().map(|(r, _)| r.clone()).collect();
     let keeper = member(&storage);
     let held = keeper.claim(0, "keeper").await.unwrap().held;
     let held = land(&keeper, &held, &records[..2]).await;
@@ -125,7 +124,7 @@ async fn hours_past_the_retention_are_deleted_through_the_log_and_younger_ones_s
     let stale = member(&storage).retaining(Some(2 * DAY));
     assert!(matches!(
         stale.expire(0, &held, limit).await.unwrap(),
-        Rewrite::Refused { .. }
+        Outcome::Refused { .. }
     ));
     assert_eq!(
         landed_ids(&op).await.len(),
@@ -133,10 +132,9 @@ async fn hours_past_the_retention_are_deleted_through_the_log_and_younger_ones_s
         "a refused expiry deletes nothing"
     );
 
-    let Rewrite::Done {
+    let Outcome::Done {
         held,
-        files: deleted,
-        ..
+        report: Expired { files: deleted },
     } = expirer.expire(0, &claimed, limit).await.unwrap()
     else {
         panic!("nothing expired");
@@ -160,10 +158,13 @@ async fn hours_past_the_retention_are_deleted_through_the_log_and_younger_ones_s
     // Again: nothing left to expire. A click already past the retention is not landed.
     assert_eq!(
         expirer.expire(0, &held, limit).await.unwrap(),
-        Rewrite::Nothing
+        Outcome::Unchanged {
+            held: held.clone(),
+            skipped: None
+        }
     );
     let late = click(4, "late", older);
-    let Landed::Visible(batch) = expirer
+    let Outcome::Done { report: batch, .. } = expirer
         .land(0, &held, &[records[3].clone(), late.0], Utc::now())
         .await
         .unwrap()
@@ -182,12 +183,12 @@ async fn an_erasure_rewrites_the_named_clicks_out_through_the_log(storage: Stora
     let now = Utc::now();
     let earlier = now - chrono::Duration::hours(2);
     let named = ["Ada", "Bo", "Ada", "Cy", "Dee", "Ada"];
-    let clicks: Vec<(BufferedRecord, ColorEvent)> = named
+    let clicks: Vec<(TopicRecord, ColorEvent)> = named
         .iter()
         .enumerate()
         .map(|(i, name)| click(i as i64, name, if i < 3 { earlier } else { now }))
         .collect();
-    let records: Vec<BufferedRecord> = clicks.iter().map(|(r, _)| r.clone()).collect();
+    let records: Vec<TopicRecord> = clicks.iter().map(|(r, _)| r.clone()).collect();
     let holder = member(&storage);
     let held = holder.claim(0, "holder").await.unwrap().held;
     let held = land(&holder, &held, &records[..3]).await;
@@ -201,11 +202,14 @@ async fn an_erasure_rewrites_the_named_clicks_out_through_the_log(storage: Stora
     );
     assert!(request.due(0, held.last_offset));
 
-    let Rewrite::Done {
+    let Outcome::Done {
         held,
-        rows,
-        dead_letters: letters,
-        ..
+        report:
+            Erased {
+                rows,
+                dead_letters: letters,
+                ..
+            },
     } = holder.erase(0, &held, &request).await.unwrap()
     else {
         panic!("not erased");
@@ -233,10 +237,14 @@ async fn an_erasure_rewrites_the_named_clicks_out_through_the_log(storage: Stora
     let claimed = next.claim(0, "next").await.unwrap().held;
     assert_eq!(claimed.erasures, held.erasures);
     let again = ErasureRequest::new(BTreeMap::from([(0, 6)]), vec!["Ada".into()], Vec::new());
-    let Rewrite::Done {
-        rows,
-        dead_letters,
-        files,
+    let Outcome::Done {
+        report:
+            Erased {
+                rows,
+                dead_letters,
+                files,
+                ..
+            },
         ..
     } = next.erase(0, &claimed, &again).await.unwrap()
     else {
@@ -252,12 +260,12 @@ async fn an_erasure_rewrites_the_named_clicks_out_through_the_log(storage: Stora
 async fn a_member_that_lost_the_partition_cannot_erase(storage: Storage) {
     let op = storage.operator().clone();
     let at = Utc::now() - chrono::Duration::hours(3);
-    let clicks: Vec<(BufferedRecord, ColorEvent)> = ["Ada", "Bo", "Cy"]
+    let clicks: Vec<(TopicRecord, ColorEvent)> = ["Ada", "Bo", "Cy"]
         .iter()
         .enumerate()
         .map(|(i, name)| click(i as i64, name, at))
         .collect();
-    let records: Vec<BufferedRecord> = clicks.iter().map(|(r, _)| r.clone()).collect();
+    let records: Vec<TopicRecord> = clicks.iter().map(|(r, _)| r.clone()).collect();
     let stale = member(&storage);
     let held = stale.claim(0, "stale").await.unwrap().held;
     let held = land(&stale, &held, &records[..2]).await;
@@ -272,32 +280,37 @@ async fn a_member_that_lost_the_partition_cannot_erase(storage: Storage) {
         .filter(|f| f.contains("/dt="))
         .collect();
     assert_eq!(inputs.len(), 2);
-    let hour = hdfs_consumer::layout::HourPartition::of(&at);
-    let name = hdfs_consumer::layout::file_name(TOPIC, 0, 0, 2, "parquet");
-    let tmp = hdfs_consumer::layout::tmp_path(TOPIC, 0, &taken.owner.tag(), "compact", &name);
+    let hour = lake::layout::HourPartition::of(&at);
+    let name = lake::layout::file_name(TOPIC, 0, 0, 2, "parquet");
+    let tmp = lake::layout::tmp_path(TOPIC, 0, &taken.owner.tag(), "compact", &name);
     LandingFormat::Parquet
         .merge(&op, &inputs, &tmp)
         .await
         .unwrap();
-    let merged = hdfs_consumer::commit_log::PendingRename {
+    let merged = lake::commit_log::PendingRename {
         tmp,
-        path: hdfs_consumer::layout::data_path(TOPIC, &hour, &name),
+        path: lake::layout::data_path(TOPIC, &hour, &name),
     };
-    let (seq, entry) = taken.compaction(hour, vec![merged], inputs);
+    let compaction = Recorded::Compaction { hour };
+    let (seq, entry) = taken.next(&compaction, vec![merged], inputs);
     crashed.log().publish(0, seq, &entry).await.unwrap();
 
     // The member that lost the partition still has the request to carry out.
     let request = ErasureRequest::new(BTreeMap::from([(0, 3)]), vec!["Ada".into()], Vec::new());
     let refused = stale.erase(0, &stale_held, &request).await.unwrap();
     assert!(
-        matches!(refused, Rewrite::Refused { .. }),
+        matches!(refused, Outcome::Refused { .. }),
         "the stale member erased: {refused:?}"
     );
 
     // The next member finishes the compaction and carries the request out.
     let next = member(&storage);
     let claimed = next.claim(0, "next").await.unwrap().held;
-    let Rewrite::Done { rows, .. } = next.erase(0, &claimed, &request).await.unwrap() else {
+    let Outcome::Done {
+        report: Erased { rows, .. },
+        ..
+    } = next.erase(0, &claimed, &request).await.unwrap()
+    else {
         panic!("not erased");
     };
     assert_eq!(rows, 1);

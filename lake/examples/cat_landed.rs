@@ -2,7 +2,7 @@
 //! whatever format they landed in (Parquet files are read by column and printed as the event's
 //! JSON): how a person sees a click arrive in the lake as text.
 //!
-//! cargo run -q -p hdfs-consumer --example cat_landed -- LANDING_URL [topic]
+//! cargo run -q -p lake --example cat_landed -- LANDING_URL [topic]
 //!
 //! LANDING_URL is what hdfs-consumer was given: file:///dir, /dir or hdfs://namenode:port/dir.
 //! Files are read in name order, so an hour's events come together.
@@ -10,8 +10,8 @@
 use std::io::Write;
 
 use common::kafka::DEFAULT_TOPIC;
-use hdfs_consumer::file_format::LandingFormat;
-use hdfs_consumer::storage::{operator_for, parse_landing_url};
+use lake::LandingFormat;
+use lake::storage::{operator_for, parse_landing_url};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {

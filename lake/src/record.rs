@@ -1,0 +1,78 @@
+//! A record of the topic as the lake takes it: its offset, where it goes, and its line.
+
+use common::ColorEvent;
+
+use crate::file_format::{self, json_lines};
+use crate::layout::{Destination, HourPartition};
+
+/// One record of the topic, ready to be landed: its line of JSON and where it goes. Both
+/// formats start from the line: it is the record's smallest form, one allocation, and what
+/// JSON lines write as it is; Parquet reads it into columns when the file is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicRecord {
+    pub offset: i64,
+    pub destination: Destination,
+    /// The event's compact JSON, or a dead letter's, without the line break.
+    pub line: Vec<u8>,
+}
+
+impl TopicRecord {
+    /// Classifies a record value: a valid event keeps its bytes and goes to its hour; anything
+    /// else becomes a dead-letter line naming its partition, offset and the reason.
+    pub fn classify(topic: &str, partition: i32, offset: i64, value: Option<&[u8]>) -> Self {
+        let checked = match value {
+            None => Err("record has no value".to_owned()),
+            Some(bytes) => ColorEvent::from_json_slice(bytes).map_err(|e| e.to_string()),
+        };
+        match checked {
+            Ok(event) => TopicRecord {
+                offset,
+                destination: Destination::Hour(HourPartition::of(&event.timestamp)),
+                line: json_lines::event_line(value.unwrap_or_default(), &event),
+            },
+            Err(reason) => TopicRecord {
+                offset,
+                destination: Destination::Invalid,
+                line: file_format::dead_letter_line(topic, partition, offset, &reason, value),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_records_keep_their_bytes() {
+        let json = ColorEvent::sample("a", "red", chrono::Utc::now()).to_json_bytes();
+        let record = TopicRecord::classify("t", 0, 9, Some(&json));
+        assert_eq!(record.line, json);
+        assert!(matches!(record.destination, Destination::Hour(_)));
+    }
+
+    #[test]
+    fn invalid_records_become_dead_letter_lines() {
+        for (value, reason) in [
+            (Some(&b"not json"[..]), "not a JSON event"),
+            (Some(&b"{\"eventId\":1}"[..]), "not a JSON event"),
+            (None, "no value"),
+        ] {
+            let record = TopicRecord::classify("select-color", 2, 41, value);
+            assert_eq!(record.destination, Destination::Invalid);
+            let line: serde_json::Value = serde_json::from_slice(&record.line).unwrap();
+            assert_eq!(line["partition"], 2);
+            assert_eq!(line["offset"], 41);
+            assert!(line["reason"].as_str().unwrap().contains(reason), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_pretty_printed_event_is_rewritten_on_one_line() {
+        let event = ColorEvent::sample("a", "red", chrono::Utc::now());
+        let pretty = serde_json::to_vec_pretty(&event).unwrap();
+        let record = TopicRecord::classify("t", 0, 1, Some(&pretty));
+        assert!(!record.line.contains(&b'\n'));
+        assert_eq!(ColorEvent::from_json_slice(&record.line).unwrap(), event);
+    }
+}
