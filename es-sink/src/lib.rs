@@ -48,11 +48,8 @@ pub enum Error {
     Config(String),
     #[error("Elasticsearch refused the index template: {0}")]
     TemplateRefused(String),
-    #[error("Kafka at {bootstrap}: {source}")]
-    Kafka {
-        bootstrap: String,
-        source: rdkafka::error::KafkaError,
-    },
+    #[error(transparent)]
+    Kafka(#[from] common::kafka::ClientError),
     #[error(
         "the consumer stopped unexpectedly; restart the process (it resumes from the committed offsets)"
     )]
@@ -107,10 +104,7 @@ pub async fn serve(
     let mut shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(shutdown);
     let metrics = metrics::SinkMetrics::default();
     let elastic = Arc::new(elastic::Elastic::connect(&config.search).map_err(Error::Config)?);
-    let kafka = |source| Error::Kafka {
-        bootstrap: config.kafka.bootstrap_servers.clone(),
-        source,
-    };
+    let kafka = |source| Error::from(common::kafka::ClientError::of(&config.kafka)(source));
 
     let cluster = Arc::new(admin::ClusterState::default());
     let probe = tokio::spawn(admin::probe_forever(

@@ -532,6 +532,79 @@ mod tests {
     }
 
     #[test]
+    fn expiry_is_looked_for_while_consuming_every_interval_and_afresh_after_a_new_claim() {
+        let now = Instant::now();
+        let mut partition = consuming_from(Some(9));
+        assert!(partition.expiry_due(now).is_some(), "at once after a claim");
+        partition.expiry_checked(now);
+        assert!(partition.expiry_due(now + second(29)).is_none());
+        assert!(partition.expiry_due(now + EXPIRY_INTERVAL).is_some());
+
+        partition.take(record(10), now, &POLICY);
+        partition.landing_failed("denied".into(), now, second);
+        assert!(
+            partition.expiry_due(now + EXPIRY_INTERVAL).is_none(),
+            "a failing partition publishes nothing"
+        );
+        let commit = commit_of(&partition);
+        partition.landed(commit);
+        assert!(
+            partition.expiry_due(now + second(29)).is_none(),
+            "the clock stays with the claim through a failed landing"
+        );
+
+        partition.refused("b".into(), now);
+        assert!(partition.expiry_due(now + EXPIRY_INTERVAL).is_none());
+        partition.claimed(claim(5, Some(10)));
+        assert!(
+            partition.expiry_due(now + second(1)).is_some(),
+            "a new claim looks again at once"
+        );
+    }
+
+    #[test]
+    fn an_erasure_is_due_once_everything_before_it_is_landed_and_only_once() {
+        let now = Instant::now();
+        let request = ErasureRequest::new([(0, 12), (1, 3)].into(), vec!["Ada".into()], vec![]);
+        let requests = vec![request.clone()];
+        let mut partition = consuming_from(Some(9));
+        assert!(
+            partition.erasure_due(0, &requests).is_none(),
+            "offsets 10 and 11 are not landed yet"
+        );
+        let (due, held) = partition
+            .erasure_due(1, &requests)
+            .expect("partition 1 has all");
+        assert_eq!((due.id.as_str(), held.seq), (request.id.as_str(), 0));
+        for offset in 10..12 {
+            partition.take(record(offset), now, &POLICY);
+        }
+        let commit = commit_of(&partition);
+        partition.landed(commit);
+        let (_, held) = partition
+            .erasure_due(0, &requests)
+            .expect("landed up to 11");
+        let erased = lake::commit_log::Erased {
+            request: request.id.clone(),
+            ..Default::default()
+        };
+        let (seq, entry) = held.next(&Recorded::Erasure(erased), Vec::new(), Vec::new());
+        let after = held.published(seq, &entry);
+        partition.rewritten(after);
+        assert!(
+            partition.erasure_due(0, &requests).is_none(),
+            "carried out on the partition"
+        );
+        partition.keep_erasures(|_| false);
+        assert!(
+            partition.erasure_due(0, &requests).is_some(),
+            "a request filed again with the same id is carried out again"
+        );
+        partition.refused("b".into(), now);
+        assert!(partition.erasure_due(0, &requests).is_none(), "fenced");
+    }
+
+    #[test]
     fn a_failing_or_fenced_partition_compacts_nothing() {
         let now = Instant::now();
         let mut partition = consuming_from(Some(9));

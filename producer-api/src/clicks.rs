@@ -18,7 +18,7 @@ use common::{ColorEvent, EventError};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::config::Crawlers;
+use crate::clients::Crawlers;
 use crate::dedup::{Claim, parse_client_event_id};
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, BodyKind, ClientAddress, RequestAgent};

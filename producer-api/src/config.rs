@@ -13,26 +13,10 @@ use common::telemetry::LogArgs;
 use ipnet::IpNet;
 
 use crate::client_address::TrustedProxies;
+use crate::clients::{ClientSettings, Crawlers, PrivacySignals};
 use crate::dedup::EventIdSettings;
 use crate::fair_share::ShareSettings;
 use crate::listener::ConnectionLimits;
-use crate::state::ClientSettings;
-
-/// What is done with a crawler's clicks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Crawlers {
-    Drop,
-    Keep,
-}
-
-/// What is done when a browser asks not to be tracked (`DNT: 1`, `Sec-GPC: 1`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PrivacySignals {
-    /// The click counts, and its event keeps no raw user agent and says `doNotTrack`.
-    Honour,
-    /// The click's event is made as for any other.
-    Ignore,
-}
 
 /// REST collector: turns each colour click into a JSON event and produces it to Kafka.
 #[derive(Debug, Clone, Parser)]

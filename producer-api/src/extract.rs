@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 
-use crate::config::PrivacySignals;
+use crate::clients::PrivacySignals;
 use crate::error::ApiError;
 use crate::intake::{self, BodyEncoding, BodyFormat, IntakeError, MAX_BODY_BYTES};
 use crate::state::AppState;

@@ -4,12 +4,14 @@
 //! [`routes::app`] through [`listener`]. Every request passes the one middleware in [`routes`],
 //! which checks its origin ([`origins`]); [`clicks`] accepts clicks: a posted body is framed
 //! ([`extract`]) and decoded by [`intake`] (JSON or a beacon, gzip, one click or a batch), its
-//! client ([`client_address`]) held to a fair share of clicks ([`fair_share`]), a click's own
+//! client ([`client_address`]) held to a fair share of clicks ([`fair_share`], by the rules of
+//! [`clients`]), a click's own
 //! id checked and remembered by [`dedup`], and each accepted click becomes a
 //! [`common::ColorEvent`] queued for Kafka. Handlers share [`state::AppState`].
 
 pub mod clicks;
 pub mod client_address;
+pub mod clients;
 pub mod config;
 pub mod cors;
 pub mod dedup;

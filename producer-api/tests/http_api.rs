@@ -10,11 +10,12 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::{ColorEvent, Palette};
 use http_body_util::BodyExt;
+use producer_api::clients::ClientSettings;
 use producer_api::dedup::EventIdSettings;
 use producer_api::intake::MAX_BODY_BYTES;
 use producer_api::metrics::ApiMetrics;
 use producer_api::routes::{HttpSettings, app};
-use producer_api::state::{AppState, ClientSettings};
+use producer_api::state::AppState;
 use support::RecordingPublisher;
 use tower::ServiceExt;
 
@@ -1193,7 +1194,7 @@ async fn a_crawlers_clicks_are_answered_but_not_recorded_unless_kept() {
     let router = router_for_clients(
         kept.clone(),
         ClientSettings {
-            crawlers: producer_api::config::Crawlers::Keep,
+            crawlers: producer_api::clients::Crawlers::Keep,
             ..ClientSettings::unlimited()
         },
     );
@@ -1273,7 +1274,7 @@ async fn a_click_asking_not_to_be_tracked_counts_without_its_user_agent() {
     let router = router_for_clients(
         ignoring.clone(),
         ClientSettings {
-            privacy_signals: producer_api::config::PrivacySignals::Ignore,
+            privacy_signals: producer_api::clients::PrivacySignals::Ignore,
             ..ClientSettings::unlimited()
         },
     );

@@ -327,6 +327,58 @@ mod tests {
     }
 
     #[test]
+    fn expiries_and_erasures_keep_the_offset_and_record_what_they_did() {
+        let (ten, eleven) = (
+            HourPartition::parse_dir("dt=2026-12-02/hour=10").unwrap(),
+            HourPartition::parse_dir("dt=2026-12-02/hour=11").unwrap(),
+        );
+        let at = "2026-12-02T11:30:00Z".parse().unwrap();
+        let held = Held {
+            seq: 7,
+            owner: owner(),
+            last_offset: Some(99),
+            uncompacted: [(ten, at), (eleven, at)].into(),
+            erasures: Vec::new(),
+        };
+        let (seq, expiry) = held.next(
+            &Recorded::Expiry { hours: vec![ten] },
+            Vec::new(),
+            vec!["t/dt=2026-12-02/hour=10/f".into()],
+        );
+        assert_eq!(
+            (seq, expiry.kind, expiry.last_offset),
+            (8, EntryKind::Expiry, Some(99))
+        );
+        assert_eq!(
+            expiry.uncompacted_hours().keys().collect::<Vec<_>>(),
+            [&eleven]
+        );
+        let expired = held.published(seq, &expiry);
+
+        let erased = Erased {
+            request: "r1".into(),
+            rows: 3,
+            dead_letters: 1,
+            files: 2,
+        };
+        let (seq, erasure) =
+            expired.next(&Recorded::Erasure(erased.clone()), Vec::new(), Vec::new());
+        assert_eq!(
+            (seq, erasure.kind, erasure.last_offset),
+            (9, EntryKind::Erasure, Some(99))
+        );
+        let after = expired.published(seq, &erasure);
+        assert!(after.has_erased("r1"));
+        let again = Erased { rows: 0, ..erased };
+        let (_, repeated) = after.next(&Recorded::Erasure(again.clone()), Vec::new(), Vec::new());
+        assert_eq!(
+            repeated.erasures,
+            [again],
+            "a request is recorded once, as last carried out"
+        );
+    }
+
+    #[test]
     fn a_claim_with_nothing_landed_has_no_offset_and_no_files() {
         let json = serde_json::json!({
             "kind": "claim",

@@ -1,7 +1,7 @@
 //! Erasure benchmark: how long the holders take to erase one person from a day of landed,
 //! merged clicks, and what it costs the landing meanwhile.
 //!
-//! cargo run --release -p lake --example bench_erasure -- <folder> [events]
+//! cargo run --release -p hdfs-consumer --example bench_erasure -- <folder> [events]
 //!
 //! A day of clicks (default one million, made over the 24 whole hours before the current one,
 //! as `scripts/bench-lake.sh` makes them) is landed into `<folder>` in 3 partitions, in
