@@ -43,9 +43,10 @@ log "building release binaries"
 cargo build --locked --release -p hdfs-consumer -p lake --bin hdfs-consumer --example fill_topic --example cat_landed
 BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release"
 
-kafka_port="$(free_port)"; admin_port="$(free_port)"
+admin_port="$(free_port)"
+start_tansu "$WORK_DIR/tansu.log"; PIDS+=("$TANSU_PID")
+kafka_port="$TANSU_PORT"
 bootstrap="127.0.0.1:$kafka_port"
-start_tansu "$kafka_port" "$WORK_DIR/tansu.log"; PIDS+=("$TANSU_PID")
 
 # The most files in one hour folder under $1, and their mean over the hours.
 files_per_hour() {

@@ -41,9 +41,10 @@ cargo build --locked --release -p hdfs-consumer -p lake --bin hdfs-consumer --ex
     --example cat_landed
 BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release"
 
-kafka_port="$(free_port)"; admin_port="$(free_port)"
+admin_port="$(free_port)"
+start_tansu "$WORK_DIR/tansu.log"; PIDS+=("$TANSU_PID")
+kafka_port="$TANSU_PORT"
 bootstrap="127.0.0.1:$kafka_port"
-start_tansu "$kafka_port" "$WORK_DIR/tansu.log"; PIDS+=("$TANSU_PID")
 
 now() { date +%s.%N; }
 # Writes EVENTS events to topic $1, their ids to $2; prints the seconds it took.

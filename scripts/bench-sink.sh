@@ -37,8 +37,9 @@ cargo build --locked --release --quiet -p es-sink --bin es-sink --example direct
 cargo build --locked --release --quiet -p hdfs-consumer --example fill_topic
 BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release"
 
-kafka_port="$(free_port)"; admin_port="$(free_port)"
-start_tansu "$kafka_port" "$WORK_DIR/tansu.log"; PIDS+=("$TANSU_PID")
+admin_port="$(free_port)"
+start_tansu "$WORK_DIR/tansu.log"; PIDS+=("$TANSU_PID")
+kafka_port="$TANSU_PORT"
 create_topic "$kafka_port" select-color 3
 create_topic "$kafka_port" select-color-dlq 1
 log "filling select-color with $EVENTS events"

@@ -61,6 +61,17 @@ mkdir -p "$RUN_DIR"
 for count in HDFS_CONSUMERS ES_SINKS; do
     [[ "${!count}" =~ ^[1-9][0-9]?$ ]] || die "$count=${!count}: give a number of processes from 1 to 99"
 done
+# Each server listens on a port of its own: two settings on one port are refused, naming both.
+PORT_SETTINGS=(API_PORT WEB_PORT HDFS_CONSUMER_ADMIN_PORT ES_PORT ES_SINK_ADMIN_PORT)
+declare -A SETTING_OF_PORT=()
+for setting in "${PORT_SETTINGS[@]}"; do
+    port="${!setting}"
+    [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] \
+        || die "$setting=$port: give a port from 1 to 65535"
+    [ -z "${SETTING_OF_PORT[$port]:-}" ] \
+        || die "$setting and ${SETTING_OF_PORT[$port]} are both $port: give each service a port of its own"
+    SETTING_OF_PORT[$port]="$setting"
+done
 
 # The search server comes from PyPI; on a first run it is installed while cargo builds.
 OSMEM_PATH_FILE="$RUN_DIR/osmem-path"
@@ -82,9 +93,11 @@ cargo build --locked --profile "$DEMO_PROFILE" \
     --example cat_landed
 [ -z "$BUILD_ONLY" ] || exit 0
 
-for port in "$API_PORT" "$WEB_PORT" "$HDFS_CONSUMER_ADMIN_PORT" "$ES_PORT" "$ES_SINK_ADMIN_PORT"; do
+for setting in "${PORT_SETTINGS[@]}"; do
+    port="${!setting}"
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        die "port $port is already in use (see the top of $0 for the variables that move it)"
+        holder="$(port_holder "$port")"
+        die "port $port ($setting) is already in use by ${holder:-a process this user cannot see}; stop it (an earlier demo's?), or set $setting to another port"
     fi
 done
 
@@ -104,12 +117,30 @@ for n in $(seq 2 "$ES_SINKS"); do
 done
 
 # Stopped in this order, each waited for: what produces before what consumes, and what the
-# sinks need (the search server, the broker) last.
+# sinks need (the search server, the broker) last. A second Ctrl-C (or SIGTERM) during the stop
+# hurries it: what is still running is killed at once, so the sinks do not land or index what
+# they hold, and that is said; everything is still stopped.
 declare -A PIDS=()
 HDFS_STARTED=""
+HURRY=""
 STOP_ORDER=(web producer-api "${HDFS_CONSUMER_NAMES[@]}" "${ES_SINK_NAMES[@]}" osmem-server hdfs dev-broker)
+hurry() {
+    [ -z "$HURRY" ] || return 0
+    HURRY=1
+    log "stopping at once: what the sinks hold now is not landed or indexed"
+}
+# Waits until process $1 is gone; once hurried, kills it.
+wait_for_exit() {
+    local pid="${PIDS[$1]}"
+    while kill -0 "$pid" 2>/dev/null; do
+        [ -z "$HURRY" ] || kill -KILL "$pid" 2>/dev/null
+        # Returns early when a signal is trapped meanwhile, to look again.
+        wait "$pid" 2>/dev/null
+    done
+}
 stop_all() {
-    trap - EXIT INT TERM
+    trap - EXIT
+    trap hurry INT TERM
     # Stopping must finish even when the terminal or a pipe reading our output is gone.
     trap '' PIPE
     set +e
@@ -117,16 +148,17 @@ stop_all() {
     local name stopped=""
     for name in "${STOP_ORDER[@]}"; do
         if [ "$name" = hdfs ]; then
-            # Its daemons are not children of this script; the harness stops them.
-            [ -n "$HDFS_STARTED" ] && "$REPO_ROOT/scripts/hdfs-local.sh" stop "$RUN_DIR/hdfs"
+            # Its daemons are not children of this script; its own script stops them, shielded
+            # from a Ctrl-C meant for this one (it kills what does not stop within seconds).
+            [ -n "$HDFS_STARTED" ] && (trap '' INT TERM; exec "$REPO_ROOT/scripts/hdfs-local.sh" stop "$RUN_DIR/hdfs")
             continue
         fi
         [ -n "${PIDS[$name]:-}" ] || continue
-        [ -n "$stopped" ] || log "stopping"
+        [ -n "$stopped" ] || log "stopping (Ctrl-C again to stop at once)"
         stopped=1
         kill -TERM "${PIDS[$name]}" 2>/dev/null || true
-        wait "${PIDS[$name]}" 2>/dev/null || true
-        if [ "$name" = producer-api ] && [ -n "${PIDS[hdfs-consumer]:-}" ]; then
+        wait_for_exit "$name"
+        if [ "$name" = producer-api ] && [ -n "${PIDS[hdfs-consumer]:-}" ] && [ -z "$HURRY" ]; then
             # The API's last records are in Kafka now; a moment for the sinks to fetch them,
             # since the in-memory broker forgets what they have not read.
             sleep 1
@@ -220,6 +252,16 @@ for port in "${HDFS_CONSUMER_PORTS[@]}" "${ES_SINK_PORTS[@]}"; do
     wait_for_http "http://127.0.0.1:$port/readyz" 60
 done
 wait_for_http "http://127.0.0.1:$WEB_PORT/healthz" 30
+# Each address is answered by the process started for it, not by another that took its port.
+owned_ports=(osmem-server "$ES_PORT" producer-api "$API_PORT" web "$WEB_PORT")
+for n in "${!HDFS_CONSUMER_NAMES[@]}"; do owned_ports+=("${HDFS_CONSUMER_NAMES[$n]}" "${HDFS_CONSUMER_PORTS[$n]}"); done
+for n in "${!ES_SINK_NAMES[@]}"; do owned_ports+=("${ES_SINK_NAMES[$n]}" "${ES_SINK_PORTS[$n]}"); done
+for ((i = 0; i < ${#owned_ports[@]}; i += 2)); do
+    name="${owned_ports[$i]}" port="${owned_ports[$((i + 1))]}"
+    holder="$(port_holder "$port")"
+    [ "${holder%% (*}" = "pid ${PIDS[$name]}" ] \
+        || die "127.0.0.1:$port, $name's address, is answered by ${holder:-a process this user cannot see}, not by the $name this demo started (pid ${PIDS[$name]})"
+done
 
 # Waits until metric $1 summed over the admin servers on the ports after $2 is $2: the
 # processes of one sink own every partition between them.

@@ -105,10 +105,10 @@ format() {
     mv -T "$copy" "$EMPTY_NAMESPACE" 2>/dev/null || rm -rf "$copy"
 }
 
-# Dies when either daemon stopped, or the deadline passed.
+# Fails when either daemon stopped; dies when the deadline passed.
 check_alive() {
     for role in namenode datanode; do
-        running "$role" || die "the $role stopped; see $DIR/$role.log"
+        running "$role" || { STOPPED_ROLE="$role"; return 1; }
     done
     [ $SECONDS -lt "$1" ] || die "HDFS not writable after 90 s; see $DIR/*.log"
 }
@@ -122,15 +122,20 @@ wait_until_writable() {
     url="hdfs://127.0.0.1:$(namenode_port)"
     jmx="http://$(namenode_http)/jmx?qry=Hadoop:service=NameNode,name=FSNamesystemState"
     until curl -fsS "$jmx" 2>/dev/null | grep -q '"NumLiveDataNodes" *: *[1-9]'; do
-        check_alive "$deadline"
+        check_alive "$deadline" || return 1
         sleep 0.2
     done
     echo probe >"$probe"
     until java_run org.apache.hadoop.fs.FsShell -fs "$url" \
         -put "$probe" "/.hdfs-local-probe-$RANDOM$RANDOM" >>"$DIR/probe.log" 2>&1; do
-        check_alive "$deadline"
+        check_alive "$deadline" || return 1
         sleep 0.5
     done
+}
+
+# Whether a daemon stopped because a port it was given was taken.
+port_was_taken() {
+    grep -qs 'BindException\|Address already in use' "$DIR/namenode.log" "$DIR/datanode.log"
 }
 
 stop_role() {
@@ -148,10 +153,28 @@ case "$command" in
         command -v java >/dev/null || ensure_debian_packages openjdk-17-jre-headless
         command -v curl >/dev/null || ensure_debian_packages curl
         java_options
-        configure
-        [ -d "$DIR/name/current" ] || format
-        for role in $(roles); do start_role "$role"; done
-        if [ -z "$ROLE" ]; then wait_until_writable; fi
+        # Ports are chosen once, at the first start, and kept by restarts. If one of them was
+        # taken by something else before its daemon bound it, that first start is made again on
+        # new ports (a restart cannot move: its clients know the address).
+        first_start=""
+        [ -f "$DIR/conf/hdfs-site.xml" ] || first_start=1
+        for attempt in 1 2 3; do
+            configure
+            [ -d "$DIR/name/current" ] || format
+            for role in $(roles); do start_role "$role"; done
+            [ -z "$ROLE" ] || break
+            wait_until_writable && break
+            if [ -n "$first_start" ] && [ "$attempt" -lt 3 ] && port_was_taken; then
+                log "a port given to the $STOPPED_ROLE was taken meanwhile; starting again on new ports"
+                for role in namenode datanode; do stop_role "$role"; done
+                for role in namenode datanode; do
+                    [ -f "$DIR/$role.log" ] && mv "$DIR/$role.log" "$DIR/$role.log.port-taken-$attempt"
+                done
+                rm -rf "$DIR/conf"
+                continue
+            fi
+            die "the $STOPPED_ROLE stopped; see $DIR/$STOPPED_ROLE.log"
+        done
         echo "hdfs://127.0.0.1:$(namenode_port)"
         ;;
     stop)

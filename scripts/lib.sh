@@ -63,6 +63,24 @@ as_root() {
     fi
 }
 
+# run_tests SET [PART]: SET is `default` (need nothing) or `only` (need a peer); PART, for the
+# second, `on-tansu` or `not-on-tansu` (every test on tansu has "tansu" in its name).
+run_tests() {
+    local set="$1" part="${2:-}" filter=() names=()
+    case "$part" in
+        on-tansu) filter=(-E 'test(/tansu/)'); names=(tansu) ;;
+        not-on-tansu) filter=(-E 'not test(/tansu/)'); names=(--skip tansu) ;;
+    esac
+    # How many run at once, and which may not run together, is in .config/nextest.toml.
+    if cargo nextest --version >/dev/null 2>&1; then
+        cargo nextest run --locked --workspace --run-ignored "$set" --no-fail-fast "${filter[@]}"
+    elif [ "$set" = only ]; then
+        cargo test --locked --workspace --no-fail-fast -- --ignored "${names[@]}"
+    else
+        cargo test --locked --workspace --no-fail-fast
+    fi
+}
+
 # Installs Debian packages that are missing (apt index refreshed once per run).
 APT_UPDATED=""
 ensure_debian_packages() {
@@ -231,8 +249,82 @@ ensure_compose_schema() {
 }
 
 # A free TCP port on loopback.
+# Who listens on TCP port $1: "pid PID (COMMAND LINE)", from /proc; nothing when no process
+# this user can see does.
+port_holder() {
+    python3 - "$1" <<'PY'
+import glob, os, sys
+port = int(sys.argv[1])
+inodes = set()
+for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        lines = open(table).read().splitlines()[1:]
+    except OSError:
+        continue
+    for line in lines:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            inodes.add(fields[9])
+for fd in glob.glob("/proc/[0-9]*/fd/*"):
+    try:
+        target = os.readlink(fd)
+    except OSError:
+        continue
+    if target.startswith("socket:[") and target[8:-1] in inodes:
+        pid = fd.split("/")[2]
+        try:
+            command = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            command = "?"
+        print(f"pid {pid} ({command[:120]})")
+        break
+PY
+}
+
+# A loopback port for a server that must be told its port. Never a probe let go: the allocator
+# of test-support/src/ports.rs, on the same counter file under the same lock, so no two callers
+# (scripts or test processes) get one port, and the kernel never hands these out by itself.
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+    python3 - <<'PY'
+import fcntl, os, socket, tempfile
+def ephemeral():
+    try:
+        low, high = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+low, high = ephemeral()
+if low > 20000 + 1000:
+    first, last = 20000, low - 1
+elif high < 65535 - 1000:
+    first, last = high + 1, 65535
+else:
+    first, last = 20000, 65535
+path = os.path.join(tempfile.gettempdir(), "web-events-test-ports")
+with open(path, "a+") as counter:
+    fcntl.flock(counter, fcntl.LOCK_EX)
+    counter.seek(0)
+    try:
+        port = int(counter.read().strip())
+    except ValueError:
+        port = None
+    def after(port):
+        return port + 1 if port is not None and first <= port < last else first
+    port = after(port)
+    for _ in range(last - first + 1):
+        probe = socket.socket()
+        try:
+            probe.bind(("127.0.0.1", port))
+            break
+        except OSError:
+            port = after(port)
+        finally:
+            probe.close()
+    counter.seek(0)
+    counter.truncate()
+    counter.write(str(port))
+print(port)
+PY
 }
 
 # Waits until host:port accepts TCP connections, or fails after $3 seconds (default 30).
@@ -267,16 +359,31 @@ start_dev_broker() {
 
 # Starts tansu on 127.0.0.1:$1 with in-memory storage, logging to $2, as a job of the
 # calling shell; sets TANSU_PID.
+# Starts tansu on a port of free_port's, logging to $1; sets TANSU_PID and TANSU_PORT. tansu must
+# be told its port: if it exits at start (the port taken meanwhile), it starts again on another.
 start_tansu() {
-    local port="$1" logfile="$2" bin
+    local logfile="$1" bin attempt
     bin="$(ensure_tansu)"
-    env -u CLUSTER_ID -u LISTENER_URL -u ADVERTISED_LISTENER_URL -u STORAGE_ENGINE \
-        "$bin" broker \
-        --listener-url "tcp://127.0.0.1:$port" \
-        --advertised-listener-url "tcp://127.0.0.1:$port" \
-        --storage-engine "memory://tansu/" >"$logfile" 2>&1 &
-    TANSU_PID=$!
-    wait_for_port 127.0.0.1 "$port" 30
+    for attempt in 1 2 3; do
+        TANSU_PORT="$(free_port)"
+        env -u CLUSTER_ID -u LISTENER_URL -u ADVERTISED_LISTENER_URL -u STORAGE_ENGINE \
+            "$bin" broker \
+            --listener-url "tcp://127.0.0.1:$TANSU_PORT" \
+            --advertised-listener-url "tcp://127.0.0.1:$TANSU_PORT" \
+            --storage-engine "memory://tansu/" >"$logfile" 2>&1 &
+        TANSU_PID=$!
+        local deadline=$((SECONDS + 30))
+        until (exec 3<>"/dev/tcp/127.0.0.1/$TANSU_PORT") 2>/dev/null; do
+            if ! kill -0 "$TANSU_PID" 2>/dev/null; then
+                log "tansu exited at start on port $TANSU_PORT (taken?); starting it on another port"
+                continue 2
+            fi
+            [ $SECONDS -lt $deadline ] || die "tansu did not listen on $TANSU_PORT within 30 s; see $logfile"
+            sleep 0.1
+        done
+        return 0
+    done
+    die "tansu exited at start three times; see $logfile"
 }
 
 # Creates topic $2 with $3 partitions on the tansu broker at 127.0.0.1:$1.

@@ -44,24 +44,8 @@ cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 
 # Tests come in two sets: those that need nothing installed run first, so a broken unit test
 # fails in minutes; those that need a peer (tansu, osmem-server, Hadoop, Spark, Chromium) are
-# marked ignored and run after the installs, those on tansu last, as its build finishes last.
-# run_tests SET [PART]: SET is `default` (need nothing) or `only` (need a peer); PART, for the
-# second, `on-tansu` or `not-on-tansu` (every test on tansu has "tansu" in its name).
-run_tests() {
-    local set="$1" part="${2:-}" filter=() names=()
-    case "$part" in
-        on-tansu) filter=(-E 'test(/tansu/)'); names=(tansu) ;;
-        not-on-tansu) filter=(-E 'not test(/tansu/)'); names=(--skip tansu) ;;
-    esac
-    # How many run at once, and which may not run together, is in .config/nextest.toml.
-    if cargo nextest --version >/dev/null 2>&1; then
-        cargo nextest run --locked --workspace --run-ignored "$set" --no-fail-fast "${filter[@]}"
-    elif [ "$set" = only ]; then
-        cargo test --locked --workspace --no-fail-fast -- --ignored "${names[@]}"
-    else
-        cargo test --locked --workspace --no-fail-fast
-    fi
-}
+# marked ignored and run after the installs, those on tansu last, as its build finishes last
+# (`run_tests` in lib.sh).
 
 stage "fast tests: unit, HTTP, mock cluster and crash tests, which need nothing installed"
 run_tests default

@@ -206,6 +206,50 @@ impl DemoRun {
     }
 }
 
+impl DemoRun {
+    /// Stops the demo as a person does who presses Ctrl-C twice, with a sink that cannot stop
+    /// by itself: `stuck` (a process of the demo's, by name) is frozen first (SIGSTOP), so the
+    /// first signal's stop waits on it until the second signal hurries it. Checks that the
+    /// script says it stops at once, exits within 30 s, and leaves no process it started.
+    pub fn stop_twice_with_one_stuck(mut self, stuck: &str) {
+        let frozen = self.description.pids[stuck];
+        signal(frozen, "STOP").unwrap();
+        signal(self.child.id(), "TERM").unwrap();
+        let out = self.run_dir.join("demo.out");
+        let stopping = crate::wait::wait_until_blocking(Duration::from_secs(30), || {
+            std::fs::read_to_string(&out).is_ok_and(|text| text.contains("stopping"))
+        });
+        assert!(stopping, "the demo did not start stopping within 30 s");
+        assert!(
+            self.child.try_wait().unwrap().is_none(),
+            "the demo stopped while {stuck} was frozen"
+        );
+        let (status, _) =
+            crate::crash::stop_within(&mut self.child, "TERM", Duration::from_secs(30));
+        if status.is_none() {
+            self.show_logs();
+            panic!("scripts/demo.sh still running 30 s after a second SIGTERM");
+        }
+        let said = std::fs::read_to_string(&out).unwrap_or_default();
+        assert!(
+            said.contains("stopping at once"),
+            "the hurried stop was not said:\n{said}"
+        );
+        let left: Vec<String> = self
+            .description
+            .pids
+            .iter()
+            .filter(|(_, pid)| signal(**pid, "0").is_ok())
+            .map(|(name, pid)| format!("{name} (pid {pid})"))
+            .collect();
+        assert!(left.is_empty(), "left running after two signals: {left:?}");
+        assert!(
+            !self.run_dir.join("demo.json").exists(),
+            "demo.json outlived the demo"
+        );
+    }
+}
+
 impl Drop for DemoRun {
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {

@@ -61,6 +61,17 @@ async fn the_demo_on_hdfs_lands_where_hiveql_reads() {
     let _ = std::fs::remove_dir_all(&run_dir);
 }
 
+/// Ctrl-C pressed twice while a sink cannot stop (frozen): the second one hurries the stop, and
+/// nothing the demo started is left running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs osmem-server: run scripts/test.sh"]
+async fn a_second_ctrl_c_stops_everything_at_once_even_a_stuck_sink() {
+    let run_dir = tempdir("demo-twice");
+    let demo = DemoRun::start(&run_dir, Landing::Folder);
+    demo.stop_twice_with_one_stuck("hdfs-consumer");
+    let _ = std::fs::remove_dir_all(&run_dir);
+}
+
 /// One run of the demo in `run_dir`: a click goes through, then the demo stops cleanly.
 /// Returns where the click landed.
 /// `scripts/erase.sh` against the running demo: a person's clicks leave the search index and
@@ -331,4 +342,54 @@ fn tempdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("{name}-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// `scripts/demo.sh` run in the foreground with `env`, as a person types it; its exit status
+/// and what it said.
+fn demo_refusing(run_dir: &Path, env: &[(&str, String)]) -> (std::process::ExitStatus, String) {
+    let output = Command::new(repo_root().join("scripts/demo.sh"))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("RUN_DIR", run_dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("scripts/demo.sh runs");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn two_services_given_one_port_are_refused_with_both_settings_named() {
+    let run_dir = tempdir("demo-one-port");
+    let port = test_support::ports::free_port().to_string();
+    let (status, said) = demo_refusing(
+        &run_dir,
+        &[
+            ("API_PORT", port.clone()),
+            ("ES_SINK_ADMIN_PORT", port.clone()),
+        ],
+    );
+    assert!(!status.success(), "{said}");
+    assert!(
+        said.contains(&format!("ES_SINK_ADMIN_PORT and API_PORT are both {port}")),
+        "{said}"
+    );
+    let _ = std::fs::remove_dir_all(&run_dir);
+}
+
+#[test]
+#[ignore = "needs the demo's build: run scripts/test.sh"]
+fn a_port_taken_by_another_process_is_refused_naming_that_process() {
+    let run_dir = tempdir("demo-port-taken");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (status, said) = demo_refusing(&run_dir, &[("WEB_PORT", port.clone())]);
+    assert!(!status.success(), "{said}");
+    let holder = format!(
+        "port {port} (WEB_PORT) is already in use by pid {}",
+        std::process::id()
+    );
+    assert!(said.contains(&holder), "{said}");
+    let _ = std::fs::remove_dir_all(&run_dir);
 }
