@@ -33,6 +33,54 @@ pub fn parse_bytes(raw: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("{raw:?} is too large"))
 }
 
+/// A size in bytes, as [`parse_bytes`], that is more than nothing: a size setting of 0 would
+/// make its buffer land or send at every record, or never.
+pub fn parse_positive_bytes(raw: &str) -> Result<usize, String> {
+    match parse_bytes(raw)? {
+        0 => Err(format!(
+            "{raw:?} is no size: give one above 0, such as 8MiB"
+        )),
+        bytes => Ok(bytes),
+    }
+}
+
+/// A duration with its unit: `30s`, `5m`, `12h`, `30d`. A bare number, a negative one or an
+/// unknown unit is refused, with what was expected.
+pub fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(raw.trim())
+        .map_err(|err| format!("{raw:?} is not a duration such as 30s, 5m or 12h ({err})"))
+}
+
+/// A duration, as [`parse_duration`], that is more than nothing: a wait, a timeout or a back-off
+/// of 0 would never wait, or give up at once.
+pub fn parse_positive_duration(raw: &str) -> Result<std::time::Duration, String> {
+    match parse_duration(raw)? {
+        std::time::Duration::ZERO => Err(format!(
+            "{raw:?} is no time: give a duration above 0, such as 30s"
+        )),
+        duration => Ok(duration),
+    }
+}
+
+/// The shortest `RETENTION` a sink takes: one day. Anything shorter deletes clicks that are
+/// still arriving, landing and merging (an hour's files are merged minutes after it ends, and
+/// es-sink's daily indices hold a whole day), and a typo such as `RETENTION=1s` or `0` would
+/// wipe a store; so a value below it stops the process at start.
+pub const RETENTION_FLOOR: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// `RETENTION`: a duration of at least [`RETENTION_FLOOR`].
+pub fn parse_retention(raw: &str) -> Result<std::time::Duration, String> {
+    let retention = parse_duration(raw)?;
+    if retention < RETENTION_FLOOR {
+        return Err(format!(
+            "RETENTION {raw:?} is below its floor of 1 day: a shorter one would delete clicks still \
+             arriving, or wipe the store; give 1d or more (30d keeps a month), or leave RETENTION unset \
+             to keep clicks until they are deleted by hand"
+        ));
+    }
+    Ok(retention)
+}
+
 /// An address to listen on: `127.0.0.1:8081`, `[::1]:8081` or `localhost:8081` (resolved now,
 /// first address taken).
 pub fn parse_listen_addr(raw: &str) -> Result<SocketAddr, String> {
@@ -69,6 +117,40 @@ pub fn redact_url(url: &url::Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_and_sizes_refuse_nothing_negatives_and_bare_numbers() {
+        assert_eq!(
+            parse_positive_duration("30s"),
+            Ok(std::time::Duration::from_secs(30))
+        );
+        assert_eq!(parse_duration("0s"), Ok(std::time::Duration::ZERO));
+        for wrong in ["0", "0s", "-5s", "5", "soon", ""] {
+            assert!(parse_positive_duration(wrong).is_err(), "{wrong:?}");
+        }
+        assert!(parse_positive_bytes("0").is_err());
+        assert!(parse_positive_bytes("0MiB").is_err());
+        assert!(parse_positive_bytes("-1").is_err());
+        assert_eq!(parse_positive_bytes("1KiB"), Ok(1024));
+    }
+
+    #[test]
+    fn a_retention_below_a_day_is_refused_naming_retention_and_its_floor() {
+        for typo in ["0", "0s", "1s", "1h", "23h 59m", "-1d"] {
+            let err = parse_retention(typo).unwrap_err();
+            assert!(
+                err.contains("RETENTION") || err.contains("duration"),
+                "{typo}: {err}"
+            );
+        }
+        assert!(
+            parse_retention("1s")
+                .unwrap_err()
+                .contains("floor of 1 day")
+        );
+        assert_eq!(parse_retention("1d"), Ok(RETENTION_FLOOR));
+        assert_eq!(parse_retention("30d"), Ok(30 * RETENTION_FLOOR));
+    }
 
     #[test]
     fn sizes_take_units() {

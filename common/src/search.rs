@@ -56,7 +56,7 @@ pub struct SearchArgs {
     pub es_ca_cert: Option<PathBuf>,
 
     /// Longest wait for one request to Elasticsearch.
-    #[arg(long, env = "ES_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "ES_REQUEST_TIMEOUT", default_value = "30s", value_parser = crate::config::parse_positive_duration)]
     pub es_request_timeout: Duration,
 }
 

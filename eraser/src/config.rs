@@ -58,7 +58,7 @@ pub struct Config {
     pub log: common::telemetry::LogArgs,
 
     /// Longest wait for the sinks to reach the clicks produced before the command started.
-    #[arg(long, env = "ERASURE_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "ERASURE_TIMEOUT", default_value = "5m", value_parser = common::config::parse_positive_duration)]
     pub timeout: Duration,
 }
 
@@ -78,6 +78,23 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_duration_refuses_nothing_negatives_and_missing_units() {
+        for (option, value) in [
+            ("--timeout", "0s"),
+            ("--timeout", "-5m"),
+            ("--timeout", "5"),
+            ("--es-request-timeout", "0s"),
+            ("--es-request-timeout", "30"),
+        ] {
+            let err =
+                Config::try_parse_from(["erase", "--user-name=Ada", &format!("{option}={value}")])
+                    .map(|_| "taken".to_owned())
+                    .unwrap_or_else(|err| err.to_string());
+            assert!(err.contains(option), "{option}={value}: {err}");
+        }
+    }
 
     #[test]
     fn someone_must_be_named() {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use common::config::parse_bytes;
+use common::config::{parse_duration, parse_positive_bytes, parse_positive_duration};
 use common::kafka::{DEFAULT_DEAD_LETTER_TOPIC, KafkaArgs, SinkArgs};
 use common::search::SearchArgs;
 use common::telemetry::LogArgs;
@@ -37,7 +37,7 @@ pub struct Config {
     /// How long clicks are kept in the search cluster (a duration: 30d, 12h...). Every sink
     /// process deletes the daily indices whose whole day is older than it, and the older clicks
     /// of the day its limit falls in, every 30 s. Unset: kept until deleted by hand.
-    #[arg(long, env = "RETENTION", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "RETENTION", value_parser = common::config::parse_retention)]
     pub retention: Option<Duration>,
 
     /// Send a bulk request when it holds this many documents.
@@ -46,11 +46,11 @@ pub struct Config {
 
     /// Send a bulk request when its body reaches this many bytes (B, KiB, MiB...). Memory: up to
     /// BULK_MAX_IN_FLIGHT + 1 batches of this size are held at once.
-    #[arg(long, env = "BULK_MAX_BYTES", default_value = "5MiB", value_parser = parse_bytes)]
+    #[arg(long, env = "BULK_MAX_BYTES", default_value = "5MiB", value_parser = parse_positive_bytes)]
     pub bulk_max_bytes: usize,
 
     /// Send a bulk request when its first document has waited this long.
-    #[arg(long, env = "BULK_LINGER", default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "BULK_LINGER", default_value = "1s", value_parser = parse_duration)]
     pub bulk_linger: Duration,
 
     /// Bulk requests in flight at once; when all are busy, consumption pauses.
@@ -59,12 +59,12 @@ pub struct Config {
 
     /// Longest wait between two attempts at documents Elasticsearch refused for now (429,
     /// 5xx) or could not be reached for. Such documents are retried until they are indexed.
-    #[arg(long, env = "BULK_RETRY_MAX_BACKOFF", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "BULK_RETRY_MAX_BACKOFF", default_value = "30s", value_parser = parse_positive_duration)]
     pub bulk_retry_max_backoff: Duration,
 
     /// When partitions are revoked, how long to wait for their bulk requests in flight before
     /// handing them over uncommitted.
-    #[arg(long, env = "REBALANCE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "REBALANCE_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
     pub rebalance_timeout: Duration,
 
     #[command(flatten)]
@@ -110,6 +110,45 @@ mod tests {
         assert_eq!(policy.max_docs, 1000);
         assert_eq!(policy.max_bytes, 5 * 1024 * 1024);
         assert_eq!(policy.linger, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn every_duration_and_size_refuses_nothing_negatives_and_missing_units() {
+        let wrong = [
+            ("--retention", "0"),
+            ("--retention", "1s"),
+            ("--retention", "23h"),
+            ("--retention", "-7d"),
+            ("--retention", "7"),
+            ("--bulk-max-docs", "0"),
+            ("--bulk-max-bytes", "0"),
+            ("--bulk-max-bytes", "-5MiB"),
+            ("--bulk-max-bytes", "5 pages"),
+            ("--bulk-linger", "-1s"),
+            ("--bulk-linger", "1"),
+            ("--bulk-retry-max-backoff", "0s"),
+            ("--bulk-retry-max-backoff", "30"),
+            ("--rebalance-timeout", "0s"),
+            ("--rebalance-timeout", "-10s"),
+            ("--es-request-timeout", "0s"),
+            ("--es-request-timeout", "30"),
+            ("--kafka-prefetch-bytes", "0"),
+            ("--shutdown-timeout", "0s"),
+        ];
+        for (option, value) in wrong {
+            let err = Config::try_parse_from(["es-sink", &format!("{option}={value}")])
+                .map(|_| "taken".to_owned())
+                .unwrap_or_else(|err| err.to_string());
+            assert!(err.contains(option), "{option}={value}: {err}");
+        }
+        let err = Config::try_parse_from(["es-sink", "--retention=0"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("RETENTION \"0\" is below its floor of 1 day")
+        );
+        let config =
+            Config::try_parse_from(["es-sink", "--retention=1d", "--bulk-linger=0s"]).unwrap();
+        assert_eq!(config.batch_policy().linger, Duration::ZERO, "send at once");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use clap::Parser;
-use common::config::parse_bytes;
+use common::config::{
+    RETENTION_FLOOR, parse_duration, parse_positive_bytes, parse_positive_duration, parse_retention,
+};
 use common::kafka::{KafkaArgs, SinkArgs};
 use common::telemetry::LogArgs;
 use url::Url;
@@ -55,14 +57,14 @@ pub struct Config {
 
     /// A merged file holds files of up to this many bytes in all (B, KiB, MiB, GiB); an hour
     /// with more becomes several files.
-    #[arg(long, env = "COMPACT_TARGET_BYTES", default_value = "128MiB", value_parser = parse_bytes)]
+    #[arg(long, env = "COMPACT_TARGET_BYTES", default_value = "128MiB", value_parser = parse_positive_bytes)]
     pub compact_target_bytes: usize,
 
     /// How long landed clicks are kept (a duration: 30d, 12h...). The holder of each partition
     /// deletes its files of every hour that ended longer ago than this, and its dead letters
     /// written before then, through the partition's commit log, every 30 s; a click that old
     /// is not landed. Unset: kept until deleted by hand.
-    #[arg(long, env = "RETENTION", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "RETENTION", value_parser = parse_retention)]
     pub retention: Option<std::time::Duration>,
 
     /// For fault tests: the process stops itself (SIGSTOP) the first time a compaction reaches
@@ -71,22 +73,22 @@ pub struct Config {
     pub stop_at: Option<CompactionStep>,
 
     /// Land a partition's buffer when it holds this many records.
-    #[arg(long, env = "FLUSH_MAX_RECORDS", default_value_t = 10_000)]
-    pub flush_max_records: usize,
+    #[arg(long, env = "FLUSH_MAX_RECORDS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub flush_max_records: u32,
 
     /// Land a partition's buffer when it holds this many bytes (B, KiB, MiB...). Memory: each
     /// owned partition buffers up to this much (or FLUSH_MAX_RECORDS lines); landing writes it
     /// in chunks of 256 KiB.
-    #[arg(long, env = "FLUSH_MAX_BYTES", default_value = "8MiB", value_parser = parse_bytes)]
+    #[arg(long, env = "FLUSH_MAX_BYTES", default_value = "8MiB", value_parser = parse_positive_bytes)]
     pub flush_max_bytes: usize,
 
     /// Land a partition's buffer when its oldest record has waited this long, even if no more
     /// records arrive.
-    #[arg(long, env = "FLUSH_MAX_AGE", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "FLUSH_MAX_AGE", default_value = "5s", value_parser = parse_positive_duration)]
     pub flush_max_age: Duration,
 
     /// Longest wait between two attempts to write to unavailable storage.
-    #[arg(long, env = "STORAGE_RETRY_MAX_BACKOFF", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "STORAGE_RETRY_MAX_BACKOFF", default_value = "30s", value_parser = parse_positive_duration)]
     pub storage_retry_max_backoff: Duration,
 
     #[command(flatten)]
@@ -128,9 +130,9 @@ fn parse_compact_after(raw: &str) -> Result<CompactAfter, String> {
     if raw.trim().eq_ignore_ascii_case("never") {
         return Ok(CompactAfter(None));
     }
-    humantime::parse_duration(raw)
+    parse_duration(raw)
         .map(|wait| CompactAfter(Some(wait)))
-        .map_err(|err| format!("{err}: give a duration such as 10m, or never"))
+        .map_err(|err| format!("{err}, or never"))
 }
 
 common::sink_defaults!(
@@ -141,8 +143,8 @@ common::sink_defaults!(
 impl Config {
     pub fn flush_policy(&self) -> FlushPolicy {
         FlushPolicy {
-            max_records: self.flush_max_records.max(1),
-            max_bytes: self.flush_max_bytes.max(1),
+            max_records: self.flush_max_records as usize,
+            max_bytes: self.flush_max_bytes,
             max_age: self.flush_max_age,
         }
     }
@@ -150,8 +152,33 @@ impl Config {
     pub fn compaction_policy(&self) -> CompactionPolicy {
         CompactionPolicy {
             after: self.compact_after.0,
-            target_bytes: self.compact_target_bytes.max(1) as u64,
+            target_bytes: self.compact_target_bytes as u64,
         }
+    }
+
+    /// Why these settings must not run, if so: a `RETENTION` that would expire an hour before
+    /// its last landing and its merge are done. An hour may be expired once it has ended, its
+    /// late clicks have landed (within `FLUSH_MAX_AGE`) and it has been merged (`COMPACT_AFTER`
+    /// after its last landing); with an hour of margin for a consumer that was away, RETENTION
+    /// must be longer than all of that (and never shorter than its floor, one day).
+    pub fn check(&self) -> Result<(), String> {
+        let Some(retention) = self.retention else {
+            return Ok(());
+        };
+        let window = self.compact_after.0.unwrap_or_default()
+            + self.flush_max_age
+            + std::time::Duration::from_secs(3600);
+        if retention <= window {
+            return Err(format!(
+                "RETENTION {} is not longer than an hour's merge window ({}: COMPACT_AFTER plus \
+                 FLUSH_MAX_AGE plus an hour): hours would be deleted before they are merged; give a \
+                 longer RETENTION (at least {}) or a shorter COMPACT_AFTER",
+                humantime::format_duration(retention),
+                humantime::format_duration(window),
+                humantime::format_duration(window.max(RETENTION_FLOOR)),
+            ));
+        }
+        Ok(())
     }
 
     /// The defaults, pointed at the given brokers and landing URL.
@@ -240,6 +267,69 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--flush-max-bytes"), "{err}");
+    }
+
+    #[test]
+    fn every_duration_and_size_refuses_nothing_negatives_and_missing_units() {
+        let wrong = [
+            ("--flush-max-age", "0s"),
+            ("--flush-max-age", "-5s"),
+            ("--flush-max-age", "5"),
+            ("--flush-max-bytes", "0"),
+            ("--flush-max-bytes", "-1MiB"),
+            ("--flush-max-bytes", "8 parsecs"),
+            ("--flush-max-records", "0"),
+            ("--flush-max-records", "-1"),
+            ("--compact-after", "-1m"),
+            ("--compact-after", "10"),
+            ("--compact-target-bytes", "0"),
+            ("--compact-target-bytes", "-5"),
+            ("--storage-retry-max-backoff", "0s"),
+            ("--storage-retry-max-backoff", "30"),
+            ("--retention", "0"),
+            ("--retention", "0s"),
+            ("--retention", "1s"),
+            ("--retention", "12h"),
+            ("--retention", "-30d"),
+            ("--retention", "30"),
+            ("--kafka-prefetch-bytes", "0"),
+            ("--shutdown-timeout", "0s"),
+            ("--shutdown-timeout", "-1s"),
+        ];
+        for (option, value) in wrong {
+            let err = Config::try_parse_from(["hdfs-consumer", &format!("{option}={value}")])
+                .map(|_| "taken".to_owned())
+                .unwrap_or_else(|err| err.to_string());
+            assert!(err.contains(option), "{option}={value}: {err}");
+        }
+        let err = Config::try_parse_from(["hdfs-consumer", "--retention=1s"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("RETENTION \"1s\" is below its floor of 1 day")
+        );
+        let taken = Config::try_parse_from([
+            "hdfs-consumer",
+            "--compact-after=0s",
+            "--retention=30d",
+            "--flush-max-records=1",
+        ])
+        .unwrap();
+        assert_eq!(taken.compact_after, CompactAfter(Some(Duration::ZERO)));
+        taken.check().unwrap();
+    }
+
+    #[test]
+    fn a_retention_shorter_than_an_hours_merge_window_is_refused_at_start() {
+        let config =
+            Config::try_parse_from(["hdfs-consumer", "--retention=1d", "--compact-after=23h"])
+                .unwrap();
+        let err = config.check().unwrap_err();
+        assert!(err.starts_with("RETENTION 1day is not longer"), "{err}");
+        assert!(err.contains("COMPACT_AFTER"), "{err}");
+        let config =
+            Config::try_parse_from(["hdfs-consumer", "--retention=1d", "--compact-after=never"])
+                .unwrap();
+        config.check().unwrap();
     }
 
     #[test]

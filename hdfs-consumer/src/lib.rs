@@ -34,6 +34,8 @@ pub use config::Config;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("{0}")]
+    Config(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
@@ -80,6 +82,7 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    config.check().map_err(Error::Config)?;
     let lake = Lake::open(
         &config.landing_url,
         &config.kafka.topic,

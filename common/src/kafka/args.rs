@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::config::{parse_bytes, parse_listen_addr};
+use crate::config::{parse_listen_addr, parse_positive_bytes, parse_positive_duration};
 
 use super::{DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_TOPIC, parse_property};
 
@@ -244,12 +244,12 @@ pub struct SinkArgs<D: SinkDefaults + Clone + Send + Sync + 'static> {
     /// How much each Kafka consumer may fetch ahead of what the sink has written (B, KiB,
     /// MiB...). Memory: up to about twice this per consumer (the client keeps a few hundred
     /// bytes beside each queued record), plus one fetch response in flight.
-    #[arg(long = "kafka-prefetch-bytes", env = "KAFKA_PREFETCH_BYTES", value_name = "KAFKA_PREFETCH_BYTES", default_value = "4MiB", value_parser = parse_bytes)]
+    #[arg(long = "kafka-prefetch-bytes", env = "KAFKA_PREFETCH_BYTES", value_name = "KAFKA_PREFETCH_BYTES", default_value = "4MiB", value_parser = parse_positive_bytes)]
     pub prefetch_bytes: usize,
 
     /// On SIGINT/SIGTERM, how long to try writing what the sink holds (landing its buffers,
     /// finishing its bulk requests) before leaving.
-    #[arg(long = "shutdown-timeout", env = "SHUTDOWN_TIMEOUT", default_value = D::SHUTDOWN_TIMEOUT, value_parser = humantime::parse_duration)]
+    #[arg(long = "shutdown-timeout", env = "SHUTDOWN_TIMEOUT", default_value = D::SHUTDOWN_TIMEOUT, value_parser = parse_positive_duration)]
     pub shutdown_timeout: Duration,
 
     /// Address of /healthz, /readyz and /metrics (host:port; a host name is resolved at start).
