@@ -62,8 +62,10 @@ impl EventError {
     }
 }
 
-/// Trims a user name and checks it: 1 to 64 characters of any script, at least one of them
-/// visible, no control characters and no bidirectional controls.
+/// Trims a user name, checks it (1 to 64 characters of any script, at least one of them
+/// visible, no control characters and no bidirectional controls) and gives it in Unicode's
+/// composed form (NFC): a name typed on one system as `é` and on another as `e` and a combining
+/// accent is one name, stored one way and erased by either spelling.
 pub fn normalize_user_name(raw: &str) -> Result<String, EventError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
@@ -82,11 +84,25 @@ pub fn normalize_user_name(raw: &str) -> Result<String, EventError> {
     if trimmed.chars().all(is_invisible) {
         return Err(EventError::UserNameInvisible);
     }
-    let chars = trimmed.chars().count();
+    let composed = canonical_user_name(trimmed);
+    let chars = composed.chars().count();
     if chars > USER_NAME_MAX_CHARS {
         return Err(EventError::UserNameTooLong { chars });
     }
-    Ok(trimmed.to_owned())
+    Ok(composed.into_owned())
+}
+
+/// A user name as names are compared: trimmed, in Unicode's composed form (NFC). Borrowed when
+/// it already is (every name the collector stores, and plain ASCII).
+pub fn canonical_user_name(raw: &str) -> std::borrow::Cow<'_, str> {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::{IsNormalized, is_nfc_quick};
+    let trimmed = raw.trim();
+    if trimmed.is_ascii() || is_nfc_quick(trimmed.chars()) == IsNormalized::Yes {
+        std::borrow::Cow::Borrowed(trimmed)
+    } else {
+        std::borrow::Cow::Owned(trimmed.nfc().collect())
+    }
 }
 
 /// Characters that reorder the text around them (Unicode's explicit bidirectional formatting
@@ -219,8 +235,10 @@ impl ColorEvent {
                 found: event.schema_version,
             });
         }
-        let normalized = normalize_user_name(&event.user_name)?;
-        if normalized != event.user_name {
+        // Checked as the collector checks it; a name in another normal form is still the
+        // name the collector of its day stored.
+        normalize_user_name(&event.user_name)?;
+        if event.user_name.trim() != event.user_name {
             return Err(EventError::Malformed(
                 "userName has leading or trailing white space".into(),
             ));
@@ -470,6 +488,27 @@ mod tests {
             format_timestamp(&event.timestamp),
             "2026-11-22T09:30:05.123Z"
         );
+    }
+
+    #[test]
+    fn a_name_in_another_normal_form_is_stored_composed_and_compares_equal() {
+        let decomposed = "Re\u{301}ne\u{301}e"; // e + combining acute, as macOS forms send it
+        assert_eq!(normalize_user_name(decomposed).unwrap(), "R\u{e9}n\u{e9}e");
+        assert_eq!(
+            canonical_user_name(&format!("  {decomposed} ")),
+            "R\u{e9}n\u{e9}e"
+        );
+        assert!(matches!(
+            canonical_user_name("Ada"),
+            std::borrow::Cow::Borrowed("Ada")
+        ));
+        let hangul = "\u{1100}\u{1161}"; // 가 as two jamo
+        assert_eq!(canonical_user_name(hangul), "\u{ac00}");
+        // An event stored by an earlier collector, before names were composed, still reads.
+        let mut older = ColorEvent::sample("x", "red", Utc::now());
+        older.user_name = decomposed.to_owned();
+        let read = ColorEvent::from_json_slice(&older.to_json_bytes()).unwrap();
+        assert_eq!(read.user_name, decomposed);
     }
 
     #[test]

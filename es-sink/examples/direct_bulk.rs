@@ -44,9 +44,10 @@ fn read_topic(
                 offset: message.offset(),
                 generation: 0,
             };
-            match classify_record(prefix, record, None, message.payload()) {
+            match classify_record(prefix, record, None, message.payload(), |_| false) {
                 Entry::Doc(doc) => docs.push(doc.doc),
                 Entry::Dead(dead) => anyhow::bail!("not an event: {}", dead.reason),
+                Entry::Erased(_) => unreachable!("no click is erased here"),
             }
         }
     }

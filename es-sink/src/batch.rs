@@ -23,8 +23,8 @@ pub struct PendingDoc {
     pub record: RecordRef,
     pub key: Option<Vec<u8>>,
     pub doc: BulkDoc,
-    /// The record value when it differs from the indexed source (a multi-line value); else the
-    /// source is the original.
+    /// The record value when the source was not made from it as it is (a multi-line value);
+    /// else the source, without the fields it adds, is the original.
     pub original: Option<Vec<u8>>,
 }
 
@@ -34,11 +34,7 @@ impl PendingDoc {
         DeadLetter {
             record: self.record,
             key: self.key.clone(),
-            payload: Some(
-                self.original
-                    .clone()
-                    .unwrap_or_else(|| self.doc.source.clone()),
-            ),
+            payload: Some(self.original.clone().unwrap_or_else(|| self.doc.value())),
             status: Some(status),
             kind: failure_kind(reason),
             reason: reason.to_owned(),
@@ -46,19 +42,23 @@ impl PendingDoc {
     }
 }
 
-/// A record read: a document to index, or a dead letter when it is not an event.
+/// A record read: a document to index, a dead letter when it is not an event, or a click
+/// that was erased (read again by a replay), done without being indexed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
     Doc(PendingDoc),
     Dead(DeadLetter),
+    Erased(RecordRef),
 }
 
-/// Turns a Kafka record into a document to index, or a dead letter when it is not an event.
+/// Turns a Kafka record into a document to index, a dead letter when it is not an event, or
+/// an erased click when `erased` says its id is one.
 pub fn classify_record(
     index_prefix: &str,
     record: RecordRef,
     key: Option<&[u8]>,
     payload: Option<&[u8]>,
+    erased: impl Fn(&uuid::Uuid) -> bool,
 ) -> Entry {
     let invalid = |reason: String| DeadLetter {
         record,
@@ -75,8 +75,11 @@ pub fn classify_record(
         Ok(event) => event,
         Err(err) => return Entry::Dead(invalid(err.to_string())),
     };
-    let doc = BulkDoc::for_event(index_prefix, &event, raw);
-    let original = (doc.source != raw).then(|| raw.to_vec());
+    if erased(&event.event_id) {
+        return Entry::Erased(record);
+    }
+    let doc = BulkDoc::for_event(index_prefix, &event, raw, record.partition, record.offset);
+    let original = (!doc.verbatim).then(|| raw.to_vec());
     Entry::Doc(PendingDoc {
         record,
         key: key.map(<[u8]>::to_vec),
@@ -103,6 +106,8 @@ pub struct Batch {
     /// Records that are not events; they travel with the batch so that their offsets are
     /// resolved in order with their neighbours.
     pub invalid: Vec<DeadLetter>,
+    /// Erased clicks read again, done as the batch is, without being indexed.
+    pub erased: Vec<RecordRef>,
     bytes: usize,
     started: Option<Instant>,
 }
@@ -119,11 +124,12 @@ impl Batch {
                 self.bytes += dead_bytes(&dead);
                 self.invalid.push(dead);
             }
+            Entry::Erased(record) => self.erased.push(record),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.docs.len() + self.invalid.len()
+        self.docs.len() + self.invalid.len() + self.erased.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -156,6 +162,7 @@ impl Batch {
             .iter()
             .map(|d| d.record)
             .chain(self.invalid.iter().map(|d| d.record))
+            .chain(self.erased.iter().copied())
     }
 
     /// Drops the records of partitions `keep` says no to (revoked ones); returns how many.
@@ -163,6 +170,7 @@ impl Batch {
         let before = self.len();
         self.docs.retain(|d| keep(d.record.partition));
         self.invalid.retain(|d| keep(d.record.partition));
+        self.erased.retain(|r| keep(r.partition));
         self.bytes = self.docs.iter().map(doc_bytes).sum::<usize>()
             + self.invalid.iter().map(dead_bytes).sum::<usize>();
         if self.is_empty() {
@@ -191,17 +199,27 @@ mod tests {
         }
     }
 
+    /// A record classified where no click was erased.
+    fn classify(
+        prefix: &str,
+        record: RecordRef,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> Entry {
+        classify_record(prefix, record, key, value, |_| false)
+    }
+
     impl Entry {
         fn doc(self) -> PendingDoc {
             match self {
                 Entry::Doc(doc) => doc,
-                Entry::Dead(dead) => panic!("dead letter: {dead:?}"),
+                other => panic!("not a document: {other:?}"),
             }
         }
         fn dead(self) -> DeadLetter {
             match self {
                 Entry::Dead(dead) => dead,
-                Entry::Doc(doc) => panic!("document: {doc:?}"),
+                other => panic!("not a dead letter: {other:?}"),
             }
         }
     }
@@ -213,11 +231,16 @@ mod tests {
     #[test]
     fn a_valid_record_becomes_a_document_under_its_event_id() {
         let raw = event_bytes();
-        let doc = classify_record("web-events", at(0, 7), None, Some(&raw)).doc();
+        let doc = classify("web-events", at(0, 7), None, Some(&raw)).doc();
         let event = ColorEvent::from_json_slice(&raw).unwrap();
         assert_eq!(doc.doc.id, event.event_id.to_string());
-        assert_eq!(doc.doc.source, raw);
-        assert_eq!(doc.original, None, "the source is the record itself");
+        assert!(doc.doc.verbatim);
+        assert_eq!(
+            doc.doc.value(),
+            raw,
+            "the source is the record itself, and where it was read"
+        );
+        assert_eq!(doc.original, None);
         let dead = doc.dead_letter(400, "mapper_parsing_exception: failed to parse [x]");
         assert_eq!(dead.payload.as_deref(), Some(raw.as_slice()));
         assert_eq!(dead.kind, "mapper_parsing_exception");
@@ -226,13 +249,13 @@ mod tests {
 
     #[test]
     fn a_record_that_is_not_an_event_is_a_dead_letter_with_its_bytes() {
-        let dead = classify_record("p", at(2, 9), Some(b"k"), Some(b"\xff not json")).dead();
+        let dead = classify("p", at(2, 9), Some(b"k"), Some(b"\xff not json")).dead();
         assert_eq!(dead.kind, INVALID_EVENT);
         assert_eq!(dead.payload.as_deref(), Some(&b"\xff not json"[..]));
         assert_eq!(dead.key.as_deref(), Some(&b"k"[..]));
         assert_eq!(dead.status, None);
         assert!(!dead.reason.is_empty());
-        let empty = classify_record("p", at(2, 10), None, None).dead();
+        let empty = classify("p", at(2, 10), None, None).dead();
         assert_eq!(empty.reason, "record has no value");
     }
 
@@ -240,12 +263,28 @@ mod tests {
     fn a_multi_line_record_keeps_its_original_bytes_for_the_dead_letter_topic() {
         let event = ColorEvent::from_json_slice(&event_bytes()).unwrap();
         let pretty = serde_json::to_vec_pretty(&event).unwrap();
-        let doc = classify_record("p", at(0, 1), None, Some(&pretty)).doc();
+        let doc = classify("p", at(0, 1), None, Some(&pretty)).doc();
         assert_eq!(doc.original.as_deref(), Some(pretty.as_slice()));
         assert_eq!(
             doc.dead_letter(400, "x: y").payload.as_deref(),
             Some(pretty.as_slice())
         );
+    }
+
+    #[test]
+    fn an_erased_click_read_again_is_done_without_a_document_and_keeps_its_place() {
+        let raw = event_bytes();
+        let id = ColorEvent::from_json_slice(&raw).unwrap().event_id;
+        let entry = classify_record("p", at(0, 3), None, Some(&raw), |erased| *erased == id);
+        assert_eq!(entry, Entry::Erased(at(0, 3)));
+        let mut batch = Batch::default();
+        batch.push(entry, Instant::now());
+        assert!(batch.docs.is_empty());
+        assert_eq!(batch.records().collect::<Vec<_>>(), vec![at(0, 3)]);
+        let other = classify_record("p", at(0, 4), None, Some(&event_bytes()), |erased| {
+            *erased == id
+        });
+        assert!(matches!(other, Entry::Doc(_)));
     }
 
     #[test]
@@ -258,11 +297,11 @@ mod tests {
         );
         let raw = event_bytes();
         for offset in 0..2 {
-            batch.push(classify_record("p", at(0, offset), None, Some(&raw)), t0);
+            batch.push(classify("p", at(0, offset), None, Some(&raw)), t0);
         }
         assert!(!batch.is_due(&POLICY, t0));
         assert!(batch.is_due(&POLICY, t0 + Duration::from_secs(1)), "linger");
-        batch.push(classify_record("p", at(0, 2), None, Some(b"x")), t0);
+        batch.push(classify("p", at(0, 2), None, Some(b"x")), t0);
         assert!(batch.is_due(&POLICY, t0), "count, invalid records included");
 
         let mut small = Batch::default();
@@ -270,7 +309,7 @@ mod tests {
             max_bytes: raw.len(),
             ..POLICY
         };
-        small.push(classify_record("p", at(0, 0), None, Some(&raw)), t0);
+        small.push(classify("p", at(0, 0), None, Some(&raw)), t0);
         assert!(small.is_due(&tiny, t0), "bytes");
     }
 
@@ -279,9 +318,9 @@ mod tests {
         let t0 = Instant::now();
         let raw = event_bytes();
         let mut batch = Batch::default();
-        batch.push(classify_record("p", at(0, 0), None, Some(&raw)), t0);
-        batch.push(classify_record("p", at(1, 0), None, Some(&raw)), t0);
-        batch.push(classify_record("p", at(1, 1), None, Some(b"bad")), t0);
+        batch.push(classify("p", at(0, 0), None, Some(&raw)), t0);
+        batch.push(classify("p", at(1, 0), None, Some(&raw)), t0);
+        batch.push(classify("p", at(1, 1), None, Some(b"bad")), t0);
         assert_eq!(batch.retain_partitions(|p| p != 1), 2);
         assert_eq!(batch.records().collect::<Vec<_>>(), vec![at(0, 0)]);
         assert_eq!(batch.retain_partitions(|_| false), 1);

@@ -2,7 +2,9 @@
 //!
 //! Each event is indexed under `_id` = its `eventId`, so a replayed record overwrites itself
 //! instead of adding a duplicate, into a daily index named from the event's own timestamp, so
-//! a replay lands in the same index as the first delivery.
+//! a replay lands in the same index as the first delivery. Each document also says where its
+//! record was read (`kafkaPartition`, `kafkaOffset`): an erasure deletes the clicks made before
+//! its request, the offsets below each partition's end, and keeps the ones made after.
 
 use chrono::{DateTime, Datelike, Utc};
 use common::ColorEvent;
@@ -20,29 +22,64 @@ pub fn index_name(prefix: &str, timestamp: &DateTime<Utc>) -> String {
     )
 }
 
-/// One document to index: where it goes and its source, as read from Kafka.
+/// The fields a document adds to its event: where its record was read.
+pub const PARTITION_FIELD: &str = "kafkaPartition";
+pub const OFFSET_FIELD: &str = "kafkaOffset";
+
+/// One document to index: where it goes and its source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkDoc {
     pub index: String,
     pub id: String,
-    /// The record value, one line of JSON.
+    /// The record value, one line of JSON, with [`PARTITION_FIELD`] and [`OFFSET_FIELD`] added
+    /// before its closing brace.
     pub source: Vec<u8>,
+    /// The bytes added (the two fields and their comma).
+    added: usize,
+    /// Whether `source` is the record value itself with the fields added (rather than the
+    /// event written again, for a value spanning lines, which NDJSON cannot carry).
+    pub verbatim: bool,
 }
 
 impl BulkDoc {
-    /// The document for a valid event. `raw` is the record value the event was read from;
-    /// it is indexed as is unless it spans lines, which NDJSON cannot carry.
-    pub fn for_event(prefix: &str, event: &ColorEvent, raw: &[u8]) -> Self {
-        let source = if raw.contains(&b'\n') || raw.contains(&b'\r') {
-            event.to_json_bytes()
-        } else {
+    /// The document for a valid event read at `offset` of `partition`. `raw` is the record
+    /// value the event was read from; it is indexed as is, with where it was read added, unless
+    /// it spans lines or does not end with its closing brace.
+    pub fn for_event(
+        prefix: &str,
+        event: &ColorEvent,
+        raw: &[u8],
+        partition: i32,
+        offset: i64,
+    ) -> Self {
+        let verbatim =
+            raw.ends_with(b"}") && !raw.contains(&b'\n') && !raw.contains(&b'\r') && raw.len() > 2;
+        let mut source = if verbatim {
             raw.to_vec()
+        } else {
+            event.to_json_bytes()
         };
+        source.pop();
+        let before = source.len();
+        source.extend_from_slice(
+            format!(",\"{PARTITION_FIELD}\":{partition},\"{OFFSET_FIELD}\":{offset}}}").as_bytes(),
+        );
         BulkDoc {
             index: index_name(prefix, &event.timestamp),
             id: event.event_id.to_string(),
+            added: source.len() - before - 1,
             source,
+            verbatim,
         }
+    }
+
+    /// The record value this document was made from, as read when [`BulkDoc::verbatim`]:
+    /// the source without the fields it added.
+    pub fn value(&self) -> Vec<u8> {
+        let end = self.source.len() - 1 - self.added;
+        let mut value = self.source[..end].to_vec();
+        value.push(b'}');
+        value
     }
 }
 
@@ -86,7 +123,9 @@ mod tests {
     fn bulk_body_is_action_then_source_per_document() {
         let event = event();
         let raw = event.to_json_bytes();
-        let doc = BulkDoc::for_event(DEFAULT_INDEX_PREFIX, &event, &raw);
+        let doc = BulkDoc::for_event(DEFAULT_INDEX_PREFIX, &event, &raw, 2, 41);
+        assert!(doc.verbatim);
+        assert_eq!(doc.value(), raw, "the record value, as read");
         let body = encode(&[doc.clone(), doc]);
         let text = String::from_utf8(body).unwrap();
         let lines: Vec<&str> = text.split_terminator('\n').collect();
@@ -97,7 +136,12 @@ mod tests {
             action,
             serde_json::json!({ "index": { "_index": "web-events-2026.11.22", "_id": event.event_id.to_string() } })
         );
-        assert_eq!(lines[1].as_bytes(), raw.as_slice());
+        let source: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+        let mut expected = serde_json::to_value(&event).unwrap();
+        expected["kafkaPartition"] = 2.into();
+        expected["kafkaOffset"] = 41.into();
+        assert_eq!(source, expected, "the event and where it was read");
+        assert!(lines[1].starts_with(&String::from_utf8(raw[..raw.len() - 1].to_vec()).unwrap()));
         assert_eq!(
             lines[2], lines[0],
             "the same event always gets the same index and id"
@@ -108,8 +152,9 @@ mod tests {
     fn a_multi_line_source_is_rewritten_on_one_line() {
         let event = event();
         let pretty = serde_json::to_vec_pretty(&event).unwrap();
-        let doc = BulkDoc::for_event("p", &event, &pretty);
+        let doc = BulkDoc::for_event("p", &event, &pretty, 0, 7);
         assert!(!doc.source.contains(&b'\n'));
+        assert!(!doc.verbatim);
         assert_eq!(ColorEvent::from_json_slice(&doc.source).unwrap(), event);
     }
 }

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use elasticsearch::cat::CatIndicesParts;
-use elasticsearch::indices::{IndicesDeleteParts, IndicesPutIndexTemplateParts};
+use elasticsearch::indices::{
+    IndicesDeleteParts, IndicesPutIndexTemplateParts, IndicesPutMappingParts,
+};
 use elasticsearch::params::Conflicts;
 use elasticsearch::{BulkParts, DeleteByQueryParts, Elasticsearch};
 
@@ -15,7 +17,7 @@ use common::search::SearchArgs;
 use crate::response::{
     BulkAnswer, TemplateError, classify_bulk_answer, classify_probe, classify_template_answer,
 };
-use crate::template::index_template;
+use crate::template::{index_template, provenance_mapping};
 
 pub struct Elastic {
     client: Elasticsearch,
@@ -47,7 +49,8 @@ impl Elastic {
         }
     }
 
-    /// Puts the index template. `Err(Retry)` when worth trying again, `Err(Refused)` when the
+    /// Puts the index template, and the provenance fields' mapping on the indices made before
+    /// them. `Err(Retry)` when worth trying again, `Err(Refused)` when the
     /// cluster refused it for a reason waiting will not fix.
     pub async fn put_template(&self) -> Result<(), TemplateError> {
         let response = self
@@ -55,6 +58,21 @@ impl Elastic {
             .indices()
             .put_index_template(IndicesPutIndexTemplateParts::Name(&self.index_prefix))
             .body(index_template(&self.index_prefix))
+            .send()
+            .await
+            .map_err(|e| TemplateError::Retry(describe(&e)))?;
+        let status = response.status_code().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        classify_template_answer(status, &body)?;
+        // Indices made before the provenance fields take them too: a document that has them
+        // would otherwise be refused by their strict mapping.
+        let pattern = format!("{}-*", self.index_prefix);
+        let response = self
+            .client
+            .indices()
+            .put_mapping(IndicesPutMappingParts::Index(&[pattern.as_str()]))
+            .allow_no_indices(true)
+            .body(provenance_mapping())
             .send()
             .await
             .map_err(|e| TemplateError::Retry(describe(&e)))?;

@@ -76,12 +76,16 @@ impl Indexer {
             letters.push(batch.docs[r.doc].dead_letter(r.status, &r.reason));
             refused[r.doc] = true;
         }
+        self.metrics
+            .erased_skipped
+            .inc_by(batch.erased.len() as u64);
         let indexed = batch
             .docs
             .iter()
             .zip(refused)
             .filter(|(_, refused)| !refused)
             .map(|(doc, _)| doc.record)
+            .chain(batch.erased)
             .collect();
         Finished { indexed, letters }
     }

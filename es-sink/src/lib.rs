@@ -162,6 +162,19 @@ pub async fn serve(
             return Err(kafka(err));
         }
     };
+    let kafka_args = config.kafka.clone();
+    let tombstones = match tokio::task::spawn_blocking(move || {
+        common::kafka::Tombstones::load(&kafka_args, "es-sink")
+    })
+    .await
+    .expect("reading erased ids does not panic")
+    {
+        Ok(tombstones) => tombstones,
+        Err(err) => {
+            stop_early(admin).await;
+            return Err(err.into());
+        }
+    };
     let shared = Arc::new(consumer::Shared {
         runtime: tokio::runtime::Handle::current(),
         kafka: config.kafka.clone(),
@@ -177,6 +190,7 @@ pub async fn serve(
             metrics.clone(),
         )),
         dead_letters: Arc::new(dead_letters),
+        tombstones,
         metrics: metrics.clone(),
     });
     let expiry = config.retention.map(|retention| {

@@ -26,6 +26,8 @@ common::metric_set! {
         pub consumed: Counter = Counter::default(),
         /// Documents Elasticsearch confirmed (created or overwritten)
         pub indexed: Counter = Counter::default(),
+        /// Clicks read again (a replay) whose ids were erased: not indexed
+        pub erased_skipped: Counter = Counter::default(),
         /// Documents sent again, by why the previous attempt failed
         pub retried: Family<ReasonLabel, Counter> = Family::default(),
         /// Documents waiting for their next attempt

@@ -1,7 +1,25 @@
 //! The index template for the daily `web-events-*` indices, with explicit mappings: a field the
-//! event does not have is refused (`dynamic: strict`) rather than guessed.
+//! event does not have is refused (`dynamic: strict`) rather than guessed. Beside the event's
+//! fields, each document says where its record was read ([`provenance`]); indices made before
+//! those fields existed are given them ([`provenance_mapping`]).
 
 use serde_json::{Value, json};
+
+use crate::bulk::{OFFSET_FIELD, PARTITION_FIELD};
+
+/// The mappings of the fields that say where a document's record was read.
+pub fn provenance() -> Value {
+    json!({
+        PARTITION_FIELD: { "type": "integer" },
+        OFFSET_FIELD: { "type": "long" }
+    })
+}
+
+/// The body for `PUT <prefix>-*/_mapping`: the provenance fields added to indices made before
+/// them (adding a field to a mapping leaves the documents as they are).
+pub fn provenance_mapping() -> Value {
+    json!({ "properties": provenance() })
+}
 
 /// The template body for `PUT _index_template/<prefix>`.
 pub fn index_template(prefix: &str) -> Value {
@@ -27,7 +45,9 @@ pub fn index_template(prefix: &str) -> Value {
                         }
                     },
                     "clientTimestamp": { "type": "date", "format": "strict_date_optional_time" },
-                    "doNotTrack": { "type": "boolean" }
+                    "doNotTrack": { "type": "boolean" },
+                    PARTITION_FIELD: provenance()[PARTITION_FIELD],
+                    OFFSET_FIELD: provenance()[OFFSET_FIELD]
                 }
             }
         }
@@ -41,7 +61,8 @@ mod tests {
 
     #[test]
     fn template_maps_exactly_the_event_fields() {
-        let (fields, browser_fields) = common::event::json_field_names();
+        let (mut fields, browser_fields) = common::event::json_field_names();
+        fields.extend([PARTITION_FIELD.to_owned(), OFFSET_FIELD.to_owned()]);
         let template = index_template("web-events");
         let properties = &template["template"]["mappings"]["properties"];
         let mapped: BTreeSet<String> = properties.as_object().unwrap().keys().cloned().collect();
@@ -66,5 +87,10 @@ mod tests {
         assert_eq!(p["userName"]["type"], "text");
         assert_eq!(p["userName"]["fields"]["keyword"]["type"], "keyword");
         assert_eq!(p["browser"]["properties"]["os"]["type"], "keyword");
+        assert_eq!(p["kafkaOffset"]["type"], "long");
+        assert_eq!(
+            provenance_mapping()["properties"]["kafkaPartition"]["type"],
+            "integer"
+        );
     }
 }

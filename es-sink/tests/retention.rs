@@ -128,7 +128,10 @@ async fn two_sweeps_at_once_delete_each_click_once_and_a_third_finds_nothing() {
     events.extend(clicks_aged(TimeDelta::zero(), 10, "young"));
     let docs: Vec<_> = events
         .iter()
-        .map(|e| es_sink::bulk::BulkDoc::for_event(&prefix, e, &e.to_json_bytes()))
+        .zip(0..)
+        .map(|(e, offset)| {
+            es_sink::bulk::BulkDoc::for_event(&prefix, e, &e.to_json_bytes(), 0, offset)
+        })
         .collect();
     let answer = osmem.bulk(es_sink::bulk::encode(&docs)).await;
     assert_eq!(answer["errors"], false, "{answer}");

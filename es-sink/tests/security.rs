@@ -174,6 +174,12 @@ async fn https_with_a_private_ca_and_credentials() {
         request.ends_with("authorization=Basic ZWxhc3RpYzpzM2NyZXQ="),
         "{request}"
     );
+    let mapping = cluster.next_request();
+    assert!(
+        mapping.starts_with("PUT /web-events-*/_mapping")
+            && mapping.ends_with("authorization=Basic ZWxhc3RpYzpzM2NyZXQ="),
+        "{mapping}"
+    );
 
     let api_key = Elastic::connect(&search(
         cluster.port,

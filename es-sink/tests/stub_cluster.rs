@@ -61,6 +61,10 @@ async fn start(answer: Answerer) -> (Indexer, Stub, SinkMetrics) {
             "/_index_template/{name}",
             put(|| async { axum::Json(json!({ "acknowledged": true })) }),
         )
+        .route(
+            "/{indices}/_mapping",
+            put(|| async { axum::Json(json!({ "acknowledged": true })) }),
+        )
         .with_state(stub.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -97,9 +101,10 @@ fn docs(count: usize) -> Vec<PendingDoc> {
                 offset: n as i64,
                 generation: 1,
             };
-            match classify_record("web-events", record, None, Some(&event.to_json_bytes())) {
+            let value = event.to_json_bytes();
+            match classify_record("web-events", record, None, Some(&value), |_| false) {
                 Entry::Doc(doc) => doc,
-                Entry::Dead(dead) => panic!("{dead:?}"),
+                other => panic!("{other:?}"),
             }
         })
         .collect()
@@ -259,6 +264,10 @@ async fn an_unreachable_cluster_is_retried_and_the_template_put_again_first() {
                     axum::Json(json!({ "acknowledged": true }))
                 }
             }),
+        )
+        .route(
+            "/{indices}/_mapping",
+            put(|| async { axum::Json(json!({ "acknowledged": true })) }),
         );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await

@@ -27,7 +27,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::kafka::{ClientError, KafkaArgs, lookup_consumer, partitions};
+use common::kafka::{ClientError, KafkaArgs, Tombstones, lookup_consumer, partitions};
 use lake::{Lake, StorageError};
 
 pub use config::Config;
@@ -91,6 +91,10 @@ pub async fn serve(
     .merging(config.compaction_policy().after.is_some())
     .retaining(config.retention)
     .stopping_at(config.stop_at.map(config::CompactionStep::stop_at));
+    let kafka = config.kafka.clone();
+    let tombstones = tokio::task::spawn_blocking(move || Tombstones::load(&kafka, "hdfs-consumer"))
+        .await
+        .expect("reading erased ids does not panic")?;
     let workers = match config.workers {
         Some(n) => usize::from(n),
         None => {
@@ -150,6 +154,7 @@ pub async fn serve(
         member: member_name(),
         metrics,
         erasures,
+        tombstones,
         failing,
         log: Arc::default(),
     });

@@ -48,6 +48,8 @@ common::metric_set! {
         pub erased_records: Counter = Counter::default(),
         /// Dead letters removed by erasure requests
         pub erased_dead_letters: Counter = Counter::default(),
+        /// Clicks read again (a replay) whose ids were erased: landed past, never landed
+        pub erased_skipped: Counter = Counter::default(),
         /// Storage calls that failed and will be retried
         pub storage_failures: Counter = Counter::default(),
         /// Partitions claimed in storage: taken over, at assignment or after a refusal

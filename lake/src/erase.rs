@@ -1,18 +1,34 @@
 //! Erasure: once the partition has landed everything produced before a request
-//! ([`ErasureRequest::due`]), its holder rewrites each of its files that holds a named click
-//! without it, under `_tmp/`, and hands the protocol a change naming the new files, the files
-//! they replace and what was removed. A file left empty is only retired.
+//! ([`ErasureRequest::due`]), its holder rewrites each of its files that holds a click the
+//! request erases (named, and produced before the request: [`ErasureRequest::erases`]) without
+//! it, under `_tmp/`, and hands the protocol a change naming the new files, the files they
+//! replace and what was removed. A file left empty is only retired; a click made after the
+//! request is kept, even by a file that also held an erased one.
+//!
+//! A file is read twice, never whole: once for the columns that tell (name, id, offset), then,
+//! if it holds an erased click, a row group (or a chunk of lines) at a time into its rewrite.
+//! So an erasure holds about what a merge holds, whatever the files' sizes.
 
 use crate::Lake;
 use crate::commit_log::{Erased, Held, PendingRename, Recorded};
-use crate::file_format::{self, LandingFormat};
+use crate::file_format::{FormatError, LandingFormat, RowKey, json_lines};
 use crate::layout;
 use crate::listing;
 use crate::protocol::{Change, Written};
 use crate::requests::ErasureRequest;
 use crate::storage::StorageError;
 
-/// The rewrite of the partition's files without the clicks `request` names; see the module.
+/// A file of the partition an erasure may rewrite.
+struct Candidate {
+    path: String,
+    /// Dead letters, JSON lines whatever the landing format.
+    letters: bool,
+    format: LandingFormat,
+    first: i64,
+    last: i64,
+}
+
+/// The rewrite of the partition's files without the clicks `request` erases; see the module.
 pub(crate) async fn write(
     lake: &Lake,
     partition: i32,
@@ -27,15 +43,8 @@ pub(crate) async fn write(
     let mut renames: Vec<PendingRename> = Vec::new();
     let mut retired = Vec::new();
     let (mut rows, mut dead_letters) = (0u64, 0u64);
-    // Each file of the partition, and whether it holds dead letters.
-    let mut candidates = Vec::new();
-    for hour in listing::hours(storage, topic, None).await? {
-        let files = listing::partition_files(storage, topic, &hour.dir, partition).await?;
-        candidates.extend(files.into_iter().map(|path| (path, false)));
-    }
-    let invalid = layout::invalid_path(topic, "");
-    let letters = listing::partition_files(storage, topic, &invalid, partition).await?;
-    candidates.extend(letters.into_iter().map(|path| (path, true)));
+    let erases_row = |row: &RowKey| request.erases(partition, row);
+    let erases_letter = |line: &[u8]| request.erases_dead_letter(partition, line);
     let abandon = |renames: Vec<PendingRename>, tmp: Option<String>, err: StorageError| {
         let mut tmp_files: Vec<String> = renames.into_iter().map(|r| r.tmp).collect();
         tmp_files.extend(tmp);
@@ -44,82 +53,52 @@ pub(crate) async fn write(
             otherwise: Err(err),
         })
     };
-    for (path, is_letter) in candidates {
-        let (dir, name) = path.rsplit_once('/').expect("a file has a folder");
-        let Some((first, last)) = layout::parse_file_name(name, topic, partition) else {
+    for file in candidates(lake, partition).await? {
+        // Every click of a file that starts at the request's end was made after it.
+        if file.first >= request.end(partition) {
             continue;
-        };
-        let format = if is_letter {
-            LandingFormat::Json
+        }
+        let counted = if file.letters {
+            json_lines::count_named(op, &file.path, &erases_letter).await
         } else {
-            match LandingFormat::of_path(name) {
-                Some(format) => format,
-                None => continue,
+            file.format.count_named(op, &file.path, &erases_row).await
+        };
+        let (total, erased) = match counted {
+            Ok(counted) => counted,
+            // Merged or expired away since the listing: nothing of it is left to erase.
+            Err(FormatError::Storage(err)) if err.kind() == opendal::ErrorKind::NotFound => {
+                continue;
             }
+            Err(err) => return abandon(renames, None, err.on(storage, "read", &file.path)),
         };
-        // The lines to keep, and how many were named.
-        let (kept, named): (Vec<Vec<u8>>, u64) = if is_letter {
-            let bytes = match op.read(&path).await {
-                Ok(bytes) => bytes.to_vec(),
-                Err(err) if err.kind() == opendal::ErrorKind::NotFound => continue,
-                Err(err) => return abandon(renames, None, storage.failed("read", &path)(err)),
-            };
-            let lines: Vec<&[u8]> = bytes
-                .split(|b| *b == b'\n')
-                .filter(|l| !l.is_empty())
-                .collect();
-            let kept: Vec<Vec<u8>> = lines
-                .iter()
-                .filter(|l| !request.names_dead_letter(l))
-                .map(|l| l.to_vec())
-                .collect();
-            let named = (lines.len() - kept.len()) as u64;
-            (kept, named)
-        } else {
-            // Most files hold none of the person's clicks: two columns tell, for Parquet.
-            if format == LandingFormat::Parquet {
-                let rows = match file_format::parquet::names_and_ids(op, &path).await {
-                    Ok(rows) => rows,
-                    Err(err) => return abandon(renames, None, err.on(storage, "read", &path)),
-                };
-                if !rows.iter().any(|(name, id)| request.names(name, id)) {
-                    continue;
-                }
-            }
-            let events = match format.read_events(op, &path).await {
-                Ok(events) => events,
-                Err(err) => return abandon(renames, None, err.on(storage, "read", &path)),
-            };
-            let total = events.len();
-            let kept: Vec<Vec<u8>> = events
-                .iter()
-                .filter(|e| !request.names_event(e))
-                .map(|e| serde_json::to_vec(e).expect("an event serializes"))
-                .collect();
-            let named = (total - kept.len()) as u64;
-            (kept, named)
-        };
-        if named == 0 {
+        if erased == 0 {
             continue;
         }
-        if is_letter {
-            dead_letters += named;
+        if file.letters {
+            dead_letters += erased;
         } else {
-            rows += named;
+            rows += erased;
         }
-        retired.push(path.clone());
-        if kept.is_empty() {
+        retired.push(file.path.clone());
+        if erased == total {
             continue;
         }
-        let extension = format.extension();
+        let extension = file.format.extension();
+        let (first, last) = (file.first, file.last);
         let new_name = layout::rewritten_file_name(topic, partition, first, last, seq, extension);
         let tmp = layout::tmp_path(topic, partition, &tag, "erase", &new_name);
-        // Dead letters are JSON lines whatever the landing format.
-        let written = format.write(op, &tmp, kept.iter().map(Vec::as_slice)).await;
-        if let Err(err) = written {
-            let err = err.on(storage, "write", &tmp);
+        let rewritten = if file.letters {
+            json_lines::rewrite_without(op, &file.path, &tmp, &erases_letter).await
+        } else {
+            file.format
+                .rewrite_without(op, &file.path, &tmp, &erases_row)
+                .await
+        };
+        if let Err(err) = rewritten {
+            let err = err.on(storage, "rewrite", &file.path);
             return abandon(renames, Some(tmp), err);
         }
+        let (dir, _) = file.path.rsplit_once('/').expect("a file has a folder");
         renames.push(PendingRename {
             tmp,
             path: format!("{dir}/{new_name}"),
@@ -137,4 +116,36 @@ pub(crate) async fn write(
         retired,
         report: erased,
     }))
+}
+
+/// The partition's landed files and dead letters, with their offsets.
+async fn candidates(lake: &Lake, partition: i32) -> Result<Vec<Candidate>, StorageError> {
+    let (topic, storage) = (lake.topic(), lake.storage());
+    let mut found = Vec::new();
+    for hour in listing::hours(storage, topic, None).await? {
+        let files = listing::partition_files(storage, topic, &hour.dir, partition).await?;
+        found.extend(files.into_iter().map(|path| (path, false)));
+    }
+    let invalid = layout::invalid_path(topic, "");
+    let letters = listing::partition_files(storage, topic, &invalid, partition).await?;
+    found.extend(letters.into_iter().map(|path| (path, true)));
+    Ok(found
+        .into_iter()
+        .filter_map(|(path, letters)| {
+            let name = path.rsplit('/').next()?;
+            let (first, last) = layout::parse_file_name(name, topic, partition)?;
+            let format = if letters {
+                LandingFormat::Json
+            } else {
+                LandingFormat::of_path(name)?
+            };
+            Some(Candidate {
+                path,
+                letters,
+                format,
+                first,
+                last,
+            })
+        })
+        .collect())
 }

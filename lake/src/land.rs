@@ -8,7 +8,7 @@ use crate::Lake;
 use crate::commit_log::{Held, PendingRename, Recorded};
 use crate::expire::hour_expired;
 use crate::file_format::{self, json_lines};
-use crate::layout::{self, Destination};
+use crate::layout::{self, Destination, Dropped, FileDestination};
 use crate::protocol::{Change, Written};
 use crate::record::TopicRecord;
 use crate::storage::StorageError;
@@ -23,6 +23,8 @@ pub struct Landed {
     pub invalid: usize,
     /// Clicks not landed because their hour is past the retention.
     pub expired: usize,
+    /// Clicks not landed because they were erased.
+    pub erased: usize,
 }
 
 /// Writes a batch's files; see the module.
@@ -37,14 +39,19 @@ pub(crate) async fn write(
     let storage = lake.storage();
     // A click already past the retention is not landed: it would only be deleted.
     let limit = lake.retention_limit(now);
+    let erased = batch
+        .iter()
+        .filter(|r| r.destination == Destination::Dropped(Dropped::Erased))
+        .count();
     let kept: Vec<&TopicRecord> = batch
         .iter()
         .filter(|r| match (&r.destination, limit) {
             (Destination::Hour(hour), Some(limit)) => !hour_expired(hour, limit),
+            (Destination::Dropped(_), _) => false,
             _ => true,
         })
         .collect();
-    let expired = batch.len() - kept.len();
+    let expired = batch.len() - kept.len() - erased;
     let last_offset = batch.last().map_or(-1, |r| r.offset);
     let plan: Vec<(i64, Destination)> = kept.iter().map(|r| (r.offset, r.destination)).collect();
     let tag = held.owner.tag();
@@ -53,27 +60,26 @@ pub(crate) async fn write(
     let mut hours = Vec::new();
     let (mut bytes, mut invalid) = (0, 0);
     for file in layout::plan_files(&plan) {
-        let lines = file
-            .records
-            .iter()
-            .map(|&index| kept[index].line.as_slice());
+        let records = file.records.iter().map(|&index| kept[index]);
         let (first, last) = (file.first_offset, file.last_offset);
         let (tmp, path, written) = match &file.destination {
-            Destination::Hour(hour) => {
+            FileDestination::Hour(hour) => {
                 let extension = lake.format().extension();
                 let name = layout::file_name(topic, partition, first, last, extension);
                 let tmp = layout::tmp_path(topic, partition, &tag, "data", &name);
                 if lake.noting_hours {
                     hours.push(*hour);
                 }
-                let written = lake.format().write(storage.operator(), &tmp, lines).await;
+                let records = records.map(|r| (r.offset, r.line.as_slice()));
+                let written = lake.format().write(storage.operator(), &tmp, records).await;
                 (tmp, layout::data_path(topic, hour, &name), written)
             }
-            Destination::Invalid => {
+            FileDestination::Invalid => {
                 invalid += file.records.len();
                 let extension = file_format::DEAD_LETTER_EXTENSION;
                 let name = layout::file_name(topic, partition, first, last, extension);
                 let tmp = layout::tmp_path(topic, partition, &tag, "invalid", &name);
+                let lines = records.map(|r| r.line.as_slice());
                 let written = json_lines::write(storage.operator(), &tmp, lines).await;
                 (tmp, layout::invalid_path(topic, &name), written)
             }
@@ -106,6 +112,7 @@ pub(crate) async fn write(
             bytes,
             invalid,
             expired,
+            erased,
         },
     }))
 }

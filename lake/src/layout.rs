@@ -197,12 +197,28 @@ pub fn parse_commit_entry_name(name: &str) -> Option<u64> {
 pub enum Destination {
     Hour(HourPartition),
     Invalid,
+    /// Nowhere: the record is landed past, not landed.
+    Dropped(Dropped),
+}
+
+/// Why a record is landed past without being landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// Its click was erased (its id is a tombstone): a replay must not bring it back.
+    Erased,
+}
+
+/// Where a planned file goes: an hour's folder, or the dead letters'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileDestination {
+    Hour(HourPartition),
+    Invalid,
 }
 
 /// A file to write: its destination and the index range (into the batch) of its records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFile {
-    pub destination: Destination,
+    pub destination: FileDestination,
     pub first_offset: i64,
     pub last_offset: i64,
     /// Indices into the batch, in offset order.
@@ -219,9 +235,10 @@ pub fn plan_files(batch: &[(i64, Destination)]) -> Vec<PlannedFile> {
     let mut current: Option<PlannedFile> = None;
     for (index, (offset, destination)) in batch.iter().enumerate() {
         match destination {
+            Destination::Dropped(_) => {}
             Destination::Invalid => {
                 let file = invalid.get_or_insert_with(|| PlannedFile {
-                    destination: Destination::Invalid,
+                    destination: FileDestination::Invalid,
                     first_offset: *offset,
                     last_offset: *offset,
                     records: Vec::new(),
@@ -231,7 +248,7 @@ pub fn plan_files(batch: &[(i64, Destination)]) -> Vec<PlannedFile> {
             }
             Destination::Hour(hour) => {
                 match &mut current {
-                    Some(file) if file.destination == Destination::Hour(*hour) => {
+                    Some(file) if file.destination == FileDestination::Hour(*hour) => {
                         file.last_offset = *offset;
                         file.records.push(index);
                         continue;
@@ -242,7 +259,7 @@ pub fn plan_files(batch: &[(i64, Destination)]) -> Vec<PlannedFile> {
                     files.push(done);
                 }
                 current = Some(PlannedFile {
-                    destination: Destination::Hour(*hour),
+                    destination: FileDestination::Hour(*hour),
                     first_offset: *offset,
                     last_offset: *offset,
                     records: vec![index],
@@ -378,6 +395,16 @@ mod tests {
     }
 
     #[test]
+    fn dropped_records_land_nowhere_and_do_not_split_runs() {
+        let erased = Destination::Dropped(Dropped::Erased);
+        let batch = vec![(5, hour(3)), (6, erased), (7, hour(3)), (8, erased)];
+        let files = plan_files(&batch);
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].records, vec![0, 2]);
+        assert_eq!((files[0].first_offset, files[0].last_offset), (5, 7));
+    }
+
+    #[test]
     fn a_batch_spanning_an_hour_boundary_becomes_two_files() {
         let batch = vec![(10, hour(3)), (11, hour(3)), (12, hour(4)), (13, hour(4))];
         let files = plan_files(&batch);
@@ -397,10 +424,13 @@ mod tests {
         ];
         let files = plan_files(&batch);
         assert_eq!(files.len(), 2);
-        assert_eq!(files[0].destination, hour(3));
+        let Destination::Hour(three) = hour(3) else {
+            unreachable!()
+        };
+        assert_eq!(files[0].destination, FileDestination::Hour(three));
         assert_eq!(files[0].records, vec![0, 2]);
         assert_eq!((files[0].first_offset, files[0].last_offset), (5, 7));
-        assert_eq!(files[1].destination, Destination::Invalid);
+        assert_eq!(files[1].destination, FileDestination::Invalid);
         assert_eq!((files[1].first_offset, files[1].last_offset), (6, 8));
     }
 

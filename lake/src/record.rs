@@ -3,7 +3,9 @@
 use common::ColorEvent;
 
 use crate::file_format::{self, json_lines};
-use crate::layout::{Destination, HourPartition};
+use uuid::Uuid;
+
+use crate::layout::{Destination, Dropped, HourPartition};
 
 /// One record of the topic, ready to be landed: its line of JSON and where it goes. Both
 /// formats start from the line: it is the record's smallest form, one allocation, and what
@@ -14,6 +16,8 @@ pub struct TopicRecord {
     pub destination: Destination,
     /// The event's compact JSON, or a dead letter's, without the line break.
     pub line: Vec<u8>,
+    /// The event's id, when the record is an event.
+    pub event_id: Option<Uuid>,
 }
 
 impl TopicRecord {
@@ -29,13 +33,21 @@ impl TopicRecord {
                 offset,
                 destination: Destination::Hour(HourPartition::of(&event.timestamp)),
                 line: json_lines::event_line(value.unwrap_or_default(), &event),
+                event_id: Some(event.event_id),
             },
             Err(reason) => TopicRecord {
                 offset,
                 destination: Destination::Invalid,
                 line: file_format::dead_letter_line(topic, partition, offset, &reason, value),
+                event_id: None,
             },
         }
+    }
+
+    /// The record is landed past, not landed, for `why`; its line is let go.
+    pub fn drop_as(&mut self, why: Dropped) {
+        self.destination = Destination::Dropped(why);
+        self.line = Vec::new();
     }
 }
 

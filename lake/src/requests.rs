@@ -14,10 +14,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use common::ColorEvent;
+use common::event::canonical_user_name;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::file_format::RowKey;
 use crate::layout;
 use crate::storage::{Storage, StorageError};
 
@@ -38,33 +39,68 @@ pub struct ErasureRequest {
 }
 
 impl ErasureRequest {
-    /// A new request, with an id of its own.
+    /// A new request, with an id of its own; names are compared as
+    /// [`common::event::canonical_user_name`] gives them, trimmed and composed.
     pub fn new(ends: BTreeMap<i32, i64>, user_names: Vec<String>, event_ids: Vec<Uuid>) -> Self {
         ErasureRequest {
             id: Uuid::now_v7().to_string(),
             requested_at: Utc::now(),
             ends,
-            user_names,
+            user_names: user_names
+                .iter()
+                .map(|name| canonical_user_name(name).into_owned())
+                .collect(),
             event_ids,
         }
+    }
+
+    /// The partition's end offset when the request was made: clicks at it and after were made
+    /// after the request.
+    pub fn end(&self, partition: i32) -> i64 {
+        self.ends.get(&partition).copied().unwrap_or(0)
     }
 
     /// Whether a partition whose landed offset is `landed` has landed every click produced
     /// before the request, so the request can be carried out on it.
     pub fn due(&self, partition: i32, landed: Option<i64>) -> bool {
-        let end = self.ends.get(&partition).copied().unwrap_or(0);
-        landed.map_or(0, |l| l + 1) >= end
+        landed.map_or(0, |l| l + 1) >= self.end(partition)
     }
 
-    /// Whether the request names this click.
-    pub fn names_event(&self, event: &ColorEvent) -> bool {
-        self.event_ids.contains(&event.event_id) || self.user_names.contains(&event.user_name)
+    /// Whether a click at `offset` of `partition` was produced before the request. A row
+    /// landed before offsets were kept (`None`) was.
+    pub fn before(&self, partition: i32, offset: Option<i64>) -> bool {
+        offset.is_none_or(|offset| offset < self.end(partition))
     }
 
-    /// Whether the request names a click by its user name and event id (as text).
+    /// Whether the request names a click by its user name (compared trimmed and composed) or
+    /// its event id (as text).
     pub fn names(&self, user_name: &str, event_id: &str) -> bool {
-        self.user_names.iter().any(|n| n == user_name)
-            || self.event_ids.iter().any(|id| id.to_string() == event_id)
+        (!self.event_ids.is_empty()
+            && Uuid::parse_str(event_id).is_ok_and(|id| self.event_ids.contains(&id)))
+            || (!self.user_names.is_empty()
+                && self
+                    .user_names
+                    .iter()
+                    .any(|n| *n == canonical_user_name(user_name)))
+    }
+
+    /// Whether the request erases this landed row of `partition`: named, and produced before
+    /// the request.
+    pub fn erases(&self, partition: i32, row: &RowKey) -> bool {
+        self.names(row.user_name, row.event_id) && self.before(partition, row.offset)
+    }
+
+    /// Whether the request erases this dead letter of `partition`: it holds a name or id the
+    /// request names, and its record was produced before the request.
+    pub fn erases_dead_letter(&self, partition: i32, line: &[u8]) -> bool {
+        #[derive(Deserialize)]
+        struct Where {
+            offset: Option<i64>,
+        }
+        let offset = serde_json::from_slice::<Where>(line)
+            .ok()
+            .and_then(|w| w.offset);
+        self.names_dead_letter(line) && self.before(partition, offset)
     }
 
     /// Whether a dead-letter line holds a click the request names. A dead letter need not be

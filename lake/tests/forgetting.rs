@@ -322,6 +322,84 @@ async fn a_member_that_lost_the_partition_cannot_erase(storage: Storage) {
     );
 }
 
+/// An erasure removes the clicks made before its request, and keeps the person's later ones,
+/// even where one file holds both; the name is matched in either Unicode form, trimmed.
+async fn clicks_made_after_the_request_are_kept_even_in_a_file_with_erased_ones(
+    storage: Storage,
+    format: LandingFormat,
+) {
+    let op = storage.operator().clone();
+    let now = Utc::now();
+    let composed = "Ren\u{e9}e";
+    let mut records = Vec::new();
+    let mut kept = Vec::new();
+    for offset in 0..8 {
+        if offset == 1 || offset == 6 {
+            records.push(letter(offset, composed));
+            continue;
+        }
+        let (record, event) = click(offset, composed, now);
+        records.push(record);
+        if offset >= 4 {
+            kept.push(event.event_id);
+        }
+    }
+    let holder = Lake::new(storage.clone(), TOPIC, format);
+    let held = holder.claim(0, "holder").await.unwrap().held;
+    let held = match holder.land(0, &held, &records, now).await.unwrap() {
+        Outcome::Done { held, .. } => held,
+        other => panic!("not landed: {other:?}"),
+    };
+    // Asked with the name as another system spells it: decomposed, with spaces around.
+    let request = ErasureRequest::new(
+        BTreeMap::from([(0, 4)]),
+        vec![" Rene\u{301}e ".into()],
+        Vec::new(),
+    );
+    let Outcome::Done {
+        report:
+            Erased {
+                rows,
+                dead_letters: letters,
+                files: rewritten,
+                ..
+            },
+        ..
+    } = holder.erase(0, &held, &request).await.unwrap()
+    else {
+        panic!("not erased");
+    };
+    assert_eq!(
+        (rows, letters, rewritten),
+        (3, 1, 2),
+        "offsets 0, 2, 3 and the letter at 1"
+    );
+    let mut landed = Vec::new();
+    for path in files(&op, &format!("{TOPIC}/")).await {
+        if path.contains("/dt=") {
+            let events = format.read_events(&op, &path).await.unwrap();
+            landed.extend(events.iter().map(|e| e.event_id));
+        }
+    }
+    assert_eq!(
+        sorted(landed),
+        sorted(kept),
+        "the clicks at 4 and after stay"
+    );
+    let letters = dead_letters(&op).await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert!(letters[0].contains("\"offset\":6"), "{letters:?}");
+}
+
+#[tokio::test]
+async fn on_a_folder_later_clicks_are_kept_in_parquet_and_in_json_lines() {
+    for format in [LandingFormat::Parquet, LandingFormat::Json] {
+        let (_dir, storage) = local();
+        clicks_made_after_the_request_are_kept_even_in_a_file_with_erased_ones(storage, format)
+            .await;
+    }
+}
+
 #[tokio::test]
 async fn on_a_folder_hours_past_the_retention_are_deleted_through_the_log_and_younger_ones_stay() {
     let (_dir, storage) = local();
@@ -349,4 +427,8 @@ async fn on_hdfs_expiry_and_erasure_go_through_the_log() {
         .await;
     an_erasure_rewrites_the_named_clicks_out_through_the_log(root("erasure")).await;
     a_member_that_lost_the_partition_cannot_erase(root("stale")).await;
+    for format in [LandingFormat::Parquet, LandingFormat::Json] {
+        let later = root(&format!("later-{}", format.extension()));
+        clicks_made_after_the_request_are_kept_even_in_a_file_with_erased_ones(later, format).await;
+    }
 }

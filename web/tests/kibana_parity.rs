@@ -50,7 +50,9 @@ async fn the_page_and_the_kibana_dashboard_count_the_same_clicks() {
         }
         .into();
         let raw = event.to_json_bytes();
-        docs.push(es_sink::bulk::BulkDoc::for_event(PREFIX, &event, &raw));
+        docs.push(es_sink::bulk::BulkDoc::for_event(
+            PREFIX, &event, &raw, 0, n,
+        ));
     }
     let indexed = search.bulk(es_sink::bulk::encode(&docs)).await;
     assert_eq!(indexed["errors"], false, "{indexed}");

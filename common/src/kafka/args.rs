@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::config::{parse_listen_addr, parse_positive_bytes, parse_positive_duration};
 
-use super::{DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_TOPIC, parse_property};
+use super::{DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_ERASED_TOPIC, DEFAULT_TOPIC, parse_property};
 
 /// Where Kafka is and which topic carries the clicks.
 #[derive(Debug, Clone, Args)]
@@ -33,6 +33,11 @@ pub struct KafkaArgs {
         hide_env_values = true
     )]
     pub properties: Vec<(String, String)>,
+
+    /// Compacted topic of erased click ids, which `erase` writes and both sinks skip on any
+    /// replay; it keeps them as long as the click topic keeps clicks.
+    #[arg(long = "erased-topic", env = "ERASED_TOPIC", default_value = DEFAULT_ERASED_TOPIC)]
+    pub erased_topic: String,
 }
 
 impl KafkaArgs {
@@ -42,6 +47,7 @@ impl KafkaArgs {
             bootstrap_servers: bootstrap_servers.to_owned(),
             topic: DEFAULT_TOPIC.to_owned(),
             properties: Vec::new(),
+            erased_topic: DEFAULT_ERASED_TOPIC.to_owned(),
         }
     }
 

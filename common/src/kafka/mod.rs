@@ -12,6 +12,7 @@ mod continuity;
 mod log;
 mod lookup;
 mod member;
+pub mod tombstones;
 
 pub use args::{KafkaArgs, SinkArgs, SinkDefaults};
 pub use continuity::{Continuity, GapCause, GapMetrics, WATERMARK_TIMEOUT, report_gap, watermarks};
@@ -20,6 +21,7 @@ pub use lookup::{
     ClientError, LOOKUP_TIMEOUT, committed, end_offsets, lookup_consumer, partitions,
 };
 pub use member::{Member, MemberContext, MemberMetrics, PartitionLabel, Rebalancing};
+pub use tombstones::{DEFAULT_ERASED_TOPIC, Tombstones};
 
 /// Default bootstrap servers for a broker on this machine.
 pub const DEFAULT_BOOTSTRAP_SERVERS: &str = "localhost:9092";

@@ -50,6 +50,8 @@ pub struct Shared {
     pub rebalance_timeout: Duration,
     pub indexer: Arc<Indexer>,
     pub dead_letters: Arc<DeadLetterProducer>,
+    /// The ids of erased clicks, which are not indexed again.
+    pub tombstones: Arc<common::kafka::Tombstones>,
     pub metrics: SinkMetrics,
 }
 
@@ -96,6 +98,7 @@ impl Sink {
             record,
             message.key(),
             message.payload(),
+            |id| self.shared.tombstones.contains(id),
         );
         state.open.push(entry, Instant::now());
         drop(state);

@@ -52,6 +52,10 @@ impl AcceptingCluster {
                 "/_index_template/{name}",
                 put(|| async { axum::Json(json!({ "acknowledged": true })) }),
             )
+            .route(
+                "/{indices}/_mapping",
+                put(|| async { axum::Json(json!({ "acknowledged": true })) }),
+            )
             .with_state(Shared {
                 indexed: Arc::clone(&indexed),
                 delay,

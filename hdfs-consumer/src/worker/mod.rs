@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use common::host::LoopContext;
 use common::kafka::{
-    ClientLog, Continuity, KafkaArgs, Member, MemberContext, group_consumer, report_gap,
+    ClientLog, Continuity, KafkaArgs, Member, MemberContext, Tombstones, group_consumer, report_gap,
 };
+use lake::layout::Dropped;
 use lake::{ErasureRequest, Lake, TopicRecord};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaResult;
@@ -61,6 +62,8 @@ pub struct Shared {
     pub metrics: ConsumerMetrics,
     /// The erasure requests on file, as a background task last read them.
     pub erasures: Arc<crate::erasure_watch::OnFile>,
+    /// The ids of erased clicks, which are landed past, never landed.
+    pub tombstones: Arc<Tombstones>,
     /// Partitions whose landing fails, and why: readiness reports them.
     pub failing: Arc<FailingWrites>,
     pub log: Arc<ClientLog>,
@@ -130,12 +133,18 @@ impl Worker {
             let polled = self.consumer.poll(SWEEP_INTERVAL).map(|result| {
                 result.map(|message| {
                     let partition = message.partition();
-                    let record = TopicRecord::classify(
+                    let mut record = TopicRecord::classify(
                         message.topic(),
                         partition,
                         message.offset(),
                         message.payload(),
                     );
+                    if record
+                        .event_id
+                        .is_some_and(|id| self.shared.tombstones.contains(&id))
+                    {
+                        record.drop_as(Dropped::Erased);
+                    }
                     (partition, record)
                 })
             });

@@ -203,9 +203,18 @@ impl Worker {
                 metrics.bytes_landed.inc_by(landed.bytes as u64);
                 metrics.invalid_records.inc_by(landed.invalid as u64);
                 metrics.expired_records.inc_by(landed.expired as u64);
+                metrics.erased_skipped.inc_by(landed.erased as u64);
                 metrics
                     .records_landed
                     .inc_by((records - landed.invalid) as u64);
+                if landed.erased > 0 {
+                    tracing::info!(
+                        worker = self.id,
+                        partition,
+                        erased = landed.erased,
+                        "clicks that were erased read again; landed past, not landed"
+                    );
+                }
                 for (path, records) in &landed.files {
                     tracing::info!(worker = self.id, partition, records, path, "landed file");
                 }

@@ -38,29 +38,196 @@ pub fn append(bytes: &mut Vec<u8>, line: &[u8]) {
 }
 
 /// Writes `lines` as the file at `path` (replacing it), in chunks of about
-/// [`WRITE_CHUNK_BYTES`]; returns the bytes written.
+/// [`WRITE_CHUNK_BYTES`]; returns the bytes written. Dead letters are written this way.
 pub async fn write<'a>(
     op: &Operator,
     path: &str,
     lines: impl Iterator<Item = &'a [u8]>,
 ) -> Result<u64, FormatError> {
-    let mut writer = op.writer(path).await?;
-    let mut chunk = Vec::with_capacity(WRITE_CHUNK_BYTES);
-    let mut written = 0;
+    let mut writer = ChunkedWriter::open(op, path).await?;
     for line in lines {
-        append(&mut chunk, line);
-        if chunk.len() >= WRITE_CHUNK_BYTES {
-            written += chunk.len() as u64;
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(WRITE_CHUNK_BYTES));
-            writer.write(full).await?;
+        append(writer.chunk(), line);
+        writer.flush_if_full().await?;
+    }
+    writer.close().await
+}
+
+/// Writes the events whose offsets and lines are `records` as the file at `path`, each line
+/// with its offset in the partition added as `kafkaOffset` (erasure reads it to keep the clicks
+/// made after a request; readers of the event ignore it).
+pub async fn write_events<'a>(
+    op: &Operator,
+    path: &str,
+    records: impl Iterator<Item = (i64, &'a [u8])>,
+) -> Result<u64, FormatError> {
+    let mut writer = ChunkedWriter::open(op, path).await?;
+    for (offset, line) in records {
+        let Some(open) = line.strip_suffix(b"}") else {
+            return Err(FormatError::Unreadable {
+                path: path.to_owned(),
+                reason: "an event line is not a JSON object".into(),
+            });
+        };
+        let chunk = writer.chunk();
+        chunk.extend_from_slice(open);
+        if open.len() > 1 {
+            chunk.push(b',');
+        }
+        chunk.extend_from_slice(format!("\"{OFFSET_FIELD}\":{offset}}}\n").as_bytes());
+        writer.flush_if_full().await?;
+    }
+    writer.close().await
+}
+
+/// The field of an event line that holds its offset in the partition.
+pub const OFFSET_FIELD: &str = "kafkaOffset";
+
+/// A file written in chunks of about [`WRITE_CHUNK_BYTES`], so writing costs one chunk of
+/// memory beside what is written rather than a second copy of the whole file.
+struct ChunkedWriter {
+    writer: opendal::Writer,
+    chunk: Vec<u8>,
+    written: u64,
+}
+
+impl ChunkedWriter {
+    async fn open(op: &Operator, path: &str) -> Result<Self, FormatError> {
+        Ok(ChunkedWriter {
+            writer: op.writer(path).await?,
+            chunk: Vec::with_capacity(WRITE_CHUNK_BYTES),
+            written: 0,
+        })
+    }
+
+    fn chunk(&mut self) -> &mut Vec<u8> {
+        &mut self.chunk
+    }
+
+    async fn flush_if_full(&mut self) -> Result<(), FormatError> {
+        if self.chunk.len() >= WRITE_CHUNK_BYTES {
+            self.written += self.chunk.len() as u64;
+            let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(WRITE_CHUNK_BYTES));
+            self.writer.write(full).await?;
+        }
+        Ok(())
+    }
+
+    async fn close(mut self) -> Result<u64, FormatError> {
+        self.written += self.chunk.len() as u64;
+        if !self.chunk.is_empty() {
+            self.writer.write(std::mem::take(&mut self.chunk)).await?;
+        }
+        self.writer.close().await?;
+        Ok(self.written)
+    }
+}
+
+/// Splits a file read a chunk at a time into its lines: whatever the file's size, this holds
+/// one chunk and one line.
+#[derive(Default)]
+struct Lines {
+    /// The start of a line whose end is in a later chunk.
+    partial: Vec<u8>,
+}
+
+impl Lines {
+    /// Calls `each` with every line `chunk` completes.
+    fn feed(&mut self, chunk: &[u8], mut each: impl FnMut(&[u8])) {
+        let mut rest = chunk;
+        while let Some(end) = rest.iter().position(|b| *b == b'\n') {
+            let (line, after) = rest.split_at(end);
+            if self.partial.is_empty() {
+                if !line.is_empty() {
+                    each(line);
+                }
+            } else {
+                self.partial.extend_from_slice(line);
+                each(&self.partial);
+                self.partial.clear();
+            }
+            rest = &after[1..];
+        }
+        self.partial.extend_from_slice(rest);
+    }
+
+    /// Calls `each` with a last line that had no line break.
+    fn finish(self, mut each: impl FnMut(&[u8])) {
+        if !self.partial.is_empty() {
+            each(&self.partial);
         }
     }
-    written += chunk.len() as u64;
-    if !chunk.is_empty() {
-        writer.write(chunk).await?;
+}
+
+/// How many lines the file at `path` has, and how many of them `named` names.
+pub async fn count_named(
+    op: &Operator,
+    path: &str,
+    named: &dyn Fn(&[u8]) -> bool,
+) -> Result<(u64, u64), FormatError> {
+    let (mut lines, mut matching) = (0, 0);
+    let mut count = |line: &[u8]| {
+        lines += 1;
+        matching += u64::from(named(line));
+    };
+    let mut split = Lines::default();
+    let mut chunks = op.reader(path).await?.into_bytes_stream(..).await?;
+    while let Some(chunk) = chunks.try_next().await? {
+        split.feed(&chunk, &mut count);
     }
+    split.finish(&mut count);
+    Ok((lines, matching))
+}
+
+/// Writes the lines of `input` that `named` does not name, in order, as the file at
+/// `output`, a chunk at a time. Returns the lines kept and removed.
+pub async fn rewrite_without(
+    op: &Operator,
+    input: &str,
+    output: &str,
+    named: &dyn Fn(&[u8]) -> bool,
+) -> Result<(u64, u64), FormatError> {
+    let mut writer = ChunkedWriter::open(op, output).await?;
+    let (mut kept, mut removed) = (0, 0);
+    let mut split = Lines::default();
+    let mut chunks = op.reader(input).await?.into_bytes_stream(..).await?;
+    let mut keep = |line: &[u8], out: &mut Vec<u8>| {
+        if named(line) {
+            removed += 1;
+        } else {
+            kept += 1;
+            append(out, line);
+        }
+    };
+    while let Some(chunk) = chunks.try_next().await? {
+        split.feed(&chunk, |line| keep(line, writer.chunk()));
+        writer.flush_if_full().await?;
+    }
+    split.finish(|line| keep(line, writer.chunk()));
     writer.close().await?;
-    Ok(written)
+    Ok((kept, removed))
+}
+
+/// The user name, event id and offset of an event line, as erasure reads them; `None` when
+/// the line is not an event.
+pub fn row_key(
+    line: &[u8],
+) -> Option<(
+    std::borrow::Cow<'_, str>,
+    std::borrow::Cow<'_, str>,
+    Option<i64>,
+)> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Key<'a> {
+        #[serde(borrow)]
+        user_name: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        event_id: std::borrow::Cow<'a, str>,
+        #[serde(default)]
+        kafka_offset: Option<i64>,
+    }
+    let key: Key = serde_json::from_slice(line).ok()?;
+    Some((key.user_name, key.event_id, key.kafka_offset))
 }
 
 /// Copies `inputs` one after the other into `output`, as they are read: every input ends with

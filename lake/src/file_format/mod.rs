@@ -82,6 +82,28 @@ impl FormatError {
     }
 }
 
+/// What tells a landed row apart for an erasure: its user name, its event id (as text), and
+/// its offset in the partition (`None` in files landed before offsets were kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowKey<'a> {
+    pub user_name: &'a str,
+    pub event_id: &'a str,
+    pub offset: Option<i64>,
+}
+
+impl RowKey<'_> {
+    /// Whether `named` names the event on a JSON line; a line that is not an event is not.
+    fn of_line(line: &[u8], named: &dyn Fn(&RowKey) -> bool) -> bool {
+        json_lines::row_key(line).is_some_and(|(user_name, event_id, offset)| {
+            named(&RowKey {
+                user_name: &user_name,
+                event_id: &event_id,
+                offset,
+            })
+        })
+    }
+}
+
 /// What a merge read and wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Merged {
@@ -99,17 +121,50 @@ impl LandingFormat {
         }
     }
 
-    /// Writes the events whose lines of JSON are `lines` as the file at `path`, replacing it;
-    /// returns the bytes written.
+    /// Writes the events whose offsets and lines of JSON are `records` as the file at `path`,
+    /// replacing it; returns the bytes written.
     pub async fn write<'a>(
         self,
         op: &Operator,
         path: &str,
-        lines: impl Iterator<Item = &'a [u8]> + Send,
+        records: impl Iterator<Item = (i64, &'a [u8])> + Send,
     ) -> Result<u64, FormatError> {
         match self {
-            LandingFormat::Parquet => parquet::write(op, path, lines).await,
-            LandingFormat::Json => json_lines::write(op, path, lines).await,
+            LandingFormat::Parquet => parquet::write(op, path, records).await,
+            LandingFormat::Json => json_lines::write_events(op, path, records).await,
+        }
+    }
+
+    /// How many rows the landed file at `path` has, and how many of them `named` names.
+    pub async fn count_named(
+        self,
+        op: &Operator,
+        path: &str,
+        named: &dyn Fn(&RowKey) -> bool,
+    ) -> Result<(u64, u64), FormatError> {
+        match self {
+            LandingFormat::Parquet => parquet::count_named(op, path, named).await,
+            LandingFormat::Json => {
+                json_lines::count_named(op, path, &|line| RowKey::of_line(line, named)).await
+            }
+        }
+    }
+
+    /// Writes the rows of the landed file `input` that `named` does not name, in order, as
+    /// the file at `output`, a bounded amount at a time; returns the rows kept and removed.
+    pub async fn rewrite_without(
+        self,
+        op: &Operator,
+        input: &str,
+        output: &str,
+        named: &dyn Fn(&RowKey) -> bool,
+    ) -> Result<(u64, u64), FormatError> {
+        match self {
+            LandingFormat::Parquet => parquet::rewrite_without(op, input, output, named).await,
+            LandingFormat::Json => {
+                let named = |line: &[u8]| RowKey::of_line(line, named);
+                json_lines::rewrite_without(op, input, output, &named).await
+            }
         }
     }
 

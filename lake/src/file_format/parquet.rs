@@ -8,8 +8,10 @@ use std::sync::{Arc, LazyLock};
 
 use arrow_array::builder::{BooleanBuilder, StringBuilder, TimestampMillisecondBuilder};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int32Type, TimestampMillisecondType};
-use arrow_array::{Array, ArrayRef, BooleanArray, Int32Array, RecordBatch, StructArray};
+use arrow_array::types::{Int32Type, Int64Type, TimestampMillisecondType};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StructArray,
+};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, Utc};
 use common::ColorEvent;
@@ -21,7 +23,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 use super::parquet_io::{FileReader, FileWriter};
-use super::{FormatError, Merged};
+use super::{FormatError, Merged, RowKey};
 
 /// The extension of Parquet files, without the dot.
 pub const EXTENSION: &str = "parquet";
@@ -53,7 +55,10 @@ fn browser_fields() -> Fields {
         .collect()
 }
 
-/// The files' schema: the event's JSON field names, in its order.
+/// The column of each row's offset in its partition.
+pub const OFFSET_COLUMN: &str = "kafkaOffset";
+
+/// The files' schema: the event's JSON field names, in its order, then [`OFFSET_COLUMN`].
 pub fn schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Arc::new(Schema::new(vec![
@@ -66,6 +71,9 @@ pub fn schema() -> SchemaRef {
             Field::new("browser", DataType::Struct(browser_fields()), false),
             Field::new("clientTimestamp", utc_millis(), true),
             Field::new("doNotTrack", DataType::Boolean, false),
+            // Not an event field: where the click is in its partition, which erasure reads to
+            // keep the clicks made after a request. Null in files landed before it was kept.
+            Field::new(OFFSET_COLUMN, DataType::Int64, true),
         ]))
     });
     Arc::clone(&SCHEMA)
@@ -127,8 +135,8 @@ fn millis(text: &str) -> Result<i64, String> {
         .map_err(|err| format!("{text:?}: {err}"))
 }
 
-/// The columns of the events whose lines of JSON are `lines`.
-pub fn batch<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Result<RecordBatch, String> {
+/// The columns of the events whose offsets and lines of JSON are `records`.
+pub fn batch<'a>(records: impl Iterator<Item = (i64, &'a [u8])>) -> Result<RecordBatch, String> {
     let mut ids = StringBuilder::new();
     let mut versions = Vec::new();
     let mut times = TimestampMillisecondBuilder::new();
@@ -138,8 +146,10 @@ pub fn batch<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Result<RecordBatch, S
     let mut browser: [StringBuilder; 6] = Default::default();
     let mut client_times = TimestampMillisecondBuilder::new();
     let mut do_not_track = BooleanBuilder::new();
+    let mut offsets = Vec::new();
     let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    for line in lines {
+    for (offset, line) in records {
+        offsets.push(offset);
         let event: EventView = serde_json::from_slice(line).map_err(|err| err.to_string())?;
         ids.append_value(event.event_id.hyphenated().encode_lower(&mut id));
         versions.push(event.schema_version as i32);
@@ -175,6 +185,7 @@ pub fn batch<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Result<RecordBatch, S
         Arc::new(StructArray::try_new(browser_fields(), browser, None).map_err(|e| e.to_string())?),
         Arc::new(client_times.finish().with_timezone("UTC")),
         Arc::new(do_not_track.finish()),
+        Arc::new(Int64Array::from(offsets)),
     ];
     RecordBatch::try_new(schema(), columns).map_err(|err| err.to_string())
 }
@@ -187,13 +198,27 @@ fn in_current_columns(batch: RecordBatch) -> Option<RecordBatch> {
     if batch.schema().fields() == current.fields() {
         return Some(batch);
     }
-    let (added, older) = current.fields().split_last()?;
-    if batch.schema().fields().iter().ne(older.iter()) {
+    let had = batch.num_columns();
+    if had > current.fields().len()
+        || batch
+            .schema()
+            .fields()
+            .iter()
+            .ne(current.fields()[..had].iter())
+    {
         return None;
     }
+    let rows = batch.num_rows();
     let mut columns = batch.columns().to_vec();
-    debug_assert_eq!(added.name(), "doNotTrack");
-    columns.push(Arc::new(BooleanArray::from(vec![false; batch.num_rows()])));
+    for added in &current.fields()[had..] {
+        let filled: ArrayRef = match added.name().as_str() {
+            // Before schema version 2 no browser asked not to be tracked.
+            "doNotTrack" => Arc::new(BooleanArray::from(vec![false; rows])),
+            OFFSET_COLUMN => Arc::new(Int64Array::new_null(rows)),
+            _ => return None,
+        };
+        columns.push(filled);
+    }
     RecordBatch::try_new(current, columns).ok()
 }
 
@@ -295,18 +320,18 @@ async fn writer(op: &Operator, path: &str) -> Result<AsyncArrowWriter<FileWriter
     )?)
 }
 
-/// Writes the events whose lines of JSON are `lines` as the Parquet file at `path`
-/// (replacing it), a thousand rows at a time; returns its size.
+/// Writes the events whose offsets and lines of JSON are `records` as the Parquet file at
+/// `path` (replacing it), a thousand rows at a time; returns its size.
 pub async fn write<'a>(
     op: &Operator,
     path: &str,
-    lines: impl Iterator<Item = &'a [u8]>,
+    records: impl Iterator<Item = (i64, &'a [u8])>,
 ) -> Result<u64, FormatError> {
     let mut writer = writer(op, path).await?;
-    let mut lines = lines.peekable();
-    while lines.peek().is_some() {
+    let mut records = records.peekable();
+    while records.peek().is_some() {
         let rows =
-            batch(lines.by_ref().take(BATCH_ROWS)).map_err(|reason| FormatError::Unreadable {
+            batch(records.by_ref().take(BATCH_ROWS)).map_err(|reason| FormatError::Unreadable {
                 path: path.to_owned(),
                 reason,
             })?;
@@ -367,40 +392,91 @@ pub async fn read_events(op: &Operator, path: &str) -> Result<Vec<ColorEvent>, F
     Ok(events)
 }
 
-/// Each row's user name and event id, read from those two columns only: enough to tell whether
-/// a file holds a click an erasure names, at a fraction of reading its events.
-pub async fn names_and_ids(
+/// Whether each row of `batch` is one `named` names, reading its user name, event id and
+/// offset (null in older files, or absent).
+fn named_rows(
+    batch: &RecordBatch,
+    path: &str,
+    named: &dyn Fn(&RowKey) -> bool,
+) -> Result<BooleanArray, FormatError> {
+    let text = |name: &str| {
+        batch
+            .column_by_name(name)
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| FormatError::Unreadable {
+                path: path.to_owned(),
+                reason: format!("no {name} column of text"),
+            })
+    };
+    let (names, ids) = (text("userName")?, text("eventId")?);
+    let offsets = batch
+        .column_by_name(OFFSET_COLUMN)
+        .and_then(|c| c.as_primitive_opt::<Int64Type>());
+    Ok((0..batch.num_rows())
+        .map(|row| {
+            let offset = offsets.filter(|o| o.is_valid(row)).map(|o| o.value(row));
+            Some(named(&RowKey {
+                user_name: names.value(row),
+                event_id: ids.value(row),
+                offset,
+            }))
+        })
+        .collect())
+}
+
+/// How many rows the file at `path` has, and how many of them `named` names: read from the
+/// user name, event id and offset columns only, at a fraction of reading the events.
+pub async fn count_named(
     op: &Operator,
     path: &str,
-) -> Result<Vec<(String, String)>, FormatError> {
+    named: &dyn Fn(&RowKey) -> bool,
+) -> Result<(u64, u64), FormatError> {
     let (input, _) = FileReader::open(op, path).await?;
     let builder = ParquetRecordBatchStreamBuilder::new(input).await?;
-    let wanted =
-        parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), ["userName", "eventId"]);
+    let wanted = parquet::arrow::ProjectionMask::columns(
+        builder.parquet_schema(),
+        ["userName", "eventId", OFFSET_COLUMN],
+    );
     let mut batches = builder
         .with_projection(wanted)
         .with_batch_size(BATCH_ROWS)
         .build()?;
-    let mut rows = Vec::new();
+    let (mut rows, mut matching) = (0, 0);
     while let Some(batch) = batches.try_next().await? {
-        let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .and_then(|c| c.as_string_opt::<i32>())
-                .ok_or_else(|| FormatError::Unreadable {
-                    path: path.to_owned(),
-                    reason: format!("no {name} column of text"),
-                })
-        };
-        let (names, ids) = (column("userName")?, column("eventId")?);
-        rows.extend(names.iter().zip(ids.iter()).map(|(n, i)| {
-            (
-                n.unwrap_or_default().to_owned(),
-                i.unwrap_or_default().to_owned(),
-            )
-        }));
+        rows += batch.num_rows() as u64;
+        matching += named_rows(&batch, path, named)?.true_count() as u64;
     }
-    Ok(rows)
+    Ok((rows, matching))
+}
+
+/// Writes the rows of `input` that `named` does not name, in order, as the file at `output`:
+/// a thousand rows read, filtered and written at a time, so whatever the file's size the
+/// rewrite holds one row group of it and one of its output. Returns the rows kept and removed.
+pub async fn rewrite_without(
+    op: &Operator,
+    input: &str,
+    output: &str,
+    named: &dyn Fn(&RowKey) -> bool,
+) -> Result<(u64, u64), FormatError> {
+    let mut writer = writer(op, output).await?;
+    let (mut batches, _) = reader(op, input).await?;
+    let (mut kept, mut removed) = (0, 0);
+    while let Some(batch) = batches.try_next().await? {
+        let batch = in_current_columns(batch).ok_or_else(|| FormatError::Unreadable {
+            path: input.to_owned(),
+            reason: "its columns are not the landed files' columns".into(),
+        })?;
+        let named = named_rows(&batch, input, named)?;
+        removed += named.true_count() as u64;
+        let keep: BooleanArray = named.iter().map(|named| named.map(|n| !n)).collect();
+        let batch = arrow_select::filter::filter_record_batch(&batch, &keep)?;
+        kept += batch.num_rows() as u64;
+        if batch.num_rows() > 0 {
+            writer.write(&batch).await?;
+        }
+    }
+    writer.finish().await?;
+    Ok((kept, removed))
 }
 
 #[cfg(test)]
@@ -408,23 +484,34 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn names_and_ids_read_back_from_their_two_columns() {
-        let dir = tempfile::tempdir().unwrap();
-        let op = crate::storage::Storage::folder(dir.path())
-            .unwrap()
-            .operator()
-            .clone();
+    async fn a_rewrite_keeps_every_row_but_those_named_and_counts_both() {
+        let (_dir, op) = folder();
         let events = events();
-        let lines: Vec<Vec<u8>> = events.iter().map(ColorEvent::to_json_bytes).collect();
-        write(&op, "f.parquet", lines.iter().map(Vec::as_slice))
+        let lines = lines(&events);
+        write(&op, "f.parquet", records(&lines, 40)).await.unwrap();
+        let first_named = |row: &RowKey| row.user_name == "a" && row.offset == Some(40);
+        assert_eq!(
+            count_named(&op, "f.parquet", &first_named).await.unwrap(),
+            (2, 1)
+        );
+        let by_id = events[1].event_id.to_string();
+        let second = |row: &RowKey| row.event_id == by_id && row.offset == Some(41);
+        assert_eq!(
+            count_named(&op, "f.parquet", &second).await.unwrap(),
+            (2, 1)
+        );
+        let kept = rewrite_without(&op, "f.parquet", "g.parquet", &first_named)
             .await
             .unwrap();
-        let rows = names_and_ids(&op, "f.parquet").await.unwrap();
-        let expected: Vec<(String, String)> = events
-            .iter()
-            .map(|e| (e.user_name.clone(), e.event_id.to_string()))
-            .collect();
-        assert_eq!(rows, expected);
+        assert_eq!(kept, (1, 1));
+        assert_eq!(read_events(&op, "g.parquet").await.unwrap(), events[1..]);
+        assert_eq!(
+            count_named(&op, "g.parquet", &|row| row.offset == Some(41))
+                .await
+                .unwrap(),
+            (1, 1),
+            "the kept row keeps its offset"
+        );
     }
 
     fn events() -> Vec<ColorEvent> {
@@ -455,13 +542,19 @@ mod tests {
         events.iter().map(ColorEvent::to_json_bytes).collect()
     }
 
+    /// The lines as records of consecutive offsets from `first`.
+    fn records(lines: &[Vec<u8>], first: i64) -> impl Iterator<Item = (i64, &[u8])> {
+        (first..).zip(lines.iter().map(Vec::as_slice))
+    }
+
     #[test]
     fn events_become_columns_and_read_back_equal() {
         let events = events();
         let lines = lines(&events);
-        let batch = batch(lines.iter().map(Vec::as_slice)).unwrap();
+        let batch = batch(records(&lines, 7)).unwrap();
         assert_eq!(batch.num_rows(), 2);
-        let (fields, browser_fields) = common::event::json_field_names();
+        let (mut fields, browser_fields) = common::event::json_field_names();
+        fields.insert(OFFSET_COLUMN.to_owned());
         let columns = batch
             .schema()
             .fields()
@@ -480,12 +573,12 @@ mod tests {
     async fn a_file_landed_before_do_not_track_merges_and_reads_as_tracked() {
         let (_dir, op) = folder();
         let events = events();
-        let current = batch(lines(&events).iter().map(Vec::as_slice)).unwrap();
-        // The columns of schema version 1: all but the last.
-        let older_fields = schema().fields()[..schema().fields().len() - 1].to_vec();
+        let current = batch(records(&lines(&events), 0)).unwrap();
+        // The columns of schema version 1: all but doNotTrack, and the offsets kept since.
+        let older_fields = schema().fields()[..schema().fields().len() - 2].to_vec();
         let older = RecordBatch::try_new(
             Arc::new(Schema::new(older_fields)),
-            current.columns()[..current.num_columns() - 1].to_vec(),
+            current.columns()[..current.num_columns() - 2].to_vec(),
         )
         .unwrap();
         let target = FileWriter::create(&op, "old.parquet").await.unwrap();
@@ -497,13 +590,9 @@ mod tests {
         let mut asked = events[0].clone();
         asked.do_not_track = true;
         asked.user_agent = String::new();
-        write(
-            &op,
-            "new.parquet",
-            lines(&[asked.clone()]).iter().map(Vec::as_slice),
-        )
-        .await
-        .unwrap();
+        write(&op, "new.parquet", records(&lines(&[asked.clone()]), 9))
+            .await
+            .unwrap();
         let merged = merge(
             &op,
             &["old.parquet".into(), "new.parquet".into()],
@@ -514,6 +603,12 @@ mod tests {
         assert_eq!(merged.rows, 3);
         let back = read_events(&op, "m.parquet").await.unwrap();
         assert_eq!(back, [&events[..], &[asked]].concat());
+        let unknown = |row: &RowKey| row.offset.is_none();
+        assert_eq!(
+            count_named(&op, "m.parquet", &unknown).await.unwrap(),
+            (3, 2),
+            "the older rows have no offset, the new one its own"
+        );
     }
 
     #[tokio::test]
@@ -521,11 +616,9 @@ mod tests {
         let (_dir, op) = folder();
         let events = events();
         let lines = lines(&events);
-        let size = write(&op, "a.parquet", lines.iter().map(Vec::as_slice))
-            .await
-            .unwrap();
+        let size = write(&op, "a.parquet", records(&lines, 0)).await.unwrap();
         assert_eq!(op.stat("a.parquet").await.unwrap().content_length(), size);
-        write(&op, "b.parquet", lines[..1].iter().map(Vec::as_slice))
+        write(&op, "b.parquet", records(&lines[..1], 2))
             .await
             .unwrap();
         let merged = merge(&op, &["a.parquet".into(), "b.parquet".into()], "m.parquet")
@@ -536,7 +629,7 @@ mod tests {
         assert_eq!(back, [&events[..], &events[..1]].concat());
         let not_an_event: [&[u8]; 1] = [b"{}"];
         assert!(
-            write(&op, "c.parquet", not_an_event.into_iter())
+            write(&op, "c.parquet", [(0, not_an_event[0])].into_iter())
                 .await
                 .is_err()
         );
