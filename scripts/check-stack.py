@@ -126,6 +126,13 @@ def main():
         f"kafka-init: {topic} is not created with 3 partitions and replication factor 2",
     )
     check(f"--topic {dlq}" in init, f"kafka-init: the dead-letter topic {dlq} is not created")
+    erased = helps["es-sink"]["ERASED_TOPIC"]
+    for name in ("hdfs-consumer", "es-sink", "eraser"):
+        check(helps[name]["ERASED_TOPIC"] == erased, f"{name}: default ERASED_TOPIC is not {erased}")
+    check(
+        re.search(rf"--topic {erased}\s*\\?\s*--partitions[^\n]*(\n[^\n]*)?--config cleanup\.policy=compact,delete", init),
+        f"kafka-init: the erased ids' topic {erased} is not created compacted",
+    )
     check(env["es-sink"].get("DEAD_LETTER_TOPIC") == dlq, "es-sink: DEAD_LETTER_TOPIC differs")
     # Retention: the topics and the landing keep a click as long as the search cluster does.
     retention = env["es-sink"].get("RETENTION", "")
@@ -134,7 +141,7 @@ def main():
     check(days, f"es-sink: RETENTION {retention!r} is not a number of days")
     if days:
         ms = int(days.group(1)) * 86_400_000
-        for name in (topic, dlq):
+        for name in (topic, dlq, erased):
             check(
                 re.search(rf"--topic {name}\s*\\?\s*--partitions[^\n]*(\n[^\n]*)?--config retention\.ms={ms}\b", init),
                 f"kafka-init: {name} does not keep records {retention} (retention.ms={ms})",
@@ -143,6 +150,8 @@ def main():
     check(f'KAFKA_TOPIC="${{KAFKA_TOPIC:-{topic}}}"' in demo, "demo.sh: default topic differs")
     check('--topic "$KAFKA_TOPIC:3:2"' in demo, "demo.sh: topic not 3 partitions, RF 2")
     check('--topic "$DEAD_LETTER_TOPIC:1:2"' in demo, "demo.sh: dead-letter topic not created")
+    check('--topic "$ERASED_TOPIC:1:2"' in demo, "demo.sh: erased ids' topic not created")
+    check(f'ERASED_TOPIC="${{ERASED_TOPIC:-{erased}}}"' in demo, "demo.sh: erased ids' topic differs")
     check(f'DEAD_LETTER_TOPIC="${{DEAD_LETTER_TOPIC:-{dlq}}}"' in demo, "demo.sh: DLQ differs")
     common_kafka = (ROOT / "common/src/kafka/mod.rs").read_text()
     check("DEMO_PARTITIONS: i32 = 3;" in common_kafka, "common: DEMO_PARTITIONS is not 3")

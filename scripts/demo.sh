@@ -52,6 +52,8 @@ ES_PORT="${ES_PORT:-9200}"
 ES_SINK_ADMIN_PORT="${ES_SINK_ADMIN_PORT:-9102}"
 KAFKA_TOPIC="${KAFKA_TOPIC:-select-color}"
 DEAD_LETTER_TOPIC="${DEAD_LETTER_TOPIC:-select-color-dlq}"
+ERASED_TOPIC="${ERASED_TOPIC:-select-color-erased}"
+export ERASED_TOPIC
 DEMO_PROFILE="${DEMO_PROFILE:-dev}"
 RUN_DIR="${RUN_DIR:-$REPO_ROOT/.run}"
 LANDING_DIR="$RUN_DIR/landing"
@@ -186,7 +188,7 @@ else
     KAFKA_KIND="dev-broker, in memory"
     log "starting dev-broker: an in-memory Kafka cluster of 3 brokers"
     start_dev_broker "$BIN_DIR/dev-broker" "$RUN_DIR/dev-broker.log" \
-        --topic "$KAFKA_TOPIC:3:2" --topic "$DEAD_LETTER_TOPIC:1:2"
+        --topic "$KAFKA_TOPIC:3:2" --topic "$DEAD_LETTER_TOPIC:1:2" --topic "$ERASED_TOPIC:1:2"
     PIDS[dev-broker]=$DEV_BROKER_PID
     KAFKA_BOOTSTRAP_SERVERS="$DEV_BROKER_BOOTSTRAP"
     KAFKA_PROPERTIES="${KAFKA_PROPERTIES:-$("$BIN_DIR/dev-broker" --print-client-properties)}"

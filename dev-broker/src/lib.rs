@@ -75,6 +75,16 @@ impl TopicSpec {
             replication_factor: DEMO_REPLICATION_FACTOR,
         }
     }
+
+    /// The topic of erased click ids as the demo and compose create it (compacted on a real
+    /// cluster; the mock cluster keeps every record).
+    pub fn erased() -> TopicSpec {
+        TopicSpec {
+            name: common::kafka::DEFAULT_ERASED_TOPIC.to_owned(),
+            partitions: 1,
+            replication_factor: DEMO_REPLICATION_FACTOR,
+        }
+    }
 }
 
 impl FromStr for TopicSpec {

@@ -16,7 +16,8 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "erase", version)]
 pub struct Config {
-    /// Erase the clicks of this user name (exactly as typed); repeat for several.
+    /// Erase the clicks of this user name (trimmed, in any Unicode form: names are compared
+    /// composed, as the collector stores them); repeat for several.
     #[arg(long = "user-name", value_name = "NAME")]
     pub user_names: Vec<String>,
 
@@ -27,15 +28,15 @@ pub struct Config {
     #[command(flatten)]
     pub kafka: KafkaArgs,
 
-    /// Where hdfs-consumer lands (as its LANDING_URL); unset: the landed files are not
-    /// erased.
+    /// Where hdfs-consumer lands (as its LANDING_URL). Required unless `--skip landed-files`.
     #[arg(long, env = "LANDING_URL", value_parser = lake::storage::parse_landing_url)]
     pub landing_url: Option<Url>,
 
-    /// Erase from the search index (Elasticsearch, with ES_URL and a user that may read and
-    /// delete documents).
-    #[arg(long, env = "ERASE_SEARCH_INDEX", default_value_t = true, action = clap::ArgAction::Set)]
-    pub search_index: bool,
+    /// A store not to erase from, by name (search-index, landed-files, results-page); repeat
+    /// or comma-separate for several. A store that is neither configured nor skipped is an
+    /// error: an erasure never leaves one out silently.
+    #[arg(long = "skip", env = "ERASE_SKIP", value_enum, value_delimiter = ',')]
+    pub skip: Vec<Store>,
 
     #[command(flatten)]
     pub search: SearchArgs,
@@ -45,8 +46,8 @@ pub struct Config {
     #[arg(long, env = "ES_SINK_GROUP_ID", default_value = "es-sink")]
     pub es_sink_group: String,
 
-    /// The results page (its /results address); repeat for each web process. Unset: no
-    /// results page is asked to forget.
+    /// The results page (its /results address); repeat for each web process. Required unless
+    /// `--skip results-page`.
     #[arg(long = "results-url", env = "RESULTS_URLS", value_delimiter = ',')]
     pub results_urls: Vec<Url>,
 
@@ -62,14 +63,40 @@ pub struct Config {
     pub timeout: Duration,
 }
 
+/// The stores an erasure may be told to skip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Store {
+    SearchIndex,
+    LandedFiles,
+    ResultsPage,
+}
+
 impl Config {
-    /// Why these settings cannot erase anything, if so.
+    /// Whether `store` is to be erased.
+    pub fn asks(&self, store: Store) -> bool {
+        !self.skip.contains(&store)
+    }
+
+    /// Why these settings cannot erase anything, if so: nobody named, or a store neither
+    /// configured nor skipped.
     pub fn check(&self) -> Result<(), String> {
         if self.user_names.is_empty() && self.event_ids.is_empty() {
             return Err("name someone to erase: --user-name NAME or --event-id ID".to_owned());
         }
         if self.user_names.iter().any(|n| n.trim().is_empty()) {
             return Err("--user-name must not be empty".to_owned());
+        }
+        if self.asks(Store::LandedFiles) && self.landing_url.is_none() {
+            return Err(
+                "the landed files are not configured: set LANDING_URL, or --skip landed-files"
+                    .to_owned(),
+            );
+        }
+        if self.asks(Store::ResultsPage) && self.results_urls.is_empty() {
+            return Err(
+                "no results page is configured: set RESULTS_URLS, or --skip results-page"
+                    .to_owned(),
+            );
         }
         Ok(())
     }
@@ -78,6 +105,32 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_not_configured_is_an_error_unless_skipped_by_name() {
+        let config = Config::parse_from(["erase", "--user-name=Ada", "--landing-url=/tmp/landing"]);
+        let err = config.check().unwrap_err();
+        assert!(
+            err.contains("RESULTS_URLS") && err.contains("--skip results-page"),
+            "{err}"
+        );
+        let config = Config::parse_from(["erase", "--user-name=Ada", "--skip=results-page"]);
+        let err = config.check().unwrap_err();
+        assert!(
+            err.contains("LANDING_URL") && err.contains("--skip landed-files"),
+            "{err}"
+        );
+        let config = Config::parse_from([
+            "erase",
+            "--user-name=Ada",
+            "--skip=results-page",
+            "--skip=landed-files",
+            "--skip=search-index",
+        ]);
+        config.check().unwrap();
+        assert!(!config.asks(Store::SearchIndex));
+        assert!(Config::try_parse_from(["erase", "--skip=kafka"]).is_err());
+    }
 
     #[test]
     fn every_duration_refuses_nothing_negatives_and_missing_units() {
@@ -100,8 +153,11 @@ mod tests {
     fn someone_must_be_named() {
         let config = Config::parse_from(["erase"]);
         assert!(config.check().unwrap_err().contains("--user-name"));
+        let skipped = ["--skip", "landed-files,results-page"];
         let config = Config::parse_from(["erase", "--user-name", " "]);
         assert!(config.check().is_err());
+        let config = Config::parse_from([&["erase", "--user-name", "Ada"][..], &skipped].concat());
+        config.check().unwrap();
         let config = Config::parse_from([
             "erase",
             "--user-name",
@@ -111,10 +167,10 @@ mod tests {
             "--event-id",
             "01939a7e-0000-7000-8000-000000000001",
         ]);
-        config.check().unwrap();
+        assert!(config.check().unwrap_err().contains("LANDING_URL"));
         assert_eq!(config.user_names, ["Ada", "민수"]);
         assert_eq!(config.event_ids.len(), 1);
-        assert!(config.search_index);
+        assert!(config.asks(Store::SearchIndex));
         assert!(config.landing_url.is_none());
     }
 }

@@ -1,6 +1,8 @@
-//! The landed files' part: the request is filed beside them, each partition's holder carries it
-//! out through the partition's commit log, and the counts are read back from each partition's
-//! latest entry.
+//! The landed files' part: the request is filed beside them (readable by the pipeline only),
+//! each partition's holder carries it out through the partition's commit log, and the counts
+//! are read back from each partition's latest entry. What the holders said is read beside the
+//! request: the ids they erased, kept as tombstones before the request is withdrawn, and why
+//! a partition failed, which an unfinished erasure reports.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +12,9 @@ use lake::{Storage, StorageError};
 use serde::Serialize;
 use url::Url;
 
+use crate::error::Error;
 use crate::outcome::Outcome;
+use crate::tombstones::TombstoneWriter;
 
 /// How often the partitions' logs are read while waiting.
 const POLL: Duration = Duration::from_millis(250);
@@ -25,21 +29,22 @@ pub struct Rewritten {
     pub partitions: usize,
 }
 
-/// Files `request`, waits until every partition's holder carried it out (or `deadline`), and
-/// withdraws it once all did.
+/// Files `request`, waits until every partition's holder carried it out (or `deadline`), keeps
+/// the erased ids as tombstones, and withdraws it once all did.
 pub async fn erase(
     url: &Url,
     topic: &str,
     request: &ErasureRequest,
+    tombstones: &TombstoneWriter,
     deadline: Instant,
-) -> Result<Outcome<Rewritten>, StorageError> {
+) -> Result<Outcome<Rewritten>, Error> {
     let storage = Storage::open(url)?;
     let log = CommitLog::new(storage.clone(), topic);
-    // Earlier requests that were carried out after their command gave up: their names need
-    // not stay on file.
+    // Earlier requests that were carried out after their command gave up: their ids are kept
+    // and their names need not stay on file.
     for earlier in erasure::requests(&storage, topic).await? {
         if progress(&log, &earlier).await?.1.is_empty() {
-            erasure::withdraw(&storage, topic, &earlier.id).await?;
+            finish(&storage, topic, &earlier, tombstones).await?;
             tracing::info!(
                 request = earlier.id,
                 "withdrew an earlier request, carried out since"
@@ -50,17 +55,45 @@ pub async fn erase(
     loop {
         let (done, waiting) = progress(&log, request).await?;
         if waiting.is_empty() {
-            erasure::withdraw(&storage, topic, &request.id).await?;
+            finish(&storage, topic, request, tombstones).await?;
             return Ok(Outcome::Erased(done));
         }
         if Instant::now() >= deadline {
+            let (failures, _) = erasure::notes(&storage, topic, &request.id).await?;
+            let failing: Vec<String> = failures
+                .iter()
+                .filter(|f| waiting.contains(&f.partition))
+                .map(|f| {
+                    format!(
+                        "partition {} failed {} time(s), last: {}",
+                        f.partition, f.attempts, f.reason
+                    )
+                })
+                .collect();
+            let why = if failing.is_empty() {
+                format!("partitions {waiting:?} have not landed every click before the request yet")
+            } else {
+                failing.join("; ")
+            };
             return Ok(Outcome::Unfinished(format!(
-                "partitions {waiting:?} have not landed every click before the request yet; \
-                 the request stays on file and hdfs-consumer carries it out when they have"
+                "{why}; the request stays on file and hdfs-consumer keeps trying"
             )));
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// Keeps the ids the holders erased for `request` as tombstones, then withdraws it.
+async fn finish(
+    storage: &Storage,
+    topic: &str,
+    request: &ErasureRequest,
+    tombstones: &TombstoneWriter,
+) -> Result<(), Error> {
+    let (_, ids) = erasure::notes(storage, topic, &request.id).await?;
+    tombstones.keep(&ids, &request.id).await?;
+    erasure::withdraw(storage, topic, &request.id).await?;
+    Ok(())
 }
 
 /// What the partitions' holders removed for `request` so far, and the partitions that have not

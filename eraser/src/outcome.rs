@@ -8,8 +8,8 @@ use serde::Serialize;
 pub enum Outcome<T> {
     /// Done: what was found and removed.
     Erased(T),
-    /// The store was not asked (not configured).
-    NotAsked,
+    /// The store was skipped, as the command was told (`--skip`).
+    Skipped,
     /// Not done, and why.
     Unfinished(String),
 }

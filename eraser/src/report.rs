@@ -40,7 +40,7 @@ impl Report {
             "search index",
             match &self.search_index {
                 Outcome::Erased(d) => format!("{} found, {} deleted", d.found, d.deleted),
-                Outcome::NotAsked => "not asked".to_owned(),
+                Outcome::Skipped => "skipped, as asked".to_owned(),
                 Outcome::Unfinished(why) => format!("UNFINISHED: {why}"),
             },
         ));
@@ -51,7 +51,7 @@ impl Report {
                     "{} click(s) and {} dead letter(s) removed, {} file(s) rewritten, over {} partition(s)",
                     r.rows, r.dead_letters, r.files, r.partitions
                 ),
-                Outcome::NotAsked => "not asked (no LANDING_URL)".to_owned(),
+                Outcome::Skipped => "skipped, as asked".to_owned(),
                 Outcome::Unfinished(why) => format!("UNFINISHED: {why}"),
             },
         ));
@@ -59,13 +59,14 @@ impl Report {
             "results page",
             match &self.results_page {
                 Outcome::Erased(n) => format!("{n} remembered click(s) forgotten"),
-                Outcome::NotAsked => "not asked (no RESULTS_URLS)".to_owned(),
+                Outcome::Skipped => "skipped, as asked".to_owned(),
                 Outcome::Unfinished(why) => format!("UNFINISHED: {why}"),
             },
         ));
         lines.push(show(
             "Kafka",
-            "cannot delete single records: the topic's retention bounds how long they stay"
+            "cannot delete single records: the topic keeps them until its retention, and the \
+             sinks skip their ids (kept as tombstones) on any replay"
                 .to_owned(),
         ));
         lines

@@ -70,7 +70,25 @@ impl Retry {
 pub struct Chores {
     /// When the partition's expired hours were last looked for.
     expiry_checked: Option<Instant>,
+    /// An erasure request that failed here, and when it is tried again.
+    erasure_retry: Option<ErasureRetry>,
 }
+
+/// An erasure that failed on the partition: it is tried again with growing waits, and said in
+/// the log at most once a minute, while every other chore and landing goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureRetry {
+    pub request: String,
+    pub retry: Retry,
+    /// When its failure was last logged.
+    pub logged_at: Instant,
+}
+
+/// The longest wait between two attempts at an erasure that fails.
+pub const ERASURE_MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// How often a failing erasure is said in the log, at most.
+pub const ERASURE_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Where an owned partition stands.
 #[derive(Debug)]
@@ -263,14 +281,62 @@ impl Partition {
         &self,
         partition: i32,
         requests: &'r [ErasureRequest],
+        now: Instant,
     ) -> Option<(&'r ErasureRequest, &Held)> {
-        let Partition::Consuming { held, .. } = self else {
+        let Partition::Consuming { held, chores, .. } = self else {
             return None;
+        };
+        let waiting = |request: &ErasureRequest| {
+            chores
+                .erasure_retry
+                .as_ref()
+                .is_some_and(|r| r.request == request.id && now < r.retry.at)
         };
         requests
             .iter()
-            .find(|r| !held.has_erased(&r.id) && r.due(partition, held.last_offset))
+            .find(|r| !held.has_erased(&r.id) && r.due(partition, held.last_offset) && !waiting(r))
             .map(|r| (r, held))
+    }
+
+    /// An erasure of `request` failed at `now`: it waits `backoff(failures in a row)` before it
+    /// is tried again. Returns the failures in a row, and whether to say so in the log (the
+    /// first time, then at most once per [`ERASURE_LOG_EVERY`]).
+    pub fn erasure_failed(
+        &mut self,
+        request: &str,
+        now: Instant,
+        backoff: impl Fn(u32) -> Duration,
+    ) -> (u32, bool) {
+        let Partition::Consuming { chores, .. } = self else {
+            return (0, false);
+        };
+        let earlier = chores.erasure_retry.take().filter(|r| r.request == request);
+        let failures = earlier.as_ref().map_or(1, |r| r.retry.failures + 1);
+        let log = earlier
+            .as_ref()
+            .is_none_or(|r| now.duration_since(r.logged_at) >= ERASURE_LOG_EVERY);
+        chores.erasure_retry = Some(ErasureRetry {
+            request: request.to_owned(),
+            retry: Retry::after(failures, now, backoff),
+            logged_at: if log {
+                now
+            } else {
+                earlier.map_or(now, |r| r.logged_at)
+            },
+        });
+        (failures, log)
+    }
+
+    /// An erasure of `request` was carried out: it is no longer retried.
+    pub fn erasure_done(&mut self, request: &str) {
+        if let Partition::Consuming { chores, .. } = self
+            && chores
+                .erasure_retry
+                .as_ref()
+                .is_some_and(|r| r.request == request)
+        {
+            chores.erasure_retry = None;
+        }
     }
 
     /// Drops the erasures no longer on file from what the next entry carries.
@@ -569,11 +635,11 @@ mod tests {
         let requests = vec![request.clone()];
         let mut partition = consuming_from(Some(9));
         assert!(
-            partition.erasure_due(0, &requests).is_none(),
+            partition.erasure_due(0, &requests, now).is_none(),
             "offsets 10 and 11 are not landed yet"
         );
         let (due, held) = partition
-            .erasure_due(1, &requests)
+            .erasure_due(1, &requests, now)
             .expect("partition 1 has all");
         assert_eq!((due.id.as_str(), held.seq), (request.id.as_str(), 0));
         for offset in 10..12 {
@@ -582,7 +648,7 @@ mod tests {
         let commit = commit_of(&partition);
         partition.landed(commit);
         let (_, held) = partition
-            .erasure_due(0, &requests)
+            .erasure_due(0, &requests, now)
             .expect("landed up to 11");
         let erased = lake::commit_log::Erased {
             request: request.id.clone(),
@@ -592,16 +658,70 @@ mod tests {
         let after = held.published(seq, &entry);
         partition.rewritten(after);
         assert!(
-            partition.erasure_due(0, &requests).is_none(),
+            partition.erasure_due(0, &requests, now).is_none(),
             "carried out on the partition"
         );
         partition.keep_erasures(|_| false);
         assert!(
-            partition.erasure_due(0, &requests).is_some(),
+            partition.erasure_due(0, &requests, now).is_some(),
             "a request filed again with the same id is carried out again"
         );
         partition.refused("b".into(), now);
-        assert!(partition.erasure_due(0, &requests).is_none(), "fenced");
+        assert!(partition.erasure_due(0, &requests, now).is_none(), "fenced");
+    }
+
+    #[test]
+    fn a_failing_erasure_waits_longer_each_time_is_logged_once_a_minute_and_stops_nothing() {
+        let now = Instant::now();
+        let request = ErasureRequest::new([(0, 5)].into(), vec!["Ada".into()], vec![]);
+        let other = ErasureRequest::new([(0, 5)].into(), vec!["Bo".into()], vec![]);
+        let requests = vec![request.clone(), other.clone()];
+        let mut partition = consuming_from(Some(9));
+        let backoff = |failures: u32| second(2u32.pow(failures - 1));
+        assert_eq!(
+            partition.erasure_failed(&request.id, now, backoff),
+            (1, true)
+        );
+        let (due, _) = partition.erasure_due(0, &requests, now).unwrap();
+        assert_eq!(due.id, other.id, "the next request goes ahead meanwhile");
+        assert!(partition.erasure_due(0, &requests[..1], now).is_none());
+        assert!(
+            partition
+                .erasure_due(0, &requests[..1], now + second(1))
+                .is_some()
+        );
+        assert_eq!(
+            partition.erasure_failed(&request.id, now + second(1), backoff),
+            (2, false),
+            "said a second ago"
+        );
+        assert!(
+            partition
+                .erasure_due(0, &requests[..1], now + second(2))
+                .is_none()
+        );
+        assert!(
+            partition
+                .erasure_due(0, &requests[..1], now + second(3))
+                .is_some()
+        );
+        assert_eq!(
+            partition.erasure_failed(&request.id, now + second(61), backoff),
+            (3, true),
+            "a minute later, said again"
+        );
+        partition.take(record(10), now, &POLICY);
+        assert_eq!(
+            partition.landing_due(&POLICY, now + second(5), false),
+            Some(FlushReason::Age),
+            "landing goes on"
+        );
+        partition.erasure_done(&request.id);
+        assert!(
+            partition
+                .erasure_due(0, &requests[..1], now + second(61))
+                .is_some()
+        );
     }
 
     #[test]

@@ -9,13 +9,17 @@
 //! if it holds an erased click, a row group (or a chunk of lines) at a time into its rewrite.
 //! So an erasure holds about what a merge holds, whatever the files' sizes.
 
+use std::cell::RefCell;
+
+use uuid::Uuid;
+
 use crate::Lake;
 use crate::commit_log::{Erased, Held, PendingRename, Recorded};
 use crate::file_format::{FormatError, LandingFormat, RowKey, json_lines};
 use crate::layout;
 use crate::listing;
 use crate::protocol::{Change, Written};
-use crate::requests::ErasureRequest;
+use crate::requests::{self, ErasureRequest};
 use crate::storage::StorageError;
 
 /// A file of the partition an erasure may rewrite.
@@ -44,6 +48,16 @@ pub(crate) async fn write(
     let mut retired = Vec::new();
     let (mut rows, mut dead_letters) = (0u64, 0u64);
     let erases_row = |row: &RowKey| request.erases(partition, row);
+    // The ids of the erased clicks, gathered as files are counted: the asker keeps them as
+    // tombstones, so that a replay does not bring the clicks back.
+    let erased_ids = RefCell::new(Vec::new());
+    let count_row = |row: &RowKey| {
+        let erased = erases_row(row);
+        if erased && let Ok(id) = Uuid::parse_str(row.event_id) {
+            erased_ids.borrow_mut().push(id);
+        }
+        erased
+    };
     let erases_letter = |line: &[u8]| request.erases_dead_letter(partition, line);
     let abandon = |renames: Vec<PendingRename>, tmp: Option<String>, err: StorageError| {
         let mut tmp_files: Vec<String> = renames.into_iter().map(|r| r.tmp).collect();
@@ -61,7 +75,7 @@ pub(crate) async fn write(
         let counted = if file.letters {
             json_lines::count_named(op, &file.path, &erases_letter).await
         } else {
-            file.format.count_named(op, &file.path, &erases_row).await
+            file.format.count_named(op, &file.path, &count_row).await
         };
         let (total, erased) = match counted {
             Ok(counted) => counted,
@@ -103,6 +117,14 @@ pub(crate) async fn write(
             tmp,
             path: format!("{dir}/{new_name}"),
         });
+    }
+    let mut ids = erased_ids.into_inner();
+    ids.sort_unstable();
+    ids.dedup();
+    if let Err(err) =
+        requests::record_erased_ids(storage, topic, &request.id, partition, &ids).await
+    {
+        return abandon(renames, None, err);
     }
     let erased = Erased {
         request: request.id.clone(),

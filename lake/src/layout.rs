@@ -7,6 +7,7 @@
 //! <root>/<topic>/_tmp/<partition>.<owner>.<kind>.<name>   files being written
 //! <root>/<topic>/_commits/<partition>/<entry>.json          each partition's commit log
 //! <root>/<topic>/_erasures/<request>.json                   erasure requests being carried out
+//! <root>/<topic>/_erasures/<request>/                       what each holder says of one: why it failed, the ids it erased
 //! ```
 //!
 //! A file rewritten without erased clicks keeps its offsets and adds the number of the commit
@@ -144,6 +145,21 @@ pub fn erasures_dir(topic: &str) -> String {
 /// Where erasure request `id` is filed.
 pub fn erasure_path(topic: &str, id: &str) -> String {
     format!("{topic}/_erasures/{id}.json")
+}
+
+/// The folder of what the holders say about request `id`, partition by partition.
+pub fn erasure_notes_dir(topic: &str, id: &str) -> String {
+    format!("{topic}/_erasures/{id}/")
+}
+
+/// Where a holder says why request `id` failed on `partition`.
+pub fn erasure_failure_path(topic: &str, id: &str, partition: i32) -> String {
+    format!("{topic}/_erasures/{id}/failed-{partition}.json")
+}
+
+/// Where a holder lists the ids of the clicks request `id` erased on `partition`.
+pub fn erased_ids_path(topic: &str, id: &str, partition: i32) -> String {
+    format!("{topic}/_erasures/{id}/ids-{partition}.json")
 }
 
 pub fn tmp_dir(topic: &str) -> String {

@@ -152,7 +152,7 @@ pub async fn requests(storage: &Storage, topic: &str) -> Result<Vec<ErasureReque
     Ok(requests)
 }
 
-/// Files a request.
+/// Files a request, readable by its owner only (it holds names).
 pub async fn file(
     storage: &Storage,
     topic: &str,
@@ -160,23 +160,94 @@ pub async fn file(
 ) -> Result<(), StorageError> {
     let path = layout::erasure_path(topic, &request.id);
     let body = serde_json::to_vec(request).expect("a request serializes");
-    storage
-        .operator()
-        .write(&path, body)
-        .await
-        .map(|_| ())
-        .map_err(storage.failed("write", &path))
+    storage.write_private(&path, body).await
 }
 
-/// Withdraws a request once it is carried out everywhere (or given up).
+/// Withdraws a request once it is carried out everywhere (or given up), with what the holders
+/// said of it.
 pub async fn withdraw(storage: &Storage, topic: &str, id: &str) -> Result<(), StorageError> {
-    let path = layout::erasure_path(topic, id);
-    match storage.operator().delete(&path).await {
-        Err(err) if err.kind() != opendal::ErrorKind::NotFound => {
-            Err(storage.failed("delete", &path)(err))
-        }
-        _ => Ok(()),
+    storage.delete(&layout::erasure_path(topic, id)).await?;
+    let notes = layout::erasure_notes_dir(topic, id);
+    for name in storage.list_files(&notes).await? {
+        storage.delete(&format!("{notes}{name}")).await?;
     }
+    storage.remove_empty_dir(&notes).await?;
+    Ok(())
+}
+
+/// Why request `id` failed on a partition, as its holder said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    pub partition: i32,
+    pub at: DateTime<Utc>,
+    /// What could not be done, naming the storage and the file.
+    pub reason: String,
+    /// Failures in a row.
+    pub attempts: u32,
+}
+
+/// Says why request `id` failed on a partition, for the asker.
+pub async fn record_failure(
+    storage: &Storage,
+    topic: &str,
+    id: &str,
+    failure: &Failure,
+) -> Result<(), StorageError> {
+    let path = layout::erasure_failure_path(topic, id, failure.partition);
+    let body = serde_json::to_vec(failure).expect("a failure serializes");
+    storage.write_private(&path, body).await
+}
+
+/// Clears what a holder said of a failure, once the request is carried out on its partition.
+pub async fn clear_failure(
+    storage: &Storage,
+    topic: &str,
+    id: &str,
+    partition: i32,
+) -> Result<(), StorageError> {
+    storage
+        .delete(&layout::erasure_failure_path(topic, id, partition))
+        .await
+}
+
+/// Lists the ids of the clicks request `id` erased on `partition`, for the asker, who keeps
+/// them as tombstones.
+pub async fn record_erased_ids(
+    storage: &Storage,
+    topic: &str,
+    id: &str,
+    partition: i32,
+    ids: &[Uuid],
+) -> Result<(), StorageError> {
+    let path = layout::erased_ids_path(topic, id, partition);
+    let body = serde_json::to_vec(ids).expect("ids serialize");
+    storage.write_private(&path, body).await
+}
+
+/// What the holders said of request `id`: the failures not cleared, and every id erased.
+pub async fn notes(
+    storage: &Storage,
+    topic: &str,
+    id: &str,
+) -> Result<(Vec<Failure>, Vec<Uuid>), StorageError> {
+    let dir = layout::erasure_notes_dir(topic, id);
+    let (mut failures, mut ids) = (Vec::new(), Vec::new());
+    for name in storage.list_files(&dir).await? {
+        let path = format!("{dir}{name}");
+        let bytes = match storage.operator().read(&path).await {
+            Ok(bytes) => bytes.to_vec(),
+            Err(err) if err.kind() == opendal::ErrorKind::NotFound => continue,
+            Err(err) => return Err(storage.failed("read", &path)(err)),
+        };
+        if name.starts_with("failed-") {
+            failures.extend(serde_json::from_slice::<Failure>(&bytes).ok());
+        } else if name.starts_with("ids-") {
+            ids.extend(serde_json::from_slice::<Vec<Uuid>>(&bytes).unwrap_or_default());
+        }
+    }
+    failures.sort_by_key(|f| f.partition);
+    Ok((failures, ids))
 }
 
 #[cfg(test)]

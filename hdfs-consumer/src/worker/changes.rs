@@ -131,14 +131,15 @@ impl Worker {
     }
 
     /// Carries out one erasure request due on the partition, if no other worker of the process
-    /// is merging or erasing: an erasure holds a file's rows, as a merge does.
+    /// is merging or erasing (an erasure holds a row group, as a merge does). One that fails
+    /// waits, growing, before it is tried again, and holds nothing else up meanwhile.
     pub(super) fn erase(&mut self, partition: i32) -> ControlFlow<()> {
         self.read_requests();
         let requests = Arc::clone(&self.requests);
         let Some((request, held)) = self
             .partitions
             .get(&partition)
-            .and_then(|s| s.erasure_due(partition, &requests))
+            .and_then(|s| s.erasure_due(partition, &requests, Instant::now()))
         else {
             return ControlFlow::Continue(());
         };

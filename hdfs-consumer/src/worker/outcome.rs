@@ -3,7 +3,7 @@
 //! is counted and logged. Only the counting differs by kind.
 
 use std::ops::ControlFlow;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use lake::commit_log::Erased;
 use lake::expire::Expired;
@@ -12,9 +12,10 @@ use lake::merge::CompactedHour;
 use lake::{HourPartition, Outcome};
 
 use super::Worker;
-use super::calls::CallError;
+use super::calls::{CallBound, CallError};
 use crate::buffer::FlushReason;
 use crate::metrics::ReasonLabel;
+use crate::partition::ERASURE_MAX_BACKOFF;
 
 /// Which change the worker made, with what it knows of it beside the lake's report.
 #[derive(Debug, Clone)]
@@ -74,6 +75,9 @@ impl Worker {
             }
             Ok(Outcome::Done { held, report }) => {
                 self.count(partition, &making, &report, started);
+                if let Making::Erasure { request } = &making {
+                    self.erasure_done(partition, request);
+                }
                 let Some(state) = self.partitions.get_mut(&partition) else {
                     return ControlFlow::Continue(());
                 };
@@ -116,6 +120,10 @@ impl Worker {
             // it, the buffer is kept and counted as not landed (it was never committed, so the
             // next owner reads it again).
             Err(CallError::Stopping | CallError::Deadline) => {}
+            // A failing erasure backs off on its own partition: the sweep goes on to the others.
+            Err(CallError::Failed(err)) if matches!(making, Making::Erasure { .. }) => {
+                self.failed(partition, &making, err.to_string());
+            }
             Err(CallError::Failed(err)) => {
                 self.failed(partition, &making, err.to_string());
                 return ControlFlow::Break(());
@@ -144,6 +152,8 @@ impl Worker {
                 "storage write failed; partition paused, data stays in Kafka"
             );
             self.perform(partition, &effects);
+        } else if let Making::Erasure { request } = making {
+            self.erasure_failed(partition, request, err);
         } else {
             tracing::error!(
                 worker = self.id,
@@ -152,6 +162,59 @@ impl Worker {
                 err,
                 "could not change the partition's files; tried again later"
             );
+        }
+    }
+
+    /// An erasure failed on the partition: it waits before it is tried again; the log says so
+    /// at most once a minute, and the asker reads why beside the request.
+    fn erasure_failed(&mut self, partition: i32, request: &str, err: String) {
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            return;
+        };
+        let backoff = |failures| {
+            common::backoff::retry_wait(failures, Duration::from_secs(1), ERASURE_MAX_BACKOFF)
+        };
+        let now = Instant::now();
+        let (attempts, log) = state.erasure_failed(request, now, backoff);
+        if log {
+            tracing::error!(
+                worker = self.id,
+                partition,
+                request,
+                attempts,
+                err,
+                "cannot carry out an erasure request on the partition; tried again with growing waits, landing goes on"
+            );
+        }
+        let failure = lake::requests::Failure {
+            partition,
+            at: chrono::Utc::now(),
+            reason: err,
+            attempts,
+        };
+        let (storage, topic) = (self.shared.lake.storage(), self.shared.lake.topic());
+        let noted = lake::requests::record_failure(storage, topic, request, &failure);
+        if let Err(err) = self.call(noted, CallBound::UntilStopping) {
+            tracing::debug!(
+                partition,
+                request,
+                ?err,
+                "cannot note why the erasure failed"
+            );
+        }
+    }
+
+    /// An erasure was carried out on the partition: it is no longer retried, and a failure
+    /// noted for the asker is cleared.
+    fn erasure_done(&mut self, partition: i32, request: &str) {
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            return;
+        };
+        state.erasure_done(request);
+        let (storage, topic) = (self.shared.lake.storage(), self.shared.lake.topic());
+        let cleared = lake::requests::clear_failure(storage, topic, request, partition);
+        if let Err(err) = self.call(cleared, CallBound::UntilStopping) {
+            tracing::debug!(partition, request, ?err, "cannot clear a noted failure");
         }
     }
 
