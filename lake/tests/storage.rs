@@ -204,6 +204,30 @@ async fn opendal_rename_and_write_replace_an_existing_file(storage: Storage) {
     assert_eq!(read(&storage, "b.json").await, b"again", "write replaced");
 }
 
+/// What people asked to forget is readable by the pipeline's user only: a file written private
+/// is 0600 in a folder that is 0700, and stays so when written again.
+async fn a_private_file_is_readable_by_its_owner_only(storage: Storage) {
+    let path = "select-color/_erasures/r1.json";
+    storage.write_private(path, b"{}".to_vec()).await.unwrap();
+    assert_eq!(storage.mode(path).await.unwrap(), 0o600);
+    assert_eq!(
+        storage.mode("select-color/_erasures/").await.unwrap(),
+        0o700
+    );
+    storage
+        .write_private(path, b"{\"again\":1}".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(storage.mode(path).await.unwrap(), 0o600);
+    assert_eq!(read(&storage, path).await, b"{\"again\":1}");
+}
+
+#[tokio::test]
+async fn on_a_folder_a_private_file_is_readable_by_its_owner_only() {
+    let (_dir, storage) = local();
+    a_private_file_is_readable_by_its_owner_only(storage).await;
+}
+
 #[tokio::test]
 async fn on_a_folder_publish_moves_a_file_to_a_free_name_making_its_folders() {
     let (_dir, storage) = local();
@@ -280,4 +304,5 @@ async fn on_hdfs_every_storage_need_holds() {
     opendal_rename_and_write_replace_an_existing_file(root("opendal")).await;
     only_an_empty_folder_is_removed(root("folders")).await;
     opendal_delete_of_a_folder_is_recursive_on_hdfs_only(root("recursive"), true).await;
+    a_private_file_is_readable_by_its_owner_only(root("private")).await;
 }

@@ -104,6 +104,19 @@ async fn post_event_answers_202_and_queues_a_complete_event() {
 }
 
 #[tokio::test]
+async fn a_name_in_another_unicode_form_is_stored_composed() {
+    let publisher = Arc::new(RecordingPublisher::default());
+    let router = router(publisher.clone());
+    // "Renée" as a macOS form sends it: e and a combining acute accent, and Hangul as jamo.
+    let body =
+        serde_json::json!({ "userName": " Rene\u{301}e \u{1100}\u{1161} ", "colorName": "red" });
+    let (status, _, answer) = call(&router, post_json(body.to_string())).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let events = publisher.events.lock().unwrap().clone();
+    assert_eq!(events[0].user_name, "Ren\u{e9}e \u{ac00}");
+}
+
+#[tokio::test]
 async fn reference_select_endpoint_makes_the_same_event() {
     let publisher = Arc::new(RecordingPublisher::default());
     let router = router(publisher.clone());

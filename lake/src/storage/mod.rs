@@ -343,6 +343,35 @@ impl Storage {
         }
     }
 
+    /// The permission bits of the file or folder at `path` (relative to the root).
+    pub async fn mode(&self, path: &str) -> Result<u32, StorageError> {
+        let failed = |reason: String| StorageError::Io {
+            storage: self.name.clone(),
+            operation: "stat",
+            path: path.to_owned(),
+            reason,
+            kind: ErrorKind::Unexpected,
+        };
+        match &self.publisher {
+            Publisher::Folder { root } => {
+                use std::os::unix::fs::PermissionsExt;
+                let local = root.join(path.trim_end_matches('/'));
+                let metadata = tokio::fs::metadata(&local)
+                    .await
+                    .map_err(|err| failed(err.to_string()))?;
+                Ok(metadata.permissions().mode() & 0o7777)
+            }
+            Publisher::Hdfs { client, root } => {
+                let absolute = format!("{root}{}", path.trim_end_matches('/'));
+                let status = client
+                    .get_file_info(&absolute)
+                    .await
+                    .map_err(|err| failed(hdfs_reason(&err)))?;
+                Ok(u32::from(status.permission))
+            }
+        }
+    }
+
     /// Writes `body` as the file at `path`, readable by its owner only, in a folder readable
     /// by its owner only (made as needed): for files that hold what people asked to forget.
     pub async fn write_private(&self, path: &str, body: Vec<u8>) -> Result<(), StorageError> {
