@@ -8,6 +8,7 @@
 //! - [`config`] — settings;
 //! - [`buffer`] — per-partition buffers and when to land them (pure);
 //! - [`compaction`] — when an hour is merged (pure);
+//! - [`chores`] — a claim's clocks for expiry, and for an erasure that fails (pure);
 //! - [`partition`] — an owned partition's states and transitions, and when each change of its
 //!   files is due (pure);
 //! - [`worker`] — one consumer of the group and its loop, run by `common::host`;
@@ -16,6 +17,7 @@
 
 pub mod admin;
 pub mod buffer;
+pub mod chores;
 pub mod compaction;
 pub mod config;
 pub mod erasure_watch;

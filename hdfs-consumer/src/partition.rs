@@ -42,10 +42,8 @@ use common::kafka::Continuity;
 use lake::{ErasureRequest, Held, HourPartition, TopicRecord};
 
 use crate::buffer::{FlushPolicy, FlushReason, PartitionBuffer};
+use crate::chores::Chores;
 use crate::compaction::{self, CompactionPolicy};
-
-/// How often a partition's expired hours are looked for.
-pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
 
 /// When a failed storage call is made again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,38 +55,13 @@ pub struct Retry {
 
 impl Retry {
     /// The retry after `failures` failures in a row, `backoff(failures)` from `now`.
-    fn after(failures: u32, now: Instant, backoff: impl Fn(u32) -> Duration) -> Retry {
+    pub fn after(failures: u32, now: Instant, backoff: impl Fn(u32) -> Duration) -> Retry {
         Retry {
             failures,
             at: now + backoff(failures),
         }
     }
 }
-
-/// The clocks of a claim's chores between landings.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Chores {
-    /// When the partition's expired hours were last looked for.
-    expiry_checked: Option<Instant>,
-    /// An erasure request that failed here, and when it is tried again.
-    erasure_retry: Option<ErasureRetry>,
-}
-
-/// An erasure that failed on the partition: it is tried again with growing waits, and said in
-/// the log at most once a minute, while every other chore and landing goes on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErasureRetry {
-    pub request: String,
-    pub retry: Retry,
-    /// When its failure was last logged.
-    pub logged_at: Instant,
-}
-
-/// The longest wait between two attempts at an erasure that fails.
-pub const ERASURE_MAX_BACKOFF: Duration = Duration::from_secs(300);
-
-/// How often a failing erasure is said in the log, at most.
-pub const ERASURE_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Where an owned partition stands.
 #[derive(Debug)]
@@ -253,30 +226,24 @@ impl Partition {
     }
 
     /// The claim to look for expired hours under, when that is due at `now`: only while
-    /// consuming, every [`EXPIRY_INTERVAL`].
+    /// consuming ([`Chores::expiry_due`]).
     pub fn expiry_due(&self, now: Instant) -> Option<&Held> {
         match self {
-            Partition::Consuming { held, chores, .. }
-                if chores
-                    .expiry_checked
-                    .is_none_or(|at| now.duration_since(at) >= EXPIRY_INTERVAL) =>
-            {
-                Some(held)
-            }
+            Partition::Consuming { held, chores, .. } if chores.expiry_due(now) => Some(held),
             _ => None,
         }
     }
 
     /// The partition looked for expired hours at `now`.
     pub fn expiry_checked(&mut self, now: Instant) {
-        if let Partition::Consuming { chores, .. } = self {
-            chores.expiry_checked = Some(now);
+        if let Some(chores) = self.chores() {
+            chores.expiry_checked(now);
         }
     }
 
-    /// The first of `requests` due on the partition (number `partition`), and the claim to carry it out under: only
-    /// while consuming, once everything produced before the request is landed, and if it was
-    /// not carried out here already.
+    /// The first of `requests` due on the partition (number `partition`), and the claim to
+    /// carry it out under: only while consuming, once everything produced before the request
+    /// is landed, if it was not carried out here already and is not waiting after a failure.
     pub fn erasure_due<'r>(
         &self,
         partition: i32,
@@ -286,56 +253,42 @@ impl Partition {
         let Partition::Consuming { held, chores, .. } = self else {
             return None;
         };
-        let waiting = |request: &ErasureRequest| {
-            chores
-                .erasure_retry
-                .as_ref()
-                .is_some_and(|r| r.request == request.id && now < r.retry.at)
-        };
         requests
             .iter()
-            .find(|r| !held.has_erased(&r.id) && r.due(partition, held.last_offset) && !waiting(r))
+            .find(|r| {
+                !held.has_erased(&r.id)
+                    && r.due(partition, held.last_offset)
+                    && !chores.erasure_waits(&r.id, now)
+            })
             .map(|r| (r, held))
     }
 
-    /// An erasure of `request` failed at `now`: it waits `backoff(failures in a row)` before it
-    /// is tried again. Returns the failures in a row, and whether to say so in the log (the
-    /// first time, then at most once per [`ERASURE_LOG_EVERY`]).
+    /// An erasure of `request` failed at `now` ([`Chores::erasure_failed`]): the failures in a
+    /// row, and whether to say so in the log.
     pub fn erasure_failed(
         &mut self,
         request: &str,
         now: Instant,
         backoff: impl Fn(u32) -> Duration,
     ) -> (u32, bool) {
-        let Partition::Consuming { chores, .. } = self else {
-            return (0, false);
-        };
-        let earlier = chores.erasure_retry.take().filter(|r| r.request == request);
-        let failures = earlier.as_ref().map_or(1, |r| r.retry.failures + 1);
-        let log = earlier
-            .as_ref()
-            .is_none_or(|r| now.duration_since(r.logged_at) >= ERASURE_LOG_EVERY);
-        chores.erasure_retry = Some(ErasureRetry {
-            request: request.to_owned(),
-            retry: Retry::after(failures, now, backoff),
-            logged_at: if log {
-                now
-            } else {
-                earlier.map_or(now, |r| r.logged_at)
-            },
-        });
-        (failures, log)
+        match self.chores() {
+            Some(chores) => chores.erasure_failed(request, now, backoff),
+            None => (0, false),
+        }
     }
 
     /// An erasure of `request` was carried out: it is no longer retried.
     pub fn erasure_done(&mut self, request: &str) {
-        if let Partition::Consuming { chores, .. } = self
-            && chores
-                .erasure_retry
-                .as_ref()
-                .is_some_and(|r| r.request == request)
-        {
-            chores.erasure_retry = None;
+        if let Some(chores) = self.chores() {
+            chores.erasure_done(request);
+        }
+    }
+
+    /// The chores' clocks, while consuming.
+    fn chores(&mut self) -> Option<&mut Chores> {
+        match self {
+            Partition::Consuming { chores, .. } => Some(chores),
+            _ => None,
         }
     }
 
@@ -505,6 +458,7 @@ mod tests {
     use lake::commit_log::{Owner, Recorded};
 
     use crate::buffer::test_record as record;
+    use crate::chores::EXPIRY_INTERVAL;
 
     const POLICY: FlushPolicy = FlushPolicy {
         max_records: 3,

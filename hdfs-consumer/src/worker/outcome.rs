@@ -14,8 +14,8 @@ use lake::{HourPartition, Outcome};
 use super::Worker;
 use super::calls::{CallBound, CallError};
 use crate::buffer::FlushReason;
+use crate::chores::ERASURE_MAX_BACKOFF;
 use crate::metrics::ReasonLabel;
-use crate::partition::ERASURE_MAX_BACKOFF;
 
 /// Which change the worker made, with what it knows of it beside the lake's report.
 #[derive(Debug, Clone)]

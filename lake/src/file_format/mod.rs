@@ -11,6 +11,7 @@
 
 pub mod json_lines;
 pub mod parquet;
+mod parquet_columns;
 mod parquet_io;
 
 use common::ColorEvent;
