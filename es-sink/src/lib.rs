@@ -179,7 +179,7 @@ pub async fn serve(
         runtime: tokio::runtime::Handle::current(),
         kafka: config.kafka.clone(),
         group: config.sink.group_id.clone(),
-        prefetch_bytes: config.sink.prefetch_bytes,
+        prefetch: common::kafka::Prefetch::shared(config.sink.prefetch_bytes, 1),
         log,
         policy: config.batch_policy(),
         max_in_flight: usize::from(config.bulk_max_in_flight),

@@ -29,7 +29,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::kafka::{ClientError, KafkaArgs, Tombstones, lookup_consumer, partitions};
+use common::kafka::{ClientError, KafkaArgs, Prefetch, Tombstones, lookup_consumer, partitions};
 use lake::{Lake, StorageError};
 
 pub use config::Config;
@@ -147,7 +147,7 @@ pub async fn serve(
         runtime: tokio::runtime::Handle::current(),
         kafka: config.kafka.clone(),
         group: config.sink.group_id.clone(),
-        prefetch_bytes: config.sink.prefetch_bytes,
+        prefetch: Prefetch::shared(config.sink.prefetch_bytes, workers),
         policy: config.flush_policy(),
         compaction: config.compaction_policy(),
         merging: std::sync::Mutex::new(()),

@@ -247,9 +247,11 @@ pub struct SinkArgs<D: SinkDefaults + Clone + Send + Sync + 'static> {
     #[arg(long = "kafka-group-id", env = "KAFKA_GROUP_ID", value_name = "KAFKA_GROUP_ID", default_value = D::GROUP_ID)]
     pub group_id: String,
 
-    /// How much each Kafka consumer may fetch ahead of what the sink has written (B, KiB,
-    /// MiB...). Memory: up to about twice this per consumer (the client keeps a few hundred
-    /// bytes beside each queued record), plus one fetch response in flight.
+    /// How much the sink's Kafka consumers together may fetch ahead of what it has written (B,
+    /// KiB, MiB...); hdfs-consumer shares it evenly among its workers' queues. Each fetch response
+    /// is at most this much too (1 MiB at the least). Memory: two to three times this in all
+    /// (the client keeps a few hundred bytes beside each queued record, and each queued
+    /// record's whole response).
     #[arg(long = "kafka-prefetch-bytes", env = "KAFKA_PREFETCH_BYTES", value_name = "KAFKA_PREFETCH_BYTES", default_value = "4MiB", value_parser = parse_positive_bytes)]
     pub prefetch_bytes: usize,
 

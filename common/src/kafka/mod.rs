@@ -144,27 +144,26 @@ pub const STATISTICS_INTERVAL_MS: u32 = 1_000;
 /// - eager assignors: a rebalance revokes everything, then assigns, which the sinks' rebalance
 ///   handling relies on;
 /// - statistics every [`STATISTICS_INTERVAL_MS`], for lag;
-/// - at most `prefetch_bytes` queued ahead of the sink (librdkafka's default is 64 MiB per
-///   consumer, most of a sink's memory), overshot by at most one fetch response of
-///   `max.partition.fetch.bytes` (1 MiB) per partition. The size of a whole response is left
-///   alone: capped at the queue's size, a backlog's responses would end in a cut batch that is
-///   fetched again. A queue this small fills whenever the sink writes, so the next fetch waits
-///   10 ms once it drains rather than librdkafka's 1 s, which would cut the sink's rate
-///   several times over;
+/// - at most `prefetch.queued_bytes` queued ahead of the sink (librdkafka's default is 64 MiB
+///   per consumer, most of a sink's memory). A queue this small fills whenever the sink writes,
+///   so the next fetch waits 10 ms once it drains rather than librdkafka's 1 s, which would cut
+///   the sink's rate several times over;
+/// - fetch responses of at most `prefetch.response_bytes` ([`Prefetch`]);
 /// - then the extra properties, which may override any of these.
 pub fn group_consumer<C: ConsumerContext>(
     kafka: &KafkaArgs,
     group: &str,
     client_id: &str,
-    prefetch_bytes: usize,
+    prefetch: Prefetch,
     context: C,
 ) -> KafkaResult<BaseConsumer<C>> {
-    let kib = (prefetch_bytes / 1024).max(1);
+    let kib = (prefetch.queued_bytes / 1024).max(1);
     let mut config = consumer_config(&kafka.bootstrap_servers, group, client_id);
     config
         .set("partition.assignment.strategy", "range,roundrobin")
         .set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string())
         .set("queued.max.messages.kbytes", kib.to_string())
+        .set("fetch.max.bytes", prefetch.response_bytes.to_string())
         .set("fetch.queue.backoff.ms", "10");
     for (key, value) in &kafka.properties {
         config.set(key, value);
@@ -172,6 +171,36 @@ pub fn group_consumer<C: ConsumerContext>(
     let consumer: BaseConsumer<C> = config.create_with_context(context)?;
     consumer.subscribe(&[&kafka.topic])?;
     Ok(consumer)
+}
+
+/// How far a consumer reads ahead of its sink: what it queues, and how large a fetch response
+/// it asks for. A record stays queued until the sink takes it and keeps its whole response in
+/// memory meanwhile, so a response is as much memory as the queue, and librdkafka's default
+/// (50 MiB) would dwarf it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prefetch {
+    /// Records queued ahead of the sink (`queued.max.messages.kbytes`).
+    pub queued_bytes: usize,
+    /// The largest fetch response asked for (`fetch.max.bytes`).
+    pub response_bytes: usize,
+}
+
+impl Prefetch {
+    /// One of `consumers` consumers of a process that may read `total` ahead: its queue is an
+    /// even share, and its responses may be as large as `total`, and never below 1 MiB (the
+    /// largest record a broker sends by default, which a response must be able to carry).
+    ///
+    /// Responses are not cut to the share: a broker answers a fetch once it has data or its
+    /// wait ends, so smaller responses mean more round trips for the same records, and on a
+    /// broker that pauses between answers (tansu 0.6.0 sleeps up to half the fetch wait after
+    /// every answer) they cut the rate by as much. `KAFKA_PROPERTIES=fetch.max.bytes=...`
+    /// trades that rate for memory where the broker answers at once.
+    pub fn shared(total: usize, consumers: usize) -> Self {
+        Prefetch {
+            queued_bytes: total / consumers.max(1),
+            response_bytes: total.max(1 << 20),
+        }
+    }
 }
 
 /// Each partition's end offset in `topic` (where the next record will be written), from a
@@ -222,6 +251,28 @@ pub fn parse_property(raw: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_prefetch_is_shared_by_its_consumers_queues_not_by_their_responses() {
+        let mib = 1 << 20;
+        assert_eq!(
+            Prefetch::shared(4 * mib, 4),
+            Prefetch {
+                queued_bytes: mib,
+                response_bytes: 4 * mib
+            }
+        );
+        assert_eq!(
+            Prefetch::shared(4 * mib, 1),
+            Prefetch {
+                queued_bytes: 4 * mib,
+                response_bytes: 4 * mib
+            }
+        );
+        // A response must carry the largest record a broker sends by default.
+        assert_eq!(Prefetch::shared(256 << 10, 2).response_bytes, mib);
+        assert_eq!(Prefetch::shared(256 << 10, 2).queued_bytes, 128 << 10);
+    }
 
     #[test]
     fn producer_config_carries_the_design_choices() {

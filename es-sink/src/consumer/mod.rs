@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::host::LoopContext;
 use common::kafka::{
-    ClientLog, Continuity, KafkaArgs, Member, MemberContext, group_consumer, report_gap,
+    ClientLog, Continuity, KafkaArgs, Member, MemberContext, Prefetch, group_consumer, report_gap,
 };
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -43,7 +43,7 @@ pub struct Shared {
     pub runtime: Handle,
     pub kafka: KafkaArgs,
     pub group: String,
-    pub prefetch_bytes: usize,
+    pub prefetch: Prefetch,
     pub log: Arc<ClientLog>,
     pub policy: BatchPolicy,
     pub max_in_flight: usize,
@@ -348,7 +348,7 @@ impl SinkConsumer {
             &shared.kafka,
             &shared.group,
             "es-sink",
-            shared.prefetch_bytes,
+            shared.prefetch,
             context,
         )?;
         Ok(SinkConsumer { consumer })

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use common::host::LoopContext;
 use common::kafka::{
-    ClientLog, Continuity, KafkaArgs, Member, MemberContext, Tombstones, group_consumer, report_gap,
+    ClientLog, Continuity, KafkaArgs, Member, MemberContext, Prefetch, Tombstones, group_consumer,
+    report_gap,
 };
 use lake::layout::Dropped;
 use lake::{ErasureRequest, Lake, TopicRecord};
@@ -46,7 +47,7 @@ pub struct Shared {
     pub runtime: Handle,
     pub kafka: KafkaArgs,
     pub group: String,
-    pub prefetch_bytes: usize,
+    pub prefetch: Prefetch,
     pub policy: FlushPolicy,
     pub compaction: CompactionPolicy,
     /// Held by the one worker of the process that is merging: a merge holds a row group of its
@@ -106,7 +107,7 @@ impl Worker {
             &shared.kafka,
             &shared.group,
             &format!("hdfs-consumer-{id}"),
-            shared.prefetch_bytes,
+            shared.prefetch,
             context,
         )?;
         Ok(Worker {
