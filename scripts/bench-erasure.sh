@@ -51,9 +51,17 @@ done
 
 log "landing $EVENTS clicks of one hour and merging them"
 FILL_HOURS=1 "$BIN/examples/fill_topic" "$bootstrap" "$topic" "$EVENTS" "$WORK_DIR/ids" 2>/dev/null
+# tansu 0.6.0 answers a request for a partition's end (ListOffsets, latest) with the first
+# offset of its last record batch plus one, not the offset after the batch's last record. The
+# erasure bounds itself by that end, so the clicks of a last batch of many would be left as
+# "made after the request". One more click, of somebody else, in a batch of its own makes the
+# end right. A real Kafka needs no such click.
+FILL_HOURS=1 "$BIN/examples/fill_topic" "$bootstrap" "$topic" 1 "$WORK_DIR/last-id" 2>/dev/null
+cat "$WORK_DIR/last-id" >>"$WORK_DIR/ids"
+TOTAL=$((EVENTS + 1))
 hour_files() { find "$dir/$topic" -path '*/dt=*/hour=*' -name '*.parquet' -type f | wc -l; }
 deadline=$((SECONDS + 1800))
-until [ "$(metric_value "$admin_port" hdfs_consumer_records_landed_total)" = "$EVENTS" ] \
+until [ "$(metric_value "$admin_port" hdfs_consumer_records_landed_total)" = "$TOTAL" ] \
     && [ "$(hour_files)" -eq 1 ]; do
     kill -0 "$consumer" 2>/dev/null || die "hdfs-consumer exited; see $log"
     [ $SECONDS -lt $deadline ] || die "not landed and merged in 30 minutes; see $log"

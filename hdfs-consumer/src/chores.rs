@@ -5,7 +5,23 @@
 
 use std::time::{Duration, Instant};
 
-use crate::partition::Retry;
+/// When a failed storage call is made again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Failed attempts in a row.
+    pub failures: u32,
+    pub at: Instant,
+}
+
+impl Retry {
+    /// The retry after `failures` failures in a row, `backoff(failures)` from `now`.
+    pub fn after(failures: u32, now: Instant, backoff: impl Fn(u32) -> Duration) -> Retry {
+        Retry {
+            failures,
+            at: now + backoff(failures),
+        }
+    }
+}
 
 /// How often a partition's expired hours are looked for.
 pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(30);

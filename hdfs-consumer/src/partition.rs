@@ -42,26 +42,8 @@ use common::kafka::Continuity;
 use lake::{ErasureRequest, Held, HourPartition, TopicRecord};
 
 use crate::buffer::{FlushPolicy, FlushReason, PartitionBuffer};
-use crate::chores::Chores;
+use crate::chores::{Chores, Retry};
 use crate::compaction::{self, CompactionPolicy};
-
-/// When a failed storage call is made again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retry {
-    /// Failed attempts in a row.
-    pub failures: u32,
-    pub at: Instant,
-}
-
-impl Retry {
-    /// The retry after `failures` failures in a row, `backoff(failures)` from `now`.
-    pub fn after(failures: u32, now: Instant, backoff: impl Fn(u32) -> Duration) -> Retry {
-        Retry {
-            failures,
-            at: now + backoff(failures),
-        }
-    }
-}
 
 /// Where an owned partition stands.
 #[derive(Debug)]
