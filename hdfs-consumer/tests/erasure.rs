@@ -412,6 +412,25 @@ async fn a_file_the_erasure_cannot_read_stops_nothing(landing_url: &url::Url) {
         .await,
         "the clicks never landed"
     );
+    // Clicks go on for the whole test. Every partition lands some before the garbage is put
+    // down, so that partition 0's end is past the garbage's offsets when the request is filed,
+    // however the partitioner spread the first clicks.
+    let clicks = SteadyClicks::start(&api, 5, Duration::from_millis(100));
+    let landed_up_to = || async {
+        support::latest_entries(&landing, PARTITIONS)
+            .await
+            .into_iter()
+            .filter_map(|(p, e)| Some((p, e.last_offset?)))
+            .collect::<std::collections::BTreeMap<i32, i64>>()
+    };
+    assert!(
+        wait_until(Duration::from_secs(300), || async {
+            landed_up_to().await.len() == PARTITIONS as usize
+        })
+        .await,
+        "not every partition landed a click"
+    );
+    let before_failure = landed_up_to().await;
     // Garbage named as a landed file of partition 0, before any request's end.
     let hour = lake::HourPartition::of(&chrono::Utc::now());
     let garbage = lake::layout::data_path(
@@ -425,7 +444,6 @@ async fn a_file_the_erasure_cannot_read_stops_nothing(landing_url: &url::Url) {
         .await
         .unwrap();
 
-    let clicks = SteadyClicks::start(&api, 5, Duration::from_millis(100));
     let env = [
         ("KAFKA_BOOTSTRAP_SERVERS", bootstrap.clone()),
         ("KAFKA_PROPERTIES", dev_broker::CLIENT_PROPERTIES.to_owned()),
@@ -510,14 +528,13 @@ async fn a_file_the_erasure_cannot_read_stops_nothing(landing_url: &url::Url) {
         .await,
         "clicks posted while the erasure failed never all landed"
     );
-    let partitions_landed: std::collections::BTreeSet<i32> =
-        support::latest_entries(&landing, PARTITIONS)
-            .await
-            .into_iter()
-            .filter(|(_, e)| e.last_offset.is_some())
-            .map(|(p, _)| p)
-            .collect();
-    assert_eq!(partitions_landed.len(), PARTITIONS as usize);
+    let after_failure = landed_up_to().await;
+    for (partition, before) in &before_failure {
+        assert!(
+            after_failure[partition] > *before,
+            "partition {partition} landed nothing more while the erasure failed"
+        );
+    }
 
     // The file removed, the next attempt carries the request out.
     landing.operator().delete(&garbage).await.unwrap();
