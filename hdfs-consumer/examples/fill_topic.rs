@@ -82,7 +82,10 @@ fn send(
     event: &ColorEvent,
 ) -> anyhow::Result<()> {
     let payload = event.to_json_bytes();
-    let mut record = BaseRecord::<(), [u8]>::to(topic).payload(&payload);
+    let key = common::kafka::event_key(&event.event_id);
+    let mut record = BaseRecord::<[u8], [u8]>::to(topic)
+        .key(&key)
+        .payload(&payload);
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),

@@ -67,6 +67,15 @@ pub struct Config {
     #[arg(long, env = "RETENTION", value_parser = parse_retention)]
     pub retention: Option<std::time::Duration>,
 
+    /// A click received again within this long of a landed copy (the same `eventId`, in the
+    /// same partition, as the collector keys records by it) is landed past, and merges leave
+    /// such copies out. Pages retry a click whose answer they lost at most 30 s apart, and the
+    /// collector remembers ids for its own DEDUP_WINDOW of 10 minutes; 10 minutes here too
+    /// covers the retries of a page left open. Memory: about 64 bytes per click in the window
+    /// and partition held. 0 lands every copy.
+    #[arg(long, env = "DEDUPE_WINDOW", default_value = "10m", value_parser = parse_duration)]
+    pub dedupe_window: std::time::Duration,
+
     /// For fault tests: the process stops itself (SIGSTOP) the first time a compaction reaches
     /// this step.
     #[arg(long, env = "HDFS_CONSUMER_STOP_AT", value_enum, hide = true)]

@@ -92,6 +92,7 @@ pub async fn serve(
     )?
     .merging(config.compaction_policy().after.is_some())
     .retaining(config.retention)
+    .dropping_repeats(config.dedupe_window)
     .stopping_at(config.stop_at.map(config::CompactionStep::stop_at));
     let kafka = config.kafka.clone();
     let tombstones = tokio::task::spawn_blocking(move || Tombstones::load(&kafka, "hdfs-consumer"))

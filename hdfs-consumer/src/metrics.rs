@@ -50,6 +50,8 @@ common::metric_set! {
         pub erased_dead_letters: Counter = Counter::default(),
         /// Clicks read again (a replay) whose ids were erased: landed past, never landed
         pub erased_skipped: Counter = Counter::default(),
+        /// Copies of a click received within DEDUPE_WINDOW of a landed one: landed past, or left out by a merge
+        pub duplicates_dropped: Counter = Counter::default(),
         /// Storage calls that failed and will be retried
         pub storage_failures: Counter = Counter::default(),
         /// Partitions claimed in storage: taken over, at assignment or after a refusal

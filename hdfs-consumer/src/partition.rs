@@ -39,6 +39,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use common::kafka::Continuity;
 
+use lake::layout::{Destination, Dropped};
+use lake::repeats::{RepeatWindow, Seen};
 use lake::{ErasureRequest, Held, HourPartition, TopicRecord};
 
 use crate::buffer::{FlushPolicy, FlushReason, PartitionBuffer};
@@ -57,6 +59,7 @@ pub enum Partition {
         next: Option<i64>,
         buffer: PartitionBuffer,
         chores: Chores,
+        repeats: RepeatWindow,
     },
     /// A landing brought no answer: fetching paused, the buffer kept and landed again at
     /// `retry`, under the same claim.
@@ -65,6 +68,7 @@ pub enum Partition {
         next: Option<i64>,
         buffer: PartitionBuffer,
         chores: Chores,
+        repeats: RepeatWindow,
         retry: Retry,
         reason: String,
     },
@@ -105,9 +109,16 @@ impl Partition {
         Partition::Recovering { retry: None }
     }
 
-    /// Offers a record read from the broker.
-    pub fn take(&mut self, record: TopicRecord, now: Instant, policy: &FlushPolicy) -> Intake {
-        let Partition::Consuming { next, buffer, .. } = self else {
+    /// Offers a record read from the broker. A click the repeat window has seen within it is
+    /// taken as landed past ([`Dropped::Repeat`]).
+    pub fn take(&mut self, mut record: TopicRecord, now: Instant, policy: &FlushPolicy) -> Intake {
+        let Partition::Consuming {
+            next,
+            buffer,
+            repeats,
+            ..
+        } = self
+        else {
             return Intake::Ignored;
         };
         let continuity = Continuity::of(*next, record.offset);
@@ -115,6 +126,11 @@ impl Partition {
             return Intake::Behind { expected };
         }
         *next = Some(record.offset + 1);
+        if let (Some(event), Destination::Hour(_)) = (&record.event, record.destination)
+            && repeats.see(event.id, event.received_at) == Seen::Repeat
+        {
+            record.drop_as(Dropped::Repeat);
+        }
         buffer.push(record, now);
         let due = matches!(
             buffer.due(policy, now),
@@ -133,14 +149,16 @@ impl Partition {
         }
     }
 
-    /// The partition is claimed: it resumes after the claim's last offset.
-    pub fn claimed(&mut self, held: Held) -> Vec<Effect> {
+    /// The partition is claimed: it resumes after the claim's last offset, with the repeat
+    /// window its landed files give.
+    pub fn claimed(&mut self, held: Held, repeats: RepeatWindow) -> Vec<Effect> {
         let next = held.last_offset.map(|l| l + 1);
         *self = Partition::Consuming {
             held,
             next,
             buffer: PartitionBuffer::default(),
             chores: Chores::default(),
+            repeats,
         };
         vec![Effect::Seek(next), Effect::Resume]
     }
@@ -299,11 +317,24 @@ impl Partition {
     /// The buffer is landed, and its commit `held` is now the partition's latest entry.
     pub fn landed(&mut self, held: Held) -> Vec<Effect> {
         let was_failing = matches!(self, Partition::Failing { .. });
-        let (next, chores) = match self {
-            Partition::Consuming { next, chores, .. } | Partition::Failing { next, chores, .. } => {
-                (*next, std::mem::take(chores))
+        let current = std::mem::replace(self, Partition::Halted);
+        let (next, chores, repeats) = match current {
+            Partition::Consuming {
+                next,
+                chores,
+                repeats,
+                ..
             }
-            _ => return Vec::new(),
+            | Partition::Failing {
+                next,
+                chores,
+                repeats,
+                ..
+            } => (next, chores, repeats),
+            other => {
+                *self = other;
+                return Vec::new();
+            }
         };
         let commit = held.last_offset.map(|l| Effect::Commit(l + 1));
         *self = Partition::Consuming {
@@ -311,6 +342,7 @@ impl Partition {
             next,
             buffer: PartitionBuffer::default(),
             chores,
+            repeats,
         };
         let mut effects: Vec<Effect> = commit.into_iter().collect();
         if was_failing {
@@ -340,21 +372,31 @@ impl Partition {
         backoff: impl Fn(u32) -> Duration,
     ) -> Vec<Effect> {
         let current = std::mem::replace(self, Partition::Halted);
-        let (held, next, buffer, chores, failures, effects) = match current {
+        let (held, next, buffer, chores, repeats, failures, effects) = match current {
             Partition::Consuming {
                 held,
                 next,
                 buffer,
                 chores,
-            } => (held, next, buffer, chores, 1, vec![Effect::Pause]),
+                repeats,
+            } => (held, next, buffer, chores, repeats, 1, vec![Effect::Pause]),
             Partition::Failing {
                 held,
                 next,
                 buffer,
                 chores,
+                repeats,
                 retry,
                 ..
-            } => (held, next, buffer, chores, retry.failures + 1, Vec::new()),
+            } => (
+                held,
+                next,
+                buffer,
+                chores,
+                repeats,
+                retry.failures + 1,
+                Vec::new(),
+            ),
             other => {
                 *self = other;
                 return Vec::new();
@@ -365,6 +407,7 @@ impl Partition {
             next,
             buffer,
             chores,
+            repeats,
             retry: Retry::after(failures, now, backoff),
             reason,
         };
@@ -463,9 +506,14 @@ mod tests {
         }
     }
 
+    /// A window that finds no repeat.
+    fn no_repeats() -> RepeatWindow {
+        RepeatWindow::new(Duration::ZERO)
+    }
+
     fn consuming_from(last: Option<i64>) -> Partition {
         let mut partition = Partition::assigned();
-        partition.claimed(claim(0, last));
+        partition.claimed(claim(0, last), no_repeats());
         partition
     }
 
@@ -495,6 +543,34 @@ mod tests {
 
     fn utc(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_copy_of_a_click_in_the_window_is_taken_as_landed_past() {
+        let first = record(11);
+        let event = first.event.expect("an event");
+        let mut seen = RepeatWindow::new(Duration::from_secs(600));
+        // The window a new holder rebuilt from the landed files holds the click at 11.
+        seen.see(event.id, event.received_at);
+        let mut partition = Partition::assigned();
+        partition.claimed(claim(3, Some(11)), seen);
+        let mut copy = first.clone();
+        copy.offset = 12;
+        let now = Instant::now();
+        partition.take(copy.clone(), now, &POLICY);
+        partition.take(record(13), now, &POLICY);
+        copy.offset = 14;
+        partition.take(copy, now, &POLICY);
+        let (_, records) = partition.landing().unwrap();
+        let destinations: Vec<_> = records.iter().map(|r| r.destination).collect();
+        assert_eq!(destinations[0], Destination::Dropped(Dropped::Repeat));
+        assert!(matches!(destinations[1], Destination::Hour(_)));
+        assert_eq!(destinations[2], Destination::Dropped(Dropped::Repeat));
+        assert_eq!(
+            partition.landed_position(),
+            Some(12),
+            "a repeat is still read past"
+        );
     }
 
     #[test]
@@ -557,7 +633,7 @@ mod tests {
 
         partition.refused("b".into(), now);
         assert!(partition.expiry_due(now + EXPIRY_INTERVAL).is_none());
-        partition.claimed(claim(5, Some(10)));
+        partition.claimed(claim(5, Some(10)), no_repeats());
         assert!(
             partition.expiry_due(now + second(1)).is_some(),
             "a new claim looks again at once"
@@ -693,7 +769,7 @@ mod tests {
         assert!(!partition.recovery_due(now + second(1)), "waits longer");
 
         assert_eq!(
-            partition.claimed(claim(7, Some(41))),
+            partition.claimed(claim(7, Some(41)), no_repeats()),
             [Effect::Seek(Some(42)), Effect::Resume]
         );
         assert!(!partition.recovery_due(now + second(60)));
@@ -715,7 +791,7 @@ mod tests {
             "nothing landed yet"
         );
         assert_eq!(
-            Partition::assigned().claimed(claim(0, None)),
+            Partition::assigned().claimed(claim(0, None), no_repeats()),
             [Effect::Seek(None), Effect::Resume],
             "nothing ever landed: from the beginning"
         );
@@ -780,7 +856,7 @@ mod tests {
             "no rebalance: claim again"
         );
         assert_eq!(
-            partition.claimed(claim(9, Some(1196))),
+            partition.claimed(claim(9, Some(1196)), no_repeats()),
             [Effect::Seek(Some(1197)), Effect::Resume],
             "resumes after what the holder landed"
         );

@@ -25,6 +25,8 @@ pub struct Landed {
     pub expired: usize,
     /// Clicks not landed because they were erased.
     pub erased: usize,
+    /// Clicks not landed because they repeat one landed within the repeat window.
+    pub repeats: usize,
 }
 
 /// Writes a batch's files; see the module.
@@ -39,10 +41,13 @@ pub(crate) async fn write(
     let storage = lake.storage();
     // A click already past the retention is not landed: it would only be deleted.
     let limit = lake.retention_limit(now);
-    let erased = batch
-        .iter()
-        .filter(|r| r.destination == Destination::Dropped(Dropped::Erased))
-        .count();
+    let dropped_as = |why: Dropped| {
+        batch
+            .iter()
+            .filter(|r| r.destination == Destination::Dropped(why))
+            .count()
+    };
+    let (erased, repeats) = (dropped_as(Dropped::Erased), dropped_as(Dropped::Repeat));
     let kept: Vec<&TopicRecord> = batch
         .iter()
         .filter(|r| match (&r.destination, limit) {
@@ -51,7 +56,7 @@ pub(crate) async fn write(
             _ => true,
         })
         .collect();
-    let expired = batch.len() - kept.len() - erased;
+    let expired = batch.len() - kept.len() - erased - repeats;
     let last_offset = batch.last().map_or(-1, |r| r.offset);
     let plan: Vec<(i64, Destination)> = kept.iter().map(|r| (r.offset, r.destination)).collect();
     let tag = held.owner.tag();
@@ -113,6 +118,7 @@ pub(crate) async fn write(
             invalid,
             expired,
             erased,
+            repeats,
         },
     }))
 }

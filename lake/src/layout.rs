@@ -222,6 +222,8 @@ pub enum Destination {
 pub enum Dropped {
     /// Its click was erased (its id is a tombstone): a replay must not bring it back.
     Erased,
+    /// A copy of a click landed within the repeat window ([`crate::repeats`]).
+    Repeat,
 }
 
 /// Where a planned file goes: an hour's folder, or the dead letters'.

@@ -14,6 +14,8 @@
 //!   (a batch), [`merge`] (an hour's files into one), [`expire`] (hours past the retention),
 //!   [`erase`] (an erasure request's clicks);
 //! - [`listing`] — what the lake holds: its hours, a partition's files;
+//! - [`repeats`] — a retried click landed once: the window of recent ids, rebuilt from the
+//!   landed files;
 //! - [`requests`] — erasure requests, filed beside the files and read by every holder.
 //!
 //! [`Lake`] is the handle the Kafka side holds: one topic in one storage, in one format.
@@ -28,6 +30,7 @@ pub mod listing;
 pub mod merge;
 pub mod protocol;
 pub mod record;
+pub mod repeats;
 pub mod requests;
 pub mod storage;
 
@@ -56,6 +59,9 @@ pub struct Lake {
     noting_hours: bool,
     /// How long landed clicks are kept; `None`: until deleted by hand.
     retention: Option<Duration>,
+    /// How far apart two copies of a click may be received and still land once
+    /// ([`repeats`]); zero: every copy lands.
+    repeat_span: Duration,
 }
 
 impl Lake {
@@ -66,6 +72,7 @@ impl Lake {
             format,
             noting_hours: true,
             retention: None,
+            repeat_span: Duration::ZERO,
         }
     }
 
@@ -79,6 +86,29 @@ impl Lake {
     pub fn retaining(mut self, retention: Option<Duration>) -> Self {
         self.retention = retention;
         self
+    }
+
+    /// Lands a click once when its copies are received within `span` of each other
+    /// (`DEDUPE_WINDOW`): a merge leaves repeats out, and [`Lake::repeat_window`] gives a holder
+    /// its window.
+    pub fn dropping_repeats(mut self, span: Duration) -> Self {
+        self.repeat_span = span;
+        self
+    }
+
+    /// The repeat window's span; zero when repeats land.
+    pub fn repeat_span(&self) -> Duration {
+        self.repeat_span
+    }
+
+    /// The repeat window of `partition` as its landed files leave it ([`repeats::recent`]):
+    /// a holder builds it when it claims the partition, after the claim finished what was
+    /// left unfinished.
+    pub async fn repeat_window(
+        &self,
+        partition: i32,
+    ) -> Result<repeats::recent::Rebuilt, StorageError> {
+        repeats::recent::window(self, partition, self.repeat_span).await
     }
 
     /// Whether hours are merged at all: when not, landings do not note the hours they land in

@@ -2,13 +2,15 @@
 //! of up to `COMPACT_TARGET_BYTES`; each group of two files or more becomes one file, written
 //! under `_tmp/` a row group at a time, and handed to the protocol as a change that retires its
 //! inputs. A file already that large stays as it is, so late files in a merged hour merge with
-//! the small ones only.
+//! the small ones only. Clicks the repeat window finds repeats of, in the order the hour's
+//! files are merged, are left out ([`crate::repeats`]).
 
 use crate::Lake;
 use crate::commit_log::{Held, PendingRename, Recorded};
 use crate::file_format::Merged;
 use crate::layout::{self, HourPartition};
 use crate::protocol::{Change, Outcome, Written};
+use crate::repeats::RepeatWindow;
 use crate::storage::StorageError;
 
 /// What one merge of an hour did.
@@ -42,15 +44,22 @@ pub(crate) async fn write(
     let mut renames: Vec<PendingRename> = Vec::new();
     let mut inputs = Vec::new();
     let mut merged = Merged::default();
+    // One window over the hour's groups, in offset order.
+    let mut repeats = RepeatWindow::new(lake.repeat_span());
     for group in groups {
         let first = group.first().map_or(0, |f| f.first_offset);
         let last = group.iter().map(|f| f.last_offset).max().unwrap_or(first);
         let name = layout::file_name(topic, partition, first, last, lake.format().extension());
         let tmp = layout::tmp_path(topic, partition, &tag, "compact", &name);
         let paths: Vec<String> = group.into_iter().map(|f| f.path).collect();
-        match lake.format().merge(storage.operator(), &paths, &tmp).await {
+        match lake
+            .format()
+            .merge(storage.operator(), &paths, &tmp, &mut repeats)
+            .await
+        {
             Ok(done) => {
                 merged.rows += done.rows;
+                merged.repeats += done.repeats;
                 merged.bytes_in += done.bytes_in;
                 merged.bytes_out += done.bytes_out;
             }

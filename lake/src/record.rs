@@ -3,6 +3,7 @@
 use common::ColorEvent;
 
 use crate::file_format::{self, json_lines};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::layout::{Destination, Dropped, HourPartition};
@@ -16,8 +17,15 @@ pub struct TopicRecord {
     pub destination: Destination,
     /// The event's compact JSON, or a dead letter's, without the line break.
     pub line: Vec<u8>,
-    /// The event's id, when the record is an event.
-    pub event_id: Option<Uuid>,
+    /// The event's id and time, when the record is an event.
+    pub event: Option<EventKey>,
+}
+
+/// What tells a click's copies apart from other clicks: its id, and when it was received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventKey {
+    pub id: Uuid,
+    pub received_at: DateTime<Utc>,
 }
 
 impl TopicRecord {
@@ -33,13 +41,16 @@ impl TopicRecord {
                 offset,
                 destination: Destination::Hour(HourPartition::of(&event.timestamp)),
                 line: json_lines::event_line(value.unwrap_or_default(), &event),
-                event_id: Some(event.event_id),
+                event: Some(EventKey {
+                    id: event.event_id,
+                    received_at: event.timestamp,
+                }),
             },
             Err(reason) => TopicRecord {
                 offset,
                 destination: Destination::Invalid,
                 line: file_format::dead_letter_line(topic, partition, offset, &reason, value),
-                event_id: None,
+                event: None,
             },
         }
     }

@@ -284,7 +284,12 @@ async fn a_member_that_lost_the_partition_cannot_erase(storage: Storage) {
     let name = lake::layout::file_name(TOPIC, 0, 0, 2, "parquet");
     let tmp = lake::layout::tmp_path(TOPIC, 0, &taken.owner.tag(), "compact", &name);
     LandingFormat::Parquet
-        .merge(&op, &inputs, &tmp)
+        .merge(
+            &op,
+            &inputs,
+            &tmp,
+            &mut lake::repeats::RepeatWindow::new(Duration::ZERO),
+        )
         .await
         .unwrap();
     let merged = lake::commit_log::PendingRename {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::ColorEvent;
-use common::kafka::{ClientLog, KafkaArgs, ProducerTuning, producer_config};
+use common::kafka::{ClientLog, KafkaArgs, ProducerTuning, event_key, producer_config};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -258,8 +258,10 @@ impl KafkaPublisher {
 impl EventPublisher for KafkaPublisher {
     fn enqueue(&self, event: &ColorEvent) -> Result<(), EnqueueError> {
         let payload = event.to_json_bytes();
-        // No key: keyless records take the sticky partitioner.
-        let record = BaseRecord::<(), [u8], ()>::to(&self.topic).payload(&payload);
+        let key = event_key(&event.event_id);
+        let record = BaseRecord::<[u8], [u8], ()>::to(&self.topic)
+            .key(&key)
+            .payload(&payload);
         self.producer.send(record).map_err(|(err, _)| match err {
             KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => EnqueueError::QueueFull,
             other => EnqueueError::Producer(other.to_string()),

@@ -44,57 +44,101 @@ fn publisher(bootstrap: &str, tuning: &ProducerTuning) -> KafkaPublisher {
     publisher
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn records_sent_together_share_a_partition() {
-    let cluster = cluster();
-    let bootstrap = cluster.bootstrap_servers();
-    // The sticky period is wall-clock time; a 2 s period keeps the whole burst inside one even
-    // when the test machine is loaded. The default period is exercised by the next test.
-    let tuning = ProducerTuning {
-        sticky_partitioning_linger_ms: 2_000,
-        ..ProducerTuning::default()
-    };
-    let publisher = publisher(&bootstrap, &tuning);
-    let burst: Vec<ColorEvent> = (0..50).map(click).collect();
-    for event in &burst {
-        publisher.enqueue(event).unwrap();
+/// Kafka's murmur2 (`org.apache.kafka.common.utils.Utils.murmur2`), written from its
+/// definition here: the partition a Java producer picks for a key is
+/// `(murmur2(key) & 0x7fffffff) % partitions`.
+fn kafka_murmur2(data: &[u8]) -> i32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    let mut h: u32 = SEED ^ data.len() as u32;
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
     }
-    assert_eq!(publisher.flush(Duration::from_secs(10)), 0);
+    let rest = chunks.remainder();
+    if rest.len() >= 3 {
+        h ^= u32::from(rest[2]) << 16;
+    }
+    if rest.len() >= 2 {
+        h ^= u32::from(rest[1]) << 8;
+    }
+    if !rest.is_empty() {
+        h ^= u32::from(rest[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h as i32
+}
 
-    let landed = read_topic_async(&bootstrap, TOPIC, 3, 51, Duration::from_secs(20)).await;
-    let burst_ids: HashSet<_> = burst.iter().map(|e| e.event_id).collect();
-    let landed: Vec<_> = landed
-        .into_iter()
-        .filter(|r| burst_ids.contains(&r.event.event_id))
-        .collect();
-    assert_eq!(landed.len(), 50);
-    let counts = partition_counts(&landed);
+#[test]
+fn murmur2_gives_kafkas_known_values() {
+    // Values from Kafka's own tests of Utils.murmur2.
+    assert_eq!(kafka_murmur2(b"21"), -973_932_308);
+    assert_eq!(kafka_murmur2(b"foobar"), -790_332_482);
+    assert_eq!(kafka_murmur2(b"a-little-bit-long-string"), -985_981_536);
+    assert_eq!(kafka_murmur2(b"a-little-bit-longer-string"), -1_486_304_829);
     assert_eq!(
-        counts.len(),
-        1,
-        "a burst was spread over partitions: {counts:?}"
+        kafka_murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"),
+        -58_897_971
     );
+    assert_eq!(kafka_murmur2(b"abc"), 479_470_107);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn over_time_every_partition_receives_records() {
+async fn each_click_goes_to_the_partition_its_event_id_names_from_any_collector() {
     let cluster = cluster();
     let bootstrap = cluster.bootstrap_servers();
-    let publisher = publisher(&bootstrap, &ProducerTuning::default());
-    // Spaced wider than the default 10 ms sticky period, each record may move to another
-    // partition picked at random; over 60 of them every one of the 3 is picked.
-    for n in 0..60 {
-        publisher.enqueue(&click(n)).unwrap();
-        tokio::time::sleep(Duration::from_millis(25)).await;
+    // Two collectors' producers, as two replicas behind a load balancer.
+    let replicas = [
+        publisher(&bootstrap, &ProducerTuning::default()),
+        publisher(&bootstrap, &ProducerTuning::default()),
+    ];
+    let clicks: Vec<ColorEvent> = (0..60).map(click).collect();
+    // Each click through both, as a retry after a lost answer reaches the other replica.
+    for event in &clicks {
+        for replica in &replicas {
+            replica.enqueue(event).unwrap();
+        }
     }
-    assert_eq!(publisher.flush(Duration::from_secs(10)), 0);
-    let landed = read_topic_async(&bootstrap, TOPIC, 3, 61, Duration::from_secs(20)).await;
-    assert_eq!(landed.len(), 61);
+    for replica in &replicas {
+        assert_eq!(replica.flush(Duration::from_secs(10)), 0);
+    }
+    let landed = read_topic_async(&bootstrap, TOPIC, 3, 122, Duration::from_secs(20)).await;
+    assert_eq!(landed.len(), 122, "the two warm-up clicks and every copy");
+    let ids: HashSet<_> = clicks.iter().map(|e| e.event_id).collect();
+    let mut partitions: std::collections::HashMap<uuid::Uuid, HashSet<i32>> = Default::default();
+    for record in landed.iter().filter(|r| ids.contains(&r.event.event_id)) {
+        let key = record.key.as_deref().expect("every click has a key");
+        assert_eq!(
+            key,
+            record.event.event_id.to_string(),
+            "the key is the eventId"
+        );
+        let named = (kafka_murmur2(key.as_bytes()) & 0x7fff_ffff) % 3;
+        assert_eq!(record.partition, named, "{key}");
+        partitions
+            .entry(record.event.event_id)
+            .or_default()
+            .insert(record.partition);
+    }
+    assert_eq!(partitions.len(), 60);
+    assert!(
+        partitions.values().all(|p| p.len() == 1),
+        "both copies of a click share a partition"
+    );
     let counts = partition_counts(&landed);
     assert_eq!(
         counts.len(),
         3,
-        "not every partition received records: {counts:?}"
+        "random ids reach every partition: {counts:?}"
     );
 }
 

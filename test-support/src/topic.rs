@@ -14,6 +14,8 @@ use rdkafka::{Offset, TopicPartitionList};
 pub struct Landed {
     pub partition: i32,
     pub offset: i64,
+    /// The record's key, as text.
+    pub key: Option<String>,
     pub event: ColorEvent,
 }
 
@@ -47,6 +49,9 @@ pub fn read_topic(
             Some(Ok(message)) => out.push(Landed {
                 partition: message.partition(),
                 offset: message.offset(),
+                key: message
+                    .key()
+                    .map(|key| String::from_utf8_lossy(key).into_owned()),
                 event: ColorEvent::from_json_slice(message.payload().expect("record has a value"))
                     .expect("record is a valid event"),
             }),

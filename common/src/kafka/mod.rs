@@ -42,8 +42,6 @@ pub struct ProducerTuning {
     pub message_timeout_ms: u64,
     /// How long a batch waits for more records before it is sent.
     pub linger_ms: u64,
-    /// How long keyless records stick to one partition before another is picked.
-    pub sticky_partitioning_linger_ms: u64,
 }
 
 impl Default for ProducerTuning {
@@ -52,7 +50,6 @@ impl Default for ProducerTuning {
             queue_max_messages: 100_000,
             message_timeout_ms: 30_000,
             linger_ms: 5,
-            sticky_partitioning_linger_ms: 10,
         }
     }
 }
@@ -61,10 +58,13 @@ impl Default for ProducerTuning {
 ///
 /// The design's choices, and the librdkafka settings that make them:
 /// - `acks=1`: the partition leader's write is enough; speed over the last bit of safety;
-/// - no message key, and `partitioner=consistent_random`: keyless records take librdkafka's
-///   *sticky* path, which keeps sending to one partition for `sticky.partitioning.linger.ms`
-///   (so records sent together share a batch) and then picks another at random (so over time
-///   every partition receives records);
+/// - each record keyed by its `eventId` ([`event_key`]), and `partitioner=murmur2_random`: the
+///   partition is murmur2 of the key modulo the partition count, as Java's producer picks it,
+///   so every copy of a click (a browser's retry through any collector) is in one partition,
+///   where the lake's repeat window finds it. The design chose no key and librdkafka's sticky
+///   partitioner, so that the partition count can grow with the traffic; that is still
+///   possible, but a retry in flight while partitions are added may land in another
+///   partition than its first copy, and land twice;
 /// - `compression.type=none`;
 /// - `enable.idempotence=false`, `retries` left at librdkafka's default: a retry may duplicate
 ///   or reorder a record, and the sinks deduplicate on `eventId`.
@@ -78,11 +78,7 @@ pub fn producer_config(
         .set("bootstrap.servers", bootstrap_servers)
         .set("client.id", client_id)
         .set("acks", "1")
-        .set("partitioner", "consistent_random")
-        .set(
-            "sticky.partitioning.linger.ms",
-            tuning.sticky_partitioning_linger_ms.to_string(),
-        )
+        .set("partitioner", "murmur2_random")
         .set("linger.ms", tuning.linger_ms.to_string())
         .set("compression.type", "none")
         .set("enable.idempotence", "false")
@@ -92,6 +88,13 @@ pub fn producer_config(
         )
         .set("message.timeout.ms", tuning.message_timeout_ms.to_string());
     config
+}
+
+/// The key of a click's record: its `eventId` as text, which picks its partition.
+pub fn event_key(id: &uuid::Uuid) -> [u8; uuid::fmt::Hyphenated::LENGTH] {
+    let mut key = [0; uuid::fmt::Hyphenated::LENGTH];
+    id.hyphenated().encode_lower(&mut key);
+    key
 }
 
 /// A producer of records that are the only trace of something once an offset moves past it
@@ -279,8 +282,7 @@ mod tests {
         let config = producer_config("b:9092", "test", &ProducerTuning::default());
         for (key, value) in [
             ("acks", "1"),
-            ("partitioner", "consistent_random"),
-            ("sticky.partitioning.linger.ms", "10"),
+            ("partitioner", "murmur2_random"),
             ("compression.type", "none"),
             ("enable.idempotence", "false"),
         ] {

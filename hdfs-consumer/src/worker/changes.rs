@@ -22,19 +22,25 @@ impl Worker {
         {
             return ControlFlow::Continue(());
         }
-        let result = self.call(
-            self.shared.lake.claim(partition, &self.member),
-            CallBound::UntilStopping,
-        );
+        // The window is read once the claim has finished what was left unfinished, so it
+        // holds every click landed before the partition's resume point.
+        let lake = &self.shared.lake;
+        let claim_and_read = async {
+            let claimed = lake.claim(partition, &self.member).await?;
+            let rebuilt = lake.repeat_window(partition).await?;
+            Ok((claimed, rebuilt))
+        };
+        let result = self.call(claim_and_read, CallBound::UntilStopping);
         let backoff = self.backoff();
         let Some(state) = self.partitions.get_mut(&partition) else {
             return ControlFlow::Continue(());
         };
         match result {
-            Ok(claimed) => {
+            Ok((claimed, rebuilt)) => {
                 let resume = claimed.held.last_offset.map(|l| l + 1);
                 let previous = claimed.previous.as_ref().map(ToString::to_string);
-                let effects = state.claimed(claimed.held);
+                let window_ids = rebuilt.window.len();
+                let effects = state.claimed(claimed.held, rebuilt.window);
                 self.shared.metrics.claims.inc();
                 tracing::info!(
                     worker = self.id,
@@ -42,8 +48,18 @@ impl Worker {
                     resume,
                     previous,
                     removed = claimed.removed,
+                    window_ids,
+                    window_files = rebuilt.files,
                     "partition claimed"
                 );
+                if !rebuilt.unreadable.is_empty() {
+                    tracing::warn!(
+                        worker = self.id,
+                        partition,
+                        files = ?rebuilt.unreadable,
+                        "landed files not readable for the repeat window: a repeat of their clicks may land"
+                    );
+                }
                 self.perform(partition, &effects);
                 ControlFlow::Continue(())
             }

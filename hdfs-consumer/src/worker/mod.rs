@@ -141,8 +141,8 @@ impl Worker {
                         message.payload(),
                     );
                     if record
-                        .event_id
-                        .is_some_and(|id| self.shared.tombstones.contains(&id))
+                        .event
+                        .is_some_and(|event| self.shared.tombstones.contains(&event.id))
                     {
                         record.drop_as(Dropped::Erased);
                     }

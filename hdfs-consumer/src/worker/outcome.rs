@@ -267,6 +267,7 @@ impl Worker {
                 metrics.invalid_records.inc_by(landed.invalid as u64);
                 metrics.expired_records.inc_by(landed.expired as u64);
                 metrics.erased_skipped.inc_by(landed.erased as u64);
+                metrics.duplicates_dropped.inc_by(landed.repeats as u64);
                 metrics
                     .records_landed
                     .inc_by((records - landed.invalid) as u64);
@@ -298,6 +299,7 @@ impl Worker {
                     .inc_by(done.outputs.len() as u64);
                 metrics.compaction_bytes_in.inc_by(done.merged.bytes_in);
                 metrics.compaction_bytes_out.inc_by(done.merged.bytes_out);
+                metrics.duplicates_dropped.inc_by(done.merged.repeats);
                 tracing::info!(
                     worker = self.id,
                     partition,

@@ -7,6 +7,7 @@ use futures::TryStreamExt;
 use opendal::Operator;
 
 use super::{FormatError, Merged};
+use crate::repeats::{LandedClick, RepeatWindow, Seen};
 
 /// The extension of JSON-lines files, without the dot.
 pub const EXTENSION: &str = "json";
@@ -230,9 +231,18 @@ pub fn row_key(
     Some((key.user_name, key.event_id, key.kafka_offset))
 }
 
-/// Copies `inputs` one after the other into `output`, as they are read: every input ends with
-/// a line break, so the lines stay whole.
-pub async fn merge(op: &Operator, inputs: &[String], output: &str) -> Result<Merged, FormatError> {
+/// Copies `inputs` one after the other into `output`: every input ends with a line break, so
+/// the lines stay whole. Without a window, the bytes are copied as they are read; with one, line
+/// by line, and a line `repeats` finds a repeat of is left out.
+pub async fn merge(
+    op: &Operator,
+    inputs: &[String],
+    output: &str,
+    repeats: &mut RepeatWindow,
+) -> Result<Merged, FormatError> {
+    if !repeats.span().is_zero() {
+        return merge_lines(op, inputs, output, repeats).await;
+    }
     let mut writer = op.writer(output).await?;
     let mut merged = Merged::default();
     for input in inputs {
@@ -253,6 +263,79 @@ pub async fn merge(op: &Operator, inputs: &[String], output: &str) -> Result<Mer
     Ok(merged)
 }
 
+/// [`merge`] with a window: each line read, checked and written again, a chunk at a time.
+async fn merge_lines(
+    op: &Operator,
+    inputs: &[String],
+    output: &str,
+    repeats: &mut RepeatWindow,
+) -> Result<Merged, FormatError> {
+    let mut writer = ChunkedWriter::open(op, output).await?;
+    let mut merged = Merged::default();
+    let mut keep = |line: &[u8], out: &mut Vec<u8>| {
+        let repeat = click_of(line).is_some_and(|c| repeats.see(c.id, c.at) == Seen::Repeat);
+        if repeat {
+            merged.repeats += 1;
+        } else {
+            merged.rows += 1;
+            append(out, line);
+        }
+    };
+    for input in inputs {
+        let mut split = Lines::default();
+        let mut chunks = op.reader(input).await?.into_bytes_stream(..).await?;
+        while let Some(chunk) = chunks.try_next().await? {
+            merged.bytes_in += chunk.len() as u64;
+            split.feed(&chunk, |line| keep(line, writer.chunk()));
+            writer.flush_if_full().await?;
+        }
+        split.finish(|line| keep(line, writer.chunk()));
+    }
+    merged.bytes_out = writer.close().await?;
+    Ok(merged)
+}
+
+/// Calls `each` with the clicks of the file at `path`, in order; lines that are not clicks are
+/// passed over.
+pub async fn read_clicks(
+    op: &Operator,
+    path: &str,
+    each: &mut dyn FnMut(LandedClick),
+) -> Result<(), FormatError> {
+    let mut split = Lines::default();
+    let mut chunks = op.reader(path).await?.into_bytes_stream(..).await?;
+    let mut read = |line: &[u8]| {
+        if let Some(click) = click_of(line) {
+            each(click);
+        }
+    };
+    while let Some(chunk) = chunks.try_next().await? {
+        split.feed(&chunk, &mut read);
+    }
+    split.finish(&mut read);
+    Ok(())
+}
+
+/// The offset, id and time of an event line; `None` when the line is not an event.
+fn click_of(line: &[u8]) -> Option<LandedClick> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Click<'a> {
+        event_id: uuid::Uuid,
+        #[serde(borrow)]
+        timestamp: std::borrow::Cow<'a, str>,
+        #[serde(default)]
+        kafka_offset: Option<i64>,
+    }
+    let click: Click = serde_json::from_slice(line).ok()?;
+    let at = chrono::DateTime::parse_from_rfc3339(&click.timestamp).ok()?;
+    Some(LandedClick {
+        offset: click.kafka_offset,
+        id: click.event_id,
+        at: at.with_timezone(&chrono::Utc),
+    })
+}
+
 /// The events of a JSON-lines file.
 pub async fn read_events(op: &Operator, path: &str) -> Result<Vec<ColorEvent>, FormatError> {
     let bytes = op.read(path).await?.to_vec();
@@ -271,6 +354,35 @@ pub async fn read_events(op: &Operator, path: &str) -> Result<Vec<ColorEvent>, F
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_merge_with_a_window_leaves_out_copies_and_keeps_other_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = url::Url::from_directory_path(dir.path()).unwrap();
+        let op = crate::storage::operator_for(&url).unwrap();
+        let first = ColorEvent::sample("a", "red", chrono::Utc::now());
+        let mut retried = first.clone();
+        retried.timestamp += chrono::Duration::seconds(5);
+        let other = ColorEvent::sample("b", "blue", chrono::Utc::now());
+        let lines = [first.to_json_bytes(), other.to_json_bytes()];
+        write_events(&op, "a.json", (0..).zip(lines.iter().map(Vec::as_slice)))
+            .await
+            .unwrap();
+        let lines = [retried.to_json_bytes()];
+        write_events(&op, "b.json", (2..).zip(lines.iter().map(Vec::as_slice)))
+            .await
+            .unwrap();
+        let inputs = ["a.json".to_owned(), "b.json".to_owned()];
+        let mut window = RepeatWindow::new(std::time::Duration::from_secs(60));
+        let merged = merge(&op, &inputs, "m.json", &mut window).await.unwrap();
+        assert_eq!((merged.rows, merged.repeats), (2, 1));
+        assert_eq!(read_events(&op, "m.json").await.unwrap(), [first, other]);
+        let mut every_copy = RepeatWindow::new(std::time::Duration::ZERO);
+        let merged = merge(&op, &inputs, "n.json", &mut every_copy)
+            .await
+            .unwrap();
+        assert_eq!((merged.rows, merged.repeats), (3, 0));
+    }
 
     #[test]
     fn lines_are_counted_as_they_are_written() {

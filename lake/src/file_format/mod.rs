@@ -17,6 +17,7 @@ mod parquet_io;
 use common::ColorEvent;
 use opendal::Operator;
 
+use crate::repeats::{LandedClick, RepeatWindow};
 use crate::storage::{Storage, StorageError};
 
 /// The extension of dead-letter files, which are JSON lines in every format.
@@ -108,7 +109,10 @@ impl RowKey<'_> {
 /// What a merge read and wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Merged {
+    /// Rows written.
     pub rows: u64,
+    /// Rows left out as repeats of clicks before them.
+    pub repeats: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
 }
@@ -170,16 +174,32 @@ impl LandingFormat {
     }
 
     /// Writes the rows of `inputs`, in order, as one file at `output`, reading and writing a
-    /// bounded amount at a time whatever the files' sizes.
+    /// bounded amount at a time whatever the files' sizes; a row `repeats` finds a repeat of
+    /// is left out.
     pub async fn merge(
         self,
         op: &Operator,
         inputs: &[String],
         output: &str,
+        repeats: &mut RepeatWindow,
     ) -> Result<Merged, FormatError> {
         match self {
-            LandingFormat::Parquet => parquet::merge(op, inputs, output).await,
-            LandingFormat::Json => json_lines::merge(op, inputs, output).await,
+            LandingFormat::Parquet => parquet::merge(op, inputs, output, repeats).await,
+            LandingFormat::Json => json_lines::merge(op, inputs, output, repeats).await,
+        }
+    }
+
+    /// Calls `each` with the clicks of the landed file at `path`, in order: their offsets, ids
+    /// and times, which is all a repeat window reads.
+    pub async fn read_clicks(
+        self,
+        op: &Operator,
+        path: &str,
+        each: &mut dyn FnMut(LandedClick),
+    ) -> Result<(), FormatError> {
+        match self {
+            LandingFormat::Parquet => parquet::read_clicks(op, path, each).await,
+            LandingFormat::Json => json_lines::read_clicks(op, path, each).await,
         }
     }
 

@@ -12,9 +12,10 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 pub use super::parquet_columns::{OFFSET_COLUMN, events_of, schema};
-use super::parquet_columns::{batch, in_current_columns, named_rows};
+use super::parquet_columns::{batch, clicks_of, in_current_columns, named_rows};
 use super::parquet_io::{FileReader, FileWriter};
 use super::{FormatError, Merged, RowKey};
+use crate::repeats::{LandedClick, RepeatWindow, Seen};
 
 /// The extension of Parquet files, without the dot.
 pub const EXTENSION: &str = "parquet";
@@ -92,25 +93,63 @@ async fn reader(
 
 /// Reads the rows of `inputs` in order and writes them as one file at `output`, in row groups
 /// of up to [`ROW_GROUP_MAX_BYTES`]: small inputs become few, large row groups, which compress
-/// and read better than the inputs' own.
-pub async fn merge(op: &Operator, inputs: &[String], output: &str) -> Result<Merged, FormatError> {
+/// and read better than the inputs' own. A row `repeats` finds a repeat of is left out.
+pub async fn merge(
+    op: &Operator,
+    inputs: &[String],
+    output: &str,
+    repeats: &mut RepeatWindow,
+) -> Result<Merged, FormatError> {
     let mut writer = writer(op, output).await?;
     let mut merged = Merged::default();
     for input in inputs {
         let (mut batches, length) = reader(op, input).await?;
         merged.bytes_in += length;
         while let Some(batch) = batches.try_next().await? {
-            let batch = in_current_columns(batch).ok_or_else(|| FormatError::Unreadable {
+            let mut batch = in_current_columns(batch).ok_or_else(|| FormatError::Unreadable {
                 path: input.clone(),
                 reason: "its columns are not the landed files' columns".into(),
             })?;
+            if !repeats.span().is_zero() {
+                let first: BooleanArray = clicks_of(&batch, input)?
+                    .into_iter()
+                    .map(|click| Some(repeats.see(click.id, click.at) == Seen::First))
+                    .collect();
+                merged.repeats += first.false_count() as u64;
+                batch = arrow_select::filter::filter_record_batch(&batch, &first)?;
+            }
             merged.rows += batch.num_rows() as u64;
-            writer.write(&batch).await?;
+            if batch.num_rows() > 0 {
+                writer.write(&batch).await?;
+            }
         }
     }
     writer.finish().await?;
     merged.bytes_out = writer.bytes_written() as u64;
     Ok(merged)
+}
+
+/// Calls `each` with the clicks of the file at `path`, in order, reading only the id, time and
+/// offset columns.
+pub async fn read_clicks(
+    op: &Operator,
+    path: &str,
+    each: &mut dyn FnMut(LandedClick),
+) -> Result<(), FormatError> {
+    let (input, _) = FileReader::open(op, path).await?;
+    let builder = ParquetRecordBatchStreamBuilder::new(input).await?;
+    let wanted = parquet::arrow::ProjectionMask::columns(
+        builder.parquet_schema(),
+        ["eventId", "timestamp", OFFSET_COLUMN],
+    );
+    let mut batches = builder
+        .with_projection(wanted)
+        .with_batch_size(BATCH_ROWS)
+        .build()?;
+    while let Some(batch) = batches.try_next().await? {
+        clicks_of(&batch, path)?.into_iter().for_each(&mut *each);
+    }
+    Ok(())
 }
 
 /// The events of a Parquet file.
@@ -254,6 +293,46 @@ mod tests {
         (first..).zip(lines.iter().map(Vec::as_slice))
     }
 
+    /// A window that finds no repeat: every copy is merged.
+    fn every_copy() -> RepeatWindow {
+        RepeatWindow::new(std::time::Duration::ZERO)
+    }
+
+    #[tokio::test]
+    async fn a_merge_leaves_out_a_copy_received_within_the_window() {
+        let (_dir, op) = folder();
+        let events = events();
+        let mut retried = events[0].clone();
+        retried.timestamp += chrono::Duration::seconds(20);
+        let mut late = events[1].clone();
+        late.timestamp += chrono::Duration::minutes(11);
+        write(&op, "a.parquet", records(&lines(&events), 0))
+            .await
+            .unwrap();
+        write(
+            &op,
+            "b.parquet",
+            records(&lines(&[retried, late.clone()]), 2),
+        )
+        .await
+        .unwrap();
+        let inputs = ["a.parquet".into(), "b.parquet".into()];
+        let mut window = RepeatWindow::new(std::time::Duration::from_secs(600));
+        let merged = merge(&op, &inputs, "m.parquet", &mut window).await.unwrap();
+        assert_eq!((merged.rows, merged.repeats), (3, 1));
+        let back = read_events(&op, "m.parquet").await.unwrap();
+        assert_eq!(back, [events[0].clone(), events[1].clone(), late]);
+        let mut offsets = Vec::new();
+        read_clicks(&op, "m.parquet", &mut |click| offsets.push(click.offset))
+            .await
+            .unwrap();
+        assert_eq!(
+            offsets,
+            [Some(0), Some(1), Some(3)],
+            "the copy at 2 is gone"
+        );
+    }
+
     #[test]
     fn events_become_columns_and_read_back_equal() {
         let events = events();
@@ -304,6 +383,7 @@ mod tests {
             &op,
             &["old.parquet".into(), "new.parquet".into()],
             "m.parquet",
+            &mut every_copy(),
         )
         .await
         .unwrap();
@@ -328,7 +408,8 @@ mod tests {
         write(&op, "b.parquet", records(&lines[..1], 2))
             .await
             .unwrap();
-        let merged = merge(&op, &["a.parquet".into(), "b.parquet".into()], "m.parquet")
+        let inputs = ["a.parquet".into(), "b.parquet".into()];
+        let merged = merge(&op, &inputs, "m.parquet", &mut every_copy())
             .await
             .unwrap();
         assert_eq!(merged.rows, 3);

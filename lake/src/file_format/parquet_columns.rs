@@ -18,6 +18,7 @@ use common::ColorEvent;
 use common::event::BrowserInfo;
 
 use super::{FormatError, RowKey};
+use crate::repeats::LandedClick;
 
 pub(super) const BROWSER_FIELDS: [&str; 6] =
     ["name", "version", "category", "os", "osVersion", "vendor"];
@@ -276,6 +277,39 @@ pub fn events_of(batch: &RecordBatch, path: &str) -> Result<Vec<ColorEvent>, For
                 },
                 do_not_track: do_not_track.is_some_and(|column| column.value(row)),
             })
+        })
+        .collect()
+}
+
+/// The clicks of `batch` as a repeat window reads them: offset (null in older files), id and
+/// time, row by row.
+pub(super) fn clicks_of(batch: &RecordBatch, path: &str) -> Result<Vec<LandedClick>, FormatError> {
+    let unreadable = |reason: String| FormatError::Unreadable {
+        path: path.to_owned(),
+        reason,
+    };
+    let ids = batch
+        .column_by_name("eventId")
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| unreadable("no eventId column of text".into()))?;
+    let times = batch
+        .column_by_name("timestamp")
+        .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+        .ok_or_else(|| unreadable("no timestamp column".into()))?;
+    let offsets = batch
+        .column_by_name(OFFSET_COLUMN)
+        .and_then(|c| c.as_primitive_opt::<Int64Type>());
+    (0..batch.num_rows())
+        .map(|row| {
+            let id = ids
+                .value(row)
+                .parse()
+                .map_err(|err| unreadable(format!("eventId: {err}")))?;
+            let millis = times.value(row);
+            let at = DateTime::<Utc>::from_timestamp_millis(millis)
+                .ok_or_else(|| unreadable(format!("timestamp {millis} out of range")))?;
+            let offset = offsets.filter(|o| o.is_valid(row)).map(|o| o.value(row));
+            Ok(LandedClick { offset, id, at })
         })
         .collect()
 }

@@ -1,0 +1,85 @@
+//! A partition's repeat window rebuilt from its landed files, as a holder does when it claims
+//! the partition: the newest hour with files of the partition, and the hours before it back to
+//! the window's start, read for their ids and times only (Parquet's id, time and offset
+//! columns), then seen in offset order, as the clicks were first landed.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{LandedClick, RepeatWindow};
+use crate::Lake;
+use crate::file_format::LandingFormat;
+use crate::listing;
+use crate::storage::StorageError;
+
+/// What a rebuild found.
+#[derive(Debug)]
+pub struct Rebuilt {
+    pub window: RepeatWindow,
+    /// Files read.
+    pub files: usize,
+    /// Files that could not be read as a landed format: their clicks are not in the window,
+    /// so a repeat of one of them lands (named, to be looked at).
+    pub unreadable: Vec<String>,
+}
+
+/// The window of `span` for `partition`, as its landed files leave it; see the module.
+pub async fn window(lake: &Lake, partition: i32, span: Duration) -> Result<Rebuilt, StorageError> {
+    let mut rebuilt = Rebuilt {
+        window: RepeatWindow::new(span),
+        files: 0,
+        unreadable: Vec::new(),
+    };
+    if span.is_zero() {
+        return Ok(rebuilt);
+    }
+    let (storage, topic) = (lake.storage(), lake.topic());
+    let span = chrono::Duration::from_std(span).unwrap_or(chrono::Duration::MAX);
+    let mut clicks: Vec<(i64, LandedClick)> = Vec::new();
+    let mut newest: Option<DateTime<Utc>> = None;
+    for hour in listing::hours(storage, topic, None)
+        .await?
+        .into_iter()
+        .rev()
+    {
+        // An hour ends before the window starts: nothing older matters.
+        if newest.is_some_and(|newest| hour.hour.end() < newest - span) {
+            break;
+        }
+        for path in listing::partition_files(storage, topic, &hour.dir, partition).await? {
+            let Some(format) = LandingFormat::of_path(&path) else {
+                continue;
+            };
+            let first_offset = path
+                .rsplit('/')
+                .next()
+                .and_then(|name| crate::layout::parse_file_name(name, topic, partition))
+                .map_or(i64::MIN, |(first, _)| first);
+            let mut newest_here = newest;
+            let mut keep = |click: LandedClick| {
+                newest_here = Some(newest_here.map_or(click.at, |n| n.max(click.at)));
+                // Older than the window before the newest time so far: older still before the
+                // newest of all.
+                if newest_here.is_some_and(|n| click.at >= n - span) {
+                    clicks.push((click.offset.unwrap_or(first_offset), click));
+                }
+            };
+            match format
+                .read_clicks(storage.operator(), &path, &mut keep)
+                .await
+            {
+                Ok(()) => rebuilt.files += 1,
+                Err(err) if err.storage_kind().is_none() => rebuilt.unreadable.push(path),
+                Err(err) => return Err(err.on(storage, "read", &path)),
+            }
+            newest = newest_here;
+        }
+    }
+    // Clicks in offset order, those of a file without offsets in the file's order.
+    clicks.sort_by_key(|(offset, _)| *offset);
+    for (_, click) in clicks {
+        rebuilt.window.see(click.id, click.at);
+    }
+    Ok(rebuilt)
+}
