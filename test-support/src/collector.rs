@@ -142,6 +142,41 @@ pub async fn post_bursts(
     ids
 }
 
+/// A browser's `User-Agent`, for requests that stand for a person.
+pub const BROWSER_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+/// Sends the page's clicks `ids` to `api`, `burst` at a time, each as the page sends it: with
+/// its own `eventId` (made when the click happened), the name `page <n>` and a colour in turn,
+/// from person `n % CROWD_PEOPLE`. Sending the same ids again, to this collector or another,
+/// is the page's retry of clicks whose answers were lost. Asserts each is accepted.
+pub async fn post_page_clicks(api: &RunningApi, ids: &[uuid::Uuid], burst: usize) {
+    let people = crowd_clients();
+    let url = api.url("/api/events");
+    for (chunk, batch) in ids.chunks(burst.max(1)).enumerate() {
+        let mut requests = tokio::task::JoinSet::new();
+        for (i, id) in batch.iter().enumerate() {
+            let n = chunk * burst + i;
+            let colour = ["red", "orange", "yellow", "green", "blue", "purple"][n % 6];
+            let request = people[n % people.len()]
+                .post(&url)
+                .header("Origin", PAGE_ORIGIN)
+                .header("User-Agent", BROWSER_USER_AGENT)
+                .json(&serde_json::json!({
+                    "eventId": id,
+                    "userName": format!("page {n}"),
+                    "colorName": colour,
+                }));
+            requests.spawn(async move {
+                let response = request.send().await.expect("the collector answers");
+                let status = response.status().as_u16();
+                let body: serde_json::Value = response.json().await.unwrap();
+                assert_eq!(status, 202, "{body}");
+            });
+        }
+        requests.join_all().await;
+    }
+}
+
 /// Posts `count` clicks, cycling through red, blue and green, with the names `name(n)`; asserts
 /// each is accepted and returns the event ids in order.
 pub async fn post_clicks(

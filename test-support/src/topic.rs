@@ -92,6 +92,22 @@ pub fn topic_size(bootstrap: &str, topic: &str, partitions: i32) -> usize {
         .sum()
 }
 
+/// The end (high watermark) of each of `topic`'s first `partitions` partitions.
+pub fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let reader: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    (0..partitions)
+        .map(|p| {
+            reader
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .unwrap()
+                .1
+        })
+        .collect()
+}
+
 /// Events per partition.
 pub fn partition_counts(landed: &[Landed]) -> HashMap<i32, usize> {
     let mut counts = HashMap::new();
