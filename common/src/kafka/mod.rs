@@ -40,7 +40,10 @@ pub struct ProducerTuning {
     pub queue_max_messages: u32,
     /// How long librdkafka keeps trying to deliver a record before reporting it failed.
     pub message_timeout_ms: u64,
-    /// How long a batch waits for more records before it is sent.
+    /// How long a batch waits for more records before it is sent. 15 ms: records keyed by
+    /// their ids spread over every partition, so each partition's batch fills a third as fast
+    /// as the sticky partitioner's one; three times the design's 5 ms keeps the records per
+    /// batch. The click's answer does not wait for it.
     pub linger_ms: u64,
 }
 
@@ -49,7 +52,7 @@ impl Default for ProducerTuning {
         ProducerTuning {
             queue_max_messages: 100_000,
             message_timeout_ms: 30_000,
-            linger_ms: 5,
+            linger_ms: 15,
         }
     }
 }
