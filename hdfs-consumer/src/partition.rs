@@ -126,7 +126,12 @@ impl Partition {
             return Intake::Behind { expected };
         }
         *next = Some(record.offset + 1);
-        if let (Some(event), Destination::Hour(_)) = (&record.event, record.destination)
+        let landed = matches!(
+            record.destination,
+            Destination::Hour(_) | Destination::Invalid
+        );
+        if let Some(event) = &record.event
+            && landed
             && repeats.see(event.id, event.received_at) == Seen::Repeat
         {
             record.drop_as(Dropped::Repeat);

@@ -28,6 +28,27 @@ pub struct EventKey {
     pub received_at: DateTime<Utc>,
 }
 
+impl EventKey {
+    /// The id and time of a record that is not a valid event but carries both, as a click
+    /// the collector of another version produced and this one refuses does: its retries
+    /// are dead letters alike, and land once too.
+    pub fn of_invalid(value: &[u8]) -> Option<EventKey> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Carried<'a> {
+            event_id: Uuid,
+            #[serde(borrow)]
+            timestamp: std::borrow::Cow<'a, str>,
+        }
+        let carried: Carried = serde_json::from_slice(value).ok()?;
+        let at = DateTime::parse_from_rfc3339(&carried.timestamp).ok()?;
+        Some(EventKey {
+            id: carried.event_id,
+            received_at: at.with_timezone(&Utc),
+        })
+    }
+}
+
 impl TopicRecord {
     /// Classifies a record value: a valid event keeps its bytes and goes to its hour; anything
     /// else becomes a dead-letter line naming its partition, offset and the reason.
@@ -50,7 +71,7 @@ impl TopicRecord {
                 offset,
                 destination: Destination::Invalid,
                 line: file_format::dead_letter_line(topic, partition, offset, &reason, value),
-                event: None,
+                event: value.and_then(EventKey::of_invalid),
             },
         }
     }
@@ -88,6 +109,23 @@ mod tests {
             assert_eq!(line["offset"], 41);
             assert!(line["reason"].as_str().unwrap().contains(reason), "{line}");
         }
+    }
+
+    #[test]
+    fn a_dead_letter_carrying_an_id_and_a_time_keeps_them() {
+        let mut event =
+            serde_json::to_value(ColorEvent::sample("a", "red", chrono::Utc::now())).unwrap();
+        event["schemaVersion"] = 99.into();
+        let value = serde_json::to_vec(&event).unwrap();
+        let record = TopicRecord::classify("t", 0, 3, Some(&value));
+        assert_eq!(record.destination, Destination::Invalid);
+        let key = record.event.expect("the id and time it carries");
+        assert_eq!(key.id.to_string(), event["eventId"].as_str().unwrap());
+        let without_time = br#"{"eventId":"0190b6e0-0000-7000-8000-000000000000"}"#;
+        assert_eq!(
+            TopicRecord::classify("t", 0, 4, Some(without_time)).event,
+            None
+        );
     }
 
     #[test]

@@ -477,6 +477,51 @@ async fn an_unwritable_topic_folder_is_an_error_not_a_panic(storage: Storage) {
     assert!(landing.claim(0, "member a").await.is_err());
 }
 
+/// A new holder's repeat window holds what the partition landed within the window (clicks and
+/// dead letters that carry an id) and nothing older, read back from the files.
+async fn a_new_holder_rebuilds_the_repeat_window_from_what_is_landed(storage: Storage) {
+    use lake::repeats::Seen;
+    let span = std::time::Duration::from_secs(600);
+    let first = member(storage.clone()).dropping_repeats(span);
+    let held = first.claim(0, "first").await.unwrap().held;
+    let at = now();
+    let click = |offset: i64, received: chrono::DateTime<chrono::Utc>| {
+        let event = ColorEvent::sample(&format!("u{offset}"), "red", received);
+        let record = TopicRecord::classify(TOPIC, 0, offset, Some(&event.to_json_bytes()));
+        (event.event_id, record)
+    };
+    let (old, old_record) = click(0, at - chrono::Duration::minutes(30));
+    let (recent, recent_record) = click(1, at);
+    // A click this build refuses (a schema version from the future) still carries its id.
+    let mut refused = serde_json::to_value(ColorEvent::sample("d", "red", at)).unwrap();
+    refused["schemaVersion"] = 99.into();
+    let refused_id: uuid::Uuid = refused["eventId"].as_str().unwrap().parse().unwrap();
+    let dead_letter =
+        TopicRecord::classify(TOPIC, 0, 2, Some(&serde_json::to_vec(&refused).unwrap()));
+    let landed = land(&first, &held, &[old_record, recent_record, dead_letter]).await;
+    assert_eq!(landed.invalid, 1);
+
+    let second = member(storage).dropping_repeats(span);
+    second.claim(0, "second").await.unwrap();
+    let mut rebuilt = second.repeat_window(0).await.unwrap();
+    assert!(rebuilt.unreadable.is_empty(), "{:?}", rebuilt.unreadable);
+    let later = at + chrono::Duration::seconds(30);
+    assert_eq!(rebuilt.window.see(recent, later), Seen::Repeat);
+    assert_eq!(rebuilt.window.see(refused_id, later), Seen::Repeat);
+    assert_eq!(
+        rebuilt.window.see(old, later),
+        Seen::First,
+        "past the window"
+    );
+    assert_eq!(rebuilt.window.see(uuid::Uuid::now_v7(), later), Seen::First);
+}
+
+#[tokio::test]
+async fn on_a_folder_a_new_holder_rebuilds_the_repeat_window_from_what_is_landed() {
+    let (_dir, storage) = local();
+    a_new_holder_rebuilds_the_repeat_window_from_what_is_landed(storage).await;
+}
+
 #[tokio::test]
 async fn on_a_folder_a_landed_batch_is_visible_and_the_next_claim_resumes_after_it() {
     let (_dir, storage) = local();
@@ -556,6 +601,7 @@ async fn on_hdfs_claims_landings_refusals_and_every_recovery_case_hold() {
         .await;
     an_unreadable_or_broken_latest_entry_falls_back_to_the_landed_file_names(root("broken")).await;
     an_unwritable_topic_folder_is_an_error_not_a_panic(root("unwritable")).await;
+    a_new_holder_rebuilds_the_repeat_window_from_what_is_landed(root("repeats")).await;
 }
 
 #[test]

@@ -316,6 +316,44 @@ pub async fn read_clicks(
     Ok(())
 }
 
+/// Calls `each` with the clicks of the dead-letter file at `path` whose records carry an id and
+/// a time ([`crate::record::EventKey::of_invalid`]), in order.
+pub async fn read_dead_letter_clicks(
+    op: &Operator,
+    path: &str,
+    each: &mut dyn FnMut(LandedClick),
+) -> Result<(), FormatError> {
+    #[derive(serde::Deserialize)]
+    struct DeadLetter {
+        offset: i64,
+        #[serde(default)]
+        record: Option<String>,
+    }
+    let mut split = Lines::default();
+    let mut chunks = op.reader(path).await?.into_bytes_stream(..).await?;
+    let mut read = |line: &[u8]| {
+        let Ok(letter) = serde_json::from_slice::<DeadLetter>(line) else {
+            return;
+        };
+        let carried = letter
+            .record
+            .as_deref()
+            .and_then(|record| crate::record::EventKey::of_invalid(record.as_bytes()));
+        if let Some(key) = carried {
+            each(LandedClick {
+                offset: Some(letter.offset),
+                id: key.id,
+                at: key.received_at,
+            });
+        }
+    };
+    while let Some(chunk) = chunks.try_next().await? {
+        split.feed(&chunk, &mut read);
+    }
+    split.finish(&mut read);
+    Ok(())
+}
+
 /// The offset, id and time of an event line; `None` when the line is not an event.
 fn click_of(line: &[u8]) -> Option<LandedClick> {
     #[derive(serde::Deserialize)]

@@ -1,7 +1,8 @@
 //! A partition's repeat window rebuilt from its landed files, as a holder does when it claims
 //! the partition: the newest hour with files of the partition, and the hours before it back to
 //! the window's start, read for their ids and times only (Parquet's id, time and offset
-//! columns), then seen in offset order, as the clicks were first landed.
+//! columns), and the dead letters that carry an id from the first click read back on, then
+//! seen in offset order, as the clicks were first landed.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::{LandedClick, RepeatWindow};
 use crate::Lake;
-use crate::file_format::LandingFormat;
+use crate::file_format::{LandingFormat, json_lines};
 use crate::listing;
 use crate::storage::StorageError;
 
@@ -51,11 +52,7 @@ pub async fn window(lake: &Lake, partition: i32, span: Duration) -> Result<Rebui
             let Some(format) = LandingFormat::of_path(&path) else {
                 continue;
             };
-            let first_offset = path
-                .rsplit('/')
-                .next()
-                .and_then(|name| crate::layout::parse_file_name(name, topic, partition))
-                .map_or(i64::MIN, |(first, _)| first);
+            let first_offset = file_offsets(&path, topic, partition).map_or(i64::MIN, |(f, _)| f);
             let mut newest_here = newest;
             let mut keep = |click: LandedClick| {
                 newest_here = Some(newest_here.map_or(click.at, |n| n.max(click.at)));
@@ -76,10 +73,40 @@ pub async fn window(lake: &Lake, partition: i32, span: Duration) -> Result<Rebui
             newest = newest_here;
         }
     }
+    // Dead letters that carry an id land once too: those of files that end after the first
+    // click read back (dead letters are not in hours, and a partition's offsets follow time).
+    let first_offset = clicks.iter().map(|(offset, _)| *offset).min();
+    let invalid_dir = crate::layout::invalid_path(topic, "");
+    for path in listing::partition_files(storage, topic, &invalid_dir, partition).await? {
+        let ends_after = file_offsets(&path, topic, partition)
+            .is_some_and(|(_, last)| first_offset.is_none_or(|first| last >= first));
+        if !ends_after {
+            continue;
+        }
+        let operator = storage.operator();
+        let mut keep = |click: LandedClick| {
+            newest = Some(newest.map_or(click.at, |n| n.max(click.at)));
+            clicks.push((click.offset.unwrap_or(i64::MIN), click));
+        };
+        match json_lines::read_dead_letter_clicks(operator, &path, &mut keep).await {
+            Ok(()) => rebuilt.files += 1,
+            Err(err) if err.storage_kind().is_none() => rebuilt.unreadable.push(path),
+            Err(err) => return Err(err.on(storage, "read", &path)),
+        }
+    }
+    if let Some(newest) = newest {
+        clicks.retain(|(_, click)| click.at >= newest - span);
+    }
     // Clicks in offset order, those of a file without offsets in the file's order.
     clicks.sort_by_key(|(offset, _)| *offset);
     for (_, click) in clicks {
         rebuilt.window.see(click.id, click.at);
     }
     Ok(rebuilt)
+}
+
+/// The first and last offsets a landed file's name gives.
+fn file_offsets(path: &str, topic: &str, partition: i32) -> Option<(i64, i64)> {
+    let name = path.rsplit('/').next()?;
+    crate::layout::parse_file_name(name, topic, partition)
 }
