@@ -14,7 +14,9 @@
 #
 # Settings, all optional:
 #   API_PORT (8081)  WEB_PORT (8080)  HDFS_CONSUMER_ADMIN_PORT (9101)  ES_PORT (9200)
-#   ES_SINK_ADMIN_PORT (9102)          where each server listens, on 127.0.0.1
+#   ES_SINK_ADMIN_PORT (9102)  API_ADMIN_PORT (9100, the collector's /metrics and /readyz,
+#                                      off its public port)
+#                                      where each server listens, on 127.0.0.1
 #   HDFS_CONSUMERS (1)  ES_SINKS (1)   how many processes of each sink share its consumer group;
 #                                      the first's admin server is on the port above, the
 #                                      others' on free ports the banner lists
@@ -46,6 +48,7 @@ case "${1:-}" in
 esac
 
 API_PORT="${API_PORT:-8081}"
+API_ADMIN_PORT="${API_ADMIN_PORT:-9100}"
 WEB_PORT="${WEB_PORT:-8080}"
 HDFS_CONSUMER_ADMIN_PORT="${HDFS_CONSUMER_ADMIN_PORT:-9101}"
 ES_PORT="${ES_PORT:-9200}"
@@ -64,7 +67,7 @@ for count in HDFS_CONSUMERS ES_SINKS; do
     [[ "${!count}" =~ ^[1-9][0-9]?$ ]] || die "$count=${!count}: give a number of processes from 1 to 99"
 done
 # Each server listens on a port of its own: two settings on one port are refused, naming both.
-PORT_SETTINGS=(API_PORT WEB_PORT HDFS_CONSUMER_ADMIN_PORT ES_PORT ES_SINK_ADMIN_PORT)
+PORT_SETTINGS=(API_PORT API_ADMIN_PORT WEB_PORT HDFS_CONSUMER_ADMIN_PORT ES_PORT ES_SINK_ADMIN_PORT)
 declare -A SETTING_OF_PORT=()
 for setting in "${PORT_SETTINGS[@]}"; do
     port="${!setting}"
@@ -224,14 +227,19 @@ start osmem-server "$OSMEM" -addr "127.0.0.1:$ES_PORT" -no-stdin-watch
 wait_for_http "http://127.0.0.1:$ES_PORT/" 30
 
 log "starting producer-api on 127.0.0.1:$API_PORT"
-start producer-api env LISTEN_ADDR="127.0.0.1:$API_PORT" \
+start producer-api env LISTEN_ADDR="127.0.0.1:$API_PORT" METRICS_ADDR="127.0.0.1:$API_ADMIN_PORT" \
     CORS_ALLOWED_ORIGINS="http://127.0.0.1:$WEB_PORT,http://localhost:$WEB_PORT" \
     "$BIN_DIR/producer-api"
 
+# The results page forgets remembered clicks only for the eraser, which shows it this token:
+# a new one each run, readable by this user only, where scripts/erase.sh finds it.
+FORGET_TOKEN_FILE="$RUN_DIR/forget-token"
+(umask 077 && python3 -c 'import secrets; print(secrets.token_hex(32))' >"$FORGET_TOKEN_FILE")
 log "starting web on 127.0.0.1:$WEB_PORT"
 admin_urls() { local port; for port in "$@"; do printf 'http://127.0.0.1:%s,' "$port"; done | sed 's/,$//'; }
 start web env LISTEN_ADDR="127.0.0.1:$WEB_PORT" API_BASE_URL="http://127.0.0.1:$API_PORT" \
-    ES_URL="http://127.0.0.1:$ES_PORT" COLLECTOR_ADMIN_URL="http://127.0.0.1:$API_PORT" \
+    FORGET_TOKEN="$(cat "$FORGET_TOKEN_FILE")" \
+    ES_URL="http://127.0.0.1:$ES_PORT" COLLECTOR_ADMIN_URL="http://127.0.0.1:$API_ADMIN_PORT" \
     HDFS_CONSUMER_ADMIN_URLS="$(admin_urls "${HDFS_CONSUMER_PORTS[@]}")" \
     ES_SINK_ADMIN_URLS="$(admin_urls "${ES_SINK_PORTS[@]}")" \
     "$BIN_DIR/web"
@@ -255,7 +263,7 @@ for port in "${HDFS_CONSUMER_PORTS[@]}" "${ES_SINK_PORTS[@]}"; do
 done
 wait_for_http "http://127.0.0.1:$WEB_PORT/healthz" 30
 # Each address is answered by the process started for it, not by another that took its port.
-owned_ports=(osmem-server "$ES_PORT" producer-api "$API_PORT" web "$WEB_PORT")
+owned_ports=(osmem-server "$ES_PORT" producer-api "$API_PORT" producer-api "$API_ADMIN_PORT" web "$WEB_PORT")
 for n in "${!HDFS_CONSUMER_NAMES[@]}"; do owned_ports+=("${HDFS_CONSUMER_NAMES[$n]}" "${HDFS_CONSUMER_PORTS[$n]}"); done
 for n in "${!ES_SINK_NAMES[@]}"; do owned_ports+=("${ES_SINK_NAMES[$n]}" "${ES_SINK_PORTS[$n]}"); done
 for ((i = 0; i < ${#owned_ports[@]}; i += 2)); do
@@ -340,7 +348,7 @@ cat <<INFO
     2. see what the clicks became:                  http://127.0.0.1:$WEB_PORT/results
 
   The rest, for those who want it:
-  Producer API:    http://127.0.0.1:$API_PORT/api/events  (/healthz /readyz /metrics)
+  Producer API:    http://127.0.0.1:$API_PORT/api/events  (/healthz /readyz; /metrics on http://127.0.0.1:$API_ADMIN_PORT/metrics)
   Kafka:           $KAFKA_BOOTSTRAP_SERVERS ($KAFKA_KIND), topic $KAFKA_TOPIC
   Watch the topic: $BIN_DIR/examples/tail_topic $KAFKA_BOOTSTRAP_SERVERS $KAFKA_TOPIC
   Landed files:    $LANDED_FILES  (a few seconds after a click;

@@ -36,6 +36,11 @@ for name, value in values.items():
 PY
 )"
 eval "$settings"
+# The results page's token, which the demo made for this run.
+TOKEN_FILE="$RUN_DIR/forget-token"
+[ -r "$TOKEN_FILE" ] || die "$TOKEN_FILE is missing: restart scripts/demo.sh, which makes it"
+RESULTS_TOKEN="$(cat "$TOKEN_FILE")"
+export RESULTS_TOKEN
 [ -x "$ERASE_BIN" ] || die "$ERASE_BIN is missing: scripts/demo.sh --build builds it"
 export ERASURE_AUDIT_FILE="${ERASURE_AUDIT_FILE:-$RUN_DIR/erasures.jsonl}"
 exec "$ERASE_BIN" "$@"

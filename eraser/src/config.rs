@@ -51,6 +51,11 @@ pub struct Config {
     #[arg(long = "results-url", env = "RESULTS_URLS", value_delimiter = ',')]
     pub results_urls: Vec<Url>,
 
+    /// The results pages' FORGET_TOKEN, which only the eraser holds: they forget nothing for
+    /// a caller without it. Required with RESULTS_URLS.
+    #[arg(long, env = "RESULTS_TOKEN", hide_env_values = true)]
+    pub results_token: Option<String>,
+
     /// The audit file: one JSON line per erasure, with its id and counts, never the names.
     #[arg(long, env = "ERASURE_AUDIT_FILE", default_value = "erasures.jsonl")]
     pub audit_file: PathBuf,
@@ -95,6 +100,13 @@ impl Config {
         if self.asks(Store::ResultsPage) && self.results_urls.is_empty() {
             return Err(
                 "no results page is configured: set RESULTS_URLS, or --skip results-page"
+                    .to_owned(),
+            );
+        }
+        if self.asks(Store::ResultsPage) && self.results_token.is_none() {
+            return Err(
+                "the results pages' token is not configured: set RESULTS_TOKEN (their \
+                 FORGET_TOKEN), or --skip results-page"
                     .to_owned(),
             );
         }

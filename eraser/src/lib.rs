@@ -89,7 +89,8 @@ pub async fn run(config: Config) -> Result<Report, Error> {
     } else if searched.is_unfinished() {
         Outcome::Unfinished("the search index is not erased yet".to_owned())
     } else {
-        results::forget(&config.results_urls, &request).await
+        let token = config.results_token.as_deref().unwrap_or_default();
+        results::forget(&config.results_urls, token, &request).await
     };
     let report = Report {
         request: request.id.clone(),

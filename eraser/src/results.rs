@@ -6,15 +6,16 @@ use url::Url;
 
 use crate::outcome::Outcome;
 
-/// Asks each results page (`.../results`) to forget the named clicks; answers how many they
-/// forgot in all.
-pub async fn forget(pages: &[Url], request: &ErasureRequest) -> Outcome<usize> {
+/// Asks each results page (`.../results`) to forget the named clicks, showing the pages'
+/// `token`; answers how many they forgot in all.
+pub async fn forget(pages: &[Url], token: &str, request: &ErasureRequest) -> Outcome<usize> {
     let client = reqwest::Client::new();
     let mut forgotten = 0;
     for page in pages {
         let url = format!("{}/forget", page.as_str().trim_end_matches('/'));
         let answer = client
             .post(&url)
+            .bearer_auth(token)
             .json(&json!({ "userNames": request.user_names, "eventIds": request.event_ids }))
             .timeout(std::time::Duration::from_secs(10))
             .send()

@@ -12,6 +12,7 @@ fn help_names_every_store_setting_and_shows_no_secret() {
         &[
             ("ES_PASSWORD", "hunter2"),
             ("KAFKA_PROPERTIES", "sasl.password=s3cret"),
+            ("RESULTS_TOKEN", "f0rget-t0ken-value"),
         ],
     );
     assert_names_and_hides(
@@ -23,9 +24,10 @@ fn help_names_every_store_setting_and_shows_no_secret() {
             "ES_USERNAME",
             "ES_SINK_GROUP_ID",
             "RESULTS_URLS",
+            "RESULTS_TOKEN",
             "ERASURE_AUDIT_FILE",
         ],
-        &["hunter2", "s3cret"],
+        &["hunter2", "s3cret", "f0rget-t0ken-value"],
     );
     assert!(help.contains("--user-name") && help.contains("--event-id"));
 }

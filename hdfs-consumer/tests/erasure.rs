@@ -159,7 +159,15 @@ async fn erase_during_traffic(landing_url: &url::Url, replay_url: &url::Url) {
         es_sink::serve(listener, sink_config, shutdown)
     })
     .await;
-    let web_config = web::Config::parse_from(["web", "--es-url", search.url().as_str()]);
+    // The page forgets only for the eraser, which shows it this token.
+    let forget_token = format!("{}", Uuid::now_v7().simple());
+    let web_config = web::Config::parse_from([
+        "web",
+        "--es-url",
+        search.url().as_str(),
+        "--forget-token",
+        &forget_token,
+    ]);
     let web_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let web = web_listener.local_addr().unwrap();
     let (stop_web, web_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -243,6 +251,7 @@ async fn erase_during_traffic(landing_url: &url::Url, replay_url: &url::Url) {
         ("ES_URL", search.url().to_string()),
         ("ES_SINK_GROUP_ID", group),
         ("RESULTS_URLS", format!("http://{web}/results")),
+        ("RESULTS_TOKEN", forget_token.clone()),
     ];
     let audit = logs.path().join("erasures.jsonl");
     // The person clicks again while the command runs: after its request, so kept.

@@ -226,7 +226,6 @@ fn check_query_is_utf8(raw: &str) -> Result<(), ApiError> {
 }
 
 /// What woothee calls a search engine's or a service's robot.
-const CRAWLER_CATEGORY: &str = "crawler";
 
 /// Validates a click, makes its event and queues it, unless its own id was accepted within
 /// the dedup window: then it is answered as accepted again and not produced.
@@ -248,7 +247,9 @@ fn accept_click(
             palette: state.palette.to_string(),
         })?
         .to_owned();
-    if agent.browser.category == CRAWLER_CATEGORY && state.clients.crawlers == Crawlers::Drop {
+    if agent.browser.category == crate::user_agents::CRAWLER_CATEGORY
+        && state.clients.crawlers == Crawlers::Drop
+    {
         // Answered as accepted, so the crawler does not come back to try again.
         state
             .metrics

@@ -12,7 +12,7 @@ use common::telemetry::LogArgs;
 
 use ipnet::IpNet;
 
-use crate::client_address::TrustedProxies;
+use crate::client_address::{ForwardedHeader, TrustedProxies};
 use crate::clients::{ClientSettings, Crawlers, PrivacySignals};
 use crate::dedup::EventIdSettings;
 use crate::fair_share::ShareSettings;
@@ -109,9 +109,10 @@ pub struct Config {
     #[arg(long, env = "CLIENT_BURST", default_value_t = 200)]
     pub client_burst: u32,
 
-    /// Clicks from user agents woothee calls crawlers: `drop` answers them 202 and produces
-    /// nothing (counted as `crawler`); `keep` produces them, their browser's category saying
-    /// `crawler`.
+    /// Clicks from user agents woothee calls crawlers, and from HTTP libraries and command-line
+    /// tools (curl, Wget, python-requests, Go-http-client, okhttp, axios and the like): `drop`
+    /// answers them 202 and produces nothing (counted as `crawler`); `keep` produces them,
+    /// their browser's category saying `crawler`.
     #[arg(long, env = "CRAWLERS", value_enum, default_value_t = Crawlers::Drop)]
     pub crawlers: Crawlers,
 
@@ -126,11 +127,22 @@ pub struct Config {
     #[arg(long, env = "ALLOW_NO_ORIGIN", default_value_t = false, action = clap::ArgAction::Set)]
     pub allow_no_origin: bool,
 
-    /// Proxies whose `Forwarded` or `X-Forwarded-For` names the client, comma-separated CIDRs
-    /// or addresses (e.g. 10.0.0.0/8). Empty: the connecting peer is the client, and those
-    /// headers are ignored.
+    /// Proxies whose FORWARDED_HEADER names the client, comma-separated CIDRs or addresses
+    /// (e.g. 10.0.0.0/8). Empty: the connecting peer is the client, and forwarded headers are
+    /// ignored.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
     pub trusted_proxies: Vec<IpNet>,
+
+    /// The one header the trusted proxies write the client's address in: `x-forwarded-for`
+    /// (nginx, HAProxy, most cloud load balancers) or `forwarded` (RFC 7239). The other is
+    /// never read, as a client may send it.
+    #[arg(
+        long,
+        env = "FORWARDED_HEADER",
+        value_enum,
+        default_value = "x-forwarded-for"
+    )]
+    pub forwarded_header: ForwardedHeader,
 
     /// How often broker metadata is fetched for /readyz; ready while the last success is
     /// younger than three intervals.
@@ -166,7 +178,10 @@ impl Config {
                 clicks_per_second: self.client_clicks_per_second,
                 burst: self.client_burst,
             },
-            trusted_proxies: TrustedProxies::new(self.trusted_proxies.clone()),
+            trusted_proxies: TrustedProxies::new(
+                self.trusted_proxies.clone(),
+                self.forwarded_header,
+            ),
             crawlers: self.crawlers,
             privacy_signals: self.privacy_signals,
         }

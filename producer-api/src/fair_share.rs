@@ -3,6 +3,11 @@
 //! carries (a batch of 50 takes 50); a client past its share is refused with 429 and told when
 //! to come back, and every other client is untouched.
 //!
+//! IPv6 is shared out by block, not by address: a client is a /64 (the block one subscriber is
+//! usually given, any address of which it can pick), and the /64s of one /48 (the block one
+//! site is usually given) share [`ALLOCATION_SHARES`] clients' shares between them. So a site
+//! holding a /48 gets that many shares, not the 65,536 its /64s would otherwise have.
+//!
 //! Memory is bounded: at most [`MAX_CLIENTS`] buckets are kept. A full bucket is the same as no
 //! bucket, so full ones are dropped first; when a flood from more addresses than that leaves
 //! none full, the clients seen longest ago are forgotten (which gives them a fresh burst when
@@ -10,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -46,19 +51,42 @@ pub enum Admission {
     },
 }
 
-/// Whom a bucket belongs to: an IPv4 address, or an IPv6 /64, the block one subscriber is
-/// usually given (and can pick any address of).
+/// How many clients' shares the /64s of one IPv6 /48 have between them.
+pub const ALLOCATION_SHARES: u32 = 16;
+
+/// Whom a bucket belongs to: a client (an IPv4 address, or an IPv6 /64), or the IPv6 /48 that
+/// holds clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ClientKey(IpAddr);
+pub enum ClientKey {
+    V4(Ipv4Addr),
+    /// The first 64 bits of the client's addresses.
+    V6Subnet(u64),
+    /// The first 48 bits of its clients' addresses.
+    V6Allocation(u64),
+}
 
 impl ClientKey {
+    /// The client an address belongs to.
     pub fn of(address: IpAddr) -> ClientKey {
         match address.to_canonical() {
-            IpAddr::V4(v4) => ClientKey(IpAddr::V4(v4)),
-            IpAddr::V6(v6) => {
-                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                ClientKey(IpAddr::V6(Ipv6Addr::from(prefix)))
-            }
+            IpAddr::V4(v4) => ClientKey::V4(v4),
+            IpAddr::V6(v6) => ClientKey::V6Subnet((u128::from(v6) >> 64) as u64),
+        }
+    }
+
+    /// The allocation a client's share is also held to: its /48, for an IPv6 client.
+    pub fn allocation(self) -> Option<ClientKey> {
+        match self {
+            ClientKey::V6Subnet(prefix) => Some(ClientKey::V6Allocation(prefix >> 16)),
+            ClientKey::V4(_) | ClientKey::V6Allocation(_) => None,
+        }
+    }
+
+    /// How many clients' shares the bucket holds.
+    fn shares(self) -> f64 {
+        match self {
+            ClientKey::V6Allocation(_) => f64::from(ALLOCATION_SHARES),
+            ClientKey::V4(_) | ClientKey::V6Subnet(_) => 1.0,
         }
     }
 }
@@ -90,30 +118,58 @@ impl FairShare {
         })
     }
 
-    /// Takes `clicks` tokens from `client`'s bucket at `now`, or says when they will be there.
-    /// A request of more clicks than the burst costs the burst: a full bucket admits any one
-    /// request.
+    /// Takes `clicks` tokens from `client`'s bucket at `now`, and from its allocation's if it
+    /// has one, or says when they will be there. A request of more clicks than the burst costs
+    /// the burst: a full bucket admits any one request.
     pub fn admit(&self, client: ClientKey, clicks: usize, now: Instant) -> Admission {
         let cost = (clicks as f64).min(self.burst);
-        let shard = &self.shards[self.hasher.hash_one(client) as usize % SHARDS];
-        let mut buckets = shard.lock().expect("not poisoned");
-        if buckets.len() >= MAX_CLIENTS / SHARDS && !buckets.contains_key(&client) {
+        let admitted = self.take(client, cost, now);
+        match (admitted, client.allocation()) {
+            (Admission::Admitted, Some(allocation)) => {
+                let shared = self.take(allocation, cost, now);
+                if shared != Admission::Admitted {
+                    // Not spent: the client's own tokens go back.
+                    self.give_back(client, cost);
+                }
+                shared
+            }
+            (admitted, _) => admitted,
+        }
+    }
+
+    /// Takes `cost` tokens from `key`'s bucket at `now`, or says when they will be there.
+    fn take(&self, key: ClientKey, cost: f64, now: Instant) -> Admission {
+        let mut buckets = self.shard(key).lock().expect("not poisoned");
+        if buckets.len() >= MAX_CLIENTS / SHARDS && !buckets.contains_key(&key) {
             self.free_room(&mut buckets, now);
         }
-        let bucket = buckets.entry(client).or_insert(Bucket {
-            tokens: self.burst,
+        let bucket = buckets.entry(key).or_insert(Bucket {
+            tokens: self.burst * key.shares(),
             updated: now,
         });
-        bucket.tokens = self.refilled(bucket, now);
+        bucket.tokens = self.refilled(key, bucket, now);
         bucket.updated = now;
         if bucket.tokens >= cost {
             bucket.tokens -= cost;
             Admission::Admitted
         } else {
+            let rate = self.rate * key.shares();
             Admission::Limited {
-                retry_after: Duration::from_secs_f64((cost - bucket.tokens) / self.rate),
+                retry_after: Duration::from_secs_f64((cost - bucket.tokens) / rate),
             }
         }
+    }
+
+    /// Puts back `cost` tokens taken from `key`'s bucket.
+    fn give_back(&self, key: ClientKey, cost: f64) {
+        let mut buckets = self.shard(key).lock().expect("not poisoned");
+        if let Some(bucket) = buckets.get_mut(&key) {
+            bucket.tokens = (bucket.tokens + cost).min(self.burst * key.shares());
+        }
+    }
+
+    fn shard(&self, key: ClientKey) -> &Mutex<HashMap<ClientKey, Bucket>> {
+        &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
     }
 
     /// Clients with a bucket now.
@@ -137,15 +193,16 @@ impl FairShare {
             .sum()
     }
 
-    fn refilled(&self, bucket: &Bucket, now: Instant) -> f64 {
+    fn refilled(&self, key: ClientKey, bucket: &Bucket, now: Instant) -> f64 {
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-        (bucket.tokens + elapsed * self.rate).min(self.burst)
+        let shares = key.shares();
+        (bucket.tokens + elapsed * self.rate * shares).min(self.burst * shares)
     }
 
     /// Drops the full buckets of a full shard, then, if that freed less than a
     /// [`FREE_AT_ONCE`]th of it, the buckets updated longest ago.
     fn free_room(&self, buckets: &mut HashMap<ClientKey, Bucket>, now: Instant) {
-        buckets.retain(|_, bucket| self.refilled(bucket, now) < self.burst);
+        buckets.retain(|key, bucket| self.refilled(*key, bucket, now) < self.burst * key.shares());
         let room = MAX_CLIENTS / SHARDS / FREE_AT_ONCE;
         let keep = (MAX_CLIENTS / SHARDS).saturating_sub(room);
         if buckets.len() > keep {
@@ -161,6 +218,7 @@ impl FairShare {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv6Addr;
 
     const ONE: ShareSettings = ShareSettings {
         clicks_per_second: 10,
@@ -231,6 +289,36 @@ mod tests {
             ClientKey::of(mapped),
             ClientKey::of("192.0.2.7".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn the_64s_of_one_48_share_a_bounded_number_of_shares() {
+        let share = FairShare::new(ONE).unwrap();
+        let start = Instant::now();
+        let subnet =
+            |n: u16| ClientKey::of(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 7, n, 0, 0, 0, 1)));
+        // Each /64 has its own share, until the /48 has spent ALLOCATION_SHARES of them.
+        for n in 0..ALLOCATION_SHARES as u16 {
+            assert_eq!(
+                share.admit(subnet(n), 20, start),
+                Admission::Admitted,
+                "{n}"
+            );
+        }
+        let Admission::Limited { retry_after } = share.admit(subnet(1000), 20, start) else {
+            panic!("a /48 minted one more share");
+        };
+        // The /48 refills at its clients' rate together.
+        assert_eq!(retry_after, Duration::from_millis(125));
+        // The refused /64 kept its own tokens: once the /48 has some, it is admitted.
+        assert_eq!(
+            share.admit(subnet(1000), 20, start + Duration::from_millis(125)),
+            Admission::Admitted
+        );
+        // Another /48 and IPv4 clients are untouched.
+        let elsewhere = ClientKey::of("2001:db8:8::1".parse().unwrap());
+        assert_eq!(share.admit(elsewhere, 20, start), Admission::Admitted);
+        assert_eq!(share.admit(key(1), 20, start), Admission::Admitted);
     }
 
     #[test]

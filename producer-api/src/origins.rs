@@ -73,9 +73,10 @@ impl OriginGuard {
     /// browser, and is refused unless `ALLOW_NO_ORIGIN` is set.
     ///
     /// `GET /api/select` is a simple request that any page can make with an `<img>`, which
-    /// names no `Origin`: there the page is known by its `Referer`, and where a browser sends
-    /// neither (a `no-referrer` policy), by `Sec-Fetch-Site: cross-site`. A GET naming no
-    /// page at all (curl, a server) is taken, as the reference design's clients send it.
+    /// names no `Origin`: there the page is known by its `Referer`. A click by GET that names
+    /// no page is held to the POST's rule (refused unless `ALLOW_NO_ORIGIN`); with it, a
+    /// browser that sends no `Referer` (a `no-referrer` policy) still says
+    /// `Sec-Fetch-Site: cross-site` from another site's page, which is refused.
     pub fn refusal(&self, request: &Request) -> Option<ApiError> {
         let headers = request.headers();
         let is_post = request.method() == Method::POST;
@@ -96,7 +97,7 @@ impl OriginGuard {
                 })
             }
             Some(_) => None,
-            None if is_post && !self.allow_no_origin => {
+            None if is_click && !self.allow_no_origin => {
                 self.refused(
                     &HeaderValue::from_static("no page (neither Origin nor Referer)"),
                     request.method(),

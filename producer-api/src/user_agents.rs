@@ -45,8 +45,71 @@ pub fn kept_part(header: &[u8]) -> String {
     text
 }
 
+/// The product names HTTP libraries and command-line tools put first in their `User-Agent`
+/// (lower case), which woothee files as `misc` or not at all: their clicks are a program's, not
+/// a person's, and count as a crawler's.
+const TOOLS: [&str; 27] = [
+    "curl",
+    "wget",
+    "python-requests",
+    "python-urllib",
+    "python-httpx",
+    "python",
+    "aiohttp",
+    "go-http-client",
+    "okhttp",
+    "java",
+    "java-http-client",
+    "apache-httpclient",
+    "node-fetch",
+    "node",
+    "axios",
+    "undici",
+    "got",
+    "httpie",
+    "postmanruntime",
+    "insomnia",
+    "libwww-perl",
+    "lwp-trivial",
+    "guzzlehttp",
+    "ruby",
+    "faraday",
+    "reqwest",
+    "scrapy",
+];
+
+/// The tool a `User-Agent` names, if it starts with one of [`TOOLS`]: its first product
+/// token (up to `/` or a space), compared without case.
+pub fn tool_of(user_agent: &str) -> Option<&str> {
+    let product = user_agent
+        .trim_start()
+        .split(['/', ' ', '('])
+        .next()
+        .filter(|p| !p.is_empty())?;
+    TOOLS
+        .iter()
+        .any(|tool| tool.trim_end_matches('/').eq_ignore_ascii_case(product))
+        .then_some(product)
+}
+
 /// Parses a raw `User-Agent` header; what the parser cannot tell is [`BrowserInfo::UNKNOWN`].
+/// An HTTP library or command-line tool ([`tool_of`]) is in the `crawler` category, named as
+/// it names itself when the parser does not know it.
 pub fn parse(user_agent: &str) -> BrowserInfo {
+    let mut browser = parse_browser(user_agent);
+    if let Some(tool) = tool_of(user_agent) {
+        browser.category = CRAWLER_CATEGORY.to_owned();
+        if browser.name == BrowserInfo::UNKNOWN {
+            browser.name = tool.to_owned();
+        }
+    }
+    browser
+}
+
+/// woothee's category of crawlers, which the collector does not record by default.
+pub const CRAWLER_CATEGORY: &str = "crawler";
+
+fn parse_browser(user_agent: &str) -> BrowserInfo {
     match woothee::parser::Parser::new().parse(user_agent) {
         Some(parsed) => BrowserInfo {
             name: parsed.name.to_owned(),
@@ -129,6 +192,46 @@ mod tests {
         assert_eq!(parse("zq-probe 0.1"), BrowserInfo::unknown());
         assert_eq!(parse(""), BrowserInfo::unknown());
         assert_eq!(woothee::woothee::VALUE_UNKNOWN, BrowserInfo::UNKNOWN);
+    }
+
+    #[test]
+    fn http_libraries_and_command_line_tools_are_crawlers_and_browsers_are_not() {
+        for agent in [
+            "curl/8.11.1",
+            "Wget/1.21.4",
+            "python-requests/2.32.3",
+            "Python-urllib/3.12",
+            "Python/3.11 aiohttp/3.9.5",
+            "Go-http-client/1.1",
+            "Go-http-client/2.0",
+            "okhttp/4.12.0",
+            "Java-http-client/17.0.9",
+            "Java/1.8.0_392",
+            "Apache-HttpClient/4.5.14 (Java/17.0.9)",
+            "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)",
+            "node",
+            "axios/1.7.2",
+            "undici",
+            "HTTPie/3.2.2",
+            "PostmanRuntime/7.39.0",
+            "libwww-perl/6.72",
+            "GuzzleHttp/7",
+            "reqwest/0.12",
+        ] {
+            let parsed = parse(agent);
+            assert_eq!(parsed.category, CRAWLER_CATEGORY, "{agent}: {parsed:?}");
+            assert_ne!(parsed.name, BrowserInfo::UNKNOWN, "{agent}");
+        }
+        for agent in [
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+            // A word that starts like a tool's is not one.
+            "curlew-reader 1.0",
+            "",
+        ] {
+            assert_ne!(parse(agent).category, CRAWLER_CATEGORY, "{agent}");
+        }
     }
 
     #[test]

@@ -122,6 +122,7 @@ async fn reference_select_endpoint_makes_the_same_event() {
     let router = router(publisher.clone());
     let request = Request::get("/api/select?color=green&user=%ED%95%9C%20%EA%B8%80")
         .header(header::USER_AGENT, FIREFOX)
+        .header(header::REFERER, format!("{PAGE}/"))
         .body(Body::empty())
         .unwrap();
     let (status, _, answer) = call(&router, request).await;
@@ -299,6 +300,7 @@ async fn every_client_mistake_is_a_4xx_with_a_json_error() {
         (
             "select without user",
             Request::get("/api/select?color=red")
+                .header(header::REFERER, format!("{PAGE}/"))
                 .body(Body::empty())
                 .unwrap(),
             StatusCode::BAD_REQUEST,
@@ -307,6 +309,7 @@ async fn every_client_mistake_is_a_4xx_with_a_json_error() {
         (
             "select with unknown colour",
             Request::get("/api/select?color=pink&user=a")
+                .header(header::REFERER, format!("{PAGE}/"))
                 .body(Body::empty())
                 .unwrap(),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -815,7 +818,10 @@ async fn probing_finds_no_way_to_make_an_event_it_should_not() {
         ),
         (
             "a name that is not UTF-8",
-            select("color=red&user=%FF").body(Body::empty()).unwrap(),
+            select("color=red&user=%FF")
+                .header(header::REFERER, format!("{PAGE}/"))
+                .body(Body::empty())
+                .unwrap(),
             StatusCode::BAD_REQUEST,
             "invalid_query",
         ),
@@ -879,11 +885,13 @@ async fn probing_finds_no_way_to_make_an_event_it_should_not() {
         "a probe made an event"
     );
 
-    // The page itself, and clients that name no page, still click by GET.
+    // The page itself still clicks by GET.
     for request in [
         select("color=red&user=%ED%95%9C").header(header::REFERER, format!("{PAGE}/")),
-        select("color=red&user=a").header("sec-fetch-site", "same-site"),
-        select("color=red&user=a+b"),
+        select("color=red&user=a")
+            .header(header::REFERER, format!("{PAGE}/results"))
+            .header("sec-fetch-site", "same-site"),
+        select("color=red&user=a+b").header(header::ORIGIN, PAGE),
     ] {
         let (status, _, body) = call(&router, request.body(Body::empty()).unwrap()).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
@@ -1047,6 +1055,7 @@ async fn each_client_has_a_share_of_clicks_and_past_it_gets_429_with_retry_after
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let select = Request::get("/api/select?color=red&user=a")
+        .header(header::REFERER, format!("{PAGE}/"))
         .body(Body::empty())
         .unwrap();
     let (status, _, _) = call(&router, from_peer(select, "198.51.100.1")).await;
@@ -1079,9 +1088,11 @@ async fn forwarded_headers_name_the_client_only_behind_a_trusted_proxy() {
             clicks_per_second: 1,
             burst: 1,
         },
-        trusted_proxies: producer_api::client_address::TrustedProxies::new(vec![
-            "10.0.0.0/8".parse().unwrap(),
-        ]),
+        // The default header: X-Forwarded-For, as nginx writes it.
+        trusted_proxies: producer_api::client_address::TrustedProxies::new(
+            vec!["10.0.0.0/8".parse().unwrap()],
+            Default::default(),
+        ),
         ..ClientSettings::unlimited()
     };
     let router = router_for_clients(Arc::new(RecordingPublisher::default()), clients);
@@ -1090,6 +1101,11 @@ async fn forwarded_headers_name_the_client_only_behind_a_trusted_proxy() {
         request
             .headers_mut()
             .insert("x-forwarded-for", forwarded_for.parse().unwrap());
+        // Each client also forges a Forwarded header naming one other address, which the
+        // proxy passes on untouched: were it read, all would share that address's share.
+        request
+            .headers_mut()
+            .insert("forwarded", "for=203.0.113.77".parse().unwrap());
         from_peer(request, peer)
     };
     // Through the proxy, two clients have a share each, and the first has used its own.
@@ -1113,10 +1129,11 @@ async fn a_post_naming_no_page_is_refused_unless_allowed() {
     let publisher = Arc::new(RecordingPublisher::default());
     let router = router(publisher.clone());
     let click = r#"{"userName":"a","colorName":"red"}"#;
+    // A browser's agent: what is checked here is the page it names.
     let bare = || {
         Request::post("/api/events")
             .header(header::CONTENT_TYPE, "application/json")
-            .header(header::USER_AGENT, "curl/8.11.1")
+            .header(header::USER_AGENT, FIREFOX)
     };
     // A script: neither Origin nor Referer.
     let (status, _, answer) = call(&router, bare().body(Body::from(click)).unwrap()).await;
@@ -1135,16 +1152,21 @@ async fn a_post_naming_no_page_is_refused_unless_allowed() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(answer["error"]["code"], "origin_not_allowed");
     assert_eq!(publisher.events.lock().unwrap().len(), 1);
-    // The reference design's GET keeps its rules: a client naming no page is taken.
-    let select = Request::get("/api/select?color=red&user=a")
-        .body(Body::empty())
-        .unwrap();
-    assert_eq!(call(&router, select).await.0, StatusCode::ACCEPTED);
+    // The reference design's GET follows the same rule: naming no page, it is refused.
+    let select = || {
+        Request::get("/api/select?color=red&user=a")
+            .header(header::USER_AGENT, "curl/8.11.1")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, _, answer) = call(&router, select()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert_eq!(answer["error"]["code"], "origin_required");
     assert!(
         metrics_text(&router)
             .await
             .lines()
-            .any(|l| l == "producer_api_origins_refused_total 2")
+            .any(|l| l == "producer_api_origins_refused_total 3")
     );
 
     // With ALLOW_NO_ORIGIN, scripts are taken.
@@ -1163,6 +1185,7 @@ async fn a_post_naming_no_page_is_refused_unless_allowed() {
     let open = app(state, &settings);
     let (status, _, _) = call(&open, bare().body(Body::from(click)).unwrap()).await;
     assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(call(&open, select()).await.0, StatusCode::ACCEPTED);
 }
 
 const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
@@ -1195,6 +1218,22 @@ async fn a_crawlers_clicks_are_answered_but_not_recorded_unless_kept() {
             .any(|l| l == r#"producer_api_events_not_recorded_total{reason="crawler"} 3"#),
         "{text}"
     );
+    // A program's clicks, from the page's origin: tools are not people.
+    for tool in [
+        "curl/8.11.1",
+        "python-requests/2.32.3",
+        "Go-http-client/1.1",
+        "okhttp/4.12.0",
+    ] {
+        let mut request = post_json(r#"{"userName":"a","colorName":"red"}"#);
+        request
+            .headers_mut()
+            .insert(header::USER_AGENT, tool.parse().unwrap());
+        let (status, _, answer) = call(&router, request).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{tool}: {answer}");
+        assert_eq!(answer["notRecorded"], "crawler", "{tool}");
+    }
+    assert!(publisher.events.lock().unwrap().is_empty());
     // A person's click is recorded as ever.
     let (status, _, answer) =
         call(&router, post_json(r#"{"userName":"a","colorName":"red"}"#)).await;

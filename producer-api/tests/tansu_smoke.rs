@@ -70,6 +70,7 @@ async fn on_tansu_posted_events_arrive_in_the_topic_with_every_field() {
     let response = client
         .get(api.url("/api/select?color=blue&user=reference"))
         .header("User-Agent", CHROME_LINUX)
+        .header("Referer", format!("{}/", support::PAGE_ORIGIN))
         .send()
         .await
         .unwrap();

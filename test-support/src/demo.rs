@@ -123,6 +123,7 @@ impl DemoRun {
         }
         for variable in [
             "API_PORT",
+            "API_ADMIN_PORT",
             "WEB_PORT",
             "HDFS_CONSUMER_ADMIN_PORT",
             "ES_PORT",

@@ -47,8 +47,28 @@ pub struct Config {
     #[arg(long, env = "ES_SINK_ADMIN_URLS", default_value = "http://127.0.0.1:9102", value_delimiter = ',', value_parser = parse_base_url)]
     pub es_sink_admin_urls: Vec<Url>,
 
+    /// The token the eraser shows to make this page forget remembered clicks
+    /// (`POST /results/forget`, `Authorization: Bearer <token>`), at least 16 characters;
+    /// unset: no one may. The eraser's RESULTS_TOKEN is the same value.
+    #[arg(long, env = "FORGET_TOKEN", hide_env_values = true, value_parser = parse_token)]
+    pub forget_token: Option<String>,
+
     #[command(flatten)]
     pub log: common::telemetry::LogArgs,
+}
+
+fn parse_token(raw: &str) -> Result<String, String> {
+    let chars = raw.chars().count();
+    if chars < crate::forget::MIN_TOKEN_CHARS {
+        return Err(format!(
+            "a token of {chars} characters is too short to keep anyone out: give at least {}",
+            crate::forget::MIN_TOKEN_CHARS
+        ));
+    }
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("a token has no spaces or control characters".into());
+    }
+    Ok(raw.to_owned())
 }
 
 fn parse_base_url(raw: &str) -> Result<Url, String> {

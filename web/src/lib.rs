@@ -4,6 +4,7 @@
 //! became.
 
 pub mod config;
+pub mod forget;
 pub mod results;
 
 use std::future::Future;
@@ -80,10 +81,7 @@ pub fn app(config: &Config, results: Results) -> Router {
             "/results/data",
             get(results_data).with_state(results.clone()),
         )
-        .route(
-            "/results/forget",
-            axum::routing::post(forget).with_state(results),
-        )
+        .merge(forget::route(results, config.forget_token.as_deref()))
         .route(
             "/results.js",
             get(|| async { asset("text/javascript; charset=utf-8", RESULTS_JS) }),
@@ -139,31 +137,6 @@ async fn results_data(
     };
     let data = results.page_data(&ids).await;
     ([(header::CACHE_CONTROL, "no-store")], Json(data)).into_response()
-}
-
-/// What `POST /results/forget` names.
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ForgetRequest {
-    #[serde(default)]
-    user_names: Vec<String>,
-    #[serde(default)]
-    event_ids: Vec<Uuid>,
-}
-
-/// `POST /results/forget {"userNames": [..], "eventIds": [..]}`: drops the remembered clicks
-/// they name, once they are erased from the search index (the page then asks the index again
-/// and finds nothing). Answers how many it dropped. Nothing else is kept, so anyone may ask.
-async fn forget(
-    State(results): State<Results>,
-    body: Result<Json<ForgetRequest>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_request("invalid_body", &rejection.body_text()),
-    };
-    let forgotten = results.forget(&request.user_names, &request.event_ids);
-    Json(serde_json::json!({ "forgotten": forgotten })).into_response()
 }
 
 /// Comma-separated event ids: at most [`results::MAX_OWN_CLICKS`], each a UUID.

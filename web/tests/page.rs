@@ -2,6 +2,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use clap::Parser;
 use http_body_util::BodyExt;
+use serde_json::Value;
 use tower::ServiceExt;
 use web::{Config, Results, app};
 
@@ -286,4 +287,58 @@ async fn a_hundred_open_pages_cost_the_cluster_one_search_a_second() {
         2,
         "one search for the overview, one for the click"
     );
+}
+
+/// `POST /results/forget` with `authorization` (if any) and `body`, to a page with `config`.
+async fn forget(config: &Config, authorization: Option<&str>, body: String) -> (StatusCode, Value) {
+    let mut request = Request::post("/results/forget").header("content-type", "application/json");
+    if let Some(authorization) = authorization {
+        request = request.header("authorization", authorization);
+    }
+    let response = app(config, Results::new(config).unwrap())
+        .oneshot(request.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn only_the_eraser_holding_the_token_makes_the_page_forget() {
+    let token = "9f86d081884c7d659a2feaa0c55ad015";
+    let request = r#"{"userNames":["Ada"],"eventIds":[]}"#.to_owned();
+    // No token set: nobody may.
+    let closed = Config::parse_from(["web"]);
+    let (status, body) = forget(&closed, Some(&format!("Bearer {token}")), request.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "forget_not_enabled");
+
+    let config = Config::parse_from(["web", "--forget-token", token]);
+    for authorization in [None, Some("Bearer wrong-token-of-some-length"), Some(token)] {
+        let (status, body) = forget(&config, authorization, request.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{authorization:?}: {body}"
+        );
+        assert_eq!(body["error"]["code"], "unauthorized");
+    }
+    let bearer = format!("Bearer {token}");
+    let (status, body) = forget(&config, Some(&bearer), request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["forgotten"], 0);
+    // The body is bounded, and refused with a JSON answer past it.
+    let names: Vec<String> = (0..20_000).map(|n| format!("person {n:08}")).collect();
+    let large = serde_json::json!({ "userNames": names }).to_string();
+    assert!(large.len() > web::forget::MAX_BODY_BYTES);
+    let (status, body) = forget(&config, Some(&bearer), large).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_body");
+    // A short token is refused at start.
+    let err = Config::try_parse_from(["web", "--forget-token", "short"]).unwrap_err();
+    assert!(err.to_string().contains("too short"), "{err}");
 }

@@ -229,12 +229,16 @@ impl Results {
         )
     }
 
-    /// Drops the remembered clicks of these people or ids; answers how many.
+    /// Drops the remembered clicks of these people or ids; answers how many. Linear in the
+    /// request and what is remembered: the names and ids are looked up in sets.
     pub fn forget(&self, user_names: &[String], event_ids: &[Uuid]) -> usize {
+        let names: std::collections::HashSet<&str> =
+            user_names.iter().map(String::as_str).collect();
+        let ids: std::collections::HashSet<&Uuid> = event_ids.iter().collect();
         let mut own = self.inner.own.lock().expect("not poisoned");
         let before = own.found.len();
         own.found
-            .retain(|id, click| !event_ids.contains(id) && !user_names.contains(&click.user_name));
+            .retain(|id, click| !ids.contains(id) && !names.contains(click.user_name.as_str()));
         for id in event_ids {
             own.asked.remove(id);
         }
