@@ -225,8 +225,6 @@ fn check_query_is_utf8(raw: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// What woothee calls a search engine's or a service's robot.
-
 /// Validates a click, makes its event and queues it, unless its own id was accepted within
 /// the dedup window: then it is answered as accepted again and not produced.
 fn accept_click(

@@ -106,7 +106,8 @@ pub fn parse(user_agent: &str) -> BrowserInfo {
     browser
 }
 
-/// woothee's category of crawlers, which the collector does not record by default.
+/// What woothee calls a search engine's or a service's robot, and this parse a tool: a
+/// category the collector does not record by default.
 pub const CRAWLER_CATEGORY: &str = "crawler";
 
 fn parse_browser(user_agent: &str) -> BrowserInfo {
