@@ -71,8 +71,8 @@ pub struct Config {
     /// same partition, as the collector keys records by it) is landed past, and merges leave
     /// such copies out. Pages retry a click whose answer they lost at most 30 s apart, and the
     /// collector remembers ids for its own DEDUP_WINDOW of 10 minutes; 10 minutes here too
-    /// covers the retries of a page left open. Memory: about 64 bytes per click in the window
-    /// and partition held. 0 lands every copy.
+    /// covers the retries of a page left open. Memory: about 55 bytes per click in the window, per
+    /// partition held: 31 MiB for a partition taking 1,000 clicks a second. 0 lands every copy.
     #[arg(long, env = "DEDUPE_WINDOW", default_value = "10m", value_parser = parse_duration)]
     pub dedupe_window: std::time::Duration,
 

@@ -22,6 +22,7 @@ fn help_names_every_variable_and_no_secret() {
             "FLUSH_MAX_RECORDS",
             "FLUSH_MAX_BYTES",
             "FLUSH_MAX_AGE",
+            "DEDUPE_WINDOW",
             "STORAGE_RETRY_MAX_BACKOFF",
             "SHUTDOWN_TIMEOUT",
             "ADMIN_ADDR",
@@ -31,5 +32,5 @@ fn help_names_every_variable_and_no_secret() {
         &["hunter2"],
     );
     assert!(help.contains("[default: 8MiB]"), "{help}");
-    assert_eq!(help.matches("Memory:").count(), 2, "{help}");
+    assert_eq!(help.matches("Memory:").count(), 3, "{help}");
 }
