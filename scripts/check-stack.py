@@ -272,10 +272,31 @@ def main():
     if role:
         role = json.loads(role.group(1))
         check(
-            sorted(role["cluster"]) == ["manage_index_templates", "monitor"]
+            role["cluster"] == ["monitor"]
             and role["indices"] == [{"names": [f"{prefix}-*"], "privileges": ["create_index", "index", "read", "delete", "delete_index"]}],
             f"elasticsearch-init: web_events_sink grants more or less than the sink needs: {role}",
         )
+    # The index template: put once by a job as the one user allowed to, never by the sinks.
+    template_job = services.get("es-template", {})
+    template_env = template_job.get("environment", {})
+    check(template_job.get("command", [None])[0] == "es-sink", "es-template: does not run es-sink")
+    for variable in template_env:
+        check(variable in helps["es-sink"], f"es-template: {variable} is not a setting of es-sink --help")
+    check(template_env.get("ES_TEMPLATE") == "install-and-exit", "es-template: does not put the template and stop")
+    check(env["es-sink"].get("ES_TEMPLATE") == "installed", "es-sink: puts the index template itself")
+    check(
+        services["es-sink"].get("depends_on", {}).get("es-template"),
+        "es-sink: starts before its index template is in place",
+    )
+    template_user = template_env.get("ES_USERNAME", "")
+    template_role = re.search(r"_security/role/web_events_template -d '(\{.*?\})'", init_script, re.S)
+    check(
+        template_user not in ("", "elastic", sink_user)
+        and f"/_security/user/{template_user}" in init_script
+        and template_role
+        and json.loads(template_role.group(1)).get("cluster") == ["manage_index_templates"],
+        "elasticsearch-init: no template user of its own with only the template privilege",
+    )
     check(
         services["es-sink"].get("depends_on", {}).get("elasticsearch-init"),
         "es-sink: starts before its user exists",
@@ -322,6 +343,46 @@ def main():
             web.get(variable) == f"http://{service}:{port}",
             f"web: {variable} is not {service}'s {port_variable}",
         )
+
+    # No demo secret: every password, key and token is a required variable (no default), and
+    # stack.sh makes each of them.
+    required = set()
+    for name, service in services.items():
+        for variable, value in (service.get("environment") or {}).items():
+            text = str(value)
+            secret = re.search(r"PASSWORD|TOKEN|API_KEY|SECRET", variable)
+            for reference in re.findall(r"\$\{([^}]*)\}", text):
+                check(":-" not in reference and "-" != reference[-1:], f"{name}: {variable} has a default ({reference})")
+                if ":?" in reference:
+                    required.add(reference.split(":?")[0])
+            if secret:
+                check(
+                    re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", text) is not None,
+                    f"{name}: {variable} is not a required variable",
+                )
+    listed_secrets = re.search(r"^SECRETS=\(([^)]*)\)", stack_sh, re.M)
+    check(
+        listed_secrets and set(listed_secrets.group(1).split()) == required,
+        f"stack.sh: SECRETS does not make every required variable {sorted(required)}",
+    )
+    check(
+        web.get("FORGET_TOKEN") and web.get("FORGET_TOKEN") == env["eraser"].get("RESULTS_TOKEN"),
+        "web: FORGET_TOKEN is not the eraser's RESULTS_TOKEN",
+    )
+    # HDFS: its web port not published, the landing owned by the sink's user, 0750.
+    for name in ("namenode", "datanode"):
+        check(not services[name].get("ports"), f"{name}: a port is published (WebHDFS)")
+    hdfs_init = "\n".join(services["hdfs-init"]["command"])
+    check("-chown -R app:hive $$fs/data/web-events" in hdfs_init, "hdfs-init: the landing is not app's")
+    check(
+        "-chmod 750 $$fs/data/web-events $$fs/data/web-events/select-color" in hdfs_init
+        and "1777 $$fs/data" not in hdfs_init,
+        "hdfs-init: the landing is not 0750",
+    )
+    check(
+        services["namenode"]["environment"].get("HDFS-SITE.XML_dfs.permissions.enabled") == "true",
+        "namenode: HDFS permissions are off",
+    )
 
     # Images: pinned, from the expected publishers, versions matching the clients.
     lock = (ROOT / "Cargo.lock").read_text()

@@ -16,11 +16,30 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ELASTIC_PASSWORD="${ELASTIC_PASSWORD:-web-events-demo}"
 PAGE_URL="http://localhost:8080/"
 DASHBOARD_URL="http://localhost:5601/app/dashboards#/view/web-events"
 
-JOBS=(kafka-init hdfs-init hive-init elasticsearch-init kibana-init)
+JOBS=(kafka-init hdfs-init hive-init elasticsearch-init es-template kibana-init)
+
+# Every password and token the stack needs, none with a default: made at random into .env
+# (owner-only) on first use, and kept; one already set in the environment or .env is kept.
+SECRETS=(ELASTIC_PASSWORD KIBANA_PASSWORD ES_TEMPLATE_PASSWORD ES_SINK_PASSWORD WEB_RESULTS_PASSWORD
+    ERASER_PASSWORD RESULTS_FORGET_TOKEN)
+ensure_secrets() {
+    local name
+    [ -f .env ] || (umask 077 && : >.env)
+    for name in "${SECRETS[@]}"; do
+        if [ -z "${!name:-}" ] && ! grep -q "^$name=" .env; then
+            printf '%s=%s\n' "$name" "$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" >>.env
+        fi
+    done
+}
+# The value a secret has for compose: the environment's, else .env's.
+secret() {
+    local name="$1"
+    if [ -n "${!name:-}" ]; then printf '%s' "${!name}"
+    else sed -n "s/^$name=//p" .env | tail -n 1; fi
+}
 
 usage() {
     # The comment at the top of this file, without its leading "# ".
@@ -59,6 +78,8 @@ case "$1" in
     *) usage ;;
 esac
 [ "$1" = open ] || [ "$1" = kibana ] || compose_version_ok || exit 1
+[ "$1" = open ] || ensure_secrets
+ELASTIC_PASSWORD="$(secret ELASTIC_PASSWORD)"
 
 case "$1" in
     up)
@@ -80,11 +101,11 @@ case "$1" in
 
   The page:        $PAGE_URL
   Collector API:   http://localhost:8081/api/events
-  Kibana:          $DASHBOARD_URL  (user elastic, password \$ELASTIC_PASSWORD, default $ELASTIC_PASSWORD)
+  Kibana:          $DASHBOARD_URL  (user elastic, password ELASTIC_PASSWORD in .env)
   Elasticsearch:   http://localhost:9200  (same login)
   Sinks:           two of each, sharing their groups; admin (/metrics, /readyz) on
                    hdfs-consumer localhost:9111 and :9112, es-sink localhost:9121 and :9122
-  HDFS namenode:   http://localhost:9870/explorer.html#/data/web-events/select-color
+  HDFS:            docker compose exec namenode hdfs dfs -ls -R /data/web-events  (its web port is not published)
   Hive:            scripts/stack.sh hive
   Kafka (host):    localhost:29092,localhost:29093,localhost:29094
   Stop and wipe:   scripts/stack.sh down

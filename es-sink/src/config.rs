@@ -11,6 +11,14 @@ use url::Url;
 
 use crate::batch::BatchPolicy;
 
+/// Who puts the index template ([`Config::template`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TemplateSetup {
+    Install,
+    Installed,
+    InstallAndExit,
+}
+
 /// Indexes click events from Kafka into Elasticsearch: one document per event (`_id` is the
 /// event id, so a replay overwrites), daily indices named from the event time, failed records
 /// to a dead-letter topic with their reason.
@@ -33,6 +41,13 @@ pub struct Config {
     /// The search cluster: URL, index prefix, credentials, CA, request timeout.
     #[command(flatten)]
     pub search: SearchArgs,
+
+    /// Who puts the index template: `install`, this sink, at start and again when the cluster
+    /// may have been replaced (its user needs `manage_index_templates`, a cluster-wide
+    /// privilege); `installed`, a setup job did, so the sink's user needs no privilege beyond
+    /// its indices; `install-and-exit`, put it and stop: that setup job.
+    #[arg(long, env = "ES_TEMPLATE", value_enum, default_value = "install")]
+    pub template: TemplateSetup,
 
     /// How long clicks are kept in the search cluster (a duration: 30d, 12h...). Every sink
     /// process deletes the daily indices whose whole day is older than it, and the older clicks

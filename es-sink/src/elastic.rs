@@ -25,15 +25,19 @@ pub struct Elastic {
     /// Set when the cluster could not be reached: it may have been replaced by an empty one,
     /// so the template is put again before the next bulk request creates an index.
     template_unsure: AtomicBool,
+    /// Whether this sink puts the template; not when a setup job did.
+    puts_template: bool,
 }
 
 impl Elastic {
-    /// A client of the cluster `search` names; `Err` says which setting is wrong.
-    pub fn connect(search: &SearchArgs) -> Result<Self, String> {
+    /// A client of the cluster `search` names, which puts the index template when
+    /// `puts_template`; `Err` says which setting is wrong.
+    pub fn connect(search: &SearchArgs, puts_template: bool) -> Result<Self, String> {
         Ok(Elastic {
             client: search.client()?,
             index_prefix: search.es_index_prefix.clone(),
             template_unsure: AtomicBool::new(false),
+            puts_template,
         })
     }
 
@@ -106,7 +110,7 @@ impl Elastic {
         let response = match sent {
             Ok(response) => response,
             Err(err) => {
-                if err.status_code().is_none() && !err.is_timeout() {
+                if err.status_code().is_none() && !err.is_timeout() && self.puts_template {
                     self.template_unsure.store(true, Ordering::SeqCst);
                 }
                 return BulkAnswer::Retry {

@@ -103,7 +103,9 @@ pub async fn serve(
 ) -> Result<(), Error> {
     let mut shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(shutdown);
     let metrics = metrics::SinkMetrics::default();
-    let elastic = Arc::new(elastic::Elastic::connect(&config.search).map_err(Error::Config)?);
+    let puts_template = config.template != config::TemplateSetup::Installed;
+    let elastic =
+        Arc::new(elastic::Elastic::connect(&config.search, puts_template).map_err(Error::Config)?);
     let kafka = |source| Error::from(common::kafka::ClientError::of(&config.kafka)(source));
 
     let cluster = Arc::new(admin::ClusterState::default());
@@ -134,8 +136,22 @@ pub async fn serve(
         kafka_properties = config.kafka.property_keys(),
         "es-sink starting"
     );
-    // Documents indexed before the template would get guessed mappings, so it comes first.
-    match install_template(&elastic, config.bulk_retry_max_backoff, &mut shutdown).await {
+    // Documents indexed before the template would get guessed mappings, so it comes first
+    // (unless a setup job put it).
+    let installed = if puts_template {
+        install_template(&elastic, config.bulk_retry_max_backoff, &mut shutdown).await
+    } else {
+        tracing::info!(
+            template = elastic.index_prefix(),
+            "index template put by the setup job"
+        );
+        Ok(true)
+    };
+    match installed {
+        Ok(true) if config.template == config::TemplateSetup::InstallAndExit => {
+            stop_early(admin).await;
+            return Ok(());
+        }
         Ok(true) => cluster
             .template_in_place
             .store(true, std::sync::atomic::Ordering::SeqCst),

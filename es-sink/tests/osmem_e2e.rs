@@ -376,3 +376,53 @@ async fn the_search_server_stopped_and_restarted_mid_stream_loses_nothing() {
     );
     sink.stop().await;
 }
+
+/// Whether the search server holds index template `name`.
+async fn has_template(osmem: &Osmem, name: &str) -> bool {
+    let url = format!("{}_index_template/{name}", osmem.url());
+    let response = reqwest::get(url).await.unwrap();
+    match response.status().as_u16() {
+        200 => true,
+        404 => false,
+        other => panic!("the template lookup answered {other}"),
+    }
+}
+
+/// The Docker stack's split: a setup job, holding the template privilege, puts the template and
+/// stops (`ES_TEMPLATE=install-and-exit`); the running sink (`installed`) never puts one, so its
+/// user needs no privilege beyond its own indices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs osmem-server: run scripts/test.sh"]
+async fn a_setup_job_puts_the_template_and_the_sink_that_trusts_it_puts_none() {
+    let topic = "select-color";
+    let kafka = broker(topic, 3);
+    let osmem = Osmem::start();
+    let mut job = config(&kafka.bootstrap_servers(), topic, osmem.url());
+    job.template = es_sink::config::TemplateSetup::InstallAndExit;
+    let prefix = job.search.es_index_prefix.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ran = tokio::time::timeout(
+        Duration::from_secs(60),
+        es_sink::serve(listener, job, std::future::pending()),
+    )
+    .await
+    .expect("the setup job stops once the template is in place");
+    ran.unwrap();
+    assert!(has_template(&osmem, &prefix).await);
+
+    // A sink told the template is installed, on a prefix that has none: it indexes, and puts
+    // no template.
+    let mut sink_config = config(&kafka.bootstrap_servers(), topic, osmem.url());
+    sink_config.template = es_sink::config::TemplateSetup::Installed;
+    let bare_prefix = sink_config.search.es_index_prefix.clone();
+    let sink = spawn_sink(sink_config).await;
+    support::produce(&kafka.bootstrap_servers(), topic, 3, 5);
+    assert_eq!(
+        osmem
+            .wait_for_count(&bare_prefix, 5, Duration::from_secs(60))
+            .await,
+        5
+    );
+    sink.stop().await;
+    assert!(!has_template(&osmem, &bare_prefix).await);
+}

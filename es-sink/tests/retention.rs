@@ -147,8 +147,8 @@ async fn two_sweeps_at_once_delete_each_click_once_and_a_third_finds_nothing() {
         .count() as u64;
 
     let (a, b) = (
-        es_sink::elastic::Elastic::connect(&config.search).unwrap(),
-        es_sink::elastic::Elastic::connect(&config.search).unwrap(),
+        es_sink::elastic::Elastic::connect(&config.search, true).unwrap(),
+        es_sink::elastic::Elastic::connect(&config.search, true).unwrap(),
     );
     let (first, second) = tokio::join!(
         es_sink::retention::sweep(&a, RETENTION, now),

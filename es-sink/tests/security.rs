@@ -147,21 +147,24 @@ async fn https_with_a_private_ca_and_credentials() {
     let mut cluster = TlsCluster::start(dir.path());
 
     // Without the CA the server's certificate is not trusted.
-    let untrusted = Elastic::connect(&search(cluster.port, &[])).unwrap();
+    let untrusted = Elastic::connect(&search(cluster.port, &[]), true).unwrap();
     let err = untrusted.probe().await.unwrap_err();
     assert!(err.to_lowercase().contains("certificate"), "{err}");
 
-    let basic = Elastic::connect(&search(
-        cluster.port,
-        &[
-            "--es-ca-cert",
-            ca,
-            "--es-username",
-            "elastic",
-            "--es-password",
-            "s3cret",
-        ],
-    ))
+    let basic = Elastic::connect(
+        &search(
+            cluster.port,
+            &[
+                "--es-ca-cert",
+                ca,
+                "--es-username",
+                "elastic",
+                "--es-password",
+                "s3cret",
+            ],
+        ),
+        true,
+    )
     .unwrap();
     basic.put_template().await.unwrap();
     let request = cluster.next_request();
@@ -181,10 +184,13 @@ async fn https_with_a_private_ca_and_credentials() {
         "{mapping}"
     );
 
-    let api_key = Elastic::connect(&search(
-        cluster.port,
-        &["--es-ca-cert", ca, "--es-api-key", "aWQ6a2V5"],
-    ))
+    let api_key = Elastic::connect(
+        &search(
+            cluster.port,
+            &["--es-ca-cert", ca, "--es-api-key", "aWQ6a2V5"],
+        ),
+        true,
+    )
     .unwrap();
     api_key.probe().await.unwrap();
     let request = cluster.next_request();
@@ -197,13 +203,13 @@ async fn https_with_a_private_ca_and_credentials() {
 #[test]
 fn an_unreadable_or_invalid_ca_file_is_a_configuration_error() {
     let missing = search(9200, &["--es-ca-cert", "/nonexistent/ca.pem"]);
-    let err = Elastic::connect(&missing).err().expect("refused");
+    let err = Elastic::connect(&missing, true).err().expect("refused");
     assert!(err.to_string().contains("ES_CA_CERT"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.pem");
     std::fs::write(&junk, "not a certificate").unwrap();
     let invalid = search(9200, &["--es-ca-cert", junk.to_str().unwrap()]);
-    let err = Elastic::connect(&invalid).err().expect("refused");
+    let err = Elastic::connect(&invalid, true).err().expect("refused");
     assert!(err.to_string().contains("ES_CA_CERT"), "{err}");
 }

@@ -73,7 +73,7 @@ async fn start(answer: Answerer) -> (Indexer, Stub, SinkMetrics) {
         es_sink::Config::for_brokers("unused:9092", format!("http://{addr}").parse().unwrap());
     let metrics = SinkMetrics::default();
     let indexer = Indexer::new(
-        Arc::new(Elastic::connect(&config.search).unwrap()),
+        Arc::new(Elastic::connect(&config.search, true).unwrap()),
         Duration::from_millis(20),
         metrics.clone(),
     );
@@ -227,7 +227,7 @@ async fn an_unreachable_cluster_is_retried_and_the_template_put_again_first() {
     );
     let metrics = SinkMetrics::default();
     let indexer = Arc::new(Indexer::new(
-        Arc::new(Elastic::connect(&config.search).unwrap()),
+        Arc::new(Elastic::connect(&config.search, true).unwrap()),
         Duration::from_millis(50),
         metrics.clone(),
     ));
