@@ -121,6 +121,21 @@ async fn the_demo_forgets_a_person_with_one_command() {
         demo.show_logs();
     }
     assert!(reached, "the clicks did not reach both stores within 60 s");
+    // Only the eraser makes the page forget: a request without its token is refused.
+    let forged = http
+        .post(format!("{}/forget", description.results))
+        .json(&serde_json::json!({"userNames": ["잊힐 사람"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    // The collector's metrics are on its admin port only.
+    let metrics = http
+        .get(format!("{}/metrics", description.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 404);
 
     let erase = || {
         let output = Command::new(repo_root().join("scripts/erase.sh"))
