@@ -22,6 +22,7 @@ fn crowd_clients() -> Vec<reqwest::Client> {
         .map(|n| {
             reqwest::Client::builder()
                 .local_address(std::net::IpAddr::from([127, 0, 1, n as u8 + 1]))
+                .user_agent(BROWSER_USER_AGENT)
                 .build()
                 .expect("an HTTP client")
         })
@@ -160,7 +161,6 @@ pub async fn post_page_clicks(api: &RunningApi, ids: &[uuid::Uuid], burst: usize
             let request = people[n % people.len()]
                 .post(&url)
                 .header("Origin", PAGE_ORIGIN)
-                .header("User-Agent", BROWSER_USER_AGENT)
                 .json(&serde_json::json!({
                     "eventId": id,
                     "userName": format!("page {n}"),

@@ -305,6 +305,7 @@ async fn click(
     let answer: serde_json::Value = http
         .post(format!("{}/api/events", description.api))
         .header("Origin", origin)
+        .header("User-Agent", test_support::collector::BROWSER_USER_AGENT)
         .json(&serde_json::json!({"userName": name, "colorName": colour}))
         .send()
         .await
