@@ -127,13 +127,17 @@ async fn retried_through_two_replicas(between: Between) {
         }
     }
 
-    // Done when every partition's commit log is at its end: every copy was read and decided.
+    // The collectors answer before their producers deliver: wait until both produced every
+    // copy, then until every partition's commit log is at its end, every copy read and decided.
+    let all_produced = wait_until(Duration::from_secs(60), || async {
+        support::topic::end_offsets(&bootstrap, TOPIC, 3)
+            .iter()
+            .sum::<i64>()
+            == 2 * CLICKS as i64
+    })
+    .await;
     let ends = support::topic::end_offsets(&bootstrap, TOPIC, 3);
-    assert_eq!(
-        ends.iter().sum::<i64>(),
-        2 * CLICKS as i64,
-        "both replicas produced every click"
-    );
+    assert!(all_produced, "both replicas produced every click: {ends:?}");
     let read_to_the_end = wait_until(Duration::from_secs(120), || async {
         let latest = latest_entries(&lake, 3).await;
         (0..3).all(|p| {
