@@ -78,22 +78,22 @@ pub async fn read_topic_async(
 /// Records in `topic` now, from the watermarks of its first `partitions` partitions: with
 /// [`read_topic`] it tells "each record once" from "these records and more".
 pub fn topic_size(bootstrap: &str, topic: &str, partitions: i32) -> usize {
-    let reader: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .unwrap();
-    (0..partitions)
-        .map(|p| {
-            let (low, high) = reader
-                .fetch_watermarks(topic, p, Duration::from_secs(10))
-                .unwrap();
-            usize::try_from(high - low).unwrap()
-        })
+    watermarks(bootstrap, topic, partitions)
+        .into_iter()
+        .map(|(low, high)| usize::try_from(high - low).unwrap())
         .sum()
 }
 
 /// The end (high watermark) of each of `topic`'s first `partitions` partitions.
 pub fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    watermarks(bootstrap, topic, partitions)
+        .into_iter()
+        .map(|(_, high)| high)
+        .collect()
+}
+
+/// The low and high watermarks of each of `topic`'s first `partitions` partitions.
+fn watermarks(bootstrap: &str, topic: &str, partitions: i32) -> Vec<(i64, i64)> {
     let reader: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
@@ -103,7 +103,6 @@ pub fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64> {
             reader
                 .fetch_watermarks(topic, p, Duration::from_secs(10))
                 .unwrap()
-                .1
         })
         .collect()
 }

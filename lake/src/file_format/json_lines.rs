@@ -159,6 +159,21 @@ impl Lines {
     }
 }
 
+/// Calls `each` with every line of the file at `path`, read a chunk at a time.
+async fn for_each_line(
+    op: &Operator,
+    path: &str,
+    mut each: impl FnMut(&[u8]),
+) -> Result<(), FormatError> {
+    let mut split = Lines::default();
+    let mut chunks = op.reader(path).await?.into_bytes_stream(..).await?;
+    while let Some(chunk) = chunks.try_next().await? {
+        split.feed(&chunk, &mut each);
+    }
+    split.finish(&mut each);
+    Ok(())
+}
+
 /// How many lines the file at `path` has, and how many of them `named` names.
 pub async fn count_named(
     op: &Operator,
@@ -166,16 +181,11 @@ pub async fn count_named(
     named: &dyn Fn(&[u8]) -> bool,
 ) -> Result<(u64, u64), FormatError> {
     let (mut lines, mut matching) = (0, 0);
-    let mut count = |line: &[u8]| {
+    for_each_line(op, path, |line| {
         lines += 1;
         matching += u64::from(named(line));
-    };
-    let mut split = Lines::default();
-    let mut chunks = op.reader(path).await?.into_bytes_stream(..).await?;
-    while let Some(chunk) = chunks.try_next().await? {
-        split.feed(&chunk, &mut count);
-    }
-    split.finish(&mut count);
+    })
+    .await?;
     Ok((lines, matching))
 }
 
@@ -302,18 +312,12 @@ pub async fn read_clicks(
     path: &str,
     each: &mut dyn FnMut(LandedClick),
 ) -> Result<(), FormatError> {
-    let mut split = Lines::default();
-    let mut chunks = op.reader(path).await?.into_bytes_stream(..).await?;
-    let mut read = |line: &[u8]| {
+    for_each_line(op, path, |line| {
         if let Some(click) = click_of(line) {
             each(click);
         }
-    };
-    while let Some(chunk) = chunks.try_next().await? {
-        split.feed(&chunk, &mut read);
-    }
-    split.finish(&mut read);
-    Ok(())
+    })
+    .await
 }
 
 /// Calls `each` with the clicks of the dead-letter file at `path` whose records carry an id and
@@ -329,9 +333,7 @@ pub async fn read_dead_letter_clicks(
         #[serde(default)]
         record: Option<String>,
     }
-    let mut split = Lines::default();
-    let mut chunks = op.reader(path).await?.into_bytes_stream(..).await?;
-    let mut read = |line: &[u8]| {
+    for_each_line(op, path, |line| {
         let Ok(letter) = serde_json::from_slice::<DeadLetter>(line) else {
             return;
         };
@@ -346,12 +348,8 @@ pub async fn read_dead_letter_clicks(
                 at: key.received_at,
             });
         }
-    };
-    while let Some(chunk) = chunks.try_next().await? {
-        split.feed(&chunk, &mut read);
-    }
-    split.finish(&mut read);
-    Ok(())
+    })
+    .await
 }
 
 /// The offset, id and time of an event line; `None` when the line is not an event.
