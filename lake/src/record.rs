@@ -33,19 +33,7 @@ impl EventKey {
     /// the collector of another version produced and this one refuses does: its retries
     /// are dead letters alike, and land once too.
     pub fn of_invalid(value: &[u8]) -> Option<EventKey> {
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Carried<'a> {
-            event_id: Uuid,
-            #[serde(borrow)]
-            timestamp: std::borrow::Cow<'a, str>,
-        }
-        let carried: Carried = serde_json::from_slice(value).ok()?;
-        let at = DateTime::parse_from_rfc3339(&carried.timestamp).ok()?;
-        Some(EventKey {
-            id: carried.event_id,
-            received_at: at.with_timezone(&Utc),
-        })
+        crate::repeats::carried(value).map(|(id, received_at)| EventKey { id, received_at })
     }
 }
 

@@ -160,6 +160,20 @@ pub struct LandedClick {
     pub at: DateTime<Utc>,
 }
 
+/// The `eventId` and `timestamp` a record value carries, whether or not it is a valid event.
+pub fn carried(value: &[u8]) -> Option<(Uuid, DateTime<Utc>)> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Carried<'a> {
+        event_id: Uuid,
+        #[serde(borrow)]
+        timestamp: std::borrow::Cow<'a, str>,
+    }
+    let carried: Carried = serde_json::from_slice(value).ok()?;
+    let at = DateTime::parse_from_rfc3339(&carried.timestamp).ok()?;
+    Some((carried.event_id, at.with_timezone(&Utc)))
+}
+
 pub mod recent;
 
 #[cfg(test)]

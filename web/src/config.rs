@@ -57,12 +57,14 @@ pub struct Config {
     pub log: common::telemetry::LogArgs,
 }
 
+/// The shortest token taken, in characters: anything shorter is guessable.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
 fn parse_token(raw: &str) -> Result<String, String> {
     let chars = raw.chars().count();
-    if chars < crate::forget::MIN_TOKEN_CHARS {
+    if chars < MIN_TOKEN_CHARS {
         return Err(format!(
-            "a token of {chars} characters is too short to keep anyone out: give at least {}",
-            crate::forget::MIN_TOKEN_CHARS
+            "a token of {chars} characters is too short to keep anyone out: give at least {MIN_TOKEN_CHARS}"
         ));
     }
     if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {

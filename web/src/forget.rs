@@ -18,9 +18,6 @@ use crate::results::Results;
 /// thousands of them.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// The shortest token taken, in characters: anything shorter is guessable.
-pub const MIN_TOKEN_CHARS: usize = 16;
-
 /// What `POST /results/forget` names.
 #[derive(Debug, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -321,7 +321,7 @@ pub async fn read_clicks(
 }
 
 /// Calls `each` with the clicks of the dead-letter file at `path` whose records carry an id and
-/// a time ([`crate::record::EventKey::of_invalid`]), in order.
+/// a time ([`crate::repeats::carried`]), in order.
 pub async fn read_dead_letter_clicks(
     op: &Operator,
     path: &str,
@@ -340,12 +340,12 @@ pub async fn read_dead_letter_clicks(
         let carried = letter
             .record
             .as_deref()
-            .and_then(|record| crate::record::EventKey::of_invalid(record.as_bytes()));
-        if let Some(key) = carried {
+            .and_then(|record| crate::repeats::carried(record.as_bytes()));
+        if let Some((id, at)) = carried {
             each(LandedClick {
                 offset: Some(letter.offset),
-                id: key.id,
-                at: key.received_at,
+                id,
+                at,
             });
         }
     })
