@@ -5,8 +5,8 @@
 //! The rule is a function of the partition's records in offset order, so the holder, a new
 //! holder and a replay decide alike: a click repeats when an earlier click of the partition,
 //! landed, has its id and a time (when the collector received it) no older than the window
-//! before the click's own time, nor than the window before the newest time landed so far. A new holder rebuilds the window from the landed files
-//! ([`recent`]), never from memory alone.
+//! before the click's own time, nor than the window before the newest time landed so far. A
+//! new holder rebuilds the window from the landed files ([`recent`]), never from memory alone.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;

@@ -91,6 +91,22 @@ async fn reader(
     Ok((stream, length))
 }
 
+/// A reader of the file at `path` that reads only `columns` (one absent from an older file is
+/// left out), a thousand rows at a time.
+async fn columns_reader(
+    op: &Operator,
+    path: &str,
+    columns: [&str; 3],
+) -> Result<parquet::arrow::async_reader::ParquetRecordBatchStream<FileReader>, FormatError> {
+    let (input, _) = FileReader::open(op, path).await?;
+    let builder = ParquetRecordBatchStreamBuilder::new(input).await?;
+    let wanted = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns);
+    Ok(builder
+        .with_projection(wanted)
+        .with_batch_size(BATCH_ROWS)
+        .build()?)
+}
+
 /// Reads the rows of `inputs` in order and writes them as one file at `output`, in row groups
 /// of up to [`ROW_GROUP_MAX_BYTES`]: small inputs become few, large row groups, which compress
 /// and read better than the inputs' own. A row `repeats` finds a repeat of is left out.
@@ -136,16 +152,7 @@ pub async fn read_clicks(
     path: &str,
     each: &mut dyn FnMut(LandedClick),
 ) -> Result<(), FormatError> {
-    let (input, _) = FileReader::open(op, path).await?;
-    let builder = ParquetRecordBatchStreamBuilder::new(input).await?;
-    let wanted = parquet::arrow::ProjectionMask::columns(
-        builder.parquet_schema(),
-        ["eventId", "timestamp", OFFSET_COLUMN],
-    );
-    let mut batches = builder
-        .with_projection(wanted)
-        .with_batch_size(BATCH_ROWS)
-        .build()?;
+    let mut batches = columns_reader(op, path, ["eventId", "timestamp", OFFSET_COLUMN]).await?;
     while let Some(batch) = batches.try_next().await? {
         clicks_of(&batch, path)?.into_iter().for_each(&mut *each);
     }
@@ -169,16 +176,7 @@ pub async fn count_named(
     path: &str,
     named: &dyn Fn(&RowKey) -> bool,
 ) -> Result<(u64, u64), FormatError> {
-    let (input, _) = FileReader::open(op, path).await?;
-    let builder = ParquetRecordBatchStreamBuilder::new(input).await?;
-    let wanted = parquet::arrow::ProjectionMask::columns(
-        builder.parquet_schema(),
-        ["userName", "eventId", OFFSET_COLUMN],
-    );
-    let mut batches = builder
-        .with_projection(wanted)
-        .with_batch_size(BATCH_ROWS)
-        .build()?;
+    let mut batches = columns_reader(op, path, ["userName", "eventId", OFFSET_COLUMN]).await?;
     let (mut rows, mut matching) = (0, 0);
     while let Some(batch) = batches.try_next().await? {
         rows += batch.num_rows() as u64;

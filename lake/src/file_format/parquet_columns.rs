@@ -281,6 +281,39 @@ pub fn events_of(batch: &RecordBatch, path: &str) -> Result<Vec<ColorEvent>, For
         .collect()
 }
 
+/// The column `name` of `batch`, of text, or why the file at `path` is not readable.
+fn text_column<'b>(
+    batch: &'b RecordBatch,
+    name: &str,
+    path: &str,
+) -> Result<&'b arrow_array::StringArray, FormatError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| FormatError::Unreadable {
+            path: path.to_owned(),
+            reason: format!("no {name} column of text"),
+        })
+}
+
+/// Each row's offset in its partition: absent from files landed before offsets were kept, and
+/// null in rows merged from them.
+struct Offsets<'b>(Option<&'b Int64Array>);
+
+impl<'b> Offsets<'b> {
+    fn of(batch: &'b RecordBatch) -> Self {
+        Offsets(
+            batch
+                .column_by_name(OFFSET_COLUMN)
+                .and_then(|c| c.as_primitive_opt::<Int64Type>()),
+        )
+    }
+
+    fn at(&self, row: usize) -> Option<i64> {
+        self.0.filter(|o| o.is_valid(row)).map(|o| o.value(row))
+    }
+}
+
 /// The clicks of `batch` as a repeat window reads them: offset (null in older files), id and
 /// time, row by row.
 pub(super) fn clicks_of(batch: &RecordBatch, path: &str) -> Result<Vec<LandedClick>, FormatError> {
@@ -288,17 +321,12 @@ pub(super) fn clicks_of(batch: &RecordBatch, path: &str) -> Result<Vec<LandedCli
         path: path.to_owned(),
         reason,
     };
-    let ids = batch
-        .column_by_name("eventId")
-        .and_then(|c| c.as_string_opt::<i32>())
-        .ok_or_else(|| unreadable("no eventId column of text".into()))?;
+    let ids = text_column(batch, "eventId", path)?;
     let times = batch
         .column_by_name("timestamp")
         .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
         .ok_or_else(|| unreadable("no timestamp column".into()))?;
-    let offsets = batch
-        .column_by_name(OFFSET_COLUMN)
-        .and_then(|c| c.as_primitive_opt::<Int64Type>());
+    let offsets = Offsets::of(batch);
     (0..batch.num_rows())
         .map(|row| {
             let id = ids
@@ -308,8 +336,11 @@ pub(super) fn clicks_of(batch: &RecordBatch, path: &str) -> Result<Vec<LandedCli
             let millis = times.value(row);
             let at = DateTime::<Utc>::from_timestamp_millis(millis)
                 .ok_or_else(|| unreadable(format!("timestamp {millis} out of range")))?;
-            let offset = offsets.filter(|o| o.is_valid(row)).map(|o| o.value(row));
-            Ok(LandedClick { offset, id, at })
+            Ok(LandedClick {
+                offset: offsets.at(row),
+                id,
+                at,
+            })
         })
         .collect()
 }
@@ -321,26 +352,15 @@ pub(super) fn named_rows(
     path: &str,
     named: &dyn Fn(&RowKey) -> bool,
 ) -> Result<BooleanArray, FormatError> {
-    let text = |name: &str| {
-        batch
-            .column_by_name(name)
-            .and_then(|c| c.as_string_opt::<i32>())
-            .ok_or_else(|| FormatError::Unreadable {
-                path: path.to_owned(),
-                reason: format!("no {name} column of text"),
-            })
-    };
-    let (names, ids) = (text("userName")?, text("eventId")?);
-    let offsets = batch
-        .column_by_name(OFFSET_COLUMN)
-        .and_then(|c| c.as_primitive_opt::<Int64Type>());
+    let names = text_column(batch, "userName", path)?;
+    let ids = text_column(batch, "eventId", path)?;
+    let offsets = Offsets::of(batch);
     Ok((0..batch.num_rows())
         .map(|row| {
-            let offset = offsets.filter(|o| o.is_valid(row)).map(|o| o.value(row));
             Some(named(&RowKey {
                 user_name: names.value(row),
                 event_id: ids.value(row),
-                offset,
+                offset: offsets.at(row),
             }))
         })
         .collect())

@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 
 use super::{LandedClick, RepeatWindow};
 use crate::Lake;
-use crate::file_format::{LandingFormat, json_lines};
+use crate::file_format::{FormatError, LandingFormat, json_lines};
 use crate::listing;
-use crate::storage::StorageError;
+use crate::storage::{Storage, StorageError};
 
 /// What a rebuild found.
 #[derive(Debug)]
@@ -23,6 +23,24 @@ pub struct Rebuilt {
     /// Files that could not be read as a landed format: their clicks are not in the window,
     /// so a repeat of one of them lands (named, to be looked at).
     pub unreadable: Vec<String>,
+}
+
+impl Rebuilt {
+    /// Counts the reading of the file at `path`: read, or not readable as a landed file (named,
+    /// and passed over). Storage failing is an error: the rebuild is tried again.
+    fn count_read(
+        &mut self,
+        read: Result<(), FormatError>,
+        path: String,
+        storage: &Storage,
+    ) -> Result<(), StorageError> {
+        match read {
+            Ok(()) => self.files += 1,
+            Err(err) if err.storage_kind().is_none() => self.unreadable.push(path),
+            Err(err) => return Err(err.on(storage, "read", &path)),
+        }
+        Ok(())
+    }
 }
 
 /// The window of `span` for `partition`, as its landed files leave it; see the module.
@@ -62,14 +80,10 @@ pub async fn window(lake: &Lake, partition: i32, span: Duration) -> Result<Rebui
                     clicks.push((click.offset.unwrap_or(first_offset), click));
                 }
             };
-            match format
+            let read = format
                 .read_clicks(storage.operator(), &path, &mut keep)
-                .await
-            {
-                Ok(()) => rebuilt.files += 1,
-                Err(err) if err.storage_kind().is_none() => rebuilt.unreadable.push(path),
-                Err(err) => return Err(err.on(storage, "read", &path)),
-            }
+                .await;
+            rebuilt.count_read(read, path, storage)?;
             newest = newest_here;
         }
     }
@@ -88,11 +102,8 @@ pub async fn window(lake: &Lake, partition: i32, span: Duration) -> Result<Rebui
             newest = Some(newest.map_or(click.at, |n| n.max(click.at)));
             clicks.push((click.offset.unwrap_or(i64::MIN), click));
         };
-        match json_lines::read_dead_letter_clicks(operator, &path, &mut keep).await {
-            Ok(()) => rebuilt.files += 1,
-            Err(err) if err.storage_kind().is_none() => rebuilt.unreadable.push(path),
-            Err(err) => return Err(err.on(storage, "read", &path)),
-        }
+        let read = json_lines::read_dead_letter_clicks(operator, &path, &mut keep).await;
+        rebuilt.count_read(read, path, storage)?;
     }
     if let Some(newest) = newest {
         clicks.retain(|(_, click)| click.at >= newest - span);
