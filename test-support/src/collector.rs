@@ -89,22 +89,25 @@ pub async fn post_click(
 }
 
 /// Click `n` of a crowd, posted to `url` by person `n % CROWD_PEOPLE` as `<crowd> <n>` with a
-/// colour in turn; resolves to its event id once accepted (asserted).
+/// colour in turn, and with its own `eventId` when the page made one; resolves to its event id
+/// once accepted (asserted).
 fn crowd_click(
     people: &[reqwest::Client],
     url: &str,
     crowd: &str,
     n: usize,
+    event_id: Option<uuid::Uuid>,
 ) -> impl std::future::Future<Output = uuid::Uuid> + Send + 'static {
     let colour = ["red", "orange", "yellow", "green", "blue", "purple"][n % 6];
     let client = &people[n % people.len()];
-    let request = client
-        .post(url)
-        .header("Origin", PAGE_ORIGIN)
-        .json(&serde_json::json!({
-            "userName": format!("{crowd} {n}"),
-            "colorName": colour,
-        }));
+    let mut click = serde_json::json!({
+        "userName": format!("{crowd} {n}"),
+        "colorName": colour,
+    });
+    if let Some(id) = event_id {
+        click["eventId"] = id.to_string().into();
+    }
+    let request = client.post(url).header("Origin", PAGE_ORIGIN).json(&click);
     async move {
         let response = request.send().await.expect("the collector answers");
         let status = response.status().as_u16();
@@ -134,7 +137,7 @@ pub async fn post_bursts(
     while sent < count {
         let mut requests = tokio::task::JoinSet::new();
         for n in sent..count.min(sent + burst) {
-            requests.spawn(crowd_click(&people, &url, "crowd", n));
+            requests.spawn(crowd_click(&people, &url, "crowd", n, None));
         }
         sent = count.min(sent + burst);
         ids.extend(requests.join_all().await);
@@ -153,27 +156,18 @@ pub const BROWSER_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKi
 pub async fn post_page_clicks(api: &RunningApi, ids: &[uuid::Uuid], burst: usize) {
     let people = crowd_clients();
     let url = api.url("/api/events");
-    for (chunk, batch) in ids.chunks(burst.max(1)).enumerate() {
+    let burst = burst.max(1);
+    for (chunk, batch) in ids.chunks(burst).enumerate() {
         let mut requests = tokio::task::JoinSet::new();
         for (i, id) in batch.iter().enumerate() {
             let n = chunk * burst + i;
-            let colour = ["red", "orange", "yellow", "green", "blue", "purple"][n % 6];
-            let request = people[n % people.len()]
-                .post(&url)
-                .header("Origin", PAGE_ORIGIN)
-                .json(&serde_json::json!({
-                    "eventId": id,
-                    "userName": format!("page {n}"),
-                    "colorName": colour,
-                }));
-            requests.spawn(async move {
-                let response = request.send().await.expect("the collector answers");
-                let status = response.status().as_u16();
-                let body: serde_json::Value = response.json().await.unwrap();
-                assert_eq!(status, 202, "{body}");
-            });
+            requests.spawn(crowd_click(&people, &url, "page", n, Some(*id)));
         }
-        requests.join_all().await;
+        let answered = requests.join_all().await;
+        assert!(
+            answered.iter().all(|id| batch.contains(id)),
+            "an id other than the page's"
+        );
     }
 }
 
@@ -213,7 +207,7 @@ impl SteadyClicks {
                 let mut requests = tokio::task::JoinSet::new();
                 for _ in 0..burst {
                     let n = ids.len() + requests.len();
-                    requests.spawn(crowd_click(&people, &url, "steady", n));
+                    requests.spawn(crowd_click(&people, &url, "steady", n, None));
                 }
                 ids.extend(requests.join_all().await);
                 tokio::select! {
