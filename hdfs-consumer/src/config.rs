@@ -100,8 +100,32 @@ pub struct Config {
     #[arg(long, env = "STORAGE_RETRY_MAX_BACKOFF", default_value = "30s", value_parser = parse_positive_duration)]
     pub storage_retry_max_backoff: Duration,
 
+    /// The Hive Metastore(s) the consumer keeps the table in, comma-separated
+    /// (thrift://metastore:9083): it makes the table if it is missing, adds the columns a newer
+    /// event has, registers each hour once its first file is visible, and drops the hours
+    /// expiry deleted. Registration runs beside landing and never holds it up. Unset: no
+    /// metastore is kept.
+    #[arg(long, env = "HIVE_METASTORE_URIS", value_delimiter = ',', value_parser = parse_metastore_uri)]
+    pub hive_metastore_uris: Vec<Url>,
+
+    /// The metastore database of the table; made if it is missing.
+    #[arg(long, env = "HIVE_DATABASE", default_value = "default")]
+    pub hive_database: String,
+
+    /// The table's name; default: the topic's, with `-` as `_` (select_color).
+    #[arg(long, env = "HIVE_TABLE")]
+    pub hive_table: Option<String>,
+
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+fn parse_metastore_uri(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text.trim()).map_err(|e| format!("{text}: {e}"))?;
+    if url.scheme() != "thrift" || url.host_str().is_none() || url.port().is_none() {
+        return Err(format!("{text} is not thrift://host:port"));
+    }
+    Ok(url)
 }
 
 /// The steps of a compaction at which a crash leaves something for the next claim to finish,
@@ -188,6 +212,30 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The table the metastore keeps, when one is set.
+    pub fn hive_table(&self) -> Option<metastore::TableSpec> {
+        if self.hive_metastore_uris.is_empty() {
+            return None;
+        }
+        let root = self.landing_url.as_str().trim_end_matches('/');
+        Some(metastore::TableSpec {
+            database: self.hive_database.clone(),
+            table: self
+                .hive_table
+                .clone()
+                .unwrap_or_else(|| self.kafka.topic.replace(['-', '.'], "_")),
+            location: format!("{root}/{}", self.kafka.topic),
+            storage: match self.landing_format {
+                LandingFormat::Parquet => metastore::Storage::Parquet,
+                LandingFormat::Json => metastore::Storage::JsonLines,
+            },
+            columns: lake::file_format::hive_columns::hive_columns(self.landing_format)
+                .into_iter()
+                .map(|(name, hive_type)| metastore::Column { name, hive_type })
+                .collect(),
+        })
     }
 
     /// The defaults, pointed at the given brokers and landing URL.

@@ -13,10 +13,12 @@
 //!   files is due (pure);
 //! - [`worker`] — one consumer of the group and its loop, run by `common::host`;
 //! - [`erasure_watch`] — the erasure requests on file, read in the background;
+//! - [`catalog`] — the Hive Metastore's table and its hours, kept in the background;
 //! - [`admin`], [`metrics`] — what `/readyz` checks, and `/metrics`.
 
 pub mod admin;
 pub mod buffer;
+pub mod catalog;
 pub mod chores;
 pub mod compaction;
 pub mod config;
@@ -120,6 +122,13 @@ pub async fn serve(
         config.kafka.topic.clone(),
         Arc::clone(&erasures),
     ));
+    let catalog = catalog::start(
+        config.hive_table(),
+        &config.hive_metastore_uris,
+        &lake,
+        &metrics,
+    );
+    let (keeping, catalog) = catalog.unzip();
     let names: Vec<String> = (0..workers).map(|id| format!("worker-{id}")).collect();
     let (loops, beats) = common::heartbeat::Heartbeats::new(names.clone());
     let readiness = admin::ConsumerReadiness {
@@ -159,6 +168,7 @@ pub async fn serve(
         erasures,
         tombstones,
         failing,
+        catalog,
         log: Arc::default(),
     });
     let mut poll_loops = Vec::with_capacity(workers);
@@ -169,6 +179,7 @@ pub async fn serve(
                 admin.stop().await;
                 probing.abort();
                 watching.abort();
+                keeping.iter().for_each(tokio::task::JoinHandle::abort);
                 return Err(ClientError::of(&config.kafka)(source).into());
             }
         };
@@ -186,6 +197,7 @@ pub async fn serve(
     .await;
     probing.abort();
     watching.abort();
+    keeping.iter().for_each(tokio::task::JoinHandle::abort);
     tracing::info!("hdfs-consumer stopped");
     let storage = lake.storage().name().to_owned();
     match outcome {

@@ -52,6 +52,12 @@ common::metric_set! {
         pub erased_skipped: Counter = Counter::default(),
         /// Copies of a click received within DEDUPE_WINDOW of a landed one: landed past, or left out by a merge
         pub duplicates_dropped: Counter = Counter::default(),
+        /// Hours the Hive Metastore was asked to add, by outcome (registered, failed), and partitions dropped because their hour left storage (dropped)
+        pub hive_registrations: Family<crate::catalog::OutcomeLabel, Counter> = Family::default(),
+        /// Hours landed in and not yet registered in the Hive Metastore
+        pub hive_hours_waiting: Gauge = Gauge::default(),
+        /// Columns added to the Hive Metastore's table for fields a newer event has
+        pub hive_columns_added: Counter = Counter::default(),
         /// Storage calls that failed and will be retried
         pub storage_failures: Counter = Counter::default(),
         /// Partitions claimed in storage: taken over, at assignment or after a refusal

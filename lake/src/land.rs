@@ -8,7 +8,7 @@ use crate::Lake;
 use crate::commit_log::{Held, PendingRename, Recorded};
 use crate::expire::hour_expired;
 use crate::file_format::{self, json_lines};
-use crate::layout::{self, Destination, Dropped, FileDestination};
+use crate::layout::{self, Destination, Dropped, FileDestination, HourPartition};
 use crate::protocol::{Change, Written};
 use crate::record::TopicRecord;
 use crate::storage::StorageError;
@@ -27,6 +27,8 @@ pub struct Landed {
     pub erased: usize,
     /// Clicks not landed because they repeat one landed within the repeat window.
     pub repeats: usize,
+    /// The hours it landed data files in, each once.
+    pub hours: Vec<HourPartition>,
 }
 
 /// Writes a batch's files; see the module.
@@ -63,6 +65,7 @@ pub(crate) async fn write(
     let mut renames: Vec<PendingRename> = Vec::new();
     let mut files = Vec::new();
     let mut hours = Vec::new();
+    let mut data_hours: Vec<HourPartition> = Vec::new();
     let (mut bytes, mut invalid) = (0, 0);
     for file in layout::plan_files(&plan) {
         let records = file.records.iter().map(|&index| kept[index]);
@@ -74,6 +77,9 @@ pub(crate) async fn write(
                 let tmp = layout::tmp_path(topic, partition, &tag, "data", &name);
                 if lake.noting_hours {
                     hours.push(*hour);
+                }
+                if !data_hours.contains(hour) {
+                    data_hours.push(*hour);
                 }
                 let records = records.map(|r| (r.offset, r.line.as_slice()));
                 let written = lake.format().write(storage.operator(), &tmp, records).await;
@@ -119,6 +125,7 @@ pub(crate) async fn write(
             expired,
             erased,
             repeats,
+            hours: data_hours,
         },
     }))
 }

@@ -67,6 +67,8 @@ pub struct Shared {
     pub tombstones: Arc<Tombstones>,
     /// Partitions whose landing fails, and why: readiness reports them.
     pub failing: Arc<FailingWrites>,
+    /// Where landed and expired hours are told, when a metastore is kept.
+    pub catalog: Option<crate::catalog::Nudges>,
     pub log: Arc<ClientLog>,
 }
 

@@ -271,6 +271,9 @@ impl Worker {
                 metrics
                     .records_landed
                     .inc_by((records - landed.invalid) as u64);
+                if let Some(catalog) = &self.shared.catalog {
+                    catalog.landed(&landed.hours);
+                }
                 if landed.erased > 0 {
                     tracing::info!(
                         worker = self.id,
@@ -315,6 +318,9 @@ impl Worker {
             }
             Report::Expired(expired) => {
                 metrics.expired_files.inc_by(expired.files as u64);
+                if let Some(catalog) = &self.shared.catalog {
+                    catalog.expired();
+                }
                 tracing::info!(
                     worker = self.id,
                     partition,

@@ -9,6 +9,7 @@
 //! format: people read them. Both formats are written from the records' lines of JSON, which is
 //! how the partition buffers hold them (one allocation each, the smallest form a record has).
 
+pub mod hive_columns;
 pub mod json_lines;
 pub mod parquet;
 mod parquet_columns;

@@ -54,6 +54,18 @@ impl Stage {
         }
     }
 
+    /// What the stage has yet to make known beyond its own writes: (gauge family, what it
+    /// counts). The consumer's hours not yet registered in the Hive Metastore.
+    fn waiting_family(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Stage::HdfsConsumer => Some((
+                "hdfs_consumer_hive_hours_waiting",
+                "not registered in the Hive Metastore yet",
+            )),
+            Stage::Collector | Stage::Topic | Stage::EsSink => None,
+        }
+    }
+
     fn dead_letter_family(self) -> Option<&'static str> {
         match self {
             // Records that are not events land under _invalid/, beside the table's files.
@@ -221,10 +233,17 @@ pub fn stage_view(stage: Stage, probes: &[Probe]) -> StageView {
     } else if !problems.is_empty() {
         Condition::NotReady(problems.join("; "))
     } else {
-        match lag.flatten() {
-            Some(behind) if behind > 0 => Condition::Behind(format!(
+        let waiting = stage
+            .waiting_family()
+            .and_then(|(family, what)| Some((sum(family)?, what)));
+        match (lag.flatten(), waiting) {
+            (Some(behind), _) if behind > 0 => Condition::Behind(format!(
                 "{behind} record{} in the topic not written yet",
                 if behind == 1 { "" } else { "s" }
+            )),
+            (_, Some((hours, what))) if hours > 0 => Condition::Behind(format!(
+                "{hours} landed hour{} {what}",
+                if hours == 1 { "" } else { "s" }
             )),
             _ => Condition::Ok,
         }
@@ -399,6 +418,30 @@ es_sink_lag{partition=\"2\"} 4
             Condition::Behind("7 records in the topic not written yet".into())
         );
         assert_eq!((view.processes, view.answering), (2, 2));
+    }
+
+    #[test]
+    fn hours_the_metastore_has_not_registered_put_a_caught_up_consumer_behind() {
+        let ready = r#"{"status":"ready","loops":"ok"}"#;
+        let metrics = "hdfs_consumer_records_landed_total 12\nhdfs_consumer_lag 0\n\
+                       hdfs_consumer_hive_hours_waiting 2\n";
+        let caught_up = "hdfs_consumer_lag 0\nhdfs_consumer_hive_hours_waiting 0\n";
+        let view = stage_view(
+            Stage::HdfsConsumer,
+            &[
+                answering("http://a:9101", metrics, 200, ready),
+                answering("http://b:9101", caught_up, 200, ready),
+            ],
+        );
+        assert_eq!(
+            view.condition,
+            Condition::Behind("2 landed hours not registered in the Hive Metastore yet".into())
+        );
+        let view = stage_view(
+            Stage::HdfsConsumer,
+            &[answering("http://b:9101", caught_up, 200, ready)],
+        );
+        assert_eq!(view.condition, Condition::Ok);
     }
 
     #[test]
