@@ -374,6 +374,7 @@ impl Keeper {
         let wait = common::backoff::retry_wait(failures, Duration::from_secs(1), MAX_BACKOFF);
         let (failing, log) = Failing::after(self.failing, now, wait);
         self.failing = Some(failing);
+        self.count("failed", 1);
         if log {
             tracing::warn!(
                 failures,

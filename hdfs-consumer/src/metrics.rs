@@ -52,7 +52,7 @@ common::metric_set! {
         pub erased_skipped: Counter = Counter::default(),
         /// Copies of a click received within DEDUPE_WINDOW of a landed one: landed past, or left out by a merge
         pub duplicates_dropped: Counter = Counter::default(),
-        /// Hours the Hive Metastore was asked to add, by outcome (registered, failed), and partitions dropped because their hour left storage (dropped)
+        /// The Hive Metastore kept, by outcome: hours registered, partitions dropped because their hour left storage, attempts failed
         pub hive_registrations: Family<crate::catalog::OutcomeLabel, Counter> = Family::default(),
         /// Hours landed in and not yet registered in the Hive Metastore
         pub hive_hours_waiting: Gauge = Gauge::default(),

@@ -1,11 +1,14 @@
 """Runs HiveQL over the landed click events on one machine, with Spark SQL's Hive support.
 
 usage: run.py --landing-root URL [--format parquet|json] [--json] [STATEMENT_OR_FILE ...]
+       run.py --metastore thrift://HOST:PORT [--database DB] [--json] [STATEMENT_OR_FILE ...]
 
-In a fresh metastore it creates the table over <landing root>/select-color
+With --metastore it uses the table select_color that hdfs-consumer keeps in that metastore, with
+the hours it registered: nothing is created and no partition is discovered here. Otherwise, in
+a fresh metastore of its own, it creates the table over <landing root>/select-color
 (create-table-spark.sql for Parquet, the default; create-table-spark-json.sql for files landed
 with LANDING_FORMAT=json), registers the dt=/hour= folders as partitions
-(discover-partitions.sql), then runs each argument: a file of statements, or one statement.
+(discover-partitions.sql). Then it runs each argument: a file of statements, or one statement.
 Without arguments it runs the example queries (colour-counts-per-day.sql,
 events-per-browser.sql). Prints each answer as a table, or with --json one JSON object per
 statement: {"statement": ..., "columns": [...], "rows": [[...], ...]}.
@@ -47,7 +50,7 @@ def statements_of(argument):
     return statements(argument)
 
 
-def session(work):
+def session(work, metastore=None):
     # Spark logs only errors; its metastore and warehouse live in a folder of their own.
     conf = Path(work) / "conf"
     conf.mkdir()
@@ -62,8 +65,11 @@ def session(work):
     )
     from pyspark.sql import SparkSession
 
+    builder = SparkSession.builder
+    if metastore:
+        builder = builder.config("spark.hadoop.hive.metastore.uris", metastore)
     return (
-        SparkSession.builder.master("local[2]")
+        builder.master("local[2]")
         .appName("web-events-hive")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.warehouse.dir", f"{work}/warehouse")
@@ -103,20 +109,24 @@ def show(statement, frame, as_json):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--landing-root", required=True)
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--landing-root")
+    target.add_argument("--metastore")
+    parser.add_argument("--database", default="default")
     parser.add_argument("--format", choices=sorted(TABLES), default="parquet")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("queries", nargs="*")
     args = parser.parse_args()
-    root = args.landing_root.rstrip("/")
-
     with tempfile.TemporaryDirectory(prefix="web-events-hive-") as work:
-        spark = session(work)
+        spark = session(work, args.metastore)
         try:
-            spark.sql(f"SET hivevar:landing_root={root}")
-            for setup in (TABLES[args.format], "discover-partitions.sql"):
-                for statement in statements((HERE / setup).read_text()):
-                    spark.sql(statement)
+            if args.metastore:
+                spark.sql(f"USE `{args.database}`")
+            else:
+                spark.sql(f"SET hivevar:landing_root={args.landing_root.rstrip('/')}")
+                for setup in (TABLES[args.format], "discover-partitions.sql"):
+                    for statement in statements((HERE / setup).read_text()):
+                        spark.sql(statement)
             queries = args.queries or [str(HERE / name) for name in EXAMPLES]
             for query in queries:
                 for statement in statements_of(query):

@@ -8,6 +8,7 @@
 //! - [`metrics`], [`wait`]: reading `/metrics`, waiting for a condition with a deadline, or
 //!   for candidates to pick one from;
 //! - [`hdfs`]: a real HDFS (a NameNode and a DataNode) on loopback;
+//! - [`metastore`]: a real Hive Metastore, one per test binary's run;
 //! - [`landed`]: what landed in a lake, read back;
 //! - [`kibana`]: the Kibana saved objects the Docker stack imports;
 //! - [`osmem`]: the in-memory OpenSearch-compatible server the search tests index into;
@@ -21,6 +22,7 @@ pub mod demo;
 pub mod hdfs;
 pub mod kibana;
 pub mod landed;
+pub mod metastore;
 pub mod metrics;
 pub mod osmem;
 pub mod ports;
