@@ -10,6 +10,11 @@
 #   scripts/demo.sh          lands in a local folder, RUN_DIR/landing
 #   scripts/demo.sh --hdfs   lands on a real HDFS started here (Hadoop's NameNode and DataNode,
 #                            Java 17; data under RUN_DIR/hdfs), as the Docker stack does
+#   scripts/demo.sh --hive   also keeps a real Hive Metastore (Hive 2.3's, from the pyspark
+#                            install, Java 17; database under RUN_DIR/metastore, new each run):
+#                            hdfs-consumer makes the table select_color there and registers
+#                            each hour as it lands; scripts/hive.sh then queries through it.
+#                            Combines with --hdfs.
 #   scripts/demo.sh --build  only builds what the demo runs
 #
 # Settings, all optional:
@@ -39,13 +44,16 @@ source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
 ON_HDFS=""
+WITH_HIVE=""
 BUILD_ONLY=""
-case "${1:-}" in
-    "") ;;
-    --hdfs) ON_HDFS=1 ;;
-    --build) BUILD_ONLY=1 ;;
-    *) die "usage: $0 [--hdfs | --build]" ;;
-esac
+for arg in "$@"; do
+    case "$arg" in
+        --hdfs) ON_HDFS=1 ;;
+        --hive) WITH_HIVE=1 ;;
+        --build) BUILD_ONLY=1 ;;
+        *) die "usage: $0 [--hdfs] [--hive] | --build" ;;
+    esac
+done
 
 API_PORT="${API_PORT:-8081}"
 API_ADMIN_PORT="${API_ADMIN_PORT:-9100}"
@@ -85,6 +93,18 @@ if [ -z "$BUILD_ONLY" ]; then
     [ -n "$(osmem_bin)" ] || log "installing osmem-server from PyPI alongside the build (first run only)"
     ensure_osmem >"$OSMEM_PATH_FILE" 2>"$RUN_DIR/osmem-install.log" &
     OSMEM_INSTALL_PID=$!
+fi
+# The metastore starts alongside the build: pyspark's jars are installed on first use, and its
+# database is made new each run, as the broker starts empty.
+METASTORE_URI_FILE="$RUN_DIR/metastore-uri"
+rm -f "$METASTORE_URI_FILE"
+if [ -n "$WITH_HIVE" ] && [ -z "$BUILD_ONLY" ]; then
+    "$REPO_ROOT/scripts/metastore-local.sh" stop "$RUN_DIR/metastore" 2>/dev/null || true
+    rm -rf "$RUN_DIR/metastore"
+    log "starting a Hive Metastore alongside the build (database under $RUN_DIR/metastore)"
+    "$REPO_ROOT/scripts/metastore-local.sh" start "$RUN_DIR/metastore" \
+        >"$RUN_DIR/metastore-uri.pending" 2>"$RUN_DIR/metastore-install.log" &
+    METASTORE_PID=$!
 fi
 
 BIN_DIR="$(profile_dir "$DEMO_PROFILE")"
@@ -127,8 +147,9 @@ done
 # they hold, and that is said; everything is still stopped.
 declare -A PIDS=()
 HDFS_STARTED=""
+METASTORE_STARTED=""
 HURRY=""
-STOP_ORDER=(web producer-api "${HDFS_CONSUMER_NAMES[@]}" "${ES_SINK_NAMES[@]}" osmem-server hdfs dev-broker)
+STOP_ORDER=(web producer-api "${HDFS_CONSUMER_NAMES[@]}" "${ES_SINK_NAMES[@]}" osmem-server hdfs metastore dev-broker)
 hurry() {
     [ -z "$HURRY" ] || return 0
     HURRY=1
@@ -149,13 +170,17 @@ stop_all() {
     # Stopping must finish even when the terminal or a pipe reading our output is gone.
     trap '' PIPE
     set +e
-    rm -f "$RUN_DIR/demo.json"
+    rm -f "$RUN_DIR/demo.json" "$METASTORE_URI_FILE"
     local name stopped=""
     for name in "${STOP_ORDER[@]}"; do
         if [ "$name" = hdfs ]; then
             # Its daemons are not children of this script; its own script stops them, shielded
             # from a Ctrl-C meant for this one (it kills what does not stop within seconds).
             [ -n "$HDFS_STARTED" ] && (trap '' INT TERM; exec "$REPO_ROOT/scripts/hdfs-local.sh" stop "$RUN_DIR/hdfs")
+            continue
+        fi
+        if [ "$name" = metastore ]; then
+            [ -n "$METASTORE_STARTED" ] && (trap '' INT TERM; exec "$REPO_ROOT/scripts/metastore-local.sh" stop "$RUN_DIR/metastore")
             continue
         fi
         [ -n "${PIDS[$name]:-}" ] || continue
@@ -217,6 +242,15 @@ LANDING_FORMAT="${LANDING_FORMAT:-parquet}"
 echo "$LANDING_URL" >"$RUN_DIR/landing-url"
 echo "$LANDING_FORMAT" >"$RUN_DIR/landing-format"
 export LANDING_FORMAT
+# The consumer keeps the metastore's table, once the metastore answers.
+HIVE_SETTINGS=()
+if [ -n "$WITH_HIVE" ]; then
+    METASTORE_STARTED=1
+    wait "$METASTORE_PID" || die "the Hive Metastore did not start; see $RUN_DIR/metastore-install.log and $RUN_DIR/metastore/metastore.log"
+    METASTORE_URI="$(tail -n 1 "$RUN_DIR/metastore-uri.pending")"
+    rm -f "$RUN_DIR/metastore-uri.pending"
+    HIVE_SETTINGS=(HIVE_METASTORE_URIS="$METASTORE_URI")
+fi
 export KAFKA_BOOTSTRAP_SERVERS KAFKA_TOPIC
 # The sinks' client settings, when there are any.
 SINK_KAFKA=()
@@ -246,7 +280,7 @@ start web env LISTEN_ADDR="127.0.0.1:$WEB_PORT" API_BASE_URL="http://127.0.0.1:$
 
 for n in "${!HDFS_CONSUMER_NAMES[@]}"; do
     log "starting ${HDFS_CONSUMER_NAMES[$n]}, landing under $LANDING_URL"
-    start "${HDFS_CONSUMER_NAMES[$n]}" env LANDING_URL="$LANDING_URL" \
+    start "${HDFS_CONSUMER_NAMES[$n]}" env LANDING_URL="$LANDING_URL" "${HIVE_SETTINGS[@]}" \
         ADMIN_ADDR="127.0.0.1:${HDFS_CONSUMER_PORTS[$n]}" "${SINK_KAFKA[@]}" "$BIN_DIR/hdfs-consumer"
 done
 
@@ -305,7 +339,8 @@ SHOW_LANDED="$BIN_DIR/examples/cat_landed $LANDING_URL $KAFKA_TOPIC"
 describe_run() {
     python3 - "$@" <<'PY'
 import json, sys
-(out, page, results, api, search, bootstrap, topic, dlq, in_memory, landing, run_dir, bin_dir, *facts) = sys.argv[1:]
+(out, page, results, api, search, bootstrap, topic, dlq, in_memory, landing, metastore, run_dir,
+ bin_dir, *facts) = sys.argv[1:]
 processes = [fact.split("=", 1) for fact in facts if fact.startswith("pid:")]
 sinks = [fact.split("=", 1) for fact in facts if fact.startswith("sink:")]
 description = {
@@ -316,6 +351,7 @@ description = {
     "kafka": {"bootstrapServers": bootstrap, "topic": topic, "deadLetterTopic": dlq,
               "inMemory": in_memory == "1"},
     "landingUrl": landing,
+    "hiveMetastore": metastore or None,
     "logs": run_dir,
     "bin": bin_dir,
     "pids": {name[4:]: int(pid) for name, pid in processes},
@@ -337,8 +373,13 @@ for n in "${!ES_SINK_NAMES[@]}"; do
 done
 describe_run "$RUN_DIR/demo.json" "http://127.0.0.1:$WEB_PORT/" "http://127.0.0.1:$WEB_PORT/results" "http://127.0.0.1:$API_PORT" \
     "http://127.0.0.1:$ES_PORT" "$KAFKA_BOOTSTRAP_SERVERS" "$KAFKA_TOPIC" "$DEAD_LETTER_TOPIC" \
-    "$([ -n "${PIDS[dev-broker]:-}" ] && echo 1 || echo 0)" "$LANDING_URL" "$RUN_DIR" "$BIN_DIR" "${run_facts[@]}"
+    "$([ -n "${PIDS[dev-broker]:-}" ] && echo 1 || echo 0)" "$LANDING_URL" "${METASTORE_URI:-}" "$RUN_DIR" "$BIN_DIR" "${run_facts[@]}"
+# Where scripts/hive.sh finds the metastore, once the run is described.
+[ -z "${METASTORE_URI:-}" ] || echo "$METASTORE_URI" >"$METASTORE_URI_FILE"
 
+METASTORE_LINE=""
+[ -z "${METASTORE_URI:-}" ] || METASTORE_LINE="
+  Hive Metastore:  $METASTORE_URI  (table select_color, kept by hdfs-consumer: each hour registered as it lands)"
 HIVE_COMMAND="scripts/hive.sh"
 [ "$RUN_DIR" = "$REPO_ROOT/.run" ] || HIVE_COMMAND="RUN_DIR=$RUN_DIR scripts/hive.sh"
 cat <<INFO
@@ -354,7 +395,7 @@ cat <<INFO
   Landed files:    $LANDED_FILES  (a few seconds after a click;
                    each hour merged into one file per partition 10 minutes after it ends)
   Landed clicks:   $SHOW_LANDED  (as JSON lines)
-  HiveQL:          ${HIVE_COMMAND}  (the example queries over the landed files, or a query of yours)
+  HiveQL:          ${HIVE_COMMAND}  (the example queries over the landed files, or a query of yours)${METASTORE_LINE}
   hdfs-consumer:   $(for port in "${HDFS_CONSUMER_PORTS[@]}"; do printf 'http://127.0.0.1:%s/metrics ' "$port"; done)
   Search (osmem):  http://127.0.0.1:$ES_PORT/web-events-*/_search  (about a second after a click)
                    e.g. ES_PORT=$ES_PORT scripts/colour-counts.sh

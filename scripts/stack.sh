@@ -4,7 +4,7 @@
 #
 #   scripts/stack.sh up      build and start everything, wait until it is healthy, print the addresses
 #   scripts/stack.sh open    open the page in a browser (or print its address)
-#   scripts/stack.sh hive    discover new partitions and run the example queries with beeline
+#   scripts/stack.sh hive    run the example queries with beeline
 #   scripts/stack.sh kibana  print the dashboard's address and login
 #   scripts/stack.sh status  show every container and its health
 #   scripts/stack.sh erase --user-name NAME [--event-id ID...]
@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 PAGE_URL="http://localhost:8080/"
 DASHBOARD_URL="http://localhost:5601/app/dashboards#/view/web-events"
 
-JOBS=(kafka-init hdfs-init hive-init elasticsearch-init es-template kibana-init)
+JOBS=(kafka-init hdfs-init elasticsearch-init es-template kibana-init)
 
 # Every password and token the stack needs, none with a default: made at random into .env
 # (owner-only) on first use, and kept; one already set in the environment or .env is kept.
@@ -117,7 +117,7 @@ INFO
         else echo "$PAGE_URL"; fi
         ;;
     hive)
-        # The metastore adds each new dt=/hour= folder as a partition within a minute by itself.
+        # hdfs-consumer keeps the table and registers each hour as it lands.
         for query in colour-counts-per-day events-per-browser; do
             echo "-- $query"
             beeline -f "/scripts/hive/$query.sql"

@@ -23,6 +23,6 @@ CREATE EXTERNAL TABLE IF NOT EXISTS select_color (
 PARTITIONED BY (dt STRING, hour STRING)
 ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.JsonSerDe'
 STORED AS TEXTFILE
-LOCATION '${hivevar:landing_root}/select-color'
--- The metastore registers new dt=/hour= folders by itself (see create-table.sql).
-TBLPROPERTIES ('discover.partitions' = 'true');
+LOCATION '${hivevar:landing_root}/select-color';
+-- hdfs-consumer with HIVE_METASTORE_URIS makes this table and registers its hours itself (see
+-- create-table.sql); otherwise: MSCK REPAIR TABLE select_color ADD PARTITIONS;

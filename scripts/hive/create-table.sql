@@ -7,9 +7,10 @@
 -- Directories whose names start with '_' (_tmp, _invalid, _commits) are not read by Hive.
 -- Parquet columns keep the event's camelCase; Hive matches them case-insensitively.
 --
--- New hours are found without MSCK: 'discover.partitions' asks the metastore's partition
--- management task to add the dt=/hour= folders that appear (and drop those that go) every
--- metastore.partition.management.task.frequency (compose/hive/metastore-site.xml).
+-- hdfs-consumer makes this table itself, from the landed files' schema, in the metastore named by
+-- HIVE_METASTORE_URIS (as the Docker stack runs it), and registers each hour as it lands. This
+-- file is for a Hive whose metastore the consumer does not keep: MSCK REPAIR then finds the
+-- hours landed so far, and again for later ones.
 
 -- doNotTrack came with event schema version 2; it is NULL in files landed before it. A
 -- table made before it gets it with: ALTER TABLE select_color ADD COLUMNS (doNotTrack BOOLEAN);
@@ -27,8 +28,6 @@ CREATE EXTERNAL TABLE IF NOT EXISTS select_color (
 )
 PARTITIONED BY (dt STRING, hour STRING)
 STORED AS PARQUET
-LOCATION '${hivevar:landing_root}/select-color'
-TBLPROPERTIES ('discover.partitions' = 'true');
+LOCATION '${hivevar:landing_root}/select-color';
 
--- The hours already landed are added now; later ones by the metastore.
 MSCK REPAIR TABLE select_color ADD PARTITIONS;

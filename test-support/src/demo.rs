@@ -12,11 +12,12 @@ use serde::Deserialize;
 use crate::crash::send_signal as signal;
 use crate::ports::free_port;
 
-/// Where the demo lands: a local folder, or a real HDFS it starts (`--hdfs`).
+/// Where the demo lands: a local folder, or a real HDFS it starts (`--hdfs`), with the Hive
+/// Metastore it starts and keeps (`--hdfs --hive`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Landing {
     Folder,
-    Hdfs,
+    HdfsWithMetastore,
 }
 
 /// What `scripts/demo.sh` started, as it describes it in `RUN_DIR/demo.json`.
@@ -29,6 +30,8 @@ pub struct Description {
     pub search: String,
     pub kafka: KafkaDescription,
     pub landing_url: String,
+    /// The Hive Metastore it keeps (`thrift://…`), when started with `--hive`.
+    pub hive_metastore: Option<String>,
     pub logs: PathBuf,
     /// Every process the demo started, by name.
     pub pids: BTreeMap<String, u32>,
@@ -118,8 +121,8 @@ impl DemoRun {
         let output = std::fs::File::create(run_dir.join("demo.out")).unwrap();
         let mut command = Command::new("setsid");
         without_package_variables(&mut command).arg(repo_root().join("scripts/demo.sh"));
-        if landing == Landing::Hdfs {
-            command.arg("--hdfs");
+        if landing == Landing::HdfsWithMetastore {
+            command.args(["--hdfs", "--hive"]);
         }
         for variable in [
             "API_PORT",

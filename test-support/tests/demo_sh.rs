@@ -1,8 +1,8 @@
 //! README command 1 on one machine: `scripts/demo.sh` starts, takes a click that reaches the
-//! topic, a landed Parquet file (shown as JSON by the banner's command; on HDFS, read back
-//! through HiveQL) and the search index, the colour
-//! count shows it, and SIGTERM stops every service cleanly. A second run in the same folder
-//! keeps the first run's files aside.
+//! topic, a landed Parquet file (shown as JSON by the banner's command; on HDFS, with `--hive`,
+//! registered in the demo's Hive Metastore and read back through HiveQL on it) and the search
+//! index, the colour count shows it, and SIGTERM stops every service cleanly. A second run in
+//! the same folder keeps the first run's files aside.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -54,9 +54,9 @@ async fn the_demo_takes_a_click_into_both_stores_and_stops_cleanly_twice_in_one_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Hadoop's HDFS, osmem-server and Spark: run scripts/test.sh"]
-async fn the_demo_on_hdfs_lands_where_hiveql_reads() {
+async fn the_demo_on_hdfs_registers_the_hour_in_its_metastore_where_hiveql_reads() {
     let run_dir = tempdir("demo-hdfs");
-    let landed = click_through(&run_dir, Landing::Hdfs).await;
+    let landed = click_through(&run_dir, Landing::HdfsWithMetastore).await;
     assert!(landed.starts_with("hdfs://"), "{landed}");
     let _ = std::fs::remove_dir_all(&run_dir);
 }
@@ -240,7 +240,12 @@ async fn click_through(run_dir: &Path, landing: Landing) -> String {
             );
             file[0].strip_prefix(run_dir).unwrap().display().to_string()
         }
-        Landing::Hdfs => {
+        Landing::HdfsWithMetastore => {
+            let metastore = description.hive_metastore.as_deref();
+            assert!(
+                metastore.is_some_and(|uri| uri.starts_with("thrift://")),
+                "{metastore:?}"
+            );
             let admin = demo.admin("hdfs-consumer");
             let admin = admin.trim_start_matches("http://").parse().unwrap();
             let landed = wait_until(Duration::from_secs(60), || async move {
@@ -249,9 +254,23 @@ async fn click_through(run_dir: &Path, landing: Landing) -> String {
             })
             .await;
             assert!(landed, "nothing landed on HDFS within 60 s");
+            let registered = wait_until(Duration::from_secs(30), || async move {
+                test_support::metrics::metric(
+                    admin,
+                    "hdfs_consumer_hive_registrations_total{outcome=\"registered\"}",
+                )
+                .await
+                    >= Some(1.0)
+            })
+            .await;
+            assert!(registered, "the hour was not registered within 30 s");
+            // Through the demo's metastore: the click, and the hour it lists for it.
             let rows = hive(
                 run_dir,
-                &["SELECT concat(dt, '/', hour, ' ', eventId) FROM select_color"],
+                &[
+                    "SELECT concat(dt, '/', hour, ' ', eventId) FROM select_color",
+                    "SHOW PARTITIONS select_color",
+                ],
             );
             let row = rows
                 .lines()
@@ -259,6 +278,16 @@ async fn click_through(run_dir: &Path, landing: Landing) -> String {
                 .unwrap_or_else(|| panic!("event {event_id} is not in the Hive table:\n{rows}"))
                 .trim()
                 .to_owned();
+            let (day, hour) = row
+                .split_whitespace()
+                .next()
+                .and_then(|at| at.split_once('/'))
+                .unwrap_or_else(|| panic!("no dt/hour in {row}"));
+            let partition = format!("dt={day}/hour={hour}");
+            assert!(
+                rows.lines().any(|line| line.trim() == partition),
+                "the metastore does not list {partition}:\n{rows}"
+            );
             format!("{}: {row}", description.landing_url)
         }
     };
