@@ -19,10 +19,18 @@
 source "$(dirname "$0")/lib.sh"
 
 RUN_DIR="${RUN_DIR:-$REPO_ROOT/.run}"
+if [ -z "${LANDING_URL:-}" ]; then
+    LANDING_URL="$(cat "$RUN_DIR/landing-url" 2>/dev/null || echo "file://$RUN_DIR/landing")"
+fi
+if [ -z "${LANDING_FORMAT:-}" ]; then
+    LANDING_FORMAT="$(cat "$RUN_DIR/landing-format" 2>/dev/null || echo parquet)"
+fi
 if [ -z "${HIVE_METASTORE_URIS:-}" ] && [ -f "$RUN_DIR/metastore-uri" ]; then
     HIVE_METASTORE_URIS="$(cat "$RUN_DIR/metastore-uri")"
 fi
-if [ -n "${HIVE_METASTORE_URIS:-}" ]; then
+# The consumer's table in a metastore is Parquet for Spark; over JSON lines it uses Hive 4's JSON
+# SerDe, which Spark does not have, so JSON is read through a table of Spark's own.
+if [ -n "${HIVE_METASTORE_URIS:-}" ] && [ "$LANDING_FORMAT" = parquet ]; then
     address="${HIVE_METASTORE_URIS%%,*}"
     address="${address#thrift://}"
     (exec 3<>"/dev/tcp/${address%:*}/${address##*:}") 2>/dev/null \
@@ -30,12 +38,6 @@ if [ -n "${HIVE_METASTORE_URIS:-}" ]; then
     PYTHON="$(ensure_spark)"
     log "HiveQL on the table select_color of the Hive Metastore at ${HIVE_METASTORE_URIS%%,*} (Spark SQL; about half a minute to start)"
     exec "$PYTHON" "$REPO_ROOT/scripts/hive/run.py" --metastore "${HIVE_METASTORE_URIS%%,*}" "$@"
-fi
-if [ -z "${LANDING_URL:-}" ]; then
-    LANDING_URL="$(cat "$RUN_DIR/landing-url" 2>/dev/null || echo "file://$RUN_DIR/landing")"
-fi
-if [ -z "${LANDING_FORMAT:-}" ]; then
-    LANDING_FORMAT="$(cat "$RUN_DIR/landing-format" 2>/dev/null || echo parquet)"
 fi
 case "$LANDING_URL" in
     file://*)

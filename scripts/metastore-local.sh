@@ -6,7 +6,8 @@
 #
 #   scripts/metastore-local.sh start DIR [PID]  starts it if it is not running, waits until it
 #                                               answers a call, prints its thrift:// address;
-#                                               with PID, it is stopped once that process ends
+#                                               with PID, it is stopped and DIR removed once
+#                                               that process ends
 #   scripts/metastore-local.sh stop DIR         stops it (its database stays in DIR)
 #
 # The log is DIR/metastore.log.
@@ -82,8 +83,9 @@ start() {
         </dev/null >>"$DIR/metastore.log" 2>&1 &
     echo $! >"$DIR/metastore.pid"
     if [ -n "$WHILE_PID" ]; then
-        # A watcher in its own session: the metastore outlives this script, not that process.
-        setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; exec "$2" stop "$3"' \
+        # A watcher in its own session: the metastore outlives this script, not that process,
+        # and its folder goes with it.
+        setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; "$2" stop "$3"; rm -rf "$3" "$3.lock"' \
             _ "$WHILE_PID" "$0" "$DIR" </dev/null >/dev/null 2>&1 &
     fi
     local deadline=$((SECONDS + 150))

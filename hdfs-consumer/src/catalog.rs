@@ -23,6 +23,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use tokio::sync::mpsc;
 use url::Url;
 
+use crate::Error;
 use crate::metrics::ConsumerMetrics;
 
 /// How long a connection or a call may take. Generous: a metastore on embedded Derby makes
@@ -206,7 +207,7 @@ impl Keeper {
         }
     }
 
-    async fn attempt(&mut self) -> Result<(), metastore::Error> {
+    async fn attempt(&mut self) -> Result<(), Error> {
         if self.client.as_ref().is_none_or(Client::is_spent) {
             self.client = None;
             self.table_checked = false;
@@ -229,7 +230,7 @@ impl Keeper {
     }
 
     /// Makes the database and table when they are missing, and adds the columns it lacks.
-    async fn check_table(&mut self) -> Result<(), metastore::Error> {
+    async fn check_table(&mut self) -> Result<(), Error> {
         let spec = self.spec.clone();
         let (database, table) = (spec.database.as_str(), spec.table.as_str());
         if self.client().get_database(database).await?.is_none()
@@ -278,7 +279,7 @@ impl Keeper {
     }
 
     /// Registers the hours landed since the last call.
-    async fn register_waiting(&mut self) -> Result<(), metastore::Error> {
+    async fn register_waiting(&mut self) -> Result<(), Error> {
         let hours: Vec<String> = self.waiting.iter().cloned().collect();
         self.add(&hours).await?;
         for hour in hours {
@@ -289,18 +290,13 @@ impl Keeper {
     }
 
     /// Makes the table's partitions the hour folders storage holds.
-    async fn sync(&mut self) -> Result<(), metastore::Error> {
+    async fn sync(&mut self) -> Result<(), Error> {
         let (database, table) = (self.spec.database.clone(), self.spec.table.clone());
         // Read before the listing: see the module.
         let registered = self.client().partition_names(&database, &table).await?;
         let in_storage: Vec<String> =
             lake::listing::hours(self.lake.storage(), self.lake.topic(), None)
-                .await
-                .map_err(|err| metastore::Error::Call {
-                    uri: self.lake.storage().name().to_owned(),
-                    method: "list hours",
-                    reason: err.to_string(),
-                })?
+                .await?
                 .into_iter()
                 .map(|h| h.hour.dir())
                 .collect();
@@ -328,7 +324,7 @@ impl Keeper {
         Ok(())
     }
 
-    async fn add(&mut self, hours: &[String]) -> Result<(), metastore::Error> {
+    async fn add(&mut self, hours: &[String]) -> Result<(), Error> {
         if hours.is_empty() {
             return Ok(());
         }
@@ -338,14 +334,9 @@ impl Keeper {
             .filter_map(|hour| self.spec.partition_struct(hour, now))
             .collect();
         let (database, table) = (self.spec.database.clone(), self.spec.table.clone());
-        if let Err(err) = self
-            .client()
+        self.client()
             .add_partitions(&database, &table, partitions)
-            .await
-        {
-            self.count("failed", hours.len() as u64);
-            return Err(err);
-        }
+            .await?;
         self.count("registered", hours.len() as u64);
         tracing::info!(database, table, hours = ?hours, "registered hours in the metastore");
         Ok(())
@@ -367,7 +358,7 @@ impl Keeper {
         }
     }
 
-    fn failed(&mut self, err: &metastore::Error) {
+    fn failed(&mut self, err: &Error) {
         self.client = None;
         let now = Instant::now();
         let failures = self.failing.map_or(1, |f| f.failures + 1);

@@ -270,6 +270,41 @@ mod tests {
     }
 
     #[test]
+    fn a_metastore_is_kept_only_when_named_and_its_table_is_the_landing() {
+        let config = Config::try_parse_from(["hdfs-consumer"]).unwrap();
+        assert_eq!(config.hive_table(), None);
+        let config = Config::try_parse_from([
+            "hdfs-consumer",
+            "--landing-url",
+            "hdfs://namenode:8020/data/web-events/",
+            "--hive-metastore-uris",
+            "thrift://metastore:9083,thrift://standby:9083",
+        ])
+        .unwrap();
+        assert_eq!(config.hive_metastore_uris.len(), 2);
+        let table = config.hive_table().unwrap();
+        assert_eq!(
+            (table.database.as_str(), table.table.as_str()),
+            ("default", "select_color")
+        );
+        assert_eq!(
+            table.location,
+            "hdfs://namenode:8020/data/web-events/select-color"
+        );
+        assert_eq!(table.storage, metastore::Storage::Parquet);
+        assert!(table.columns.iter().any(|c| c.name == "doNotTrack"));
+        for wrong in [
+            "http://metastore:9083",
+            "thrift://metastore",
+            "metastore:9083",
+        ] {
+            let err = Config::try_parse_from(["hdfs-consumer", "--hive-metastore-uris", wrong])
+                .unwrap_err();
+            assert!(err.to_string().contains("--hive-metastore-uris"), "{err}");
+        }
+    }
+
+    #[test]
     fn the_format_and_compaction_take_their_words() {
         let config = Config::try_parse_from([
             "hdfs-consumer",

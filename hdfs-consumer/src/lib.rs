@@ -44,6 +44,8 @@ pub enum Error {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Kafka(#[from] ClientError),
+    #[error(transparent)]
+    Metastore(#[from] metastore::Error),
     #[error("{0} stopped unexpectedly; restart the process (it resumes from storage)")]
     WorkerDied(String),
     #[error(

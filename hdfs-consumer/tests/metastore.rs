@@ -11,7 +11,6 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
@@ -22,7 +21,7 @@ use metastore::Client;
 use support::hdfs::LocalHdfs;
 use support::metastore::LocalMetastore;
 use support::produce::{backlog_click, hours_before_this_one, produce_events};
-use support::{spawn_consumer, wait_for_landed, wait_until};
+use support::{script, spark_python, spawn_consumer, wait_for_landed, wait_until};
 
 const TOPIC: &str = "select-color";
 const TABLE: &str = "select_color";
@@ -108,22 +107,33 @@ fn pipeline(landing: url::Url, metastore: &url::Url, database: &str) -> Pipeline
     }
 }
 
+/// The binary's metastore, a database of the test's own in it, and a pipeline landing in a
+/// folder of its own that keeps its table there.
+struct Setup {
+    metastore: LocalMetastore,
+    database: String,
+    root: tempfile::TempDir,
+    pipeline: Pipeline,
+}
+
+fn on_a_folder() -> Setup {
+    let metastore = LocalMetastore::shared();
+    let database = database();
+    let root = tempfile::tempdir().unwrap();
+    let landing = url::Url::from_directory_path(root.path()).unwrap();
+    let pipeline = pipeline(landing, &metastore.uri, &database);
+    Setup {
+        metastore,
+        database,
+        root,
+        pipeline,
+    }
+}
+
 impl Pipeline {
     fn produce(&self, events: &[ColorEvent]) {
         produce_events(&self.bootstrap, TOPIC, PARTITIONS, events);
     }
-}
-
-fn python() -> String {
-    std::env::var("SPARK_PYTHON").expect(
-        "SPARK_PYTHON names a Python with pyspark and pyarrow; scripts/test.sh installs it and sets it",
-    )
-}
-
-fn script(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../scripts")
-        .join(path)
 }
 
 /// Each statement's rows, as Spark SQL connected to `metastore` answers them (`run.py
@@ -137,7 +147,7 @@ fn spark(
     struct Answer {
         rows: Vec<Vec<serde_json::Value>>,
     }
-    let output = std::process::Command::new(python())
+    let output = std::process::Command::new(spark_python())
         .arg(script("hive/run.py"))
         .args([
             "--json",
@@ -259,11 +269,12 @@ async fn on_hdfs_hours_are_registered_as_they_land_and_spark_counts_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs pyspark and Java: run scripts/test.sh"]
 async fn a_metastore_stopped_mid_stream_holds_no_landing_up_and_gets_every_hour_back() {
-    let metastore = LocalMetastore::shared();
-    let database = database();
-    let root = tempfile::tempdir().unwrap();
-    let landing = url::Url::from_directory_path(root.path()).unwrap();
-    let pipeline = pipeline(landing, &metastore.uri, &database);
+    let Setup {
+        metastore,
+        database,
+        root,
+        pipeline,
+    } = on_a_folder();
     let first = clicks(150, hours_before_this_one(12), 2);
     pipeline.produce(&first);
     let consumer = spawn_consumer(pipeline.config.clone()).await;
@@ -328,11 +339,12 @@ async fn a_metastore_stopped_mid_stream_holds_no_landing_up_and_gets_every_hour_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs pyspark and Java: run scripts/test.sh"]
 async fn expiry_drops_the_partitions_of_the_hours_it_deleted() {
-    let metastore = LocalMetastore::shared();
-    let database = database();
-    let root = tempfile::tempdir().unwrap();
-    let landing = url::Url::from_directory_path(root.path()).unwrap();
-    let pipeline = pipeline(landing, &metastore.uri, &database);
+    let Setup {
+        metastore,
+        database,
+        root,
+        pipeline,
+    } = on_a_folder();
     let now = Utc::now();
     let old = clicks(150, now - TimeDelta::days(3), 3);
     let young = clicks(150, now - TimeDelta::hours(3), 2);
@@ -388,7 +400,7 @@ table = pa.table({
 pq.write_table(table, sys.argv[1], compression="zstd")
 "#;
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let output = std::process::Command::new(python())
+    let output = std::process::Command::new(spark_python())
         .args(["-c", program])
         .arg(path)
         .arg(rows.to_string())
@@ -404,11 +416,12 @@ pq.write_table(table, sys.argv[1], compression="zstd")
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs pyspark and Java: run scripts/test.sh"]
 async fn a_table_made_before_a_field_gains_its_column_and_old_and_new_files_read_together() {
-    let metastore = LocalMetastore::shared();
-    let database = database();
-    let root = tempfile::tempdir().unwrap();
-    let landing = url::Url::from_directory_path(root.path()).unwrap();
-    let pipeline = pipeline(landing, &metastore.uri, &database);
+    let Setup {
+        metastore,
+        database,
+        root,
+        pipeline,
+    } = on_a_folder();
 
     // The table as a version before doNotTrack and kafkaOffset made it, over a file of then.
     let mut old_spec = pipeline.config.hive_table().unwrap();

@@ -9,13 +9,13 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use common::ColorEvent;
 use dev_broker::{DevBroker, TopicSpec};
 use support::hdfs::LocalHdfs;
-use support::{config, data_files, spawn_consumer, wait_until};
+use support::{config, data_files, script, spark_python, spawn_consumer, wait_until};
 
 const TOPIC: &str = common::kafka::DEFAULT_TOPIC;
 const CLICKS: usize = 3000;
@@ -97,18 +97,6 @@ fn produced(events: &[ColorEvent]) -> Counts {
     counts
 }
 
-fn python() -> String {
-    std::env::var("SPARK_PYTHON").expect(
-        "SPARK_PYTHON names a Python with pyspark, pyarrow and duckdb; scripts/test.sh installs it and sets it",
-    )
-}
-
-fn script(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../scripts")
-        .join(path)
-}
-
 fn run(command: &mut std::process::Command) -> String {
     let output = command.output().unwrap();
     assert!(
@@ -121,7 +109,7 @@ fn run(command: &mut std::process::Command) -> String {
 
 /// pyarrow's or DuckDB's counts over a local landing root.
 fn counted_by(reader: &str, root: &Path) -> Counts {
-    let out = run(std::process::Command::new(python())
+    let out = run(std::process::Command::new(spark_python())
         .arg(script("lake/counts.py"))
         .args(["--reader", reader])
         .arg(root));
@@ -140,7 +128,7 @@ const PER_COLOUR: &str = "SELECT colorName, COUNT(*) FROM select_color GROUP BY 
 /// Spark SQL's counts: the example queries of `scripts/hive/` and one per colour, over the
 /// table `run.py` defines at `landing_root`.
 fn counted_by_spark(landing_root: &str) -> Counts {
-    let out = run(std::process::Command::new(python())
+    let out = run(std::process::Command::new(spark_python())
         .arg(script("hive/run.py"))
         .args(["--json", "--landing-root", landing_root])
         .arg(script("hive/colour-counts-per-day.sql"))

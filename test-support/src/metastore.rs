@@ -31,8 +31,13 @@ impl LocalMetastore {
         // One start at a time: the tests of a run begin together.
         let lock = std::fs::File::create(dir.with_extension("lock")).unwrap();
         lock.lock().unwrap();
-        let uri = run(&["start", dir.to_str().unwrap(), &runner.to_string()]);
+        let printed = run(&["start", dir.to_str().unwrap(), &runner.to_string()]);
         drop(lock);
+        let uri = printed
+            .lines()
+            .last()
+            .and_then(|line| line.parse().ok())
+            .unwrap_or_else(|| panic!("no thrift:// address printed: {printed}"));
         LocalMetastore { dir, uri }
     }
 
@@ -47,7 +52,8 @@ impl LocalMetastore {
     }
 }
 
-fn run(args: &[&str]) -> url::Url {
+/// What the script printed.
+fn run(args: &[&str]) -> String {
     let output = Command::new(script())
         .args(args)
         .output()
@@ -57,11 +63,5 @@ fn run(args: &[&str]) -> url::Url {
         "scripts/metastore-local.sh {args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let printed = String::from_utf8(output.stdout).unwrap();
-    printed
-        .lines()
-        .last()
-        .unwrap_or("thrift://stopped:0")
-        .parse()
-        .unwrap()
+    String::from_utf8(output.stdout).unwrap()
 }

@@ -57,3 +57,17 @@ pub fn config(bootstrap: &str, topic: &str, root: &Path, workers: u16) -> Config
     }
     config
 }
+
+/// The Python with pyspark, pyarrow and DuckDB that `scripts/test.sh` installs and names.
+pub fn spark_python() -> String {
+    std::env::var("SPARK_PYTHON").expect(
+        "SPARK_PYTHON names a Python with pyspark, pyarrow and duckdb; scripts/test.sh installs it and sets it",
+    )
+}
+
+/// A file under `scripts/`.
+pub fn script(path: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts")
+        .join(path)
+}
