@@ -19,12 +19,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use lake::{HourPartition, Lake};
 use metastore::{Client, TableSpec};
-use prometheus_client::encoding::EncodeLabelSet;
 use tokio::sync::mpsc;
 use url::Url;
 
 use crate::Error;
-use crate::metrics::ConsumerMetrics;
+use crate::metrics::{ConsumerMetrics, OutcomeLabel};
 
 /// How long a connection or a call may take. Generous: a metastore on embedded Derby makes
 /// its schema on its first calls.
@@ -38,11 +37,6 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// How often a failing metastore is said in the log, at most.
 pub const LOG_EVERY: Duration = Duration::from_secs(60);
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutcomeLabel {
-    pub outcome: &'static str,
-}
 
 /// What the workers tell the keeper.
 #[derive(Debug)]

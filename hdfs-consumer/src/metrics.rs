@@ -12,6 +12,11 @@ pub struct ReasonLabel {
     pub reason: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
 common::metric_set! {
     pub struct ConsumerMetrics {
         /// Valid events landed in data files
@@ -53,7 +58,7 @@ common::metric_set! {
         /// Copies of a click received within DEDUPE_WINDOW of a landed one: landed past, or left out by a merge
         pub duplicates_dropped: Counter = Counter::default(),
         /// The Hive Metastore kept, by outcome: hours registered, partitions dropped because their hour left storage, attempts failed
-        pub hive_registrations: Family<crate::catalog::OutcomeLabel, Counter> = Family::default(),
+        pub hive_registrations: Family<OutcomeLabel, Counter> = Family::default(),
         /// Hours landed in and not yet registered in the Hive Metastore
         pub hive_hours_waiting: Gauge = Gauge::default(),
         /// Columns added to the Hive Metastore's table for fields a newer event has

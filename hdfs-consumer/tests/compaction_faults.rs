@@ -202,6 +202,24 @@ async fn frozen_mid_compaction(landing_url: &url::Url) {
     .await;
     if !refused {
         print_problems(&log(0), 40);
+        // Who held what, when: each partition's commit log, and each member's claims and
+        // changes.
+        for p in 0..PARTITIONS {
+            for seq in landing.log().seqs(p).await.unwrap_or_default() {
+                let entry = landing.log().read(p, seq).await.ok().flatten();
+                let entry = entry.map(|e| (e.kind, e.owner.member, e.last_offset));
+                eprintln!("partition {p} entry {seq}: {entry:?}");
+            }
+        }
+        eprintln!("the frozen member (pid {pid}) held {held:?}");
+        for n in 0..3 {
+            let text = std::fs::read_to_string(log(n)).unwrap_or_default();
+            for line in text.lines().filter(|l| {
+                l.contains("claimed") || l.contains("compacted") || l.contains("refused")
+            }) {
+                eprintln!("member {n}: {line}");
+            }
+        }
     }
     assert!(refused, "the woken member's compaction was not refused");
     settle(landing_url, &produced, &mut members, &log(0)).await;
