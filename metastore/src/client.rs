@@ -117,7 +117,7 @@ impl Client {
         let result = self
             .call("get_database", fields! { 1 => Value::string(name) })
             .await?;
-        match answer("get_database", result)? {
+        match answer(result) {
             Answer::Value(Value::Struct(database)) => Ok(Some(database)),
             Answer::Refused(1, _) => Ok(None),
             other => Err(other.unexpected("get_database")),
@@ -129,7 +129,7 @@ impl Client {
         let result = self
             .call("create_database", fields! { 1 => Value::Struct(database) })
             .await?;
-        match answer("create_database", result)? {
+        match answer(result) {
             Answer::Void => Ok(true),
             Answer::Refused(1, _) => Ok(false),
             other => Err(other.unexpected("create_database")),
@@ -143,7 +143,7 @@ impl Client {
         table: &str,
     ) -> Result<Option<Struct>, Error> {
         let args = fields! { 1 => Value::string(database), 2 => Value::string(table) };
-        match answer("get_table", self.call("get_table", args).await?)? {
+        match answer(self.call("get_table", args).await?) {
             Answer::Value(Value::Struct(table)) => Ok(Some(table)),
             Answer::Refused(2, _) => Ok(None),
             other => Err(other.unexpected("get_table")),
@@ -153,7 +153,7 @@ impl Client {
     /// Makes a table; false when it already exists.
     pub async fn create_table(&mut self, table: Struct) -> Result<bool, Error> {
         let args = fields! { 1 => Value::Struct(table) };
-        match answer("create_table", self.call("create_table", args).await?)? {
+        match answer(self.call("create_table", args).await?) {
             Answer::Void => Ok(true),
             Answer::Refused(1, _) => Ok(false),
             other => Err(other.unexpected("create_table")),
@@ -172,7 +172,7 @@ impl Client {
             2 => Value::string(name),
             3 => Value::Struct(table),
         };
-        match answer("alter_table", self.call("alter_table", args).await?)? {
+        match answer(self.call("alter_table", args).await?) {
             Answer::Void => Ok(()),
             other => Err(other.unexpected("alter_table")),
         }
@@ -194,10 +194,7 @@ impl Client {
             5 => Value::Bool(false),
         };
         let args = fields! { 1 => Value::Struct(request) };
-        match answer(
-            "add_partitions_req",
-            self.call("add_partitions_req", args).await?,
-        )? {
+        match answer(self.call("add_partitions_req", args).await?) {
             Answer::Value(_) | Answer::Void => Ok(()),
             other => Err(other.unexpected("add_partitions_req")),
         }
@@ -214,10 +211,7 @@ impl Client {
             2 => Value::string(table),
             3 => Value::I16(-1),
         };
-        match answer(
-            "get_partition_names",
-            self.call("get_partition_names", args).await?,
-        )? {
+        match answer(self.call("get_partition_names", args).await?) {
             Answer::Value(list) => Ok(list
                 .items()
                 .unwrap_or_default()
@@ -242,10 +236,7 @@ impl Client {
             3 => Value::string(name),
             4 => Value::Bool(false),
         };
-        match answer(
-            "drop_partition_by_name",
-            self.call("drop_partition_by_name", args).await?,
-        )? {
+        match answer(self.call("drop_partition_by_name", args).await?) {
             Answer::Value(Value::Bool(dropped)) => Ok(dropped),
             Answer::Refused(1, _) => Ok(false),
             other => Err(other.unexpected("drop_partition_by_name")),
@@ -299,11 +290,11 @@ impl Answer {
     }
 }
 
-fn answer(_method: &'static str, mut result: Struct) -> Result<Answer, Error> {
+fn answer(mut result: Struct) -> Answer {
     if let Some(value) = result.remove(&0) {
-        return Ok(Answer::Value(value));
+        return Answer::Value(value);
     }
-    Ok(match result.into_iter().next() {
+    match result.into_iter().next() {
         None => Answer::Void,
         Some((id, exception)) => Answer::Refused(
             id,
@@ -312,7 +303,7 @@ fn answer(_method: &'static str, mut result: Struct) -> Result<Answer, Error> {
                 .map(message_of)
                 .unwrap_or_else(|| format!("{exception:?}")),
         ),
-    })
+    }
 }
 
 /// Field 1 of an exception: its message, in every metastore exception and in Thrift's own.
@@ -331,16 +322,13 @@ mod tests {
     #[test]
     fn a_result_is_an_answer_nothing_or_a_declared_exception() {
         let answered = fields! { 0 => Value::Bool(true) };
-        assert_eq!(
-            answer("m", answered).unwrap(),
-            Answer::Value(Value::Bool(true))
-        );
-        assert_eq!(answer("m", Struct::new()).unwrap(), Answer::Void);
+        assert_eq!(answer(answered), Answer::Value(Value::Bool(true)));
+        assert_eq!(answer(Struct::new()), Answer::Void);
         let refused = fields! {
             2 => Value::Struct(fields! { 1 => Value::string("Table default.t not found") }),
         };
         assert_eq!(
-            answer("m", refused).unwrap(),
+            answer(refused),
             Answer::Refused(2, "Table default.t not found".into())
         );
     }
